@@ -1,0 +1,371 @@
+//! The HTTP client for ShowJobInfo: builds the request, authenticates it, bounds it in time and
+//! size, and classifies every way it can fail so the poller knows a job change from an outage.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, header::HeaderMap};
+use serde::Deserialize;
+
+use super::auth::{Auth, AuthError};
+use super::model::{self, JobId, JobInfo, ParseError};
+
+/// Answers larger than this are refused: a ShowJobInfo answer is about 1 KB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A failed ShowJobInfo call, classified by what the caller must do about it.
+///
+/// Only [`Error::NotFound`] and [`Error::Forbidden`] say something about the job itself; every
+/// other variant is about the path to the API and never becomes a job event.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("job not found (404{})", api_suffix(.0))]
+    NotFound(ApiError),
+    #[error("access to the job is forbidden (403{})", api_suffix(.0))]
+    Forbidden(ApiError),
+    #[error("credentials were refused (401{}): check the token or key", api_suffix(.0))]
+    Unauthorized(ApiError),
+    #[error("the API rejected the request (400{})", api_suffix(.0))]
+    BadRequest(ApiError),
+    #[error("rate limited ({status}{}){}", api_suffix(.error), retry_suffix(*.retry_after))]
+    RateLimited {
+        status: u16,
+        retry_after: Option<Duration>,
+        error: ApiError,
+    },
+    #[error("server error ({status}{})", api_suffix(.error))]
+    Server { status: u16, error: ApiError },
+    #[error("unexpected HTTP status {status}{}", api_suffix(.error))]
+    UnexpectedStatus { status: u16, error: ApiError },
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl Error {
+    /// The API's `X-Request-Id`, when the answer carried one (log it with the failure).
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::NotFound(e)
+            | Error::Forbidden(e)
+            | Error::Unauthorized(e)
+            | Error::BadRequest(e)
+            | Error::RateLimited { error: e, .. }
+            | Error::Server { error: e, .. }
+            | Error::UnexpectedStatus { error: e, .. } => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A short machine-friendly name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "not_found",
+            Error::Forbidden(_) => "forbidden",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::BadRequest(_) => "bad_request",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Server { .. } => "server_error",
+            Error::UnexpectedStatus { .. } => "unexpected_status",
+            Error::Timeout(_) => "timeout",
+            Error::Connect(_) => "connect",
+            Error::Malformed(_) => "malformed",
+            Error::Failed(_) => "api_failed",
+            Error::Auth(_) => "auth",
+        }
+    }
+}
+
+/// The documented error body `{"error_code", "error_msg"}` plus the call's request id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub request_id: Option<String>,
+}
+
+fn api_suffix(e: &ApiError) -> String {
+    let mut out = String::new();
+    if let Some(code) = &e.code {
+        out.push_str(", ");
+        out.push_str(code);
+    }
+    if let Some(msg) = &e.message {
+        out.push_str(": ");
+        out.push_str(msg);
+    }
+    if let Some(id) = &e.request_id {
+        out.push_str(", request id ");
+        out.push_str(id);
+    }
+    out
+}
+
+fn retry_suffix(after: Option<Duration>) -> String {
+    after.map_or_else(String::new, |d| format!(", retry after {}s", d.as_secs_f64()))
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error_code: Option<String>,
+    error_msg: Option<String>,
+}
+
+/// The client for one CodeArts Build endpoint.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: Auth,
+    timeout: Duration,
+}
+
+impl Client {
+    /// `base` is the endpoint without a trailing slash, e.g.
+    /// `https://cloudbuild-ext.cn-north-4.myhuaweicloud.com` or a loopback simulator.
+    pub fn new(base: &str, auth: Auth, timeout: Duration) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("codearts-bot/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| Error::Connect(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            auth,
+            timeout,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// ShowJobInfo: `GET /v1/job/{job_id}/info`. On a 401 the auth method may renew its
+    /// credentials once and the call is retried once.
+    pub async fn job_info(&self, job: &JobId) -> Result<JobInfo, Error> {
+        match self.job_info_once(job).await {
+            Err(Error::Unauthorized(_)) if self.auth.on_unauthorized().await => {
+                self.job_info_once(job).await
+            }
+            other => other,
+        }
+    }
+
+    async fn job_info_once(&self, job: &JobId) -> Result<JobInfo, Error> {
+        // The id is validated (32 letters or digits), so it needs no escaping in the path.
+        let url = format!("{}/v1/job/{}/info", self.base, job.as_str());
+        let mut request = self
+            .http
+            .get(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .build()
+            .map_err(|e| Error::Connect(format!("invalid endpoint URL: {}", without_url(&e))))?;
+        self.auth.authorize(&mut request).await?;
+        let response = self.http.execute(request).await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_limited(response)
+            .await
+            .map_err(|e| self.transport(&e))?
+            .ok_or_else(|| {
+                Error::Malformed(format!("answer larger than {MAX_BODY_BYTES} bytes refused"))
+            })?;
+        classify(status, &headers, &body)
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout(self.timeout)
+        } else if e.is_decode() || e.is_body() {
+            Error::Malformed(format!("answer cut short: {}", without_url(e)))
+        } else {
+            Error::Connect(without_url(e))
+        }
+    }
+}
+
+/// reqwest errors print the URL; ours carry no secret, but a webhook's would, so the habit is to
+/// drop it everywhere.
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads a body up to [`MAX_BODY_BYTES`]; `None` when it is larger.
+async fn read_limited(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Turns a status, headers and body into a [`JobInfo`] or a classified [`Error`].
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<JobInfo, Error> {
+    if status.is_success() {
+        return model::parse_job_info(body).map_err(|e| match e {
+            ParseError::Malformed(_) => Error::Malformed(e.to_string()),
+            ParseError::Failed(_) => Error::Failed(e.to_string()),
+        });
+    }
+    let error = api_error(headers, body);
+    let code = status.as_u16();
+    let throttled_code = error
+        .code
+        .as_deref()
+        .is_some_and(|c| c == "APIG.0308" || c == "CB.00060211");
+    Err(match status {
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
+            status: code,
+            retry_after: retry_after(headers),
+            error,
+        },
+        _ if throttled_code => Error::RateLimited {
+            status: code,
+            retry_after: retry_after(headers),
+            error,
+        },
+        StatusCode::NOT_FOUND => Error::NotFound(error),
+        StatusCode::FORBIDDEN => Error::Forbidden(error),
+        StatusCode::UNAUTHORIZED => Error::Unauthorized(error),
+        StatusCode::BAD_REQUEST => Error::BadRequest(error),
+        s if s.is_server_error() => Error::Server {
+            status: code,
+            error,
+        },
+        _ => Error::UnexpectedStatus {
+            status: code,
+            error,
+        },
+    })
+}
+
+fn api_error(headers: &HeaderMap, body: &[u8]) -> ApiError {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match parsed {
+        Some(b) if b.error_code.is_some() || b.error_msg.is_some() => ApiError {
+            code: b.error_code,
+            message: b.error_msg,
+            request_id,
+        },
+        _ if body.is_empty() => ApiError {
+            request_id,
+            ..ApiError::default()
+        },
+        _ => ApiError {
+            code: None,
+            message: Some(format!("undocumented body {}", model::preview(body))),
+            request_id,
+        },
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by these APIs).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let secs: f64 = raw.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn statuses_are_classified_with_the_documented_error_body() {
+        let body = br#"{"error_code":"CB.00060214","error_msg":"URL not found"}"#;
+        let err = classify(StatusCode::NOT_FOUND, &headers(&[("x-request-id", "r-1")]), body)
+            .unwrap_err();
+        assert!(matches!(&err, Error::NotFound(e) if e.code.as_deref() == Some("CB.00060214")));
+        assert_eq!(err.request_id(), Some("r-1"));
+        assert!(err.to_string().contains("CB.00060214"));
+
+        let cases: [(u16, &str); 5] = [
+            (400, "bad_request"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (500, "server_error"),
+            (503, "server_error"),
+        ];
+        for (status, kind) in cases {
+            let err = classify(StatusCode::from_u16(status).unwrap(), &HeaderMap::new(), b"")
+                .unwrap_err();
+            assert_eq!(err.kind(), kind, "status {status}");
+        }
+    }
+
+    #[test]
+    fn throttling_carries_retry_after_even_when_not_a_429() {
+        let err = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", "3")]),
+            br#"{"error_code":"APIG.0308","error_msg":"policy user over ratelimit"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3)));
+
+        let err = classify(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &HeaderMap::new(),
+            br#"{"error_code":"CB.00060211","error_msg":"too many requests"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), "rate_limited");
+    }
+
+    #[test]
+    fn html_error_pages_are_described_not_parsed() {
+        let err = classify(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            b"<html>bad gateway</html>",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("undocumented body"), "{err}");
+    }
+
+    #[test]
+    fn a_200_with_status_fail_is_an_api_failure() {
+        let err = classify(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            br#"{"status":"fail","error":"busy"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), "api_failed");
+        assert!(err.to_string().contains("busy"));
+    }
+}

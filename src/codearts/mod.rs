@@ -1,0 +1,10 @@
+//! The CodeArts Build API: typed answers ([`model`]), the HTTP client ([`client`]), how calls
+//! are authenticated ([`auth`]), and where each region's endpoint is ([`region`]).
+
+pub mod auth;
+pub mod client;
+pub mod model;
+pub mod region;
+
+pub use client::{Client, Error};
+pub use model::{JobId, JobInfo};

@@ -1,0 +1,635 @@
+//! The configuration file: one TOML file, `${NAME}` replaced from the environment in every
+//! string, unknown keys refused, and every problem reported with the key it is about.
+//!
+//! The annotated example is `config/codearts-bot.example.toml`; the reference is the README.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::codearts::{JobId, region};
+use crate::detect::{EventKind, Rules};
+use crate::secret::Secret;
+
+/// Where the config is looked for when `--config` is not given.
+pub const ENV_CONFIG_PATH: &str = "CODEARTS_BOT_CONFIG";
+pub const DEFAULT_CONFIG_PATH: &str = "config/codearts-bot.toml";
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub codearts: CodeArtsConfig,
+    #[serde(default)]
+    pub poll: PollConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub jobs: Vec<JobConfig>,
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeArtsConfig {
+    /// One of the SDKs' regions; decides the endpoint unless `endpoint` is set.
+    pub region: String,
+    /// Overrides the region's endpoint (a proxy, or the simulator on loopback).
+    pub endpoint: Option<String>,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A static IAM token sent as `X-Auth-Token`.
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollConfig {
+    /// 6-field cron with seconds, UTC.
+    pub schedule: String,
+    pub concurrency: usize,
+    pub timeout_secs: u64,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "0 * * * * *".to_owned(),
+            concurrency: 8,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl PollConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The SQLite file; created with its folder when missing.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("codearts-bot.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    pub health_drop: i64,
+    pub health_floor: i64,
+    pub failure_statuses: Vec<String>,
+    pub success_statuses: Vec<String>,
+    pub in_progress_statuses: Vec<String>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        let r = Rules::default();
+        Self {
+            health_drop: r.health_drop,
+            health_floor: r.health_floor,
+            failure_statuses: r.failure_statuses,
+            success_statuses: r.success_statuses,
+            in_progress_statuses: r.in_progress_statuses,
+        }
+    }
+}
+
+impl RulesConfig {
+    pub fn rules(&self) -> Rules {
+        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+        Rules {
+            failure_statuses: lower(&self.failure_statuses),
+            success_statuses: lower(&self.success_statuses),
+            in_progress_statuses: lower(&self.in_progress_statuses),
+            health_drop: self.health_drop,
+            health_floor: self.health_floor,
+        }
+    }
+}
+
+/// How the dispatcher retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Per-request timeout towards a chat service.
+    pub timeout_secs: u64,
+    /// First retry delay; doubles on each failure (with jitter) up to `max_backoff_secs`.
+    pub initial_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+    /// A delivery still failing after this long is abandoned and reported.
+    pub max_age_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 10,
+            initial_backoff_secs: 2,
+            max_backoff_secs: 300,
+            max_age_secs: 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub id: String,
+    /// Channel names; absent means every channel.
+    pub channels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelType {
+    Discord,
+    Webhook,
+    Stdout,
+}
+
+impl ChannelType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Discord => "discord",
+            ChannelType::Webhook => "webhook",
+            ChannelType::Stdout => "stdout",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ChannelType,
+    /// The webhook URL (it contains the webhook's credential: treated as a secret).
+    pub url: Option<Secret>,
+    /// HMAC key for `webhook` channels.
+    pub secret: Option<Secret>,
+    /// Only these event kinds reach the channel (default: all).
+    pub events: Option<Vec<String>>,
+}
+
+/// Every problem found in a config file, each naming its key.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub origin: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let [only] = self.problems.as_slice() {
+            return write!(f, "{}: {only}", self.origin);
+        }
+        write!(f, "{}: {} problems:", self.origin, self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Resolves the config path: `--config`, then `$CODEARTS_BOT_CONFIG`, then the default.
+    pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+        flag.map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(ENV_CONFIG_PATH).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    }
+
+    /// Reads, expands and validates a config file, taking `${NAME}` from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            problems: vec![format!(
+                "cannot read the file ({e}); pass --config PATH or set {ENV_CONFIG_PATH} \
+                 (start from config/codearts-bot.example.toml)"
+            )],
+        })?;
+        Self::from_toml(&text, &origin, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses, expands and validates config text; `env` answers `${NAME}` look-ups.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems| ConfigError {
+            origin: origin.to_owned(),
+            problems,
+        };
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            fail(vec![
+                e.to_string().trim_end().replace("TOML parse error", "invalid TOML"),
+            ])
+        })?;
+        let mut problems = Vec::new();
+        config.expand_env(env, &mut problems);
+        if problems.is_empty() {
+            config.validate(&mut problems);
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    fn expand_env(&mut self, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) {
+        let mut text = |key: &str, value: &mut String| match expand(value, env) {
+            Ok(v) => *value = v,
+            Err(e) => problems.push(format!("{key}: {e}")),
+        };
+        text("codearts.region", &mut self.codearts.region);
+        if let Some(endpoint) = &mut self.codearts.endpoint {
+            text("codearts.endpoint", endpoint);
+        }
+        text("poll.schedule", &mut self.poll.schedule);
+        let mut path = self.store.path.to_string_lossy().into_owned();
+        text("store.path", &mut path);
+        self.store.path = PathBuf::from(path);
+        for (i, job) in self.jobs.iter_mut().enumerate() {
+            text(&format!("jobs[{i}].id"), &mut job.id);
+            for (j, ch) in job.channels.iter_mut().flatten().enumerate() {
+                text(&format!("jobs[{i}].channels[{j}]"), ch);
+            }
+        }
+        for (i, ch) in self.channels.iter_mut().enumerate() {
+            text(&format!("channels[{i}].name"), &mut ch.name);
+        }
+        // Secrets last, so their values never meet the plain-text closure above.
+        let mut secret = |key: &str, value: &mut Secret| match expand(value.expose(), env) {
+            Ok(v) => *value = Secret::new(v),
+            Err(e) => problems.push(format!("{key}: {e}")),
+        };
+        if let Some(token) = &mut self.codearts.auth.token {
+            secret("codearts.auth.token", token);
+        }
+        for (i, ch) in self.channels.iter_mut().enumerate() {
+            if let Some(url) = &mut ch.url {
+                secret(&format!("channels[{i}].url"), url);
+            }
+            if let Some(s) = &mut ch.secret {
+                secret(&format!("channels[{i}].secret"), s);
+            }
+        }
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        let c = &self.codearts;
+        match &c.endpoint {
+            Some(endpoint) => {
+                if let Err(e) = validate_url(endpoint) {
+                    problems.push(format!("codearts.endpoint: {e}"));
+                }
+            }
+            None if region::endpoint(&c.region).is_none() => problems.push(format!(
+                "codearts.region: {:?} is not a region CodeArts Build serves (known: {}); \
+                 set codearts.endpoint to use another host",
+                c.region,
+                region::REGIONS.join(", ")
+            )),
+            None => {}
+        }
+        match &c.auth.token {
+            Some(t) if t.is_empty() => problems.push(
+                "codearts.auth.token: is empty (is the environment variable it names set to nothing?)"
+                    .to_owned(),
+            ),
+            Some(_) => {}
+            None => problems.push(
+                "codearts.auth: no method configured: set codearts.auth.token".to_owned(),
+            ),
+        }
+        if let Err(e) = parse_schedule(&self.poll.schedule) {
+            problems.push(format!("poll.schedule: {e}"));
+        }
+        if !(1..=256).contains(&self.poll.concurrency) {
+            problems.push(format!(
+                "poll.concurrency: {} is out of range (1 to 256)",
+                self.poll.concurrency
+            ));
+        }
+        if !(1..=300).contains(&self.poll.timeout_secs) {
+            problems.push(format!(
+                "poll.timeout_secs: {} is out of range (1 to 300)",
+                self.poll.timeout_secs
+            ));
+        }
+        if self.store.path.as_os_str().is_empty() {
+            problems.push("store.path: is empty".to_owned());
+        }
+        let r = &self.rules;
+        if r.health_drop < 1 {
+            problems.push(format!("rules.health_drop: {} must be at least 1", r.health_drop));
+        }
+        if !(0..=100).contains(&r.health_floor) {
+            problems.push(format!("rules.health_floor: {} is not a score from 0 to 100", r.health_floor));
+        }
+        let rules = r.rules();
+        for status in &rules.failure_statuses {
+            if rules.success_statuses.contains(status) {
+                problems.push(format!(
+                    "rules: status {status:?} is listed as both failure and success"
+                ));
+            }
+        }
+        let d = &self.delivery;
+        if !(1..=300).contains(&d.timeout_secs) {
+            problems.push(format!("delivery.timeout_secs: {} is out of range (1 to 300)", d.timeout_secs));
+        }
+        if d.initial_backoff_secs == 0 || d.max_backoff_secs < d.initial_backoff_secs {
+            problems.push("delivery: need 0 < initial_backoff_secs <= max_backoff_secs".to_owned());
+        }
+
+        let mut names = HashSet::new();
+        for (i, ch) in self.channels.iter().enumerate() {
+            let key = format!("channels[{i}]");
+            if ch.name.trim().is_empty() {
+                problems.push(format!("{key}.name: is empty"));
+            } else if !names.insert(ch.name.as_str()) {
+                problems.push(format!("{key}.name: {:?} is used by another channel", ch.name));
+            }
+            match (ch.kind, &ch.url) {
+                (ChannelType::Stdout, Some(_)) => {
+                    problems.push(format!("{key}.url: a stdout channel takes no url"));
+                }
+                (ChannelType::Stdout, None) => {}
+                (kind, None) => problems.push(format!(
+                    "{key}.url: a {} channel needs the webhook url",
+                    kind.as_str()
+                )),
+                (_, Some(url)) => {
+                    // The message must not show the URL: it is the webhook's credential.
+                    if let Err(e) = validate_url(url.expose()) {
+                        problems.push(format!("{key}.url: {}", e.redacted()));
+                    }
+                }
+            }
+            if ch.secret.is_some() && ch.kind != ChannelType::Webhook {
+                problems.push(format!("{key}.secret: only webhook channels are signed"));
+            }
+            for (j, ev) in ch.events.iter().flatten().enumerate() {
+                if EventKind::parse(ev).is_none() {
+                    problems.push(format!(
+                        "{key}.events[{j}]: {ev:?} is not an event kind (known: {})",
+                        EventKind::ALL.map(EventKind::as_str).join(", ")
+                    ));
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            match JobId::parse(&job.id) {
+                Ok(id) => {
+                    if !ids.insert(id) {
+                        problems.push(format!("jobs[{i}].id: {:?} is listed twice", job.id));
+                    }
+                }
+                Err(e) => problems.push(format!("jobs[{i}].id: {e}")),
+            }
+            for (j, name) in job.channels.iter().flatten().enumerate() {
+                if !names.contains(name.as_str()) {
+                    problems.push(format!(
+                        "jobs[{i}].channels[{j}]: no channel is named {name:?}"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The API endpoint: the override, or the region's.
+    pub fn endpoint(&self) -> String {
+        self.codearts
+            .endpoint
+            .clone()
+            .or_else(|| region::endpoint(&self.codearts.region))
+            .unwrap_or_default()
+    }
+
+    /// The watched jobs, validated.
+    pub fn job_ids(&self) -> Vec<JobId> {
+        self.jobs
+            .iter()
+            .filter_map(|j| JobId::parse(&j.id).ok())
+            .collect()
+    }
+}
+
+/// Parses a 6-field cron expression (seconds first, UTC) exactly as the scheduler will.
+pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "{expr:?} has {fields} fields; expected 6 (sec min hour day month weekday), \
+             e.g. \"0 * * * * *\" for every minute"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("{expr:?} is not a valid cron expression: {e}"))
+}
+
+#[derive(Debug)]
+enum UrlProblem {
+    Invalid(String),
+    Scheme(String),
+}
+
+impl fmt::Display for UrlProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlProblem::Invalid(e) => write!(f, "not a valid URL ({e})"),
+            UrlProblem::Scheme(s) => write!(f, "scheme {s:?} is not http or https"),
+        }
+    }
+}
+
+impl UrlProblem {
+    fn redacted(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn validate_url(raw: &str) -> Result<(), UrlProblem> {
+    let url = reqwest::Url::parse(raw).map_err(|e| UrlProblem::Invalid(e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(UrlProblem::Scheme(other.to_owned())),
+    }
+}
+
+/// Replaces each `${NAME}` with the variable's value. `$${` stands for a literal `${`.
+fn expand(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix('{') {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| "unclosed ${ (write $${ for a literal)".to_owned())?;
+            let name = &tail[..end];
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(format!("${{{name}}} is not a valid variable name"));
+            }
+            let value = env(name).ok_or_else(|| {
+                format!("environment variable {name} is not set (referenced as ${{{name}}})")
+            })?;
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [codearts]
+        region = "cn-north-4"
+        [codearts.auth]
+        token = "${CODEARTS_TOKEN}"
+        [[jobs]]
+        id = "f5af662119404ad187437cd272b5099b"
+        [[channels]]
+        name = "ops"
+        type = "webhook"
+        url = "${HOOK_URL}"
+        secret = "s3cret"
+    "#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "CODEARTS_TOKEN" => Some("tok-123".to_owned()),
+            "HOOK_URL" => Some("https://example.invalid/hook?key=SECRETKEY".to_owned()),
+            _ => None,
+        }
+    }
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, "test.toml", &env)
+    }
+
+    #[test]
+    fn minimal_config_loads_with_defaults_and_expanded_secrets() {
+        let c = load(MINIMAL).unwrap();
+        assert_eq!(c.codearts.auth.token.as_ref().unwrap().expose(), "tok-123");
+        assert_eq!(c.poll.schedule, "0 * * * * *");
+        assert_eq!(c.poll.concurrency, 8);
+        assert_eq!(c.endpoint(), "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com");
+        assert_eq!(c.job_ids().len(), 1);
+        assert!(!format!("{c:?}").contains("tok-123"));
+        assert!(!format!("{c:?}").contains("SECRETKEY"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load(&MINIMAL.replace("[[jobs]]", "colour = 1\n[[jobs]]")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `colour`"), "{text}");
+    }
+
+    #[test]
+    fn missing_env_var_is_named() {
+        let err = load(&MINIMAL.replace("CODEARTS_TOKEN", "NOPE_TOKEN")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("codearts.auth.token: environment variable NOPE_TOKEN is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_cron_bad_job_id_and_unknown_channel_are_all_reported() {
+        let text = MINIMAL
+            .replace("[[jobs]]", "[poll]\nschedule = \"*/5 * * * *\"\n[[jobs]]")
+            .replace("f5af662119404ad187437cd272b5099b", "not-an-id")
+            .replace("[[channels]]", "channels = [\"nope\"]\n[[channels]]");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("poll.schedule: \"*/5 * * * *\" has 5 fields"), "{err}");
+        assert!(err.contains("jobs[0].id: \"not-an-id\" is not a CodeArts job id"), "{err}");
+        assert!(err.contains("jobs[0].channels[0]: no channel is named \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn invalid_webhook_url_does_not_echo_the_url() {
+        let err = load(&MINIMAL.replace("${HOOK_URL}", "ftp://host/SECRETKEY")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("channels[0].url: scheme \"ftp\""), "{text}");
+        assert!(!text.contains("SECRETKEY"), "{text}");
+    }
+
+    #[test]
+    fn expansion_handles_escapes_and_bad_names() {
+        assert_eq!(expand("a$${b}c", &env).unwrap(), "a${b}c");
+        assert_eq!(expand("cost $5", &env).unwrap(), "cost $5");
+        assert_eq!(expand("${CODEARTS_TOKEN}!", &env).unwrap(), "tok-123!");
+        assert!(expand("${1X}", &env).is_err());
+        assert!(expand("${OPEN", &env).is_err());
+    }
+
+    #[test]
+    fn schedules_parse_like_the_scheduler() {
+        assert!(parse_schedule("0 * * * * *").is_ok());
+        assert!(parse_schedule("*/10 * * * * *").is_ok());
+        assert!(parse_schedule("0 61 * * * *").is_err());
+    }
+
+    #[test]
+    fn unknown_region_without_endpoint_is_an_error() {
+        let err = load(&MINIMAL.replace("cn-north-4", "mars-1")).unwrap_err();
+        assert!(err.to_string().contains("codearts.region: \"mars-1\""), "{err}");
+        let ok = load(&MINIMAL.replace(
+            "region = \"cn-north-4\"",
+            "region = \"mars-1\"\nendpoint = \"http://127.0.0.1:8080\"",
+        ));
+        assert!(ok.is_ok());
+    }
+}

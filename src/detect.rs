@@ -1,0 +1,551 @@
+//! The detector: decides which events an observation of a job produces. Pure: no I/O, no
+//! clock, no database; the caller passes the previous snapshot, the observation, the rules and
+//! the time, and stores what comes back.
+//!
+//! Decisions worth knowing (also in docs/events.md):
+//! - The first observation of a job is a baseline and emits nothing.
+//! - Statuses compare case-insensitively. In-progress statuses (`running`, `queued`, ...) are
+//!   not transitions: a build is compared with the last *settled* status, so
+//!   `failed -> running -> success` is one `build_recovered`, and a build starting is silent.
+//! - A failed poll (timeout, 5xx, 429, garbage, auth failure) never changes the snapshot and
+//!   never emits a job event.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::codearts::{JobId, JobInfo};
+
+/// What happened to a job. The snake_case names are part of the webhook contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    BuildFailed,
+    BuildRecovered,
+    BuildStillFailing,
+    BuildStatusChanged,
+    HealthDropped,
+    JobDisabled,
+    JobEnabled,
+    JobRenamed,
+    JobNotFound,
+    JobAccessLost,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        EventKind::BuildFailed,
+        EventKind::BuildRecovered,
+        EventKind::BuildStillFailing,
+        EventKind::BuildStatusChanged,
+        EventKind::HealthDropped,
+        EventKind::JobDisabled,
+        EventKind::JobEnabled,
+        EventKind::JobRenamed,
+        EventKind::JobNotFound,
+        EventKind::JobAccessLost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::BuildFailed => "build_failed",
+            EventKind::BuildRecovered => "build_recovered",
+            EventKind::BuildStillFailing => "build_still_failing",
+            EventKind::BuildStatusChanged => "build_status_changed",
+            EventKind::HealthDropped => "health_dropped",
+            EventKind::JobDisabled => "job_disabled",
+            EventKind::JobEnabled => "job_enabled",
+            EventKind::JobRenamed => "job_renamed",
+            EventKind::JobNotFound => "job_not_found",
+            EventKind::JobAccessLost => "job_access_lost",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            EventKind::BuildFailed
+            | EventKind::BuildStillFailing
+            | EventKind::JobNotFound
+            | EventKind::JobAccessLost => Severity::Critical,
+            EventKind::HealthDropped | EventKind::JobDisabled => Severity::Warning,
+            EventKind::BuildRecovered | EventKind::JobEnabled => Severity::Good,
+            EventKind::BuildStatusChanged | EventKind::JobRenamed => Severity::Info,
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How loud an event is: decides colours and icons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Good,
+    Warning,
+    Critical,
+}
+
+/// The transition rules, from `[rules]` in the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// Statuses that mean the build broke (lower case).
+    pub failure_statuses: Vec<String>,
+    /// Statuses that mean the build passed (lower case).
+    pub success_statuses: Vec<String>,
+    /// Statuses of a build still going: never a transition on their own (lower case).
+    pub in_progress_statuses: Vec<String>,
+    /// A fall of at least this many points is `health_dropped`.
+    pub health_drop: i64,
+    /// Falling below this score is `health_dropped`, whatever the size of the fall.
+    pub health_floor: i64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            failure_statuses: owned(&["failed", "fail", "failure", "error", "timeout"]),
+            success_statuses: owned(&["success", "succeeded", "succeed", "passed"]),
+            in_progress_statuses: owned(&[
+                "running",
+                "queued",
+                "queuing",
+                "pending",
+                "waiting",
+                "building",
+                "in_progress",
+                "initializing",
+            ]),
+            health_drop: 5,
+            health_floor: 60,
+        }
+    }
+}
+
+impl Rules {
+    fn class(&self, status: &str) -> StatusClass {
+        let s = status.trim().to_ascii_lowercase();
+        if s.is_empty() || self.in_progress_statuses.iter().any(|v| *v == s) {
+            StatusClass::InProgress
+        } else if self.failure_statuses.iter().any(|v| *v == s) {
+            StatusClass::Failure
+        } else if self.success_statuses.iter().any(|v| *v == s) {
+            StatusClass::Success
+        } else {
+            StatusClass::Other
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusClass {
+    Failure,
+    Success,
+    InProgress,
+    Other,
+}
+
+/// What one poll of a job saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Found(JobInfo),
+    /// 404: the job does not exist (any more).
+    NotFound,
+    /// 403: the credentials may not see the job.
+    Forbidden,
+    /// Anything else (timeout, 5xx, 429, 401, garbage): says nothing about the job.
+    Unavailable,
+}
+
+/// Whether the job was visible at its last observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Present,
+    NotFound,
+    Forbidden,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Present => "present",
+            Presence::NotFound => "not_found",
+            Presence::Forbidden => "forbidden",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Presence::Present, Presence::NotFound, Presence::Forbidden]
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+    }
+}
+
+/// What we remember about a job between polls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The last answer seen while the job was visible (kept while it is 404/403).
+    pub info: Option<JobInfo>,
+    pub presence: Presence,
+    /// The last status that was not in progress, in lower case: what a finished build is
+    /// compared with.
+    pub settled_status: Option<String>,
+}
+
+/// One thing that happened to a job, ready to be stored and delivered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub kind: EventKind,
+    pub job_id: String,
+    pub job_name: String,
+    pub detected_at: DateTime<Utc>,
+    pub previous: Option<JobInfo>,
+    pub current: Option<JobInfo>,
+    /// One line of text saying what happened.
+    pub summary: String,
+}
+
+/// The detector's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// The snapshot to store, or `None` when nothing needs writing.
+    pub next: Option<Snapshot>,
+    pub events: Vec<Event>,
+}
+
+impl Detection {
+    fn unchanged() -> Self {
+        Self {
+            next: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Decides what an observation means given what we knew before.
+pub fn detect(
+    job: &JobId,
+    previous: Option<&Snapshot>,
+    observation: &Observation,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Detection {
+    let next = match observation {
+        Observation::Unavailable => return Detection::unchanged(),
+        Observation::Found(info) => Snapshot {
+            info: Some(info.clone()),
+            presence: Presence::Present,
+            settled_status: settled(previous, info, rules),
+        },
+        Observation::NotFound | Observation::Forbidden => Snapshot {
+            info: previous.and_then(|p| p.info.clone()),
+            presence: if *observation == Observation::NotFound {
+                Presence::NotFound
+            } else {
+                Presence::Forbidden
+            },
+            settled_status: previous.and_then(|p| p.settled_status.clone()),
+        },
+    };
+    let mut out = Detection {
+        next: None,
+        events: Vec::new(),
+    };
+    let emit = EventSink {
+        job,
+        now,
+        previous: previous.and_then(|p| p.info.as_ref()),
+        current: match observation {
+            Observation::Found(info) => Some(info),
+            _ => None,
+        },
+    };
+    match (previous, observation) {
+        // Baseline: record, say nothing. A job first seen as 404/403 has nothing to lose yet.
+        (None, _) => {}
+        (Some(prev), Observation::Found(info)) => match &prev.info {
+            Some(before) => compare(before, prev, info, &next, rules, &emit, &mut out.events),
+            None => {} // first time visible: a baseline too
+        },
+        (Some(prev), Observation::NotFound) if prev.presence == Presence::Present => {
+            out.events.push(emit.event(
+                EventKind::JobNotFound,
+                format!("Job no longer exists: {} (404)", emit.name()),
+            ));
+        }
+        (Some(prev), Observation::Forbidden) if prev.presence == Presence::Present => {
+            out.events.push(emit.event(
+                EventKind::JobAccessLost,
+                format!("Access lost to job: {} (403)", emit.name()),
+            ));
+        }
+        _ => {}
+    }
+    if previous != Some(&next) {
+        out.next = Some(next);
+    }
+    out
+}
+
+fn settled(previous: Option<&Snapshot>, info: &JobInfo, rules: &Rules) -> Option<String> {
+    match info.last_build_status.as_deref() {
+        Some(s) if rules.class(s) != StatusClass::InProgress => Some(s.trim().to_ascii_lowercase()),
+        _ => previous.and_then(|p| p.settled_status.clone()),
+    }
+}
+
+struct EventSink<'a> {
+    job: &'a JobId,
+    now: DateTime<Utc>,
+    previous: Option<&'a JobInfo>,
+    current: Option<&'a JobInfo>,
+}
+
+impl EventSink<'_> {
+    fn name(&self) -> String {
+        self.current
+            .or(self.previous)
+            .map_or("(unnamed job)", JobInfo::display_name)
+            .to_owned()
+    }
+
+    fn event(&self, kind: EventKind, summary: String) -> Event {
+        Event {
+            kind,
+            job_id: self.job.to_string(),
+            job_name: self.name(),
+            detected_at: self.now,
+            previous: self.previous.cloned(),
+            current: self.current.cloned(),
+            summary,
+        }
+    }
+}
+
+fn compare(
+    before: &JobInfo,
+    prev: &Snapshot,
+    after: &JobInfo,
+    next: &Snapshot,
+    rules: &Rules,
+    emit: &EventSink<'_>,
+    events: &mut Vec<Event>,
+) {
+    let name = emit.name();
+    if let Some(kind_summary) = build_transition(before, prev, after, next, rules, &name) {
+        events.push(emit.event(kind_summary.0, kind_summary.1));
+    }
+    if let (Some(old), Some(new)) = (before.health_score, after.health_score)
+        && new < old
+    {
+        let crossed = old >= rules.health_floor && new < rules.health_floor;
+        if old - new >= rules.health_drop || crossed {
+            let floor_note = if crossed {
+                format!(", below the floor of {}", rules.health_floor)
+            } else {
+                String::new()
+            };
+            events.push(emit.event(
+                EventKind::HealthDropped,
+                format!("Health score dropped: {name} ({old} → {new}{floor_note})"),
+            ));
+        }
+    }
+    match (before.disabled, after.disabled) {
+        (Some(false) | None, Some(true)) => {
+            events.push(emit.event(EventKind::JobDisabled, format!("Job disabled: {name}")));
+        }
+        (Some(true), Some(false)) => {
+            events.push(emit.event(EventKind::JobEnabled, format!("Job enabled: {name}")));
+        }
+        _ => {}
+    }
+    if let (Some(old), Some(new)) = (&before.job_name, &after.job_name)
+        && old != new
+    {
+        events.push(emit.event(
+            EventKind::JobRenamed,
+            format!("Job renamed: {old} → {new}"),
+        ));
+    }
+}
+
+/// The build event, if any: compares the newly settled status with the previously settled one.
+fn build_transition(
+    before: &JobInfo,
+    prev: &Snapshot,
+    after: &JobInfo,
+    next: &Snapshot,
+    rules: &Rules,
+    name: &str,
+) -> Option<(EventKind, String)> {
+    let new_status = after.last_build_status.as_deref()?;
+    if rules.class(new_status) == StatusClass::InProgress {
+        return None;
+    }
+    let old = prev.settled_status.as_deref()?;
+    let new = next.settled_status.as_deref()?;
+    let new_build = after.last_build_time.is_some() && after.last_build_time != before.last_build_time;
+    let (old_class, new_class) = (rules.class(old), rules.class(new));
+    let shown_new = new_status.trim();
+    match (old_class, new_class) {
+        (StatusClass::Failure, StatusClass::Failure) if new_build => Some((
+            EventKind::BuildStillFailing,
+            format!("Still failing: {name} (another build ended {shown_new})"),
+        )),
+        (o, StatusClass::Failure) if o != StatusClass::Failure => Some((
+            EventKind::BuildFailed,
+            format!("Build failed: {name} ({old} → {shown_new})"),
+        )),
+        (StatusClass::Failure, StatusClass::Success) => Some((
+            EventKind::BuildRecovered,
+            format!("Build fixed: {name} ({old} → {shown_new})"),
+        )),
+        _ if old != new => Some((
+            EventKind::BuildStatusChanged,
+            format!("Build status changed: {name} ({old} → {shown_new})"),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn job() -> JobId {
+        JobId::parse("f5af662119404ad187437cd272b5099b").unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn info(status: &str, build_time: i64, health: i64) -> JobInfo {
+        JobInfo {
+            id: Some(job().to_string()),
+            job_name: Some("web-frontend".to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(build_time),
+            health_score: Some(health),
+            disabled: Some(false),
+            ..JobInfo::default()
+        }
+    }
+
+    /// Runs a sequence of observations from nothing and returns the kinds of each step.
+    fn run(observations: &[Observation]) -> Vec<Vec<EventKind>> {
+        let rules = Rules::default();
+        let mut snapshot: Option<Snapshot> = None;
+        let mut out = Vec::new();
+        for obs in observations {
+            let d = detect(&job(), snapshot.as_ref(), obs, &rules, now());
+            out.push(d.events.iter().map(|e| e.kind).collect());
+            if let Some(next) = d.next {
+                snapshot = Some(next);
+            }
+        }
+        out
+    }
+
+    fn found(status: &str, build_time: i64, health: i64) -> Observation {
+        Observation::Found(info(status, build_time, health))
+    }
+
+    fn found_with(f: impl FnOnce(&mut JobInfo)) -> Observation {
+        let mut i = info("success", 1, 80);
+        f(&mut i);
+        Observation::Found(i)
+    }
+
+    #[test]
+    fn transition_table() {
+        use EventKind::*;
+        use Observation::{Forbidden, NotFound, Unavailable};
+        let none: Vec<EventKind> = vec![];
+        let table: Vec<(&str, Vec<Observation>, Vec<Vec<EventKind>>)> = vec![
+            ("first observation is a baseline", vec![found("failed", 1, 10)], vec![none.clone()]),
+            ("identical snapshots: nothing", vec![found("success", 1, 80), found("success", 1, 80)], vec![none.clone(), none.clone()]),
+            ("success -> failed", vec![found("success", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildFailed]]),
+            ("failed -> success", vec![found("failed", 1, 80), found("success", 2, 80)], vec![none.clone(), vec![BuildRecovered]]),
+            ("failed -> failed with a new build", vec![found("failed", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildStillFailing]]),
+            ("failed -> failed, same build: nothing", vec![found("failed", 1, 80), found("failed", 1, 80)], vec![none.clone(), none.clone()]),
+            ("success -> aborted is a status change", vec![found("success", 1, 80), found("aborted", 2, 80)], vec![none.clone(), vec![BuildStatusChanged]]),
+            ("aborted -> failed is a failure", vec![found("aborted", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildFailed]]),
+            ("statuses compare case-insensitively", vec![found("SUCCESS", 1, 80), found("Success", 1, 80), found("FAILED", 2, 80)], vec![none.clone(), none.clone(), vec![BuildFailed]]),
+            ("a running build is not a transition", vec![found("failed", 1, 80), found("running", 1, 80), found("success", 2, 80)], vec![none.clone(), none.clone(), vec![BuildRecovered]]),
+            ("running then failed again is still failing", vec![found("failed", 1, 80), found("running", 1, 80), found("failed", 2, 80)], vec![none.clone(), none.clone(), vec![BuildStillFailing]]),
+            ("health drop by the delta", vec![found("success", 1, 90), found("success", 1, 85)], vec![none.clone(), vec![HealthDropped]]),
+            ("health drop below the delta: nothing", vec![found("success", 1, 90), found("success", 1, 86)], vec![none.clone(), none.clone()]),
+            ("health crossing the floor by 1 point", vec![found("success", 1, 60), found("success", 1, 59)], vec![none.clone(), vec![HealthDropped]]),
+            ("health rising: nothing", vec![found("success", 1, 50), found("success", 1, 90)], vec![none.clone(), none.clone()]),
+            ("disabled", vec![found("success", 1, 80), found_with(|i| i.disabled = Some(true))], vec![none.clone(), vec![JobDisabled]]),
+            ("enabled", vec![found_with(|i| i.disabled = Some(true)), found("success", 1, 80)], vec![none.clone(), vec![JobEnabled]]),
+            ("renamed", vec![found("success", 1, 80), found_with(|i| i.job_name = Some("web".to_owned()))], vec![none.clone(), vec![JobRenamed]]),
+            ("404 for a job seen before", vec![found("success", 1, 80), NotFound, NotFound], vec![none.clone(), vec![JobNotFound], none.clone()]),
+            ("403 for a job seen before", vec![found("success", 1, 80), Forbidden, Forbidden], vec![none.clone(), vec![JobAccessLost], none.clone()]),
+            ("404 on first sight is a baseline", vec![NotFound, NotFound], vec![none.clone(), none.clone()]),
+            ("transient failures never produce events", vec![found("success", 1, 80), Unavailable, Unavailable, Unavailable, found("success", 1, 80)], vec![none.clone(), none.clone(), none.clone(), none.clone(), none.clone()]),
+            ("a transient failure between two states does not hide the change", vec![found("success", 1, 80), Unavailable, found("failed", 2, 80)], vec![none.clone(), none.clone(), vec![BuildFailed]]),
+            ("several changes at once", vec![found("success", 1, 90), found_with(|i| { i.last_build_status = Some("failed".into()); i.last_build_time = Some(2); i.health_score = Some(40); i.disabled = Some(true); })], vec![none.clone(), vec![BuildFailed, HealthDropped, JobDisabled]]),
+        ];
+        for (name, observations, expected) in table {
+            assert_eq!(run(&observations), expected, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn events_carry_before_and_after_and_a_summary() {
+        let rules = Rules::default();
+        let base = detect(&job(), None, &found("success", 1, 80), &rules, now());
+        let prev = base.next.unwrap();
+        let d = detect(&job(), Some(&prev), &found("failed", 2, 80), &rules, now());
+        let event = &d.events[0];
+        assert_eq!(event.kind, EventKind::BuildFailed);
+        assert_eq!(event.job_id, job().to_string());
+        assert_eq!(event.job_name, "web-frontend");
+        assert_eq!(event.detected_at, now());
+        assert_eq!(event.previous.as_ref().unwrap().last_build_status.as_deref(), Some("success"));
+        assert_eq!(event.current.as_ref().unwrap().last_build_status.as_deref(), Some("failed"));
+        assert_eq!(event.summary, "Build failed: web-frontend (success → failed)");
+    }
+
+    #[test]
+    fn unchanged_observation_writes_nothing_and_unavailable_keeps_the_snapshot() {
+        let rules = Rules::default();
+        let prev = detect(&job(), None, &found("success", 1, 80), &rules, now()).next.unwrap();
+        let same = detect(&job(), Some(&prev), &found("success", 1, 80), &rules, now());
+        assert_eq!(same.next, None);
+        let gone = detect(&job(), Some(&prev), &Observation::Unavailable, &rules, now());
+        assert_eq!(gone, Detection::unchanged());
+    }
+
+    #[test]
+    fn not_found_keeps_the_last_known_info_for_the_card() {
+        let rules = Rules::default();
+        let prev = detect(&job(), None, &found("success", 1, 80), &rules, now()).next.unwrap();
+        let d = detect(&job(), Some(&prev), &Observation::NotFound, &rules, now());
+        let next = d.next.unwrap();
+        assert_eq!(next.presence, Presence::NotFound);
+        assert_eq!(next.info, prev.info);
+        assert_eq!(d.events[0].current, None);
+        assert_eq!(d.events[0].job_name, "web-frontend");
+    }
+
+    #[test]
+    fn event_kind_names_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}

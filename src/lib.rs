@@ -1,0 +1,25 @@
+//! codearts-bot: watches Huawei Cloud CodeArts Build jobs and tells chat when something changes.
+//!
+//! The pipeline, and the module that owns each step:
+//! ```text
+//!  cron tick ─> poller ─> codearts::Client ─> JobInfo | codearts::Error
+//!                             │
+//!  store (previous snapshot) ─> detect (pure) ─> events
+//!                             │
+//!  store: one transaction = new snapshot + events + one delivery per channel
+//!                             │
+//!  notify::Dispatcher ─> notify::<platform> (render + send) ─> chat
+//! ```
+//! - [`codearts`]: the API client, typed answers, auth, regions.
+//! - [`detect`]: the pure transition rules.
+//! - [`store`]: SQLite (sqlx), migrations in `migrations/`.
+//! - [`poller`]: one poll cycle, and the scheduler that runs cycles.
+//! - [`notify`]: the dispatcher and one module per sink.
+//! - [`sim`]: the CodeArts Build simulator used by `demo`, tests and benchmarks.
+//! - [`config`]: the TOML file, `${NAME}` expansion, validation.
+//! - [`app`]: wires the pieces into what `run`, `check` and `demo` start.
+
+pub mod codearts;
+pub mod config;
+pub mod detect;
+pub mod secret;
