@@ -19,7 +19,13 @@
 //! - [`config`]: the TOML file, `${NAME}` expansion, validation.
 //! - [`app`]: wires the pieces into what `run`, `check` and `demo` start.
 
+pub mod app;
+pub mod card;
+pub mod cli;
 pub mod codearts;
 pub mod config;
+pub mod demo;
 pub mod detect;
+pub mod poller;
 pub mod secret;
+pub mod store;

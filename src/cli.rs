@@ -1,0 +1,330 @@
+//! The command line: parses arguments and runs the command. `main.rs` only calls [`main`].
+//!
+//! Exit codes (also in the README): 0 success; 1 a runtime failure (database, I/O);
+//! 2 bad usage or configuration; 3 CodeArts could not be reached or refused our credentials;
+//! 4 the job does not exist or is not visible to our credentials (`check`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::codearts::{self, JobId};
+use crate::config::Config;
+use crate::{app, card, demo, sim};
+
+pub const EXIT_RUNTIME: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+pub const EXIT_SOURCE: u8 = 3;
+pub const EXIT_JOB: u8 = 4;
+
+#[derive(Debug, Parser)]
+#[command(name = "codearts-bot", version, about = "Watches Huawei Cloud CodeArts Build jobs and tells chat when something changes")]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll the watched jobs on the schedule and deliver alerts (until Ctrl-C or SIGTERM).
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Run one poll cycle, deliver what is due, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Query one job now and print its card (or its JobInfo as JSON).
+    Check {
+        /// The 32-character job id.
+        job_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the normalised JobInfo as JSON instead of the card.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the CodeArts Build simulator on loopback (see docs/simulator.md).
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Seed this many jobs with deterministic ids.
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Seed a job with this id (repeatable).
+        #[arg(long = "job")]
+        job_ids: Vec<String>,
+        /// The X-Auth-Token the simulator accepts.
+        #[arg(long, default_value = sim::DEFAULT_TOKEN)]
+        token: String,
+    },
+    /// Watch a scripted scenario on a local simulator: a build breaks, is fixed, a health
+    /// score falls, a job is disabled. Exits by itself.
+    Demo,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and report every problem with its key.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Config file [default: $CODEARTS_BOT_CONFIG, then config/codearts-bot.toml]
+    #[arg(long = "config", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn load(&self) -> Result<Config, Failure> {
+        let path = Config::resolve_path(self.path.as_deref());
+        Config::load(&path).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))
+    }
+}
+
+/// A command's failure: the exit code and what to tell the user.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn runtime(e: &anyhow::Error) -> Self {
+        Self::new(EXIT_RUNTIME, format!("{e:#}"))
+    }
+}
+
+/// Sets up logging, runs the command, and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, &cli.command);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat, command: &Command) {
+    use tracing_subscriber::EnvFilter;
+    // The demo's output is the messages themselves; keep its logs to warnings unless asked.
+    let default = if matches!(command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn execute(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Run { config, once } => {
+            let config = config.load()?;
+            let app = app::App::start(config)
+                .await
+                .map_err(|e| Failure::runtime(&e))?;
+            if once {
+                run_once(&app).await
+            } else {
+                app::run(app, shutdown_signal())
+                    .await
+                    .map_err(|e| Failure::runtime(&e))
+            }
+        }
+        Command::Check {
+            job_id,
+            config,
+            json,
+        } => {
+            let job = JobId::parse(job_id.trim()).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+            let config = config.load()?;
+            check(&config, &job, json).await
+        }
+        Command::Sim {
+            listen,
+            jobs,
+            job_ids,
+            token,
+        } => run_sim(listen, jobs, &job_ids, token).await,
+        Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let path = Config::resolve_path(config.path.as_deref());
+            let loaded = config.load()?;
+            println!(
+                "{}: OK ({} jobs, {} channels, endpoint {}, schedule {:?})",
+                path.display(),
+                loaded.jobs.len(),
+                loaded.channels.len(),
+                loaded.endpoint(),
+                loaded.poll.schedule
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn run_once(app: &app::App) -> Result<(), Failure> {
+    let report = crate::poller::run_cycle(app)
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the poll cycle could not run: {e}")))?;
+    let delivered = app
+        .dispatcher()
+        .drain_due()
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the outbox could not be read: {e}")))?;
+    let counts = app
+        .store
+        .outbox_counts()
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    eprintln!(
+        "cycle: {} jobs, {} ok, {} not found, {} forbidden, {} failed polls, {} events; \
+         delivered {}, retrying {}, failed {}; outbox pending {}",
+        report.jobs,
+        report.ok,
+        report.not_found,
+        report.forbidden,
+        report.failed_total(),
+        report.events,
+        delivered.sent,
+        delivered.retrying,
+        delivered.failed,
+        counts.pending
+    );
+    app.store.close().await;
+    if report.source_unreachable() {
+        let kinds: Vec<String> = report
+            .failed
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        return Err(Failure::new(
+            EXIT_SOURCE,
+            format!(
+                "CodeArts could not be polled for any of the {} jobs ({}); see the log above",
+                report.jobs,
+                kinds.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn check(config: &Config, job: &JobId, json: bool) -> Result<(), Failure> {
+    let client = app::client_for(config).map_err(|e| Failure::new(EXIT_CONFIG, format!("{e:#}")))?;
+    match client.job_info(job).await {
+        Ok(info) => {
+            if json {
+                let text = serde_json::to_string_pretty(&info)
+                    .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+                println!("{text}");
+            } else {
+                print!("{}", card::job_card_text(job, &info));
+            }
+            Ok(())
+        }
+        Err(e @ (codearts::Error::NotFound(_) | codearts::Error::Forbidden(_))) => Err(
+            Failure::new(EXIT_JOB, format!("job {job}: {e}")),
+        ),
+        Err(e) => Err(Failure::new(
+            EXIT_SOURCE,
+            format!("job {job}: CodeArts at {} answered: {e}", client.base_url()),
+        )),
+    }
+}
+
+async fn run_sim(
+    listen: SocketAddr,
+    jobs: usize,
+    job_ids: &[String],
+    token: String,
+) -> Result<(), Failure> {
+    let job_ids = job_ids
+        .iter()
+        .map(|raw| JobId::parse(raw).map_err(|e| Failure::new(EXIT_CONFIG, format!("--job: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let seeded = jobs + job_ids.len();
+    let handle = sim::spawn(sim::SimConfig {
+        listen,
+        token,
+        jobs,
+        job_ids,
+    })
+    .await
+    .map_err(|e| Failure::new(EXIT_RUNTIME, format!("cannot listen on {listen}: {e}")))?;
+    // The first line is machine-readable on purpose: scripts read the port from it.
+    println!("codearts-bot sim listening on {}", handle.base_url());
+    println!("token: {} (send it as X-Auth-Token)", handle.token());
+    println!("{seeded} jobs seeded; control API under {}/_sim/ (see docs/simulator.md)", handle.base_url());
+    shutdown_signal().await;
+    handle.stop().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,524 @@
+//! The SQLite store: watched jobs, snapshots, events and the delivery outbox.
+//!
+//! All SQL of the crate lives here. Writes run in `BEGIN IMMEDIATE` transactions, so a writer
+//! takes the lock up front instead of failing half-way, and one observation's snapshot, events
+//! and deliveries commit together or not at all (DESIGN.md invariant 2).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::codearts::{JobId, JobInfo};
+use crate::detect::{Detection, Event, EventKind, Presence, Snapshot};
+
+/// A store failure. The message names the file or the row, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where a watched job came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchSource {
+    /// The config file: pinned, re-synced at every start.
+    Config,
+    /// A chat command (`/watch`).
+    Chat,
+}
+
+impl WatchSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            WatchSource::Config => "config",
+            WatchSource::Chat => "chat",
+        }
+    }
+}
+
+/// A job the poller looks at each cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedJob {
+    pub job_id: JobId,
+    /// Channel names, or `None` for every channel.
+    pub channels: Option<Vec<String>>,
+    pub source: WatchSource,
+}
+
+/// A delivery the dispatcher should attempt now, with its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub id: String,
+    pub channel: String,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub event: Event,
+}
+
+/// What one recorded observation wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub events: usize,
+    pub deliveries: usize,
+}
+
+/// Delivery counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+/// One row of the outbox, for listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub channel: String,
+    pub status: String,
+    pub attempts: u32,
+    pub kind: String,
+    pub job_id: String,
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// The database handle; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating when missing) the SQLite file, in WAL mode, and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Open {
+                path: shown.clone(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| Error::Open {
+                path: shown.clone(),
+                source: e,
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::Open {
+                path: shown,
+                source: e,
+            })?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Makes the config file's jobs the `config` watch list: adds new ones, updates their
+    /// channels, and removes config jobs no longer in the file. Chat-added jobs are untouched.
+    pub async fn sync_config_jobs(&self, jobs: &[(JobId, Option<Vec<String>>)]) -> Result<()> {
+        let mut tx = self.write().await?;
+        let now = to_ms(Utc::now());
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT job_id FROM watched_jobs WHERE source = 'config'")
+                .fetch_all(&mut *tx)
+                .await?;
+        for id in existing {
+            if !jobs.iter().any(|(j, _)| j.as_str() == id) {
+                sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'config'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for (job, channels) in jobs {
+            let channels = channels.as_ref().map(|c| serde_json::json!(c).to_string());
+            sqlx::query(
+                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (job_id) DO UPDATE SET source = excluded.source,
+                                                    channels = excluded.channels",
+            )
+            .bind(job.as_str())
+            .bind(WatchSource::Config.as_str())
+            .bind(channels)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every watched job, in a stable order.
+    pub async fn watched_jobs(&self) -> Result<Vec<WatchedJob>> {
+        let rows = sqlx::query("SELECT job_id, source, channels FROM watched_jobs ORDER BY job_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let raw: String = row.try_get("job_id")?;
+                let job_id = JobId::parse(&raw).map_err(|e| corrupt("watched_jobs", e))?;
+                let channels: Option<String> = row.try_get("channels")?;
+                let channels = channels
+                    .map(|c| serde_json::from_str(&c).map_err(|e| corrupt("watched_jobs", e)))
+                    .transpose()?;
+                let source: String = row.try_get("source")?;
+                let source = if source == "chat" {
+                    WatchSource::Chat
+                } else {
+                    WatchSource::Config
+                };
+                Ok(WatchedJob {
+                    job_id,
+                    channels,
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// The latest snapshot of every job that has one, by job id.
+    pub async fn snapshots(&self) -> Result<HashMap<String, Snapshot>> {
+        let rows = sqlx::query("SELECT job_id, info, presence, settled_status FROM job_state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("job_id")?, snapshot_from_row(row)?)))
+            .collect()
+    }
+
+    /// The latest snapshot of one job.
+    pub async fn snapshot(&self, job: &JobId) -> Result<Option<Snapshot>> {
+        let row = sqlx::query(
+            "SELECT job_id, info, presence, settled_status FROM job_state WHERE job_id = ?",
+        )
+        .bind(job.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(snapshot_from_row).transpose()
+    }
+
+    /// Stores one observation's outcome in one transaction: the new snapshot (with a history
+    /// row), its events, and one delivery per routed channel. Writes nothing when the detector
+    /// found nothing to store.
+    pub async fn record(
+        &self,
+        job: &JobId,
+        detection: &Detection,
+        route: &dyn Fn(&Event) -> Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded> {
+        if detection.next.is_none() && detection.events.is_empty() {
+            return Ok(Recorded::default());
+        }
+        let now_ms = to_ms(now);
+        let mut recorded = Recorded::default();
+        let mut tx = self.write().await?;
+        if let Some(next) = &detection.next {
+            let info = next.info.as_ref().map(to_json);
+            sqlx::query(
+                "INSERT INTO job_state (job_id, info, presence, settled_status, observed_at)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (job_id) DO UPDATE SET info = excluded.info,
+                     presence = excluded.presence, settled_status = excluded.settled_status,
+                     observed_at = excluded.observed_at",
+            )
+            .bind(job.as_str())
+            .bind(&info)
+            .bind(next.presence.as_str())
+            .bind(&next.settled_status)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO snapshot_history (job_id, observed_at, presence, info)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(job.as_str())
+            .bind(now_ms)
+            .bind(next.presence.as_str())
+            .bind(&info)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for event in &detection.events {
+            let event_id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&event.job_id)
+            .bind(event.kind.as_str())
+            .bind(&event.job_name)
+            .bind(to_ms(event.detected_at))
+            .bind(event.previous.as_ref().map(to_json))
+            .bind(event.current.as_ref().map(to_json))
+            .bind(&event.summary)
+            .fetch_one(&mut *tx)
+            .await?;
+            recorded.events += 1;
+            for channel in route(event) {
+                sqlx::query(
+                    "INSERT INTO deliveries (id, seq, event_id, channel, status, attempts,
+                                             next_attempt_at, created_at)
+                     VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), ?, ?,
+                             'pending', 0, ?, ?)",
+                )
+                .bind(new_delivery_id())
+                .bind(event_id)
+                .bind(channel)
+                .bind(now_ms)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                recorded.deliveries += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// The deliveries to attempt now: for each channel, its oldest pending delivery, if it is
+    /// due. Taking only the head keeps each channel's order even while one message retries.
+    pub async fn due_deliveries(&self, now: DateTime<Utc>) -> Result<Vec<DueDelivery>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.channel, d.attempts, d.created_at,
+                    e.job_id, e.kind, e.job_name, e.detected_at, e.previous, e.current, e.summary
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.seq IN (SELECT MIN(seq) FROM deliveries WHERE status = 'pending'
+                             GROUP BY channel)
+               AND d.next_attempt_at <= ?
+             ORDER BY d.seq",
+        )
+        .bind(to_ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueDelivery {
+                    id: row.try_get("id")?,
+                    channel: row.try_get("channel")?,
+                    attempts: row.try_get::<i64, _>("attempts")?.try_into().unwrap_or(u32::MAX),
+                    created_at: from_ms(row.try_get("created_at")?),
+                    event: event_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The earliest time a pending delivery becomes due, if any is pending.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.map(from_ms))
+    }
+
+    /// The sink accepted the delivery.
+    pub async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                                   last_error = NULL
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(to_ms(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The attempt failed and will be retried at `next_at`.
+    pub async fn mark_retry(&self, id: &str, next_at: DateTime<Utc>, error: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(to_ms(next_at))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The delivery will never succeed (rejected, or too old): stop trying and keep the reason.
+    pub async fn mark_failed(&self, id: &str, error: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many deliveries are pending, sent and failed.
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = OutboxCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match row.try_get::<String, _>("status")?.as_str() {
+                "pending" => counts.pending = n,
+                "sent" => counts.sent = n,
+                _ => counts.failed += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The most recent deliveries, newest first, optionally only those with `status`.
+    pub async fn deliveries(&self, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryRow>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.channel, d.status, d.attempts, d.created_at, d.last_error,
+                    e.kind, e.job_id, e.summary
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE (?1 IS NULL OR d.status = ?1)
+             ORDER BY d.seq DESC LIMIT ?2",
+        )
+        .bind(status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRow {
+                    id: row.try_get("id")?,
+                    channel: row.try_get("channel")?,
+                    status: row.try_get("status")?,
+                    attempts: row.try_get::<i64, _>("attempts")?.try_into().unwrap_or(u32::MAX),
+                    kind: row.try_get("kind")?,
+                    job_id: row.try_get("job_id")?,
+                    summary: row.try_get("summary")?,
+                    created_at: from_ms(row.try_get("created_at")?),
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last `limit` events of a job, newest first.
+    pub async fn events_for(&self, job: &JobId, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT job_id, kind, job_name, detected_at, previous, current, summary
+             FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(job.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Number of stored events (all jobs).
+    pub async fn event_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot> {
+    let info: Option<String> = row.try_get("info")?;
+    let presence: String = row.try_get("presence")?;
+    Ok(Snapshot {
+        info: info
+            .map(|i| serde_json::from_str(&i).map_err(|e| corrupt("job_state", e)))
+            .transpose()?,
+        presence: Presence::parse(&presence)
+            .ok_or_else(|| corrupt("job_state", format!("unknown presence {presence:?}")))?,
+        settled_status: row.try_get("settled_status")?,
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<Event> {
+    let kind: String = row.try_get("kind")?;
+    let info = |col: &str| -> Result<Option<JobInfo>> {
+        let raw: Option<String> = row.try_get(col)?;
+        raw.map(|r| serde_json::from_str(&r).map_err(|e| corrupt("events", e)))
+            .transpose()
+    };
+    Ok(Event {
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| corrupt("events", format!("unknown kind {kind:?}")))?,
+        job_id: row.try_get("job_id")?,
+        job_name: row.try_get("job_name")?,
+        detected_at: from_ms(row.try_get("detected_at")?),
+        previous: info("previous")?,
+        current: info("current")?,
+        summary: row.try_get("summary")?,
+    })
+}
+
+fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
+}
+
+fn to_json(info: &JobInfo) -> String {
+    // Serialising a plain struct of strings, numbers and booleans cannot fail.
+    serde_json::to_string(info).unwrap_or_else(|_| "{}".to_owned())
+}
+
+fn new_delivery_id() -> String {
+    format!("dlv_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Milliseconds since the Unix epoch: how every time is stored.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
