@@ -8,7 +8,13 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::codearts::{self, auth::Auth};
+use std::time::Duration;
+
+use crate::codearts::{
+    self,
+    auth::{AkSk, AkSkSettings, Auth, IamPassword, PasswordSettings, ProjectScope},
+};
+use crate::config::AuthMethod;
 use crate::config::Config;
 use crate::detect::{Event, Rules};
 use crate::notify::{Sink, dispatcher::Dispatcher};
@@ -102,14 +108,41 @@ impl App {
 
 /// The CodeArts client the config describes.
 pub fn client_for(config: &Config) -> anyhow::Result<codearts::Client> {
-    let token = config
-        .codearts
-        .auth
-        .token
-        .clone()
-        .context("codearts.auth: no method configured: set codearts.auth.token")?;
-    codearts::Client::new(&config.endpoint(), Auth::Token(token), config.poll.timeout())
+    let auth = auth_for(config)?;
+    codearts::Client::new(&config.endpoint(), auth, config.poll.timeout())
         .context("cannot build the CodeArts client")
+}
+
+/// The authentication method the (validated) config describes.
+pub fn auth_for(config: &Config) -> anyhow::Result<Auth> {
+    let a = &config.codearts.auth;
+    let missing = |key: &str| anyhow::anyhow!("codearts.auth.{key} is required");
+    Ok(match a.effective_method() {
+        None => anyhow::bail!("codearts.auth: no method configured"),
+        Some(AuthMethod::Token) => Auth::Token(a.token.clone().ok_or_else(|| missing("token"))?),
+        Some(AuthMethod::Password) => {
+            let scope = match (&a.project_id, &a.project_name) {
+                (Some(id), _) => ProjectScope::Id(id.clone()),
+                (None, Some(name)) => ProjectScope::Name(name.clone()),
+                (None, None) => ProjectScope::Name(config.codearts.region.clone()),
+            };
+            Auth::Password(IamPassword::new(PasswordSettings {
+                iam_endpoint: a.iam_endpoint(&config.codearts.region),
+                domain: a.domain.clone().ok_or_else(|| missing("domain"))?,
+                user: a.user.clone().ok_or_else(|| missing("user"))?,
+                password: a.password.clone().ok_or_else(|| missing("password"))?,
+                scope,
+                refresh_margin: Duration::from_secs(a.refresh_margin_secs.unwrap_or(3600)),
+                timeout: config.poll.timeout(),
+            })?)
+        }
+        Some(AuthMethod::Aksk) => Auth::AkSk(AkSk::new(AkSkSettings {
+            ak: a.ak.clone().ok_or_else(|| missing("ak"))?,
+            sk: a.sk.clone().ok_or_else(|| missing("sk"))?,
+            project_id: a.project_id.clone().ok_or_else(|| missing("project_id"))?,
+            security_token: a.security_token.clone(),
+        })),
+    })
 }
 
 /// Runs the poller and the dispatcher until `shutdown` resolves; says which part stopped.
@@ -124,6 +157,7 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) -> a
         endpoint = %app.client.base_url(),
         "codearts-bot running"
     );
+    app.client.auth().start_background();
     let poller = tokio::spawn(poller::run_scheduled(app.clone(), wait_stop(stop_rx.clone())));
     let dispatcher = app.dispatcher();
     let wake = Arc::clone(&app.dispatch_wake);

@@ -47,11 +47,137 @@ pub struct CodeArtsConfig {
     pub auth: AuthConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[codearts.auth]`: exactly one method.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// `token` (the default when `token` is set), `password` or `aksk`.
+    pub method: Option<AuthMethod>,
     /// A static IAM token sent as `X-Auth-Token`.
     pub token: Option<Secret>,
+    /// password: the account (domain) name.
+    pub domain: Option<String>,
+    /// password: the IAM user name.
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// password: scope tokens to this project id (default: the region's project by name).
+    pub project_id: Option<String>,
+    /// password: scope tokens to this project name (default: the region name).
+    pub project_name: Option<String>,
+    /// password: IAM base URL (default `https://iam.{region}.myhuaweicloud.com`).
+    pub iam_endpoint: Option<String>,
+    /// password: renew this long before expiry (default 3600).
+    pub refresh_margin_secs: Option<u64>,
+    /// aksk: the access key id (default: `$CLOUD_SDK_AK`).
+    pub ak: Option<String>,
+    /// aksk: the secret access key (default: `$CLOUD_SDK_SK`).
+    pub sk: Option<Secret>,
+    /// aksk: temporary credentials' security token, sent as `X-Security-Token`.
+    pub security_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Token,
+    Password,
+    Aksk,
+}
+
+impl AuthConfig {
+    /// The method in effect: `method`, or `token` when only a token is given.
+    pub fn effective_method(&self) -> Option<AuthMethod> {
+        self.method
+            .or_else(|| self.token.as_ref().map(|_| AuthMethod::Token))
+    }
+
+    pub fn iam_endpoint(&self, region: &str) -> String {
+        self.iam_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://iam.{region}.myhuaweicloud.com"))
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        let key = "codearts.auth";
+        let set = |name: &'static str, present: bool| present.then_some(name);
+        let token_keys: Vec<&str> = [set("token", self.token.is_some())].into_iter().flatten().collect();
+        let password_keys: Vec<&str> = [
+            set("domain", self.domain.is_some()),
+            set("user", self.user.is_some()),
+            set("password", self.password.is_some()),
+            set("project_name", self.project_name.is_some()),
+            set("iam_endpoint", self.iam_endpoint.is_some()),
+            set("refresh_margin_secs", self.refresh_margin_secs.is_some()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let aksk_keys: Vec<&str> = [
+            set("ak", self.ak.is_some()),
+            set("sk", self.sk.is_some()),
+            set("security_token", self.security_token.is_some()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let foreign = |method: &str, keys: &[&str]| {
+            (!keys.is_empty()).then(|| {
+                format!(
+                    "{key}: {} belong to another method than method = {method:?}; configure exactly one method",
+                    keys.join(", ")
+                )
+            })
+        };
+        let missing = |method: &str, name: &str, present: bool| {
+            (!present).then(|| format!("{key}.{name}: required with method = {method:?}"))
+        };
+        let mut out: Vec<Option<String>> = Vec::new();
+        match self.effective_method() {
+            None => out.push(Some(format!(
+                "{key}: no method configured: set token = \"...\", or method = \"password\" (domain, user, password) or method = \"aksk\" (ak, sk, project_id)"
+            ))),
+            Some(AuthMethod::Token) => {
+                out.push(missing("token", "token", self.token.is_some()));
+                let mut others = password_keys.clone();
+                others.extend(&aksk_keys);
+                if self.project_id.is_some() {
+                    others.push("project_id");
+                }
+                out.push(foreign("token", &others));
+                if self.token.as_ref().is_some_and(Secret::is_empty) {
+                    out.push(Some(format!("{key}.token: is empty (is the environment variable it names set to nothing?)")));
+                }
+            }
+            Some(AuthMethod::Password) => {
+                out.push(missing("password", "domain", self.domain.is_some()));
+                out.push(missing("password", "user", self.user.is_some()));
+                out.push(missing("password", "password", self.password.is_some()));
+                let mut others = token_keys.clone();
+                others.extend(&aksk_keys);
+                out.push(foreign("password", &others));
+                if self.project_id.is_some() && self.project_name.is_some() {
+                    out.push(Some(format!("{key}: project_id and project_name both set; keep one")));
+                }
+                if let Some(endpoint) = &self.iam_endpoint
+                    && let Err(e) = validate_url(endpoint)
+                {
+                    out.push(Some(format!("{key}.iam_endpoint: {e}")));
+                }
+                if self.refresh_margin_secs.is_some_and(|m| m > 23 * 3600) {
+                    out.push(Some(format!("{key}.refresh_margin_secs: at most 82800 (tokens live 24 hours)")));
+                }
+            }
+            Some(AuthMethod::Aksk) => {
+                out.push(self.ak.is_none().then(|| format!("{key}.ak: required with method = \"aksk\" (or set CLOUD_SDK_AK)")));
+                out.push(self.sk.is_none().then(|| format!("{key}.sk: required with method = \"aksk\" (or set CLOUD_SDK_SK)")));
+                out.push(missing("aksk", "project_id", self.project_id.is_some()));
+                let mut others = token_keys.clone();
+                others.extend(&password_keys);
+                out.push(foreign("aksk", &others));
+            }
+        }
+        problems.extend(out.into_iter().flatten());
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,13 +413,42 @@ impl Config {
         for (i, ch) in self.channels.iter_mut().enumerate() {
             text(&format!("channels[{i}].name"), &mut ch.name);
         }
+        let auth = &mut self.codearts.auth;
+        for (key, value) in [
+            ("codearts.auth.domain", &mut auth.domain),
+            ("codearts.auth.user", &mut auth.user),
+            ("codearts.auth.project_id", &mut auth.project_id),
+            ("codearts.auth.project_name", &mut auth.project_name),
+            ("codearts.auth.iam_endpoint", &mut auth.iam_endpoint),
+            ("codearts.auth.ak", &mut auth.ak),
+        ] {
+            if let Some(v) = value {
+                text(key, v);
+            }
+        }
         // Secrets last, so their values never meet the plain-text closure above.
         let mut secret = |key: &str, value: &mut Secret| match expand(value.expose(), env) {
             Ok(v) => *value = Secret::new(v),
             Err(e) => problems.push(format!("{key}: {e}")),
         };
-        if let Some(token) = &mut self.codearts.auth.token {
-            secret("codearts.auth.token", token);
+        for (key, value) in [
+            ("codearts.auth.token", &mut auth.token),
+            ("codearts.auth.password", &mut auth.password),
+            ("codearts.auth.sk", &mut auth.sk),
+            ("codearts.auth.security_token", &mut auth.security_token),
+        ] {
+            if let Some(v) = value {
+                secret(key, v);
+            }
+        }
+        // As the official SDK samples do: an access key pair from the environment.
+        if auth.method == Some(AuthMethod::Aksk) {
+            if auth.ak.is_none() {
+                auth.ak = env("CLOUD_SDK_AK").filter(|v| !v.is_empty());
+            }
+            if auth.sk.is_none() {
+                auth.sk = env("CLOUD_SDK_SK").filter(|v| !v.is_empty()).map(Secret::new);
+            }
         }
         for (i, ch) in self.channels.iter_mut().enumerate() {
             if let Some(url) = &mut ch.url {
@@ -321,16 +476,7 @@ impl Config {
             )),
             None => {}
         }
-        match &c.auth.token {
-            Some(t) if t.is_empty() => problems.push(
-                "codearts.auth.token: is empty (is the environment variable it names set to nothing?)"
-                    .to_owned(),
-            ),
-            Some(_) => {}
-            None => problems.push(
-                "codearts.auth: no method configured: set codearts.auth.token".to_owned(),
-            ),
-        }
+        c.auth.validate(problems);
         if let Err(e) = parse_schedule(&self.poll.schedule) {
             problems.push(format!("poll.schedule: {e}"));
         }
@@ -620,6 +766,49 @@ mod tests {
         assert!(parse_schedule("0 * * * * *").is_ok());
         assert!(parse_schedule("*/10 * * * * *").is_ok());
         assert!(parse_schedule("0 61 * * * *").is_err());
+    }
+
+    fn with_auth(auth: &str) -> Result<Config, ConfigError> {
+        let text = MINIMAL.replace("token = \"${CODEARTS_TOKEN}\"", auth);
+        Config::from_toml(&text, "test.toml", &|name| match name {
+            "CLOUD_SDK_AK" => Some("AKFROMENV".to_owned()),
+            "CLOUD_SDK_SK" => Some("SKFROMENV".to_owned()),
+            other => env(other),
+        })
+    }
+
+    #[test]
+    fn exactly_one_auth_method_and_the_error_names_the_keys() {
+        let two = with_auth("token = \"t\"\nmethod = \"password\"\ndomain = \"d\"\nuser = \"u\"\npassword = \"p\"");
+        let err = two.unwrap_err().to_string();
+        assert!(err.contains("codearts.auth: token belong to another method"), "{err}");
+        let none = with_auth("").unwrap_err().to_string();
+        assert!(none.contains("codearts.auth: no method configured"), "{none}");
+        let incomplete = with_auth("method = \"password\"\nuser = \"u\"").unwrap_err().to_string();
+        assert!(incomplete.contains("codearts.auth.domain: required"), "{incomplete}");
+        assert!(incomplete.contains("codearts.auth.password: required"), "{incomplete}");
+        let stray = with_auth("token = \"t\"\nak = \"x\"").unwrap_err().to_string();
+        assert!(stray.contains("ak belong to another method"), "{stray}");
+    }
+
+    #[test]
+    fn password_and_aksk_methods_load_and_aksk_falls_back_to_cloud_sdk_env() {
+        let password = with_auth(
+            "method = \"password\"\ndomain = \"acme\"\nuser = \"bot\"\npassword = \"${CODEARTS_TOKEN}\"",
+        )
+        .unwrap();
+        assert_eq!(password.codearts.auth.effective_method(), Some(AuthMethod::Password));
+        assert_eq!(password.codearts.auth.password.as_ref().unwrap().expose(), "tok-123");
+        assert_eq!(
+            password.codearts.auth.iam_endpoint("cn-north-4"),
+            "https://iam.cn-north-4.myhuaweicloud.com"
+        );
+        let aksk = with_auth("method = \"aksk\"\nproject_id = \"p1\"").unwrap();
+        assert_eq!(aksk.codearts.auth.ak.as_deref(), Some("AKFROMENV"));
+        assert_eq!(aksk.codearts.auth.sk.as_ref().unwrap().expose(), "SKFROMENV");
+        assert!(!format!("{aksk:?}").contains("SKFROMENV"));
+        let no_project = with_auth("method = \"aksk\"").unwrap_err().to_string();
+        assert!(no_project.contains("codearts.auth.project_id: required"), "{no_project}");
     }
 
     #[test]

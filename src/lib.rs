@@ -26,6 +26,8 @@ pub mod codearts;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod notify;
 pub mod poller;
 pub mod secret;
+pub mod sim;
 pub mod store;

@@ -14,7 +14,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::app::App;
 use crate::codearts::{self, JobId};
-use crate::detect::{self, Event, Observation, Snapshot};
+use crate::detect::{self, Observation, Snapshot};
 use crate::store::{self, WatchedJob};
 
 /// What one cycle did.
@@ -153,10 +153,14 @@ async fn record(
     for event in &detection.events {
         info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
     }
-    let route = |event: &Event| app.route(&polled.job, event);
+    let routes: Vec<Vec<String>> = detection
+        .events
+        .iter()
+        .map(|event| app.route(&polled.job, event))
+        .collect();
     let recorded = app
         .store
-        .record(&polled.job.job_id, &detection, &route, now)
+        .record(&polled.job.job_id, &detection, &routes, now)
         .await?;
     if recorded.deliveries > 0 {
         app.dispatch_wake.notify_one();

@@ -1,45 +1,614 @@
-//! How API calls prove who we are. The seam between the client and the credential methods:
-//! the client builds a request, [`Auth::authorize`] adds what the method needs, and on a 401
-//! [`Auth::on_unauthorized`] says whether one retry with fresh credentials makes sense.
+//! How API calls prove who we are: a static IAM token, an IAM user's password (tokens obtained
+//! and renewed by us), or an access key pair signing every request (SDK-HMAC-SHA256).
+//!
+//! The seam with the client: [`Auth::authorize`] adds credentials to a request that is about
+//! to go out and returns a [`Ticket`]; once the answer is in, [`Auth::settle`] learns whether
+//! the credentials worked and says whether the call is worth one retry.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use tokio::sync::OwnedMutexGuard;
+use tracing::{error, info, warn};
+
+use super::client::{ApiError, without_url};
+use super::signer::{self, SignableRequest};
 use crate::secret::Secret;
+
+/// A token is treated as expired this long before its `expires_at`, so no call races the
+/// expiry.
+const EXPIRY_SLACK: Duration = Duration::from_secs(60);
+/// A refresh finished less than this long ago makes another one pointless: a 401 that raced it
+/// is retried with the new token instead.
+const FRESH: Duration = Duration::from_secs(10);
 
 /// The configured authentication method.
 #[derive(Debug, Clone)]
 pub enum Auth {
     /// A static `X-Auth-Token` (an IAM token obtained elsewhere; it lives 24 hours).
     Token(Secret),
+    /// IAM password authentication: project-scoped tokens obtained and renewed here.
+    Password(Arc<IamPassword>),
+    /// Access key signing, as the official SDKs do.
+    AkSk(Arc<AkSk>),
+}
+
+/// What [`Auth::authorize`] hands back; returned to [`Auth::settle`] with the answer.
+#[derive(Debug, Default)]
+pub struct Ticket {
+    /// Held while an AK/SK pair that has not yet been accepted makes its first call, so a wrong
+    /// key fails once instead of once per concurrent poll (the gateway locks a key after five
+    /// consecutive failures).
+    _probe: Option<OwnedMutexGuard<()>>,
 }
 
 impl Auth {
     /// Adds the credentials to a request that is about to be sent.
-    pub async fn authorize(&self, request: &mut reqwest::Request) -> Result<(), AuthError> {
+    pub async fn authorize(&self, request: &mut reqwest::Request) -> Result<Ticket, AuthError> {
         match self {
             Auth::Token(token) => {
-                let value = reqwest::header::HeaderValue::from_str(token.expose())
-                    .map_err(|_| AuthError::Config("the token contains characters not allowed in an HTTP header".to_owned()))?;
-                let mut value = value;
-                value.set_sensitive(true);
-                request.headers_mut().insert("X-Auth-Token", value);
-                Ok(())
+                set_secret_header(request, "x-auth-token", token.expose())?;
+                Ok(Ticket::default())
+            }
+            Auth::Password(iam) => {
+                let token = iam.token().await?;
+                set_secret_header(request, "x-auth-token", token.expose())?;
+                Ok(Ticket::default())
+            }
+            Auth::AkSk(aksk) => aksk.sign(request, Utc::now()).await,
+        }
+    }
+
+    /// Called with the answer's 401 error (`None` for any other answer). Returns `true` when
+    /// credentials were renewed and the call is worth one retry.
+    pub async fn settle(&self, ticket: Ticket, unauthorized: Option<&ApiError>) -> bool {
+        match self {
+            Auth::Token(_) => false,
+            Auth::Password(iam) => match unauthorized {
+                Some(e) => iam.renew_after_unauthorized(e).await,
+                None => false,
+            },
+            Auth::AkSk(aksk) => {
+                aksk.settle(unauthorized);
+                drop(ticket);
+                false
             }
         }
     }
 
-    /// Called after the API answered 401. Returns `true` when credentials were renewed and the
-    /// call is worth one retry; a static token cannot be renewed.
-    pub async fn on_unauthorized(&self) -> bool {
+    /// Starts the background renewal where the method needs one (password tokens).
+    pub fn start_background(&self) {
+        if let Auth::Password(iam) = self {
+            iam.spawn_refresher();
+        }
+    }
+
+    pub fn method(&self) -> &'static str {
         match self {
-            Auth::Token(_) => false,
+            Auth::Token(_) => "token",
+            Auth::Password(_) => "password",
+            Auth::AkSk(_) => "aksk",
         }
     }
 }
 
-/// Why credentials could not be attached to a request.
+fn set_secret_header(
+    request: &mut reqwest::Request,
+    name: &'static str,
+    value: &str,
+) -> Result<(), AuthError> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        AuthError::Config(format!("the {name} value contains characters not allowed in an HTTP header"))
+    })?;
+    value.set_sensitive(true);
+    request
+        .headers_mut()
+        .insert(HeaderName::from_static(name), value);
+    Ok(())
+}
+
+/// Why credentials could not be attached to a request. Never contains a secret.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("authentication is misconfigured: {0}")]
     Config(String),
-    #[error("could not obtain credentials: {0}")]
+    /// Credentials cannot be had now (IAM down, or refused); polls fail until they can.
+    #[error("no valid credentials: {0}")]
     Unavailable(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// IAM password tokens
+
+/// Where the IAM token is scoped: CodeArts Build refuses account-global tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    Id(String),
+    Name(String),
+}
+
+/// The settings of password authentication.
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    /// IAM base URL, e.g. `https://iam.cn-north-4.myhuaweicloud.com`.
+    pub iam_endpoint: String,
+    /// The account (domain) name.
+    pub domain: String,
+    pub user: String,
+    pub password: Secret,
+    pub scope: ProjectScope,
+    /// Renew this long before expiry.
+    pub refresh_margin: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    token: Secret,
+    expires_at: DateTime<Utc>,
+    obtained: Instant,
+}
+
+#[derive(Default)]
+struct TokenState {
+    current: Option<CachedToken>,
+    /// Set after a failed request for a token: no new request before `retry_at`.
+    failure: Option<TokenFailure>,
+}
+
+#[derive(Clone)]
+struct TokenFailure {
+    message: String,
+    retry_at: Instant,
+    consecutive: u32,
+}
+
+/// Obtains project-scoped IAM tokens with a user's password and keeps one valid.
+///
+/// At most one request for a token is in flight; a token close to expiry is renewed in the
+/// background while polls keep using it; failures back off (a refused password for minutes,
+/// not seconds) so a wrong password is one loud error, not a storm.
+pub struct IamPassword {
+    settings: PasswordSettings,
+    http: reqwest::Client,
+    state: Mutex<TokenState>,
+    refresh: Arc<tokio::sync::Mutex<()>>,
+    /// Counts tokens obtained (for metrics and tests).
+    obtained: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for IamPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamPassword")
+            .field("iam_endpoint", &self.settings.iam_endpoint)
+            .field("domain", &self.settings.domain)
+            .field("user", &self.settings.user)
+            .field("password", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: TokenInfo,
+}
+
+#[derive(Deserialize)]
+struct TokenInfo {
+    expires_at: String,
+}
+
+impl IamPassword {
+    pub fn new(settings: PasswordSettings) -> Result<Arc<Self>, AuthError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!("codearts-bot/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AuthError::Config(format!("cannot build the IAM HTTP client: {e}")))?;
+        Ok(Arc::new(Self {
+            settings,
+            http,
+            state: Mutex::new(TokenState::default()),
+            refresh: Arc::new(tokio::sync::Mutex::new(())),
+            obtained: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
+
+    /// How many tokens have been obtained since start.
+    pub fn tokens_obtained(&self) -> u64 {
+        self.obtained.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn current(&self) -> Option<CachedToken> {
+        self.state.lock().ok()?.current.clone()
+    }
+
+    fn usable(token: &CachedToken, now: DateTime<Utc>) -> bool {
+        token.expires_at - now > chrono::Duration::from_std(EXPIRY_SLACK).unwrap_or_default()
+    }
+
+    /// A valid token: the cached one, or a new one when there is none.
+    async fn token(self: &Arc<Self>) -> Result<Secret, AuthError> {
+        if let Some(cached) = self.current()
+            && Self::usable(&cached, Utc::now())
+        {
+            return Ok(cached.token);
+        }
+        let _guard = self.refresh.lock().await;
+        // Someone else may have renewed it while we waited.
+        if let Some(cached) = self.current()
+            && Self::usable(&cached, Utc::now())
+        {
+            return Ok(cached.token);
+        }
+        self.request_token().await
+    }
+
+    /// After a 401: renew once (unless a renewal just happened) and say whether to retry.
+    async fn renew_after_unauthorized(self: &Arc<Self>, error: &ApiError) -> bool {
+        let _guard = self.refresh.lock().await;
+        if self.current().is_some_and(|c| c.obtained.elapsed() < FRESH) {
+            return true;
+        }
+        warn!(
+            code = error.code.as_deref().unwrap_or("-"),
+            message = error.message.as_deref().unwrap_or("-"),
+            "CodeArts refused the IAM token; obtaining a new one"
+        );
+        if let Ok(mut state) = self.state.lock() {
+            state.current = None;
+        }
+        self.request_token().await.is_ok()
+    }
+
+    /// Renews ahead of expiry so polls never wait for IAM.
+    fn spawn_refresher(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(iam) = weak.upgrade() else { return };
+                let wait = iam.time_until_refresh();
+                drop(iam);
+                tokio::time::sleep(wait).await;
+                let Some(iam) = weak.upgrade() else { return };
+                let _guard = iam.refresh.lock().await;
+                if iam.time_until_refresh().is_zero() {
+                    // Failures are logged and backed off inside; the next loop waits.
+                    let _ = iam.request_token().await;
+                }
+            }
+        });
+    }
+
+    /// Zero when a renewal is due now (no token, close to expiry, or a back-off elapsed).
+    fn time_until_refresh(&self) -> Duration {
+        let Ok(state) = self.state.lock() else {
+            return Duration::from_secs(1);
+        };
+        if let Some(failure) = &state.failure {
+            return failure.retry_at.saturating_duration_since(Instant::now());
+        }
+        match &state.current {
+            None => Duration::ZERO,
+            Some(c) => {
+                let renew_at = c.expires_at
+                    - chrono::Duration::from_std(self.settings.refresh_margin).unwrap_or_default();
+                // Never renew more often than every FRESH, even with a tiny lifetime.
+                (renew_at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(if c.obtained.elapsed() < FRESH { FRESH - c.obtained.elapsed() } else { Duration::ZERO })
+            }
+        }
+    }
+
+    /// Asks IAM for a token; the caller holds the refresh lock.
+    async fn request_token(&self) -> Result<Secret, AuthError> {
+        if let Ok(state) = self.state.lock()
+            && let Some(failure) = &state.failure
+            && Instant::now() < failure.retry_at
+        {
+            return Err(AuthError::Unavailable(format!(
+                "{} (next attempt in {}s)",
+                failure.message,
+                failure.retry_at.saturating_duration_since(Instant::now()).as_secs()
+            )));
+        }
+        match self.fetch().await {
+            Ok(token) => {
+                self.obtained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                info!(expires_at = %token.expires_at, user = %self.settings.user, "obtained an IAM token");
+                let secret = token.token.clone();
+                if let Ok(mut state) = self.state.lock() {
+                    if state.failure.is_some() {
+                        info!("IAM tokens can be obtained again");
+                    }
+                    state.current = Some(token);
+                    state.failure = None;
+                }
+                Ok(secret)
+            }
+            Err((message, refused)) => {
+                let mut state = self.state.lock().map_err(|_| AuthError::Unavailable(message.clone()))?;
+                let consecutive = state.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
+                // A refused password will not start working by asking again soon: minutes, not
+                // seconds, and never more often than IAM's own lockout would tolerate.
+                let (base, cap) = if refused { (60, 1800) } else { (2, 300) };
+                let backoff = Duration::from_secs((base << (consecutive - 1).min(10)).min(cap));
+                if consecutive == 1 {
+                    error!(%message, retry_in_s = backoff.as_secs(), "cannot obtain an IAM token: CodeArts cannot be polled until this is fixed");
+                } else {
+                    warn!(%message, consecutive, retry_in_s = backoff.as_secs(), "still cannot obtain an IAM token");
+                }
+                state.failure = Some(TokenFailure {
+                    message: message.clone(),
+                    retry_at: Instant::now() + backoff,
+                    consecutive,
+                });
+                Err(AuthError::Unavailable(message))
+            }
+        }
+    }
+
+    /// One `POST /v3/auth/tokens`; on failure, the message and whether IAM refused the
+    /// credentials themselves.
+    async fn fetch(&self) -> Result<CachedToken, (String, bool)> {
+        let s = &self.settings;
+        let scope = match &s.scope {
+            ProjectScope::Id(id) => serde_json::json!({"project": {"id": id}}),
+            ProjectScope::Name(name) => serde_json::json!({"project": {"name": name}}),
+        };
+        let body = serde_json::json!({
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {
+                        "name": s.user,
+                        "password": s.password.expose(),
+                        "domain": {"name": s.domain},
+                    }},
+                },
+                "scope": scope,
+            }
+        });
+        let url = format!("{}/v3/auth/tokens?nocatalog=true", s.iam_endpoint.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| (format!("IAM at {} could not be reached: {}", s.iam_endpoint, without_url(&e)), false))?;
+        let status = response.status();
+        let token = response
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            let detail: Option<ApiErrorBody> = serde_json::from_slice(&bytes).ok();
+            let detail = detail.map(ApiErrorBody::describe).unwrap_or_default();
+            let refused = status == reqwest::StatusCode::UNAUTHORIZED
+                || status == reqwest::StatusCode::FORBIDDEN;
+            let what = if refused {
+                format!(
+                    "IAM refused the password of user {:?} in account {:?} (HTTP {}{detail}): check codearts.auth.domain, user and password",
+                    s.user, s.domain, status.as_u16()
+                )
+            } else {
+                format!("IAM answered HTTP {}{detail}", status.as_u16())
+            };
+            return Err((what, refused));
+        }
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            ("IAM answered without an X-Subject-Token header".to_owned(), false)
+        })?;
+        let parsed: TokenBody = serde_json::from_slice(&bytes)
+            .map_err(|e| (format!("IAM's answer has no token.expires_at: {e}"), false))?;
+        let expires_at = DateTime::parse_from_rfc3339(&parsed.token.expires_at)
+            .map_err(|e| (format!("IAM's expires_at {:?} is not a date: {e}", parsed.token.expires_at), false))?
+            .with_timezone(&Utc);
+        Ok(CachedToken {
+            token: Secret::new(token),
+            expires_at,
+            obtained: Instant::now(),
+        })
+    }
+}
+
+/// IAM's error bodies: `{"error": {"code", "message"}}` or the gateway's `{"error_code", "error_msg"}`.
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    error: Option<IamError>,
+    error_code: Option<String>,
+    error_msg: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IamError {
+    code: Option<serde_json::Value>,
+    message: Option<String>,
+}
+
+impl ApiErrorBody {
+    fn describe(self) -> String {
+        let (code, msg) = match self.error {
+            Some(e) => (e.code.map(|c| c.to_string().trim_matches('"').to_owned()), e.message),
+            None => (self.error_code, self.error_msg),
+        };
+        let mut out = String::new();
+        if let Some(code) = code {
+            out.push_str(", ");
+            out.push_str(&code);
+        }
+        if let Some(msg) = msg {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AK/SK
+
+/// Access key credentials.
+#[derive(Debug, Clone)]
+pub struct AkSkSettings {
+    pub ak: String,
+    pub sk: Secret,
+    pub project_id: String,
+    /// For temporary credentials; sent as `X-Security-Token` (and signed).
+    pub security_token: Option<Secret>,
+}
+
+/// Signs each request with SDK-HMAC-SHA256, and stops calling after the gateway refuses the
+/// signature, because five consecutive failures lock the key for five minutes.
+pub struct AkSk {
+    settings: AkSkSettings,
+    /// `true` once the gateway accepted a signature; until then calls go one at a time.
+    verified: std::sync::atomic::AtomicBool,
+    probe: Arc<tokio::sync::Mutex<()>>,
+    refused: Mutex<Option<TokenFailure>>,
+}
+
+impl std::fmt::Debug for AkSk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AkSk")
+            .field("ak", &self.settings.ak)
+            .field("sk", &"***")
+            .field("project_id", &self.settings.project_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AkSk {
+    pub fn new(settings: AkSkSettings) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            verified: std::sync::atomic::AtomicBool::new(false),
+            probe: Arc::new(tokio::sync::Mutex::new(())),
+            refused: Mutex::new(None),
+        })
+    }
+
+    fn refusal(&self) -> Option<AuthError> {
+        let guard = self.refused.lock().ok()?;
+        let failure = guard.as_ref()?;
+        let left = failure.retry_at.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| {
+            AuthError::Unavailable(format!(
+                "{} (not calling again for {}s: the gateway locks a key after 5 consecutive signature failures)",
+                failure.message,
+                left.as_secs()
+            ))
+        })
+    }
+
+    async fn sign(
+        &self,
+        request: &mut reqwest::Request,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, AuthError> {
+        if let Some(refused) = self.refusal() {
+            return Err(refused);
+        }
+        let mut ticket = Ticket::default();
+        if !self.verified.load(std::sync::atomic::Ordering::Acquire) {
+            ticket._probe = Some(Arc::clone(&self.probe).lock_owned().await);
+            // The probe before us may have been refused while we waited.
+            if let Some(refused) = self.refusal() {
+                return Err(refused);
+            }
+        }
+        let url = request.url().clone();
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(AuthError::Config("the endpoint URL has no host".to_owned())),
+        };
+        let date = now.format(signer::DATE_FORMAT).to_string();
+        let mut signed: Vec<(String, String)> = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("host".to_owned(), host),
+            ("x-sdk-date".to_owned(), date.clone()),
+        ];
+        if !self.settings.project_id.is_empty() {
+            signed.push(("x-project-id".to_owned(), self.settings.project_id.clone()));
+        }
+        if let Some(token) = &self.settings.security_token {
+            signed.push(("x-security-token".to_owned(), token.expose().to_owned()));
+        }
+        let query: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let body = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .unwrap_or_default()
+            .to_vec();
+        let authorization = signer::authorization(
+            &self.settings.ak,
+            self.settings.sk.expose(),
+            &SignableRequest {
+                method: request.method().as_str(),
+                path: url.path(),
+                query: &query,
+                headers: &signed,
+                body: &body,
+            },
+        );
+        let headers = request.headers_mut();
+        for (name, value) in &signed {
+            if name == "host" {
+                continue; // reqwest sends Host from the URL, exactly as signed
+            }
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| AuthError::Config(e.to_string()))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                AuthError::Config(format!("the {name} value contains characters not allowed in an HTTP header"))
+            })?;
+            headers.insert(name, value);
+        }
+        if let Some(token) = headers.get_mut("x-security-token") {
+            token.set_sensitive(true);
+        }
+        let mut value = HeaderValue::from_str(&authorization)
+            .map_err(|_| AuthError::Config("the access key contains characters not allowed in an HTTP header".to_owned()))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Ok(ticket)
+    }
+
+    fn settle(&self, unauthorized: Option<&ApiError>) {
+        let Some(error) = unauthorized else {
+            self.verified.store(true, std::sync::atomic::Ordering::Release);
+            if let Ok(mut refused) = self.refused.lock() {
+                *refused = None;
+            }
+            return;
+        };
+        self.verified.store(false, std::sync::atomic::Ordering::Release);
+        let Ok(mut refused) = self.refused.lock() else { return };
+        let consecutive = refused.as_ref().map_or(0, |f| f.consecutive) + 1;
+        // Longer than the gateway's 5-minute lock, doubling while the key stays refused.
+        let backoff = Duration::from_secs((360_u64 << (consecutive - 1).min(4)).min(3600));
+        let message = format!(
+            "the API gateway refused the AK/SK signature for access key {} ({}: {}): check codearts.auth.ak/sk (or CLOUD_SDK_AK/CLOUD_SDK_SK) and the machine's clock",
+            self.settings.ak,
+            error.code.as_deref().unwrap_or("401"),
+            error.message.as_deref().unwrap_or("no message"),
+        );
+        error!(%message, retry_in_s = backoff.as_secs(), "AK/SK refused; polling paused to avoid locking the key");
+        *refused = Some(TokenFailure {
+            message,
+            retry_at: Instant::now() + backoff,
+            consecutive,
+        });
+    }
 }

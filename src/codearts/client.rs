@@ -82,6 +82,21 @@ impl Error {
     }
 }
 
+/// One attempt's outcome, and whether credentials were renewed after it (worth one retry).
+struct Answer {
+    result: Result<JobInfo, Error>,
+    renewed: bool,
+}
+
+impl Answer {
+    fn done(result: Result<JobInfo, Error>) -> Self {
+        Self {
+            result,
+            renewed: false,
+        }
+    }
+}
+
 /// The documented error body `{"error_code", "error_msg"}` plus the call's request id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiError {
@@ -149,37 +164,59 @@ impl Client {
         &self.base
     }
 
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
     /// ShowJobInfo: `GET /v1/job/{job_id}/info`. On a 401 the auth method may renew its
-    /// credentials once and the call is retried once.
+    /// credentials, and then the call is retried once.
     pub async fn job_info(&self, job: &JobId) -> Result<JobInfo, Error> {
-        match self.job_info_once(job).await {
-            Err(Error::Unauthorized(_)) if self.auth.on_unauthorized().await => {
-                self.job_info_once(job).await
-            }
-            other => other,
+        // The id is validated (32 letters or digits), so it needs no escaping in the path.
+        let url = format!("{}/v1/job/{}/info", self.base, job.as_str());
+        match self.get(&url).await {
+            Answer { renewed: true, .. } => self.get(&url).await.result,
+            Answer { result, .. } => result,
         }
     }
 
-    async fn job_info_once(&self, job: &JobId) -> Result<JobInfo, Error> {
-        // The id is validated (32 letters or digits), so it needs no escaping in the path.
-        let url = format!("{}/v1/job/{}/info", self.base, job.as_str());
-        let mut request = self
+    async fn get(&self, url: &str) -> Answer {
+        let request = self
             .http
-            .get(&url)
+            .get(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .build()
-            .map_err(|e| Error::Connect(format!("invalid endpoint URL: {}", without_url(&e))))?;
-        self.auth.authorize(&mut request).await?;
-        let response = self.http.execute(request).await.map_err(|e| self.transport(&e))?;
+            .build();
+        let mut request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                return Answer::done(Err(Error::Connect(format!(
+                    "invalid endpoint URL: {}",
+                    without_url(&e)
+                ))));
+            }
+        };
+        let ticket = match self.auth.authorize(&mut request).await {
+            Ok(t) => t,
+            Err(e) => return Answer::done(Err(e.into())),
+        };
+        let response = match self.http.execute(request).await {
+            Ok(r) => r,
+            Err(e) => return Answer::done(Err(self.transport(&e))),
+        };
         let status = response.status();
         let headers = response.headers().clone();
-        let body = read_limited(response)
-            .await
-            .map_err(|e| self.transport(&e))?
-            .ok_or_else(|| {
-                Error::Malformed(format!("answer larger than {MAX_BODY_BYTES} bytes refused"))
-            })?;
-        classify(status, &headers, &body)
+        let result = match read_limited(response).await {
+            Ok(Some(body)) => classify(status, &headers, &body),
+            Ok(None) => Err(Error::Malformed(format!(
+                "answer larger than {MAX_BODY_BYTES} bytes refused"
+            ))),
+            Err(e) => Err(self.transport(&e)),
+        };
+        let unauthorized = match &result {
+            Err(Error::Unauthorized(e)) => Some(e),
+            _ => None,
+        };
+        let renewed = self.auth.settle(ticket, unauthorized).await;
+        Answer { result, renewed }
     }
 
     fn transport(&self, e: &reqwest::Error) -> Error {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 pub mod model;
 pub mod region;
+pub mod signer;
 
 pub use client::{Client, Error};
 pub use model::{JobId, JobInfo};

@@ -59,18 +59,23 @@ fn truncate_by(text: &str, max: usize, width: impl Fn(char) -> usize) -> String 
 }
 
 /// Escapes the characters Discord markdown gives a meaning to, so a job name such as
-/// `**prod**` or `[click](https://…)` shows as typed.
+/// `**prod**` or `[click](https://…)` shows as typed. Characters that only mean something at
+/// the start of a line (`-`, `#`, `>`, `1.`) are escaped only there, to keep names readable.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
+    let mut line_start = true;
+    let mut leading_digits = false;
     for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '#' | '-' | '[' | ']' | '(' | ')'
-                | ':'
-        ) {
+        let anywhere = matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '<' | '[' | ']');
+        let at_start = line_start && matches!(c, '-' | '#' | '>' | '+');
+        let list_number = leading_digits && c == '.';
+        if anywhere || at_start || list_number {
             out.push('\\');
         }
         out.push(c);
+        leading_digits = (line_start || leading_digits) && c.is_ascii_digit();
+        line_start =
+            c == '\n' || (line_start && (c.is_whitespace() || at_start)) || list_number;
     }
     out
 }
@@ -249,6 +254,9 @@ mod tests {
     #[test]
     fn markdown_is_escaped_and_mentions_are_inert() {
         assert_eq!(escape_markdown("**x**"), r"\*\*x\*\*");
+        assert_eq!(escape_markdown("web-app #2 > 1.5"), "web-app #2 > 1.5");
+        assert_eq!(escape_markdown("- # > 12. x"), r"\- \# \> 12\. x");
+        assert_eq!(escape_markdown("[a](b) __u__"), r"\[a\](b) \_\_u\_\_");
         let safe = discord_safe("@everyone <@123> <@&9> <#42> @here\nnext");
         assert!(!safe.contains("@everyone"), "{safe}");
         assert!(!safe.contains("@here"), "{safe}");

@@ -320,12 +320,28 @@ mod tests {
         assert_eq!(fields.len(), 22);
         assert!(fields["create_time"].is_string());
         assert!(fields["last_build_time"].is_i64());
-        assert!(fields["build_time"].as_str().unwrap().parse::<f64>().is_ok());
-        assert!(fields["charge_time"].as_str().unwrap().parse::<f64>().is_ok());
+        assert!(
+            fields["build_time"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .is_ok()
+        );
+        assert!(
+            fields["charge_time"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .is_ok()
+        );
         assert!(fields["health_score"].is_i64());
         assert_eq!(fields["id"], ID);
         assert_eq!(fields["last_build_status"], "success");
-        assert_eq!(default_fields(ID, None, NOW), fields, "deterministic per id");
+        assert_eq!(
+            default_fields(ID, None, NOW),
+            fields,
+            "deterministic per id"
+        );
     }
 
     #[test]
@@ -347,11 +363,19 @@ mod tests {
     #[test]
     fn flags_are_stored_but_never_returned_in_the_info() {
         let jobs = Jobs::default();
-        jobs.put(ID, Patch::parse(json!({"_sim_forbidden": true})).unwrap(), NOW);
+        jobs.put(
+            ID,
+            Patch::parse(json!({"_sim_forbidden": true})).unwrap(),
+            NOW,
+        );
         assert!(matches!(jobs.lookup(ID), Lookup::Forbidden));
         assert_eq!(jobs.get(ID).unwrap()["_sim_forbidden"], true);
 
-        jobs.put(ID, Patch::parse(json!({"_sim_forbidden": false})).unwrap(), NOW);
+        jobs.put(
+            ID,
+            Patch::parse(json!({"_sim_forbidden": false})).unwrap(),
+            NOW,
+        );
         let body = body_of(&jobs, ID);
         assert!(body["result"].get("_sim_forbidden").is_none());
         assert!(jobs.get(ID).unwrap().get("_sim_forbidden").is_none());

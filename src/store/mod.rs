@@ -233,13 +233,13 @@ impl Store {
     }
 
     /// Stores one observation's outcome in one transaction: the new snapshot (with a history
-    /// row), its events, and one delivery per routed channel. Writes nothing when the detector
-    /// found nothing to store.
+    /// row), its events, and one delivery per channel in `routes[i]` for `detection.events[i]`.
+    /// Writes nothing when the detector found nothing to store.
     pub async fn record(
         &self,
         job: &JobId,
         detection: &Detection,
-        route: &dyn Fn(&Event) -> Vec<String>,
+        routes: &[Vec<String>],
         now: DateTime<Utc>,
     ) -> Result<Recorded> {
         if detection.next.is_none() && detection.events.is_empty() {
@@ -275,7 +275,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for event in &detection.events {
+        for (i, event) in detection.events.iter().enumerate() {
             let event_id: i64 = sqlx::query_scalar(
                 "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary)
                  VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -290,7 +290,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             recorded.events += 1;
-            for channel in route(event) {
+            for channel in routes.get(i).into_iter().flatten() {
                 sqlx::query(
                     "INSERT INTO deliveries (id, seq, event_id, channel, status, attempts,
                                              next_attempt_at, created_at)

@@ -1,0 +1,390 @@
+//! Discord: one embed per event, sent through an execute-webhook URL with `?wait=true` so a 2xx
+//! means the message exists.
+//!
+//! Mirrors <https://discord.com/developers/docs/resources/webhook#execute-webhook> and the
+//! embed limits in <https://discord.com/developers/docs/resources/message#embed-object-embed-limits>
+//! (summarised in `shared/chat/FACTS.md`). Every limit is enforced here, so Discord never
+//! answers 400 to a long job name; every untrusted string is markdown-escaped and its mentions
+//! made inert, on top of `"allowed_mentions": {"parse": []}`.
+
+use serde_json::{Value, json};
+
+use super::text::{self, discord_safe, truncate_utf16, utf16_len};
+use super::{Outgoing, SendError};
+use crate::detect::{Event, EventKind, Severity};
+use crate::secret::Secret;
+
+/// Discord's limits, in characters (counted here as UTF-16 units, never fewer than Discord's).
+pub const CONTENT_MAX: usize = 2000;
+pub const TITLE_MAX: usize = 256;
+pub const DESCRIPTION_MAX: usize = 4096;
+pub const FIELD_NAME_MAX: usize = 256;
+pub const FIELD_VALUE_MAX: usize = 1024;
+pub const FOOTER_MAX: usize = 2048;
+pub const FIELDS_MAX: usize = 25;
+/// Title, description, field names and values, footer and author of all embeds together.
+pub const EMBEDS_TOTAL_MAX: usize = 6000;
+
+/// The name the webhook posts under.
+pub const USERNAME: &str = "CodeArts Build";
+
+/// A Discord channel reached through an execute-webhook URL (the URL holds the token).
+pub struct DiscordSink {
+    url: Secret,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for DiscordSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordSink")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiscordSink {
+    /// `url` is the execute-webhook URL, optionally with `?thread_id=`; `http` carries the
+    /// delivery timeout.
+    pub fn new(url: Secret, http: reqwest::Client) -> Self {
+        Self { url, http }
+    }
+
+    /// Posts the event's embed; `Ok` once Discord answered 2xx.
+    pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        let url = with_wait(super::parse_url(&self.url)?);
+        let body = serde_json::to_vec(&render(out))
+            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        super::post_json(&self.http, url, &self.url, body, Default::default()).await
+    }
+}
+
+/// Adds `wait=true` to the URL's query, keeping whatever else it holds (`thread_id`).
+fn with_wait(mut url: reqwest::Url) -> reqwest::Url {
+    let kept: Vec<&str> = url
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("wait"))
+        .collect();
+    let mut query = kept.join("&");
+    if !query.is_empty() {
+        query.push('&');
+    }
+    query.push_str("wait=true");
+    url.set_query(Some(&query));
+    url
+}
+
+/// The embed's colour by severity.
+pub fn colour(severity: Severity) -> u32 {
+    match severity {
+        Severity::Critical => 0xE7_4C_3C,
+        Severity::Warning => 0xF3_9C_12,
+        Severity::Good => 0x2E_CC_71,
+        Severity::Info => 0x34_98_DB,
+    }
+}
+
+/// One embed field before it becomes JSON.
+struct Field {
+    name: String,
+    value: String,
+}
+
+/// The parts of an embed that count towards Discord's limits.
+struct Embed {
+    title: String,
+    description: String,
+    fields: Vec<Field>,
+    footer: String,
+}
+
+impl Embed {
+    fn total(&self) -> usize {
+        utf16_len(&self.title)
+            + utf16_len(&self.description)
+            + self
+                .fields
+                .iter()
+                .map(|f| utf16_len(&f.name) + utf16_len(&f.value))
+                .sum::<usize>()
+            + utf16_len(&self.footer)
+    }
+
+    /// Shortens the longest texts until the whole embed fits [`EMBEDS_TOTAL_MAX`].
+    fn fit_total(&mut self) {
+        loop {
+            let total = self.total();
+            if total <= EMBEDS_TOTAL_MAX {
+                return;
+            }
+            let excess = total - EMBEDS_TOTAL_MAX;
+            let mut texts: Vec<&mut String> = vec![&mut self.description, &mut self.footer];
+            texts.extend(self.fields.iter_mut().map(|f| &mut f.value));
+            texts.push(&mut self.title);
+            let Some(longest) = texts.into_iter().max_by_key(|t| utf16_len(t)) else {
+                return;
+            };
+            let len = utf16_len(longest);
+            if len <= 1 {
+                return; // nothing left to cut; cannot happen with the per-part limits
+            }
+            *longest = truncate_utf16(longest, len.saturating_sub(excess).max(1));
+        }
+    }
+}
+
+/// Builds the execute-webhook JSON for one event: one embed within every Discord limit.
+pub fn render(out: &Outgoing<'_>) -> Value {
+    let event = out.event;
+    let mut embed = Embed {
+        title: truncate_utf16(
+            &format!(
+                "{} {}: {}",
+                text::severity_icon(event.kind.severity()),
+                text::headline(event.kind),
+                discord_safe(&event.job_name)
+            ),
+            TITLE_MAX,
+        ),
+        description: truncate_utf16(&description(event), DESCRIPTION_MAX),
+        fields: fields(event),
+        footer: truncate_utf16(
+            &format!("Delivery {}", text::printable(out.delivery_id)),
+            FOOTER_MAX,
+        ),
+    };
+    embed.fit_total();
+
+    let mut object = serde_json::Map::new();
+    object.insert("title".into(), json!(embed.title));
+    if !embed.description.is_empty() {
+        object.insert("description".into(), json!(embed.description));
+    }
+    object.insert("color".into(), json!(colour(event.kind.severity())));
+    if !embed.fields.is_empty() {
+        let fields: Vec<Value> = embed
+            .fields
+            .iter()
+            .map(|f| json!({"name": f.name, "value": f.value, "inline": true}))
+            .collect();
+        object.insert("fields".into(), Value::Array(fields));
+    }
+    object.insert("footer".into(), json!({ "text": embed.footer }));
+    object.insert("timestamp".into(), json!(text::rfc3339(event.detected_at)));
+    json!({
+        "username": USERNAME,
+        "allowed_mentions": { "parse": [] },
+        "embeds": [Value::Object(object)],
+    })
+}
+
+/// The summary, then what changed when the summary does not already say it.
+fn description(event: &Event) -> String {
+    let mut out = discord_safe(&event.summary);
+    if !event.summary.contains('→') {
+        let change = match event.kind {
+            EventKind::JobDisabled | EventKind::JobEnabled => {
+                text::disabled_change(event).map(|c| ("Disabled", c))
+            }
+            EventKind::HealthDropped => text::health_change(event).map(|c| ("Health score", c)),
+            _ => text::status_change(event).map(|c| ("Status", c)),
+        };
+        if let Some((label, change)) = change.filter(|(_, c)| c.contains('→')) {
+            out.push_str(&format!("\n**{label}:** {}", discord_safe(&change)));
+        }
+    }
+    out
+}
+
+/// The facts under the description, each within the field limits; empty ones left out.
+fn fields(event: &Event) -> Vec<Field> {
+    let last_build = text::last_build_time(event).map(|t| format!("<t:{}:R>", t.timestamp()));
+    let duration = text::build_seconds(event).and_then(text::format_duration);
+    let facts = [
+        ("Job id", Some(discord_safe(&event.job_id))),
+        ("Status", text::status_change(event).map(|s| discord_safe(&s))),
+        ("Last build", last_build),
+        ("Duration", duration),
+        ("Health score", text::health_change(event)),
+        ("Disabled", text::disabled_change(event)),
+    ];
+    facts
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = value.filter(|v| !v.trim().is_empty())?;
+            Some(Field {
+                name: truncate_utf16(name, FIELD_NAME_MAX),
+                value: truncate_utf16(&value, FIELD_VALUE_MAX),
+            })
+        })
+        .take(FIELDS_MAX)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codearts::JobInfo;
+    use chrono::{TimeZone, Utc};
+
+    fn info(name: &str, status: &str, health: i64) -> JobInfo {
+        JobInfo {
+            id: Some("f5af662119404ad187437cd272b5099b".to_owned()),
+            job_name: Some(name.to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(1_721_793_407_000),
+            health_score: Some(health),
+            build_time: Some("185.2".to_owned()),
+            disabled: Some(false),
+            ..JobInfo::default()
+        }
+    }
+
+    fn event(name: &str) -> Event {
+        Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: name.to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info(name, "success", 80)),
+            current: Some(info(name, "failed", 70)),
+            summary: format!("Build failed: {name} (success → failed)"),
+        }
+    }
+
+    fn embed_total(embed: &Value) -> usize {
+        let s = |v: &Value| v.as_str().map_or(0, utf16_len);
+        s(&embed["title"])
+            + s(&embed["description"])
+            + s(&embed["footer"]["text"])
+            + embed["fields"]
+                .as_array()
+                .map_or(0, |f| f.iter().map(|f| s(&f["name"]) + s(&f["value"])).sum())
+    }
+
+    #[test]
+    fn a_plain_event_renders_every_fact() {
+        let ev = event("web-frontend");
+        let msg = render(&Outgoing {
+            delivery_id: "d-1",
+            event: &ev,
+        });
+        assert_eq!(msg["username"], USERNAME);
+        assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
+        let embed = &msg["embeds"][0];
+        assert_eq!(embed["title"], "🔴 Build failed: web-frontend");
+        assert_eq!(embed["color"], 0xE7_4C_3C);
+        assert_eq!(embed["timestamp"], "2026-11-26T12:00:00Z");
+        assert_eq!(embed["footer"]["text"], "Delivery d-1");
+        let field = |name: &str| {
+            embed["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == name)
+                .map(|f| f["value"].as_str().unwrap().to_owned())
+        };
+        assert_eq!(field("Status").as_deref(), Some("success → failed"));
+        assert_eq!(field("Last build").as_deref(), Some("<t:1721793407:R>"));
+        assert_eq!(field("Duration").as_deref(), Some("3m 05s"));
+        assert_eq!(field("Health score").as_deref(), Some("80 → 70"));
+        assert_eq!(field("Disabled").as_deref(), Some("no"));
+        assert_eq!(
+            field("Job id").as_deref(),
+            Some("f5af662119404ad187437cd272b5099b")
+        );
+    }
+
+    #[test]
+    fn a_hostile_long_name_stays_within_limits_and_pings_nobody() {
+        let name = format!("@everyone **bold** 🚀 <@123> {}", "x🔥".repeat(150));
+        assert!(name.chars().count() >= 300);
+        let mut ev = event(&name);
+        ev.summary = format!("{name} {}", "y".repeat(5000));
+        let msg = render(&Outgoing {
+            delivery_id: "d-2",
+            event: &ev,
+        });
+        let embed = &msg["embeds"][0];
+        let title = embed["title"].as_str().unwrap();
+        assert!(utf16_len(title) <= TITLE_MAX, "{}", utf16_len(title));
+        assert!(title.ends_with(text::MARKER));
+        let description = embed["description"].as_str().unwrap();
+        assert!(utf16_len(description) <= DESCRIPTION_MAX);
+        assert!(description.ends_with(text::MARKER));
+        assert!(embed_total(embed) <= EMBEDS_TOTAL_MAX);
+        for field in embed["fields"].as_array().unwrap() {
+            assert!(utf16_len(field["name"].as_str().unwrap()) <= FIELD_NAME_MAX);
+            assert!(utf16_len(field["value"].as_str().unwrap()) <= FIELD_VALUE_MAX);
+        }
+        assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
+        let raw = msg.to_string();
+        assert!(!raw.contains("@everyone"), "{raw}");
+        assert!(!raw.contains("<@123>"), "{raw}");
+        assert!(!raw.contains("**bold**"), "{raw}");
+        assert!(title.contains(r"\*\*bold\*\*"), "{title}");
+    }
+
+    #[test]
+    fn huge_statuses_are_cut_to_fit_the_total() {
+        let mut ev = event("job");
+        let long = "s".repeat(3000);
+        ev.previous.as_mut().unwrap().last_build_status = Some(long.clone());
+        ev.current.as_mut().unwrap().last_build_status = Some(format!("{long}2"));
+        ev.summary = "z".repeat(5000);
+        let msg = render(&Outgoing {
+            delivery_id: &"d".repeat(3000),
+            event: &ev,
+        });
+        let embed = &msg["embeds"][0];
+        assert!(embed_total(embed) <= EMBEDS_TOTAL_MAX, "{}", embed_total(embed));
+        assert!(utf16_len(embed["footer"]["text"].as_str().unwrap()) <= FOOTER_MAX);
+    }
+
+    #[test]
+    fn severity_picks_the_colour() {
+        let mut ev = event("job");
+        for (kind, colour) in [
+            (EventKind::BuildFailed, 0xE7_4C_3C),
+            (EventKind::HealthDropped, 0xF3_9C_12),
+            (EventKind::BuildRecovered, 0x2E_CC_71),
+            (EventKind::JobRenamed, 0x34_98_DB),
+        ] {
+            ev.kind = kind;
+            let msg = render(&Outgoing {
+                delivery_id: "d",
+                event: &ev,
+            });
+            assert_eq!(msg["embeds"][0]["color"], colour, "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_disabled_job_says_what_changed() {
+        let mut ev = event("job");
+        ev.kind = EventKind::JobDisabled;
+        ev.summary = "Job disabled: job".to_owned();
+        ev.current.as_mut().unwrap().disabled = Some(true);
+        let msg = render(&Outgoing {
+            delivery_id: "d",
+            event: &ev,
+        });
+        let description = msg["embeds"][0]["description"].as_str().unwrap();
+        assert!(description.ends_with("**Disabled:** no → yes"), "{description}");
+    }
+
+    #[test]
+    fn wait_true_is_added_and_the_rest_of_the_query_kept() {
+        let url = |s: &str| with_wait(reqwest::Url::parse(s).unwrap()).to_string();
+        assert_eq!(url("https://d.example/api/webhooks/1/t"), "https://d.example/api/webhooks/1/t?wait=true");
+        assert_eq!(
+            url("https://d.example/api/webhooks/1/t?thread_id=9"),
+            "https://d.example/api/webhooks/1/t?thread_id=9&wait=true"
+        );
+        assert_eq!(
+            url("https://d.example/api/webhooks/1/t?wait=false&thread_id=9"),
+            "https://d.example/api/webhooks/1/t?thread_id=9&wait=true"
+        );
+    }
+}

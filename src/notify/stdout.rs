@@ -1,0 +1,152 @@
+//! Standard output: each event printed as the card a chat would show, for `demo`, for trying a
+//! config without a chat service, and for piping into another tool.
+//!
+//! Untrusted text has its control characters replaced, so a job name cannot drive the
+//! terminal.
+
+use std::io::Write;
+
+use super::text::{self, printable};
+use super::{Outgoing, SendError};
+
+/// Prints cards to the process's standard output.
+#[derive(Debug, Default)]
+pub struct StdoutSink {
+    _private: (),
+}
+
+impl StdoutSink {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the card and a blank line under one lock, so concurrent cards never interleave.
+    pub fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        let card = render_text(out);
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        lock.write_all(card.as_bytes())
+            .and_then(|()| lock.write_all(b"\n"))
+            .and_then(|()| lock.flush())
+            .map_err(|e| match e.kind() {
+                // Nobody is reading any more: trying again cannot help.
+                std::io::ErrorKind::BrokenPipe => {
+                    SendError::permanent(format!("standard output is closed: {e}"))
+                }
+                _ => SendError::Retry {
+                    reason: format!("could not write to standard output: {e}"),
+                    after: None,
+                },
+            })
+    }
+}
+
+/// The card as text, one fact per line, ending with a newline. `demo` prints exactly this.
+///
+/// ```text
+/// 🔴 Build failed: web-frontend (success → failed)
+///    job         web-frontend (f5af662119404ad187437cd272b5099b)
+///    status      success → failed
+///    last build  2024-07-24 03:56:47 UTC
+///    duration    28s
+///    health      80 → 70
+///    delivery    0b6e…
+/// ```
+pub fn render_text(out: &Outgoing<'_>) -> String {
+    let event = out.event;
+    let mut card = format!(
+        "{} {}\n",
+        text::severity_icon(event.kind.severity()),
+        printable(&event.summary)
+    );
+    let mut line = |label: &str, value: Option<String>| {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            card.push_str(&format!("   {label:<11} {}\n", printable(&value)));
+        }
+    };
+    line(
+        "job",
+        Some(format!("{} ({})", event.job_name, event.job_id)),
+    );
+    line("status", text::status_change(event));
+    line(
+        "last build",
+        text::last_build_time(event).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+    );
+    line(
+        "duration",
+        text::build_seconds(event).and_then(text::format_duration),
+    );
+    line("health", text::health_change(event));
+    line("disabled", text::disabled_change(event));
+    line("delivery", Some(out.delivery_id.to_owned()));
+    card
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codearts::JobInfo;
+    use crate::detect::{Event, EventKind};
+    use chrono::{TimeZone, Utc};
+
+    fn info(status: &str, health: i64) -> JobInfo {
+        JobInfo {
+            job_name: Some("web-frontend".to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(1_721_793_407_000),
+            health_score: Some(health),
+            build_time: Some("27.51".to_owned()),
+            disabled: Some(false),
+            ..JobInfo::default()
+        }
+    }
+
+    #[test]
+    fn card_shows_every_fact_on_its_own_line() {
+        let ev = Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: "web-frontend".to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success", 80)),
+            current: Some(info("failed", 70)),
+            summary: "Build failed: web-frontend (success → failed)".to_owned(),
+        };
+        let card = render_text(&Outgoing {
+            delivery_id: "dlv-7",
+            event: &ev,
+        });
+        assert_eq!(
+            card,
+            "🔴 Build failed: web-frontend (success → failed)\n\
+             \x20  job         web-frontend (f5af662119404ad187437cd272b5099b)\n\
+             \x20  status      success → failed\n\
+             \x20  last build  2024-07-24 03:56:47 UTC\n\
+             \x20  duration    28s\n\
+             \x20  health      80 → 70\n\
+             \x20  disabled    no\n\
+             \x20  delivery    dlv-7\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_names_cannot_reach_the_terminal() {
+        let ev = Event {
+            kind: EventKind::JobNotFound,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: "evil\x1b[2J\nname".to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success", 80)),
+            current: None,
+            summary: "Job no longer exists: evil\x1b[2J\nname (404)".to_owned(),
+        };
+        let card = render_text(&Outgoing {
+            delivery_id: "d",
+            event: &ev,
+        });
+        assert!(!card.contains('\x1b'), "{card:?}");
+        assert!(card.contains("status      success (last seen)"), "{card}");
+        assert!(card.starts_with("🔴 Job no longer exists: evil [2J name (404)\n"), "{card}");
+    }
+}

@@ -1,0 +1,261 @@
+//! The generic JSON webhook: a stable public contract for receivers we do not write.
+//!
+//! Body (exactly these keys, documented in the README):
+//! ```json
+//! {"id": "<delivery id>", "event": "build_failed", "job_id": "...", "job_name": "...",
+//!  "detected_at": "2026-11-26T12:00:00Z", "previous": {JobInfo} | null,
+//!  "current": {JobInfo} | null, "summary": "Build failed: web (success → failed)"}
+//! ```
+//! Headers: `Content-Type: application/json`, `User-Agent: codearts-bot/<version>`,
+//! `X-CodeArts-Bot-Delivery: <id>` (the same on every retry: de-duplicate on it),
+//! `X-CodeArts-Bot-Event: <kind>`, and with a channel secret
+//! `X-Signature: sha256=<lower-case hex HMAC-SHA256(secret, raw body)>`.
+
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use sha2::Sha256;
+
+use super::text;
+use super::{Outgoing, SendError};
+use crate::codearts::JobInfo;
+use crate::secret::Secret;
+
+/// The header carrying the delivery id.
+pub const DELIVERY_HEADER: &str = "x-codearts-bot-delivery";
+/// The header carrying the event kind.
+pub const EVENT_HEADER: &str = "x-codearts-bot-event";
+/// The header carrying the body's HMAC, when the channel has a secret.
+pub const SIGNATURE_HEADER: &str = "x-signature";
+/// What the signature header's value starts with.
+pub const SIGNATURE_PREFIX: &str = "sha256=";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A receiver of the generic JSON body, optionally signed.
+pub struct WebhookSink {
+    url: Secret,
+    secret: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("url", &self.url)
+            .field("signed", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSink {
+    /// `secret`, when set, signs every body (an empty secret counts as none).
+    pub fn new(url: Secret, secret: Option<Secret>, http: reqwest::Client) -> Self {
+        let secret = secret.filter(|s| !s.is_empty());
+        Self { url, secret, http }
+    }
+
+    /// Posts the contract body; `Ok` once the receiver answered 2xx.
+    pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        let url = super::parse_url(&self.url)?;
+        let body = body(out);
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &'static str, value: &str| -> Result<(), SendError> {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                SendError::permanent(format!("{name} cannot be sent as an HTTP header"))
+            })?;
+            headers.insert(HeaderName::from_static(name), value);
+            Ok(())
+        };
+        put(DELIVERY_HEADER, out.delivery_id)?;
+        put(EVENT_HEADER, out.event.kind.as_str())?;
+        if let Some(secret) = &self.secret {
+            put(
+                SIGNATURE_HEADER,
+                &signature(secret.expose().as_bytes(), &body),
+            )?;
+        }
+        super::post_json(&self.http, url, &self.url, body, headers).await
+    }
+}
+
+/// The contract body, field order fixed by this struct.
+#[derive(Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    event: &'static str,
+    job_id: &'a str,
+    job_name: &'a str,
+    detected_at: String,
+    previous: Option<&'a JobInfo>,
+    current: Option<&'a JobInfo>,
+    summary: &'a str,
+}
+
+/// The exact bytes sent (and signed) for one message.
+pub fn body(out: &Outgoing<'_>) -> Vec<u8> {
+    let event = out.event;
+    let body = Body {
+        id: out.delivery_id,
+        event: event.kind.as_str(),
+        job_id: &event.job_id,
+        job_name: &event.job_name,
+        detected_at: text::rfc3339(event.detected_at),
+        previous: event.previous.as_ref(),
+        current: event.current.as_ref(),
+        summary: &event.summary,
+    };
+    // Strings, options and a derived struct of strings and numbers: serialising cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// `sha256=<lower-case hex HMAC-SHA256(secret, body)>`, the value of `X-Signature`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(body);
+    format!(
+        "{SIGNATURE_PREFIX}{}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Checks an `X-Signature` value against a body in constant time: what a receiver (and our
+/// tests) do. Accepts upper- or lower-case hex; refuses anything without the `sha256=` prefix.
+pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(hex_part) = header.trim().strip_prefix(SIGNATURE_PREFIX) else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_part) else {
+        return false;
+    };
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{Event, EventKind};
+    use chrono::{TimeZone, Utc};
+
+    fn event() -> Event {
+        let info = |status: &str| JobInfo {
+            id: Some("f5af662119404ad187437cd272b5099b".to_owned()),
+            job_name: Some("web-frontend".to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(1_721_793_407_000),
+            build_time: Some("27.51".to_owned()),
+            ..JobInfo::default()
+        };
+        Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: "web-frontend".to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success")),
+            current: Some(info("failed")),
+            summary: "Build failed: web-frontend (success → failed)".to_owned(),
+        }
+    }
+
+    #[test]
+    fn body_has_exactly_the_contract_keys() {
+        let ev = event();
+        let raw = body(&Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+        });
+        let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            [
+                "current",
+                "detected_at",
+                "event",
+                "id",
+                "job_id",
+                "job_name",
+                "previous",
+                "summary"
+            ]
+        );
+        assert_eq!(value["id"], "dlv-1");
+        assert_eq!(value["event"], "build_failed");
+        assert_eq!(value["detected_at"], "2026-11-26T12:00:00Z");
+        assert_eq!(value["previous"]["last_build_status"], "success");
+        assert_eq!(value["current"]["last_build_status"], "failed");
+        assert_eq!(value["current"]["build_time"], "27.51");
+        assert_eq!(value["current"]["last_build_time"], 1_721_793_407_000_i64);
+        assert_eq!(
+            value["current"],
+            serde_json::to_value(ev.current.as_ref().unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_vanished_job_has_null_current() {
+        let mut ev = event();
+        ev.kind = EventKind::JobNotFound;
+        ev.current = None;
+        let raw = body(&Outgoing {
+            delivery_id: "d",
+            event: &ev,
+        });
+        let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert!(value["current"].is_null());
+        assert!(value.as_object().unwrap().contains_key("current"));
+        assert_eq!(value["event"], "job_not_found");
+    }
+
+    #[test]
+    fn signature_matches_rfc_4231_test_case_2() {
+        let sig = signature(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(verify(b"Jefe", b"what do ya want for nothing?", &sig));
+        assert!(verify(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &sig.to_ascii_uppercase().replace("SHA256=", "sha256=")
+        ));
+    }
+
+    #[test]
+    fn verify_refuses_tampering_and_garbage() {
+        let sig = signature(b"key", b"body");
+        assert!(!verify(b"key", b"body!", &sig));
+        assert!(!verify(b"other", b"body", &sig));
+        assert!(!verify(b"key", b"body", sig.trim_start_matches(SIGNATURE_PREFIX)));
+        assert!(!verify(b"key", b"body", "sha256=zz"));
+        assert!(!verify(b"key", b"body", "sha256="));
+        assert!(!verify(b"key", b"body", &sig[..sig.len() - 2]));
+    }
+
+    #[test]
+    fn signing_covers_the_exact_bytes_sent() {
+        let ev = event();
+        let out = Outgoing {
+            delivery_id: "d",
+            event: &ev,
+        };
+        let raw = body(&out);
+        assert_eq!(raw, body(&out), "the body must be deterministic");
+        assert!(verify(b"s3cret", &raw, &signature(b"s3cret", &raw)));
+    }
+}

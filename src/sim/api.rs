@@ -1,0 +1,85 @@
+//! The CloudBuild API surface: `GET /v1/job/{job_id}/info`, and the gateway's answer to any
+//! other path. Each call passes, in order: the armed fault (delay, replacement answer or
+//! dropped connection), the gateway's token check, then the job lookup.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::fault;
+use super::reply::{self, Documented};
+use super::server::{Sim, set_request_id};
+use super::state::Lookup;
+
+/// ShowJobInfo.
+pub(crate) async fn job_info(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = path.ok().map(|Path(id)| id);
+    serve(&sim, &headers, |sim, request_id| {
+        show_job_info(sim, id.as_deref(), request_id)
+    })
+    .await
+}
+
+/// Any path or method the API does not have.
+pub(crate) async fn unknown(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
+    serve(&sim, &headers, |_, request_id| {
+        reply::API_NOT_EXIST.response(request_id)
+    })
+    .await
+}
+
+/// Counts the call, applies the armed fault, checks the token, then answers.
+async fn serve(
+    sim: &Sim,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&Sim, &str) -> Response,
+) -> Response {
+    sim.stats.request();
+    let request_id = sim.next_request_id();
+    let mut replaced = None;
+    if let Some(fault) = sim.faults.next() {
+        if let Some(delay) = fault.delay() {
+            tokio::time::sleep(delay).await;
+        }
+        if fault.drops() {
+            sim.stats.dropped();
+            return fault::dropped_connection();
+        }
+        replaced = fault.response(&request_id);
+    }
+    let mut response = match replaced {
+        Some(response) => response,
+        None => match sim.authorize(headers) {
+            Err(refused) => refused.response(&request_id),
+            Ok(()) => answer(sim, &request_id),
+        },
+    };
+    sim.stats.answered(response.status());
+    set_request_id(&mut response, request_id);
+    response
+}
+
+fn show_job_info(sim: &Sim, id: Option<&str>, request_id: &str) -> Response {
+    let Some(id) = id.filter(|id| is_job_id(id)) else {
+        return reply::INVALID_TASK_ID.response(request_id);
+    };
+    let refused: Documented = match sim.jobs.lookup(id) {
+        Lookup::Found(body) => return reply::json_bytes(StatusCode::OK, body),
+        Lookup::Forbidden => reply::NO_PERMISSION,
+        Lookup::Missing => reply::URL_NOT_FOUND,
+    };
+    refused.response(request_id)
+}
+
+/// The documented id rule: exactly 32 ASCII letters or digits (as [`crate::codearts::JobId`]),
+/// checked without allocating.
+pub(crate) fn is_job_id(id: &str) -> bool {
+    id.len() == crate::codearts::JobId::LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}

@@ -1,0 +1,653 @@
+//! The simulator over real loopback HTTP: the documented shapes, errors, the control API, the
+//! faults, and the crate's own CodeArts client against it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::codearts::auth::Auth;
+use crate::codearts::{Client, Error, JobInfo};
+use crate::secret::Secret;
+
+const DOC_ID: &str = "f5af662119404ad187437cd272b5099b";
+
+/// The documented example's `result`, field for field.
+fn documented_result() -> Value {
+    json!({
+        "id": DOC_ID,
+        "project_id": "85caf40575794f989920-5216d1148af6",
+        "project_permission_switch": true,
+        "build_time": "27.51",
+        "charge_time": "15.17",
+        "create_time": "1717574458000",
+        "disabled": false,
+        "favorite": false,
+        "source_code": "test",
+        "running_status": "Finished",
+        "new_build": false,
+        "job_name": "jobname",
+        "is_copy": true, "is_delete": true, "is_execute": true, "is_forbidden": true,
+        "is_manager": true, "is_modify": true, "is_view": true,
+        "last_build_status": "success",
+        "last_build_time": 1721793407000_i64,
+        "health_score": 74
+    })
+}
+
+async fn start(jobs: usize) -> SimHandle {
+    spawn(SimConfig {
+        jobs,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts on loopback")
+}
+
+async fn get_info(sim: &SimHandle, id: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(format!("{}/v1/job/{id}/info", sim.base_url()));
+    if let Some(token) = token {
+        request = request.header("X-Auth-Token", token);
+    }
+    request.send().await.expect("the simulator answers")
+}
+
+async fn info_of(sim: &SimHandle, id: &str) -> (StatusCode, Value) {
+    let response = get_info(sim, id, Some(sim.token())).await;
+    let status = response.status();
+    let body = response.json().await.expect("a JSON body");
+    (status, body)
+}
+
+fn client_for(sim: &SimHandle) -> Client {
+    Client::new(
+        &sim.base_url(),
+        Auth::Token(Secret::new(sim.token())),
+        Duration::from_secs(5),
+    )
+    .expect("a client")
+}
+
+#[tokio::test]
+async fn job_info_answers_the_documented_shape_with_create_time_as_a_string() {
+    let sim = start(3).await;
+    let id = seeded_job_id(1);
+
+    let response = get_info(&sim, id.as_str(), Some(DEFAULT_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let request_id = response.headers().get("x-request-id").cloned();
+    assert_eq!(request_id.map(|v| v.len()), Some(32));
+    let body: Value = response.json().await.unwrap();
+
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["error"], Value::Null);
+    let result = body["result"].as_object().unwrap();
+    let documented = documented_result();
+    let mut names: Vec<&String> = result.keys().collect();
+    let mut expected: Vec<&String> = documented.as_object().unwrap().keys().collect();
+    names.sort();
+    expected.sort();
+    assert_eq!(names, expected, "exactly the 22 documented fields");
+    assert_eq!(result["id"], id.as_str());
+    assert_eq!(result["job_name"], "sim-job-0001");
+    assert!(
+        result["create_time"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .is_ok()
+    );
+    assert!(result["last_build_time"].is_i64());
+    assert!(
+        result["build_time"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .is_ok()
+    );
+    assert!(
+        result["charge_time"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .is_ok()
+    );
+    assert!(result["health_score"].is_i64());
+    assert_eq!(result["last_build_status"], "success");
+    assert!(result["disabled"].is_boolean());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_documented_example_round_trips_exactly() {
+    let sim = start(0).await;
+    let control = sim.control();
+    let stored = control.put_job(DOC_ID, documented_result()).await.unwrap();
+    assert_eq!(stored, documented_result());
+
+    let (status, body) = info_of(&sim, DOC_ID).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"result": documented_result(), "status": "success", "error": null})
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_without_or_with_a_wrong_token_is_refused_by_the_gateway() {
+    let sim = start(1).await;
+    let id = seeded_job_id(0);
+
+    let response = get_info(&sim, id.as_str(), None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], "APIGW.0301");
+    assert_eq!(
+        body["error_msg"],
+        "Incorrect IAM authentication information: x-auth-token not found"
+    );
+    assert!(body["request_id"].is_string());
+
+    let response = get_info(&sim, id.as_str(), Some("stale")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error_msg"]
+            .as_str()
+            .unwrap()
+            .ends_with("token expires")
+    );
+
+    let refused = Control::new(&sim.base_url(), "stale")
+        .jobs()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(401));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_404_url_not_found() {
+    let sim = start(1).await;
+    let (status, body) = info_of(&sim, &"0".repeat(32)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"error_code": "CB.00060214", "error_msg": "URL not found"})
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_id_is_400_invalid_task_id() {
+    let sim = start(0).await;
+    for bad in [
+        "short",
+        &"a".repeat(33),
+        "f5af662119404ad187437cd272b5099_",
+        "f5af662119404ad187437cd272b5099%21",
+    ] {
+        let (status, body) = info_of(&sim, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            body,
+            json!({"error_code": "CB.00060201", "error_msg": "invalid task id"}),
+            "{bad}"
+        );
+    }
+    let refused = sim.control().put_job("short", json!({})).await.unwrap_err();
+    assert_eq!(refused.status(), Some(400));
+    assert!(refused.to_string().contains("CB.00060201"), "{refused}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn put_merges_fields_verbatim_including_numbers_as_strings() {
+    let sim = start(1).await;
+    let id = seeded_job_id(0);
+    let control = sim.control();
+
+    let stored = control
+        .put_job(
+            id.as_str(),
+            json!({"last_build_status": "error", "health_score": "41", "create_time": 5}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored["last_build_status"], "error");
+    assert_eq!(stored["job_name"], "sim-job-0000", "other fields kept");
+
+    let (_, body) = info_of(&sim, id.as_str()).await;
+    assert_eq!(body["result"]["last_build_status"], "error");
+    assert_eq!(body["result"]["health_score"], "41");
+    assert_eq!(body["result"]["create_time"], 5);
+    assert_eq!(body["result"]["job_name"], "sim-job-0000");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_forbidden_job_answers_403_and_the_flag_never_shows_in_the_info() {
+    let sim = start(1).await;
+    let id = seeded_job_id(0);
+    let control = sim.control();
+
+    let stored = control
+        .put_job(id.as_str(), json!({"_sim_forbidden": true}))
+        .await
+        .unwrap();
+    assert_eq!(stored["_sim_forbidden"], true);
+    let (status, body) = info_of(&sim, id.as_str()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body,
+        json!({"error_code": "CB.00060403", "error_msg": "no permission"})
+    );
+
+    control
+        .put_job(id.as_str(), json!({"_sim_forbidden": false}))
+        .await
+        .unwrap();
+    let (status, body) = info_of(&sim, id.as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["result"].get("_sim_forbidden").is_none());
+
+    let refused = control
+        .put_job(id.as_str(), json!({"_sim_forbiden": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(400));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_fault_with_count_2_applies_twice_then_calls_are_normal() {
+    let sim = start(1).await;
+    let id = seeded_job_id(0);
+    sim.control()
+        .set_fault(json!({"status": 500, "count": 2}))
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        let (status, body) = info_of(&sim, id.as_str()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            json!({"error_code": "CB.00060101", "error_msg": "internal error"})
+        );
+    }
+    let (status, _) = info_of(&sim, id.as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_fault_sets_retry_after_and_the_gateway_body() {
+    let sim = start(1).await;
+    sim.control()
+        .set_fault(json!({"status": 429, "retry_after": 3}))
+        .await
+        .unwrap();
+
+    let response = get_info(&sim, seeded_job_id(0).as_str(), Some(DEFAULT_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "3");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], "APIG.0308");
+    assert!(
+        body["error_msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("policy user over ratelimit, limit:")
+    );
+
+    let err = client_for(&sim)
+        .job_info(&seeded_job_id(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3)),
+        "{err:?}"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_raw_body_fault_is_sent_verbatim_and_the_client_calls_it_malformed() {
+    let sim = start(1).await;
+    let html = "<html><body>502 Bad Gateway</body></html>";
+    sim.control()
+        .set_fault(json!({"body": html, "count": 1}))
+        .await
+        .unwrap();
+
+    let response = get_info(&sim, seeded_job_id(0).as_str(), Some(DEFAULT_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(response.text().await.unwrap(), html);
+
+    sim.control()
+        .set_fault(json!({"body": html, "count": 1}))
+        .await
+        .unwrap();
+    let err = client_for(&sim)
+        .job_info(&seeded_job_id(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Malformed(_)), "{err:?}");
+
+    sim.control()
+        .set_fault(json!({"status": 502, "body": "not json"}))
+        .await
+        .unwrap();
+    let err = client_for(&sim)
+        .job_info(&seeded_job_id(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Server { status: 502, .. }), "{err:?}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_drop_fault_breaks_the_connection_then_calls_recover() {
+    let sim = start(1).await;
+    let id = seeded_job_id(0);
+    sim.control()
+        .set_fault(json!({"drop": true, "count": 1}))
+        .await
+        .unwrap();
+
+    let client = client_for(&sim);
+    let err = client.job_info(&id).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Connect(_) | Error::Malformed(_)),
+        "{err:?}"
+    );
+    let info = client.job_info(&id).await.unwrap();
+    assert_eq!(info.job_name.as_deref(), Some("sim-job-0000"));
+
+    let stats = sim.control().stats().await.unwrap();
+    assert_eq!(stats["dropped"], 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_delay_only_fault_delays_then_serves_normally() {
+    let sim = start(1).await;
+    sim.control()
+        .set_fault(json!({"delay_ms": 150, "count": 1}))
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let (status, _) = info_of(&sim, seeded_job_id(0).as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    sim.control()
+        .set_fault(json!({"delay_ms": 2000}))
+        .await
+        .unwrap();
+    let quick = Client::new(
+        &sim.base_url(),
+        Auth::Token(Secret::new(DEFAULT_TOKEN)),
+        Duration::from_millis(200),
+    )
+    .unwrap();
+    let err = quick.job_info(&seeded_job_id(0)).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    sim.control().clear_faults().await.unwrap();
+    let (status, _) = info_of(&sim, seeded_job_id(0).as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn faults_apply_to_the_api_only_never_to_the_control_api() {
+    let sim = start(1).await;
+    let control = sim.control();
+    control.set_fault(json!({"status": 503})).await.unwrap();
+    assert_eq!(control.jobs().await.unwrap().len(), 1);
+    let faults = control.faults().await.unwrap();
+    assert_eq!(faults["faults"][0]["status"], 503);
+
+    let (status, body) = info_of(&sim, seeded_job_id(0).as_str()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error_code"], "CB.00060100");
+
+    let refused = control
+        .set_fault(json!({"status": 500, "delay": 1}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(400));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_job_answers_404() {
+    let sim = start(2).await;
+    let id = seeded_job_id(1);
+    let control = sim.control();
+
+    control.delete_job(id.as_str()).await.unwrap();
+    let (status, _) = info_of(&sim, id.as_str()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(control.jobs().await.unwrap().len(), 1);
+    let again = control.delete_job(id.as_str()).await.unwrap_err();
+    assert_eq!(again.status(), Some(404));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn stats_count_every_api_call_by_status_but_not_control_calls() {
+    let sim = start(1).await;
+    let control = sim.control();
+    let id = seeded_job_id(0);
+
+    info_of(&sim, id.as_str()).await;
+    info_of(&sim, id.as_str()).await;
+    info_of(&sim, &"0".repeat(32)).await;
+    get_info(&sim, id.as_str(), None).await;
+    control
+        .set_fault(json!({"status": 500, "count": 1}))
+        .await
+        .unwrap();
+    info_of(&sim, id.as_str()).await;
+
+    let stats = control.stats().await.unwrap();
+    assert_eq!(stats["requests"], 5);
+    assert_eq!(
+        stats["by_status"],
+        json!({"200": 2, "401": 1, "404": 1, "500": 1})
+    );
+    assert_eq!(stats["dropped"], 0);
+    assert_eq!(stats["jobs"], 1);
+
+    control.reset_stats().await.unwrap();
+    assert_eq!(control.stats().await.unwrap()["requests"], 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn seeded_ids_are_deterministic_32_char_hex() {
+    let id = seeded_job_id(0);
+    assert_eq!(id, seeded_job_id(0));
+    assert_ne!(id, seeded_job_id(1));
+    assert_eq!(id.as_str().len(), 32);
+    assert!(
+        id.as_str()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    assert_eq!(seeded_job_ids(3)[2], seeded_job_id(2));
+    assert_eq!(seeded_job_name(1), "sim-job-0001");
+
+    let extra = JobId::parse(DOC_ID).unwrap();
+    let sim = spawn(SimConfig {
+        jobs: 2,
+        job_ids: vec![extra.clone()],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let ids: Vec<Value> = sim
+        .control()
+        .jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&json!(extra.as_str())));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_crate_client_parses_the_simulator_into_the_expected_job_info() {
+    let sim = start(0).await;
+    let id = JobId::parse(DOC_ID).unwrap();
+    sim.control()
+        .put_job(id.as_str(), documented_result())
+        .await
+        .unwrap();
+
+    let info = client_for(&sim).job_info(&id).await.unwrap();
+    let expected = JobInfo {
+        id: Some(DOC_ID.to_owned()),
+        project_id: Some("85caf40575794f989920-5216d1148af6".to_owned()),
+        job_name: Some("jobname".to_owned()),
+        last_build_status: Some("success".to_owned()),
+        last_build_time: Some(1_721_793_407_000),
+        health_score: Some(74),
+        disabled: Some(false),
+        running_status: Some("Finished".to_owned()),
+        build_time: Some("27.51".to_owned()),
+        charge_time: Some("15.17".to_owned()),
+        create_time: Some(1_717_574_458_000),
+        source_code: Some("test".to_owned()),
+        favorite: Some(false),
+        new_build: Some(false),
+        project_permission_switch: Some(true),
+        is_copy: Some(true),
+        is_delete: Some(true),
+        is_execute: Some(true),
+        is_forbidden: Some(true),
+        is_manager: Some(true),
+        is_modify: Some(true),
+        is_view: Some(true),
+    };
+    assert_eq!(info, expected);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_crate_client_classifies_simulator_errors() {
+    let sim = start(1).await;
+    let client = client_for(&sim);
+    let id = seeded_job_id(0);
+
+    sim.control()
+        .set_fault(json!({"status": 500, "count": 1}))
+        .await
+        .unwrap();
+    let err = client.job_info(&id).await.unwrap_err();
+    assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
+    assert!(err.request_id().is_some(), "the X-Request-Id is kept");
+
+    let unknown = JobId::parse(&"9".repeat(32)).unwrap();
+    let err = client.job_info(&unknown).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+
+    sim.control()
+        .put_job(id.as_str(), json!({"_sim_forbidden": true}))
+        .await
+        .unwrap();
+    let err = client.job_info(&id).await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+
+    sim.control()
+        .put_job(
+            id.as_str(),
+            json!({"_sim_forbidden": false, "_sim_fail": "busy"}),
+        )
+        .await
+        .unwrap();
+    let err = client.job_info(&id).await.unwrap_err();
+    assert!(matches!(err, Error::Failed(_)), "{err:?}");
+
+    let stale = Client::new(
+        &sim.base_url(),
+        Auth::Token(Secret::new("stale")),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let err = stale.job_info(&id).await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_api_paths_get_the_gateway_404_with_a_request_id() {
+    let sim = start(0).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v3/jobs/x/history", sim.base_url()))
+        .header("X-Auth-Token", DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], "APIGW.0101");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn ten_thousand_seeded_jobs_are_served_concurrently() {
+    let sim = start(10_000).await;
+    let client = client_for(&sim);
+    let mut calls = tokio::task::JoinSet::new();
+    for i in (0..10_000).step_by(50) {
+        let client = client.clone();
+        calls.spawn(async move { client.job_info(&seeded_job_id(i)).await });
+    }
+    let mut ok = 0;
+    while let Some(done) = calls.join_next().await {
+        assert!(done.unwrap().is_ok());
+        ok += 1;
+    }
+    assert_eq!(ok, 200);
+    assert_eq!(sim.control().stats().await.unwrap()["jobs"], 10_000);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_throughput_probe() {
+    let sim = start(10_000).await;
+    let client = client_for(&sim);
+    let started = Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for w in 0..64 {
+        let client = client.clone();
+        calls.spawn(async move {
+            for k in 0..300 {
+                client.job_info(&seeded_job_id((w * 300 + k) % 10_000)).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap();
+    }
+    let el = started.elapsed();
+    eprintln!("19200 calls in {el:?}: {:.0}/s", 19200.0 / el.as_secs_f64());
+    sim.stop().await;
+}

@@ -1,0 +1,245 @@
+//! The core pipeline wired together as `run` wires it, against the simulator and a capture
+//! server over loopback, with a real SQLite file in a temp dir.
+
+mod support;
+
+use std::time::Duration;
+
+use codearts_bot::app::App;
+use codearts_bot::config::Config;
+use codearts_bot::poller::{self, CycleReport};
+use codearts_bot::sim::{self, SimHandle};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use support::capture::{CaptureServer, Captured};
+
+const SECRET: &str = "webhook-signing-key";
+
+/// A bot, its simulator and its receiving end.
+struct Harness {
+    sim: SimHandle,
+    capture: CaptureServer,
+    dir: tempfile::TempDir,
+    jobs: Vec<String>,
+}
+
+impl Harness {
+    async fn start(jobs: usize) -> Self {
+        let sim = sim::spawn(sim::SimConfig {
+            jobs,
+            ..sim::SimConfig::default()
+        })
+        .await
+        .expect("simulator starts on loopback");
+        let capture = CaptureServer::start().await;
+        let jobs = (0..jobs).map(|i| sim::seeded_job_id(i).to_string()).collect();
+        Self {
+            sim,
+            capture,
+            dir: tempfile::tempdir().expect("temp dir"),
+            jobs,
+        }
+    }
+
+    fn config(&self) -> Config {
+        let jobs: String = self
+            .jobs
+            .iter()
+            .map(|id| format!("[[jobs]]\nid = \"{id}\"\n"))
+            .collect();
+        let text = format!(
+            r#"
+            [codearts]
+            region = "cn-north-4"
+            endpoint = "{endpoint}"
+            [codearts.auth]
+            token = "${{SIM_TOKEN}}"
+            [poll]
+            schedule = "*/1 * * * * *"
+            timeout_secs = 2
+            [store]
+            path = "{db}"
+            [delivery]
+            initial_backoff_secs = 1
+            max_backoff_secs = 1
+            timeout_secs = 2
+            {jobs}
+            [[channels]]
+            name = "hooks"
+            type = "webhook"
+            url = "{url}"
+            secret = "{SECRET}"
+            "#,
+            endpoint = self.sim.base_url(),
+            db = self.dir.path().join("bot.db").display(),
+            url = self.capture.url("/hook"),
+        );
+        let token = self.sim.token().to_owned();
+        Config::from_toml(&text, "test config", &move |name| {
+            (name == "SIM_TOKEN").then(|| token.clone())
+        })
+        .expect("test config is valid")
+    }
+
+    async fn bot(&self) -> App {
+        App::start(self.config()).await.expect("bot starts")
+    }
+}
+
+/// One poll cycle and one pass of deliveries, as a tick of `run` does.
+async fn tick(app: &App) -> CycleReport {
+    let report = poller::run_cycle(app).await.expect("cycle runs");
+    app.dispatcher().drain_due().await.expect("outbox readable");
+    report
+}
+
+fn verify_signature(request: &Captured) {
+    let header = request
+        .header("x-signature")
+        .expect("signed webhook carries X-Signature");
+    let hex_sig = header.strip_prefix("sha256=").expect("sha256= prefix");
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&request.body);
+    mac.verify_slice(&hex::decode(hex_sig).expect("hex signature"))
+        .expect("HMAC-SHA256 of the raw body verifies");
+}
+
+#[tokio::test]
+async fn a_broken_build_is_delivered_once_signed_and_nothing_repeats_after_restart() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    let baseline = tick(&bot).await;
+    assert_eq!((baseline.ok, baseline.events), (2, 0), "first sight is a baseline");
+
+    h.sim
+        .control()
+        .put_job(
+            &h.jobs[0],
+            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
+        )
+        .await
+        .unwrap();
+    let report = tick(&bot).await;
+    assert_eq!(report.events, 1);
+
+    let received = h.capture.requests();
+    assert_eq!(received.len(), 1, "exactly one delivery");
+    let body: Value = received[0].json();
+    assert_eq!(body["event"], "build_failed");
+    assert_eq!(body["job_id"], h.jobs[0]);
+    assert_eq!(body["previous"]["last_build_status"], "success");
+    assert_eq!(body["current"]["last_build_status"], "failed");
+    assert!(body["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(body["summary"].as_str().unwrap().contains("failed"));
+    chrono::DateTime::parse_from_rfc3339(body["detected_at"].as_str().unwrap())
+        .expect("detected_at is RFC 3339");
+    verify_signature(&received[0]);
+
+    let quiet = tick(&bot).await;
+    assert_eq!(quiet.events, 0, "no change, no event");
+    assert_eq!(h.capture.requests().len(), 1, "second cycle sends nothing");
+
+    bot.store.close().await;
+    drop(bot);
+    let restarted = h.bot().await;
+    let after_restart = tick(&restarted).await;
+    assert_eq!(after_restart.events, 0, "restart on the same database is not a new baseline");
+    assert_eq!(h.capture.requests().len(), 1, "restart sends nothing new");
+}
+
+#[tokio::test]
+async fn an_alert_raised_while_the_receiver_is_down_arrives_once_after_it_returns() {
+    let mut h = Harness::start(1).await;
+    let addr = h.capture.addr();
+    let bot = h.bot().await;
+    tick(&bot).await;
+
+    // The receiver goes away: its port now refuses connections.
+    let receiver = std::mem::replace(&mut h.capture, CaptureServer::start().await);
+    receiver.stop().await;
+    h.sim
+        .control()
+        .put_job(&h.jobs[0], json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}))
+        .await
+        .unwrap();
+    let report = poller::run_cycle(&bot).await.unwrap();
+    assert_eq!(report.deliveries, 1);
+    let attempt = bot.dispatcher().drain_due().await.unwrap();
+    assert_eq!((attempt.sent, attempt.retrying), (0, 1), "down receiver: retry later");
+    assert_eq!(bot.store.outbox_counts().await.unwrap().pending, 1, "kept, not lost");
+
+    let back = CaptureServer::start_on(addr).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while back.requests().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        bot.dispatcher().drain_due().await.unwrap();
+    }
+    assert_eq!(back.requests().len(), 1, "delivered after the receiver came back");
+    assert_eq!(back.requests()[0].json()["event"], "build_failed");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tick(&bot).await;
+    assert_eq!(back.requests().len(), 1, "and only once");
+    assert_eq!(bot.store.outbox_counts().await.unwrap().sent, 1);
+}
+
+#[tokio::test]
+async fn three_cycles_of_server_errors_produce_no_job_event() {
+    let h = Harness::start(3).await;
+    let bot = h.bot().await;
+    tick(&bot).await;
+
+    h.sim.control().set_fault(json!({"status": 500})).await.unwrap();
+    for cycle in 0..3 {
+        let report = tick(&bot).await;
+        assert_eq!(report.failed_total(), 3, "cycle {cycle}: every poll failed");
+        assert!(report.source_unreachable());
+        assert_eq!(report.events, 0, "cycle {cycle}: a 500 is not a job event");
+    }
+    h.sim.control().clear_faults().await.unwrap();
+    let recovered = tick(&bot).await;
+    assert_eq!((recovered.ok, recovered.events), (3, 0));
+    assert_eq!(bot.store.event_count().await.unwrap(), 0);
+    assert!(h.capture.all_requests().is_empty());
+}
+
+#[tokio::test]
+async fn garbage_answers_are_not_job_events() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    tick(&bot).await;
+    for body in [
+        "<html><body>502 Bad Gateway</body></html>",
+        r#"{"result": {"job_name": "x", "last_build_sta"#,
+        r#"{"status": "fail", "error": "busy"}"#,
+    ] {
+        h.sim
+            .control()
+            .set_fault(json!({"status": 200, "body": body}))
+            .await
+            .unwrap();
+        let report = tick(&bot).await;
+        assert_eq!(report.failed_total(), 2, "body {body:?} is a failed poll");
+        assert_eq!(report.events, 0);
+    }
+    h.sim.control().clear_faults().await.unwrap();
+    assert_eq!(tick(&bot).await.events, 0);
+}
+
+#[tokio::test]
+async fn a_deleted_job_is_reported_once() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    tick(&bot).await;
+    h.sim.control().delete_job(&h.jobs[1]).await.unwrap();
+    let first = tick(&bot).await;
+    assert_eq!((first.not_found, first.events), (1, 1));
+    let again = tick(&bot).await;
+    assert_eq!(again.events, 0, "still gone: no repeat");
+    let received = h.capture.requests();
+    assert_eq!(received.len(), 1);
+    let body = received[0].json();
+    assert_eq!(body["event"], "job_not_found");
+    assert_eq!(body["current"], Value::Null);
+    assert_eq!(body["previous"]["job_name"], body["job_name"]);
+}
