@@ -24,13 +24,25 @@ use super::state::Patch;
 /// The `/_sim` routes (nested by [`super::server::router`]).
 pub(crate) fn router(sim: Arc<Sim>) -> Router<Arc<Sim>> {
     Router::new()
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", get(get_job).put(put_job).delete(delete_job))
+        .route("/jobs", get(list_jobs).fallback(wrong_method))
+        .route(
+            "/jobs/{id}",
+            get(get_job)
+                .put(put_job)
+                .delete(delete_job)
+                .fallback(wrong_method),
+        )
         .route(
             "/faults",
-            get(list_faults).put(put_faults).delete(clear_faults),
+            get(list_faults)
+                .put(put_faults)
+                .delete(clear_faults)
+                .fallback(wrong_method),
         )
-        .route("/stats", get(stats).delete(reset_stats))
+        .route(
+            "/stats",
+            get(stats).delete(reset_stats).fallback(wrong_method),
+        )
         .route_layer(middleware::from_fn_with_state(sim, require_token))
         .fallback(unknown)
 }
@@ -48,6 +60,15 @@ async fn unknown() -> Response {
         StatusCode::NOT_FOUND,
         "SIM.0404",
         "no such control route: see the simulator documentation (docs/simulator.md)",
+        None,
+    )
+}
+
+async fn wrong_method() -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "SIM.0405",
+        "this control route does not take that method: see docs/simulator.md",
         None,
     )
 }

@@ -35,8 +35,8 @@
 //! # The control API (`/_sim/`)
 //!
 //! JSON in and out; needs the same `X-Auth-Token` (401 otherwise); errors use the API's
-//! `{"error_code", "error_msg"}` shape. Faults never apply to it and it is not counted in the
-//! stats.
+//! `{"error_code", "error_msg"}` shape (unknown control route: 404 `SIM.0404`; wrong method:
+//! 405 `SIM.0405`). Faults never apply to it and it is not counted in the stats.
 //!
 //! - `PUT /_sim/jobs/{id}`: body a JSON object (or empty). Creates the job if it does not exist
 //!   (`201`; all 22 fields filled with realistic defaults derived from the id:
@@ -268,6 +268,14 @@ impl SimHandle {
                 Err(_) => task.abort(),
             }
         }
+    }
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

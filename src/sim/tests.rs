@@ -629,25 +629,3 @@ async fn ten_thousand_seeded_jobs_are_served_concurrently() {
     assert_eq!(sim.control().stats().await.unwrap()["jobs"], 10_000);
     sim.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_throughput_probe() {
-    let sim = start(10_000).await;
-    let client = client_for(&sim);
-    let started = Instant::now();
-    let mut calls = tokio::task::JoinSet::new();
-    for w in 0..64 {
-        let client = client.clone();
-        calls.spawn(async move {
-            for k in 0..300 {
-                client.job_info(&seeded_job_id((w * 300 + k) % 10_000)).await.unwrap();
-            }
-        });
-    }
-    while let Some(done) = calls.join_next().await {
-        done.unwrap();
-    }
-    let el = started.elapsed();
-    eprintln!("19200 calls in {el:?}: {:.0}/s", 19200.0 / el.as_secs_f64());
-    sim.stop().await;
-}
