@@ -18,7 +18,7 @@ use crate::config::AuthMethod;
 use crate::config::Config;
 use crate::detect::{Event, Rules};
 use crate::notify::{Sink, dispatcher::Dispatcher};
-use crate::poller;
+use crate::poller::{self, SchedulerStats};
 use crate::store::{Store, WatchedJob};
 
 /// The state built at start. Cheap to clone: every field is shared.
@@ -31,6 +31,7 @@ pub struct App {
     pub sinks: Arc<BTreeMap<String, Sink>>,
     /// Poked when deliveries are queued, so the dispatcher does not wait for its next tick.
     pub dispatch_wake: Arc<Notify>,
+    pub scheduler_stats: Arc<SchedulerStats>,
 }
 
 impl App {
@@ -74,6 +75,7 @@ impl App {
             store,
             sinks: Arc::new(sinks),
             dispatch_wake: Arc::new(Notify::new()),
+            scheduler_stats: Arc::new(SchedulerStats::default()),
         })
     }
 
@@ -86,7 +88,7 @@ impl App {
             .filter(|c| {
                 job.channels
                     .as_ref()
-                    .is_none_or(|names| names.iter().any(|n| *n == c.name))
+                    .is_none_or(|names| names.contains(&c.name))
             })
             .filter(|c| {
                 c.events

@@ -144,9 +144,10 @@ pub fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat, command: &Command) {
     use tracing_subscriber::EnvFilter;
-    // The demo's output is the messages themselves; keep its logs to warnings unless asked.
+    // The demo's output is the messages themselves (it narrates the outage it stages); keep
+    // its logs to errors unless RUST_LOG asks for more.
     let default = if matches!(command, Command::Demo) {
-        "warn"
+        "error"
     } else {
         "info"
     };

@@ -36,7 +36,8 @@ pub async fn run() -> anyhow::Result<()> {
     let db = dir.join("demo.db");
 
     let ids: Vec<String> = (0..JOBS.len()).map(|i| sim::seeded_job_id(i).to_string()).collect();
-    let mut build_time = 1_764_100_000_000_i64;
+    // Builds "happened" over the last hour, so the cards show recent times.
+    let mut build_time = (chrono::Utc::now() - chrono::Duration::hours(1)).timestamp_millis();
     for (job, id) in JOBS.iter().zip(&ids) {
         control
             .put_job(
@@ -81,7 +82,7 @@ type = "stdout"
 
     step(&app, "Cycle 1: first look at every job. This is the baseline: nothing is alerted.").await?;
 
-    build_time += 600_000;
+    build_time += 20 * 60 * 1000;
     control
         .put_job(&ids[0], json!({"last_build_status": "failed", "last_build_time": build_time, "build_time": "63.2"}))
         .await?;
@@ -89,7 +90,7 @@ type = "stdout"
 
     step(&app, "Nothing changed since the last poll: the channel stays quiet.").await?;
 
-    build_time += 600_000;
+    build_time += 20 * 60 * 1000;
     control
         .put_job(&ids[0], json!({"last_build_status": "success", "last_build_time": build_time, "build_time": "40.1"}))
         .await?;

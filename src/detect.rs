@@ -132,11 +132,11 @@ impl Default for Rules {
 impl Rules {
     fn class(&self, status: &str) -> StatusClass {
         let s = status.trim().to_ascii_lowercase();
-        if s.is_empty() || self.in_progress_statuses.iter().any(|v| *v == s) {
+        if s.is_empty() || self.in_progress_statuses.contains(&s) {
             StatusClass::InProgress
-        } else if self.failure_statuses.iter().any(|v| *v == s) {
+        } else if self.failure_statuses.contains(&s) {
             StatusClass::Failure
-        } else if self.success_statuses.iter().any(|v| *v == s) {
+        } else if self.success_statuses.contains(&s) {
             StatusClass::Success
         } else {
             StatusClass::Other
@@ -153,6 +153,8 @@ enum StatusClass {
 }
 
 /// What one poll of a job saw.
+// An observation lives for one poll on one task: boxing the JobInfo would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Found(JobInfo),
@@ -271,10 +273,12 @@ pub fn detect(
     match (previous, observation) {
         // Baseline: record, say nothing. A job first seen as 404/403 has nothing to lose yet.
         (None, _) => {}
-        (Some(prev), Observation::Found(info)) => match &prev.info {
-            Some(before) => compare(before, prev, info, &next, rules, &emit, &mut out.events),
-            None => {} // first time visible: a baseline too
-        },
+        // A job never visible before (first seen as 404/403) gets a baseline here too.
+        (Some(prev), Observation::Found(info)) => {
+            if let Some(before) = &prev.info {
+                compare(before, prev, info, &next, rules, &emit, &mut out.events);
+            }
+        }
         (Some(prev), Observation::NotFound) if prev.presence == Presence::Present => {
             out.events.push(emit.event(
                 EventKind::JobNotFound,
@@ -472,7 +476,9 @@ mod tests {
         use EventKind::*;
         use Observation::{Forbidden, NotFound, Unavailable};
         let none: Vec<EventKind> = vec![];
-        let table: Vec<(&str, Vec<Observation>, Vec<Vec<EventKind>>)> = vec![
+        /// (case, observations in order, the kinds each step emits)
+        type Case = (&'static str, Vec<Observation>, Vec<Vec<EventKind>>);
+        let table: Vec<Case> = vec![
             ("first observation is a baseline", vec![found("failed", 1, 10)], vec![none.clone()]),
             ("identical snapshots: nothing", vec![found("success", 1, 80), found("success", 1, 80)], vec![none.clone(), none.clone()]),
             ("success -> failed", vec![found("success", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildFailed]]),

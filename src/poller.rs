@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -16,6 +16,15 @@ use crate::app::App;
 use crate::codearts::{self, JobId};
 use crate::detect::{self, Observation, Snapshot};
 use crate::store::{self, WatchedJob};
+
+/// Counters of the scheduler, shared with whoever reports on it (logs, metrics, tests).
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    /// Cycles that ran to the end.
+    pub cycles: AtomicU64,
+    /// Ticks skipped because the previous cycle was still running.
+    pub skipped: AtomicU64,
+}
 
 /// What one cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,11 +206,13 @@ pub async fn run_scheduled(
             let running = Arc::clone(&running);
             Box::pin(async move {
                 if running.swap(true, Ordering::AcqRel) {
+                    app.scheduler_stats.skipped.fetch_add(1, Ordering::Relaxed);
                     warn!("poll cycle skipped: the previous cycle is still running (consider a longer poll.schedule or a higher poll.concurrency)");
                     return;
                 }
                 let _reset = ResetOnDrop(&running);
                 cycle_and_log(&app).await;
+                app.scheduler_stats.cycles.fetch_add(1, Ordering::Relaxed);
             })
         })
         .with_context(|| format!("poll.schedule {schedule:?} cannot be scheduled"))?

@@ -24,6 +24,22 @@ fn bot(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("the binary runs")
 }
 
+/// Runs the binary off the async runtime, so in-process servers keep answering meanwhile.
+async fn bot_async(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        bot(&args, &env)
+    })
+    .await
+    .expect("the binary's runner thread")
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -177,24 +193,24 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
         ("HOOK_URL", hook.as_str()),
         ("HOOK_SECRET", "k"),
     ];
-    let run_once = || bot(&["run", "--config", &config, "--once"], &env);
+    let run_once = ["run", "--config", config.as_str(), "--once"];
 
-    let baseline = tokio::task::spawn_blocking(run_once.clone()).await.unwrap();
+    let baseline = bot_async(&run_once, &env).await;
     assert!(baseline.status.success(), "{}", stderr(&baseline));
     sim.control()
         .put_job(JOB, json!({"last_build_status": "FAILED", "last_build_time": "1900000000000"}))
         .await
         .unwrap();
-    let alert = tokio::task::spawn_blocking(run_once.clone()).await.unwrap();
+    let alert = bot_async(&run_once, &env).await;
     assert!(alert.status.success(), "{}", stderr(&alert));
-    let quiet = tokio::task::spawn_blocking(run_once.clone()).await.unwrap();
+    let quiet = bot_async(&run_once, &env).await;
     assert!(quiet.status.success());
     let received = capture.requests();
     assert_eq!(received.len(), 1, "one alert across three runs");
     assert_eq!(received[0].json()["event"], "build_failed");
 
     sim.control().set_fault(json!({"status": 503})).await.unwrap();
-    let down = tokio::task::spawn_blocking(run_once).await.unwrap();
+    let down = bot_async(&run_once, &env).await;
     assert_eq!(down.status.code(), Some(3), "{}", stderr(&down));
     assert!(stderr(&down).contains("could not be polled"), "{}", stderr(&down));
     assert_eq!(capture.requests().len(), 1, "an outage is not an alert");
@@ -214,32 +230,22 @@ async fn check_prints_the_card_or_the_json_and_fails_clearly() {
         .put_job(JOB, json!({"job_name": "web-frontend", "health_score": 71}))
         .await
         .unwrap();
-    let check = |args: Vec<String>| {
-        let env = env.map(|(k, v)| (k.to_owned(), v.to_owned()));
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            bot(&args, &env)
-        })
-    };
-    let args = |extra: &[&str]| -> Vec<String> {
-        ["check", "--config", &config].iter().chain(extra).map(|s| (*s).to_owned()).collect()
-    };
+    let check = |extra: &'static str| ["check", "--config", config.as_str(), extra];
 
-    let card = check(args(&[JOB])).await.unwrap();
+    let card = bot_async(&check(JOB), &env).await;
     assert!(card.status.success(), "{}", stderr(&card));
     let text = String::from_utf8_lossy(&card.stdout);
     assert!(text.contains("web-frontend") && text.contains("health score: 71"), "{text}");
 
-    let as_json = check(args(&[JOB, "--json"])).await.unwrap();
+    let as_json = bot_async(&["check", "--config", config.as_str(), JOB, "--json"], &env).await;
     let info: serde_json::Value = serde_json::from_slice(&as_json.stdout).expect("JSON");
     assert_eq!(info["health_score"], 71);
 
-    let invalid = check(args(&["not-a-job"])).await.unwrap();
+    let invalid = bot_async(&check("not-a-job"), &env).await;
     assert_eq!(invalid.status.code(), Some(2));
     assert!(stderr(&invalid).contains("32 ASCII letters or digits"));
 
-    let unknown = check(args(&["00000000000000000000000000000000"])).await.unwrap();
+    let unknown = bot_async(&check("00000000000000000000000000000000"), &env).await;
     assert_eq!(unknown.status.code(), Some(4), "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("not found"));
 }

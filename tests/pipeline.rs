@@ -243,3 +243,75 @@ async fn a_deleted_job_is_reported_once() {
     assert_eq!(body["current"], Value::Null);
     assert_eq!(body["previous"]["job_name"], body["job_name"]);
 }
+
+/// Waits until `done` holds, polling every 50 ms; false after `limit`.
+async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_on_its_cron_schedule_delivers_and_stops_on_shutdown() {
+    use std::sync::atomic::Ordering;
+    let h = Harness::start(1).await;
+    let bot = h.bot().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
+        let _ = stopped.await;
+    }));
+    let stats = std::sync::Arc::clone(&bot.scheduler_stats);
+    assert!(
+        eventually(Duration::from_secs(5), || stats.cycles.load(Ordering::Relaxed) >= 1).await,
+        "the every-second schedule ran a baseline cycle"
+    );
+    h.sim
+        .control()
+        .put_job(&h.jobs[0], json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}))
+        .await
+        .unwrap();
+    let received = h.capture.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(received.len(), 1, "the scheduled cycle queued it and the dispatcher sent it");
+    assert_eq!(received[0].json()["event"], "build_failed");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(12), running)
+        .await
+        .expect("shutdown finishes within its bound")
+        .unwrap()
+        .expect("run returns Ok");
+    assert_eq!(h.capture.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_that_finds_the_previous_cycle_running_is_skipped() {
+    use std::sync::atomic::Ordering;
+    let h = Harness::start(1).await;
+    // Every call takes 2.5 s: a cycle spans two or three one-second ticks.
+    h.sim.control().set_fault(json!({"delay_ms": 2500})).await.unwrap();
+    let bot = h.bot().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
+        let _ = stopped.await;
+    }));
+    let stats = std::sync::Arc::clone(&bot.scheduler_stats);
+    assert!(
+        eventually(Duration::from_secs(8), || stats.skipped.load(Ordering::Relaxed) >= 1).await,
+        "an overlapping tick is skipped"
+    );
+    let served = h.sim.control().stats().await.unwrap()["requests"].as_u64().unwrap();
+    let cycles_started = stats.cycles.load(Ordering::Relaxed) + 1;
+    assert!(served <= cycles_started, "one call per cycle, no overlap: {served} calls, {cycles_started} cycles");
+    h.sim.control().clear_faults().await.unwrap();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(12), running)
+        .await
+        .expect("shutdown finishes within its bound")
+        .unwrap()
+        .unwrap();
+}

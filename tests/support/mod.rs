@@ -1,0 +1,4 @@
+//! Test infrastructure shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod capture;
