@@ -17,8 +17,11 @@ use crate::codearts::{
 use crate::config::AuthMethod;
 use crate::config::Config;
 use crate::detect::{Event, Rules};
+use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::notify::{Sink, dispatcher::Dispatcher};
 use crate::poller::{self, SchedulerStats};
+use crate::server;
 use crate::store::{Store, WatchedJob};
 
 /// The state built at start. Cheap to clone: every field is shared.
@@ -32,6 +35,8 @@ pub struct App {
     /// Poked when deliveries are queued, so the dispatcher does not wait for its next tick.
     pub dispatch_wake: Arc<Notify>,
     pub scheduler_stats: Arc<SchedulerStats>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
 }
 
 impl App {
@@ -68,6 +73,7 @@ impl App {
         if config.channels.is_empty() {
             warn!("no [[channels]] configured: events are recorded but sent nowhere");
         }
+        let interval = crate::config::schedule_interval(&config.poll.schedule);
         Ok(Self {
             rules: Arc::new(config.rules.rules()),
             config: Arc::new(config),
@@ -76,6 +82,8 @@ impl App {
             sinks: Arc::new(sinks),
             dispatch_wake: Arc::new(Notify::new()),
             scheduler_stats: Arc::new(SchedulerStats::default()),
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::new(interval)),
         })
     }
 
@@ -104,6 +112,7 @@ impl App {
             self.store.clone(),
             Arc::clone(&self.sinks),
             self.config.delivery.clone(),
+            Arc::clone(&self.metrics),
         )
     }
 }
@@ -147,30 +156,102 @@ pub fn auth_for(config: &Config) -> anyhow::Result<Auth> {
     })
 }
 
-/// Runs the poller and the dispatcher until `shutdown` resolves; says which part stopped.
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs the HTTP server, the poller, the dispatcher and retention until `shutdown` resolves,
+/// then stops them in order: no new cycle starts, the running cycle and in-flight deliveries get
+/// `http.shutdown_grace_secs` to finish, whatever is left stays queued for the next start.
 pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let listen = app
+        .config
+        .http
+        .listen_addr()
+        .map_err(|e| anyhow::anyhow!("http.listen: {e}"))?;
+    let (listener, bound) = server::bind(listen)
+        .await
+        .with_context(|| format!("http.listen: cannot listen on {listen}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     info!(
         jobs = app.config.jobs.len(),
         channels = app.sinks.len(),
         endpoint = %app.client.base_url(),
+        auth = app.client.auth().method(),
+        http = %bound,
         "codearts-bot running"
     );
     app.client.auth().start_background();
-    let poller = tokio::spawn(poller::run_scheduled(app.clone(), wait_stop(stop_rx.clone())));
+    let http = tokio::spawn(server::serve(
+        listener,
+        app.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let poller = tokio::spawn(poller::run_scheduled(app.clone(), stopped(stop_rx.clone())));
     let dispatcher = app.dispatcher();
     let wake = Arc::clone(&app.dispatch_wake);
-    let dispatch = tokio::spawn(async move { dispatcher.run(wake, wait_stop(stop_rx)).await });
-    shutdown.await;
-    info!("shutting down: finishing the running cycle and in-flight deliveries");
+    let dispatch_rx = stop_rx.clone();
+    let dispatch = tokio::spawn(async move { dispatcher.run(wake, dispatch_rx).await });
+    let retention = tokio::spawn(retention_loop(app.clone(), stopped(stop_rx)));
+
+    tokio::pin!(shutdown);
+    let mut http = http;
+    tokio::select! {
+        () = &mut shutdown => info!("shutdown requested: finishing the running cycle and in-flight deliveries"),
+        result = &mut http => {
+            warn!(?result, "the HTTP server stopped; shutting down");
+        }
+    }
     let _ = stop_tx.send(true);
-    let (p, d) = tokio::join!(poller, dispatch);
-    p.context("the poller task failed")??;
-    d.context("the dispatcher task failed")?;
+    let grace = Duration::from_secs(app.config.http.shutdown_grace_secs);
+    let deadline = tokio::time::Instant::now() + grace;
+    let (p, d) = tokio::join!(
+        tokio::time::timeout_at(deadline, poller),
+        tokio::time::timeout_at(deadline, dispatch),
+    );
+    match p {
+        Ok(joined) => joined.context("the poller task failed")??,
+        Err(_) => warn!(
+            "the running poll cycle did not finish within the grace period; its unrecorded polls are simply made again next start"
+        ),
+    }
+    if d.is_err() {
+        warn!(
+            "an in-flight delivery did not finish within the grace period; it stays queued and is sent at the next start"
+        );
+    }
+    retention.abort();
+    if !http.is_finished() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut http).await;
+        http.abort();
+    }
     app.store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Prunes old rows once at start and then every hour, until shutdown.
+async fn retention_loop(app: App, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let days = i64::from(app.config.store.retention_days);
+        let before = chrono::Utc::now() - chrono::Duration::days(days);
+        match app.store.prune(before, 500).await {
+            Ok(p) if p.history + p.deliveries + p.events > 0 => info!(
+                history = p.history,
+                deliveries = p.deliveries,
+                events = p.events,
+                retention_days = days,
+                "pruned old rows"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "retention pass failed; will try again"),
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(RETENTION_EVERY) => {}
+        }
+    }
 }

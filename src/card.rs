@@ -22,7 +22,11 @@ pub fn job_card_text(job: &JobId, info: &JobInfo) -> String {
         .last_build_time
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
     {
-        let _ = writeln!(out, "  last build:   {}", when.format("%Y-%m-%d %H:%M:%S UTC"));
+        let _ = writeln!(
+            out,
+            "  last build:   {}",
+            when.format("%Y-%m-%d %H:%M:%S UTC")
+        );
     }
     if let Some(secs) = info.build_seconds() {
         let _ = writeln!(out, "  duration:     {secs:.2} s");
@@ -33,7 +37,11 @@ pub fn job_card_text(job: &JobId, info: &JobInfo) -> String {
     let _ = writeln!(
         out,
         "  disabled:     {}",
-        if info.disabled == Some(true) { "yes" } else { "no" }
+        if info.disabled == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
     );
     out
 }

@@ -20,7 +20,11 @@ pub const EXIT_SOURCE: u8 = 3;
 pub const EXIT_JOB: u8 = 4;
 
 #[derive(Debug, Parser)]
-#[command(name = "codearts-bot", version, about = "Watches Huawei Cloud CodeArts Build jobs and tells chat when something changes")]
+#[command(
+    name = "codearts-bot",
+    version,
+    about = "Watches Huawei Cloud CodeArts Build jobs and tells chat when something changes"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -126,7 +130,10 @@ impl Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, &cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -181,7 +188,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
             config,
             json,
         } => {
-            let job = JobId::parse(job_id.trim()).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+            let job = JobId::parse(job_id.trim())
+                .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
             let config = config.load()?;
             check(&config, &job, json).await
         }
@@ -214,11 +222,10 @@ async fn run_once(app: &app::App) -> Result<(), Failure> {
     let report = crate::poller::run_cycle(app)
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the poll cycle could not run: {e}")))?;
-    let delivered = app
-        .dispatcher()
-        .drain_due()
-        .await
-        .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the outbox could not be read: {e}")))?;
+    let delivered =
+        app.dispatcher().drain_due().await.map_err(|e| {
+            Failure::new(EXIT_RUNTIME, format!("the outbox could not be read: {e}"))
+        })?;
     let counts = app
         .store
         .outbox_counts()
@@ -258,7 +265,8 @@ async fn run_once(app: &app::App) -> Result<(), Failure> {
 }
 
 async fn check(config: &Config, job: &JobId, json: bool) -> Result<(), Failure> {
-    let client = app::client_for(config).map_err(|e| Failure::new(EXIT_CONFIG, format!("{e:#}")))?;
+    let client =
+        app::client_for(config).map_err(|e| Failure::new(EXIT_CONFIG, format!("{e:#}")))?;
     match client.job_info(job).await {
         Ok(info) => {
             if json {
@@ -270,9 +278,9 @@ async fn check(config: &Config, job: &JobId, json: bool) -> Result<(), Failure> 
             }
             Ok(())
         }
-        Err(e @ (codearts::Error::NotFound(_) | codearts::Error::Forbidden(_))) => Err(
-            Failure::new(EXIT_JOB, format!("job {job}: {e}")),
-        ),
+        Err(e @ (codearts::Error::NotFound(_) | codearts::Error::Forbidden(_))) => {
+            Err(Failure::new(EXIT_JOB, format!("job {job}: {e}")))
+        }
         Err(e) => Err(Failure::new(
             EXIT_SOURCE,
             format!("job {job}: CodeArts at {} answered: {e}", client.base_url()),
@@ -302,7 +310,10 @@ async fn run_sim(
     // The first line is machine-readable on purpose: scripts read the port from it.
     println!("codearts-bot sim listening on {}", handle.base_url());
     println!("token: {} (send it as X-Auth-Token)", handle.token());
-    println!("{seeded} jobs seeded; control API under {}/_sim/ (see docs/simulator.md)", handle.base_url());
+    println!(
+        "{seeded} jobs seeded; control API under {}/_sim/ (see docs/simulator.md)",
+        handle.base_url()
+    );
     shutdown_signal().await;
     handle.stop().await;
     Ok(())

@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(default)]
     pub delivery: DeliveryConfig,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub jobs: Vec<JobConfig>,
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
@@ -100,7 +102,10 @@ impl AuthConfig {
     fn validate(&self, problems: &mut Vec<String>) {
         let key = "codearts.auth";
         let set = |name: &'static str, present: bool| present.then_some(name);
-        let token_keys: Vec<&str> = [set("token", self.token.is_some())].into_iter().flatten().collect();
+        let token_keys: Vec<&str> = [set("token", self.token.is_some())]
+            .into_iter()
+            .flatten()
+            .collect();
         let password_keys: Vec<&str> = [
             set("domain", self.domain.is_some()),
             set("user", self.user.is_some()),
@@ -210,13 +215,46 @@ impl PollConfig {
 pub struct StoreConfig {
     /// The SQLite file; created with its folder when missing.
     pub path: PathBuf,
+    /// Snapshot history and finished deliveries older than this are pruned.
+    pub retention_days: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("codearts-bot.db"),
+            retention_days: 30,
         }
+    }
+}
+
+/// `[http]`: the health, readiness and metrics server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on; port 0 picks a free port (logged at start).
+    pub listen: String,
+    /// Seconds that shutdown waits for the running cycle and in-flight deliveries.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".to_owned(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, String> {
+        self.listen.parse().map_err(|e| {
+            format!(
+                "{:?} is not an address like 127.0.0.1:9464 ({e})",
+                self.listen
+            )
+        })
     }
 }
 
@@ -376,7 +414,9 @@ impl Config {
         };
         let mut config: Config = toml::from_str(text).map_err(|e| {
             fail(vec![
-                e.to_string().trim_end().replace("TOML parse error", "invalid TOML"),
+                e.to_string()
+                    .trim_end()
+                    .replace("TOML parse error", "invalid TOML"),
             ])
         })?;
         let mut problems = Vec::new();
@@ -401,6 +441,7 @@ impl Config {
             text("codearts.endpoint", endpoint);
         }
         text("poll.schedule", &mut self.poll.schedule);
+        text("http.listen", &mut self.http.listen);
         let mut path = self.store.path.to_string_lossy().into_owned();
         text("store.path", &mut path);
         self.store.path = PathBuf::from(path);
@@ -447,7 +488,9 @@ impl Config {
                 auth.ak = env("CLOUD_SDK_AK").filter(|v| !v.is_empty());
             }
             if auth.sk.is_none() {
-                auth.sk = env("CLOUD_SDK_SK").filter(|v| !v.is_empty()).map(Secret::new);
+                auth.sk = env("CLOUD_SDK_SK")
+                    .filter(|v| !v.is_empty())
+                    .map(Secret::new);
             }
         }
         for (i, ch) in self.channels.iter_mut().enumerate() {
@@ -492,15 +535,33 @@ impl Config {
                 self.poll.timeout_secs
             ));
         }
+        if let Err(e) = self.http.listen_addr() {
+            problems.push(format!("http.listen: {e}"));
+        }
+        if !(1..=300).contains(&self.http.shutdown_grace_secs) {
+            problems.push(format!(
+                "http.shutdown_grace_secs: {} is out of range (1 to 300)",
+                self.http.shutdown_grace_secs
+            ));
+        }
+        if self.store.retention_days == 0 {
+            problems.push("store.retention_days: must be at least 1".to_owned());
+        }
         if self.store.path.as_os_str().is_empty() {
             problems.push("store.path: is empty".to_owned());
         }
         let r = &self.rules;
         if r.health_drop < 1 {
-            problems.push(format!("rules.health_drop: {} must be at least 1", r.health_drop));
+            problems.push(format!(
+                "rules.health_drop: {} must be at least 1",
+                r.health_drop
+            ));
         }
         if !(0..=100).contains(&r.health_floor) {
-            problems.push(format!("rules.health_floor: {} is not a score from 0 to 100", r.health_floor));
+            problems.push(format!(
+                "rules.health_floor: {} is not a score from 0 to 100",
+                r.health_floor
+            ));
         }
         let rules = r.rules();
         for status in &rules.failure_statuses {
@@ -512,7 +573,10 @@ impl Config {
         }
         let d = &self.delivery;
         if !(1..=300).contains(&d.timeout_secs) {
-            problems.push(format!("delivery.timeout_secs: {} is out of range (1 to 300)", d.timeout_secs));
+            problems.push(format!(
+                "delivery.timeout_secs: {} is out of range (1 to 300)",
+                d.timeout_secs
+            ));
         }
         if d.initial_backoff_secs == 0 || d.max_backoff_secs < d.initial_backoff_secs {
             problems.push("delivery: need 0 < initial_backoff_secs <= max_backoff_secs".to_owned());
@@ -524,7 +588,10 @@ impl Config {
             if ch.name.trim().is_empty() {
                 problems.push(format!("{key}.name: is empty"));
             } else if !names.insert(ch.name.as_str()) {
-                problems.push(format!("{key}.name: {:?} is used by another channel", ch.name));
+                problems.push(format!(
+                    "{key}.name: {:?} is used by another channel",
+                    ch.name
+                ));
             }
             match (ch.kind, &ch.url) {
                 (ChannelType::Stdout, Some(_)) => {
@@ -589,6 +656,23 @@ impl Config {
             .iter()
             .filter_map(|j| JobId::parse(&j.id).ok())
             .collect()
+    }
+}
+
+/// The gap between the schedule's next two ticks: the poll interval `/readyz` measures against.
+pub fn schedule_interval(expr: &str) -> Duration {
+    let Ok(cron) = parse_schedule(expr) else {
+        return Duration::from_secs(60);
+    };
+    let now = chrono::Utc::now();
+    let first = cron.find_next_occurrence(&now, false);
+    let second = first
+        .as_ref()
+        .ok()
+        .and_then(|t| cron.find_next_occurrence(t, false).ok());
+    match (first, second) {
+        (Ok(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(60)),
+        _ => Duration::from_secs(60),
     }
 }
 
@@ -709,7 +793,10 @@ mod tests {
         assert_eq!(c.codearts.auth.token.as_ref().unwrap().expose(), "tok-123");
         assert_eq!(c.poll.schedule, "0 * * * * *");
         assert_eq!(c.poll.concurrency, 8);
-        assert_eq!(c.endpoint(), "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com");
+        assert_eq!(
+            c.endpoint(),
+            "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com"
+        );
         assert_eq!(c.job_ids().len(), 1);
         assert!(!format!("{c:?}").contains("tok-123"));
         assert!(!format!("{c:?}").contains("SECRETKEY"));
@@ -739,9 +826,18 @@ mod tests {
             .replace("f5af662119404ad187437cd272b5099b", "not-an-id")
             .replace("[[channels]]", "channels = [\"nope\"]\n[[channels]]");
         let err = load(&text).unwrap_err().to_string();
-        assert!(err.contains("poll.schedule: \"*/5 * * * *\" has 5 fields"), "{err}");
-        assert!(err.contains("jobs[0].id: \"not-an-id\" is not a CodeArts job id"), "{err}");
-        assert!(err.contains("jobs[0].channels[0]: no channel is named \"nope\""), "{err}");
+        assert!(
+            err.contains("poll.schedule: \"*/5 * * * *\" has 5 fields"),
+            "{err}"
+        );
+        assert!(
+            err.contains("jobs[0].id: \"not-an-id\" is not a CodeArts job id"),
+            "{err}"
+        );
+        assert!(
+            err.contains("jobs[0].channels[0]: no channel is named \"nope\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -779,15 +875,33 @@ mod tests {
 
     #[test]
     fn exactly_one_auth_method_and_the_error_names_the_keys() {
-        let two = with_auth("token = \"t\"\nmethod = \"password\"\ndomain = \"d\"\nuser = \"u\"\npassword = \"p\"");
+        let two = with_auth(
+            "token = \"t\"\nmethod = \"password\"\ndomain = \"d\"\nuser = \"u\"\npassword = \"p\"",
+        );
         let err = two.unwrap_err().to_string();
-        assert!(err.contains("codearts.auth: token belong to another method"), "{err}");
+        assert!(
+            err.contains("codearts.auth: token belong to another method"),
+            "{err}"
+        );
         let none = with_auth("").unwrap_err().to_string();
-        assert!(none.contains("codearts.auth: no method configured"), "{none}");
-        let incomplete = with_auth("method = \"password\"\nuser = \"u\"").unwrap_err().to_string();
-        assert!(incomplete.contains("codearts.auth.domain: required"), "{incomplete}");
-        assert!(incomplete.contains("codearts.auth.password: required"), "{incomplete}");
-        let stray = with_auth("token = \"t\"\nak = \"x\"").unwrap_err().to_string();
+        assert!(
+            none.contains("codearts.auth: no method configured"),
+            "{none}"
+        );
+        let incomplete = with_auth("method = \"password\"\nuser = \"u\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            incomplete.contains("codearts.auth.domain: required"),
+            "{incomplete}"
+        );
+        assert!(
+            incomplete.contains("codearts.auth.password: required"),
+            "{incomplete}"
+        );
+        let stray = with_auth("token = \"t\"\nak = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(stray.contains("ak belong to another method"), "{stray}");
     }
 
@@ -797,28 +911,55 @@ mod tests {
             "method = \"password\"\ndomain = \"acme\"\nuser = \"bot\"\npassword = \"${CODEARTS_TOKEN}\"",
         )
         .unwrap();
-        assert_eq!(password.codearts.auth.effective_method(), Some(AuthMethod::Password));
-        assert_eq!(password.codearts.auth.password.as_ref().unwrap().expose(), "tok-123");
+        assert_eq!(
+            password.codearts.auth.effective_method(),
+            Some(AuthMethod::Password)
+        );
+        assert_eq!(
+            password.codearts.auth.password.as_ref().unwrap().expose(),
+            "tok-123"
+        );
         assert_eq!(
             password.codearts.auth.iam_endpoint("cn-north-4"),
             "https://iam.cn-north-4.myhuaweicloud.com"
         );
         let aksk = with_auth("method = \"aksk\"\nproject_id = \"p1\"").unwrap();
         assert_eq!(aksk.codearts.auth.ak.as_deref(), Some("AKFROMENV"));
-        assert_eq!(aksk.codearts.auth.sk.as_ref().unwrap().expose(), "SKFROMENV");
+        assert_eq!(
+            aksk.codearts.auth.sk.as_ref().unwrap().expose(),
+            "SKFROMENV"
+        );
         assert!(!format!("{aksk:?}").contains("SKFROMENV"));
         let no_project = with_auth("method = \"aksk\"").unwrap_err().to_string();
-        assert!(no_project.contains("codearts.auth.project_id: required"), "{no_project}");
+        assert!(
+            no_project.contains("codearts.auth.project_id: required"),
+            "{no_project}"
+        );
     }
 
     #[test]
     fn unknown_region_without_endpoint_is_an_error() {
         let err = load(&MINIMAL.replace("cn-north-4", "mars-1")).unwrap_err();
-        assert!(err.to_string().contains("codearts.region: \"mars-1\""), "{err}");
+        assert!(
+            err.to_string().contains("codearts.region: \"mars-1\""),
+            "{err}"
+        );
         let ok = load(&MINIMAL.replace(
             "region = \"cn-north-4\"",
             "region = \"mars-1\"\nendpoint = \"http://127.0.0.1:8080\"",
         ));
         assert!(ok.is_ok());
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn schedule_interval_is_the_gap_between_ticks() {
+        assert_eq!(schedule_interval("*/1 * * * * *"), Duration::from_secs(1));
+        assert_eq!(schedule_interval("0 * * * * *"), Duration::from_secs(60));
+        assert_eq!(schedule_interval("*/10 * * * * *"), Duration::from_secs(10));
     }
 }

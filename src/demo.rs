@@ -20,9 +20,18 @@ struct DemoJob {
 }
 
 const JOBS: [DemoJob; 3] = [
-    DemoJob { name: "web-frontend", health: 92 },
-    DemoJob { name: "payments-api", health: 81 },
-    DemoJob { name: "nightly-e2e", health: 77 },
+    DemoJob {
+        name: "web-frontend",
+        health: 92,
+    },
+    DemoJob {
+        name: "payments-api",
+        health: 81,
+    },
+    DemoJob {
+        name: "nightly-e2e",
+        health: 77,
+    },
 ];
 
 /// Runs the demo to the end; fails only when something local breaks (port, temp dir, database).
@@ -35,7 +44,9 @@ pub async fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("demo.db");
 
-    let ids: Vec<String> = (0..JOBS.len()).map(|i| sim::seeded_job_id(i).to_string()).collect();
+    let ids: Vec<String> = (0..JOBS.len())
+        .map(|i| sim::seeded_job_id(i).to_string())
+        .collect();
     // Builds "happened" over the last hour, so the cards show recent times.
     let mut build_time = (chrono::Utc::now() - chrono::Duration::hours(1)).timestamp_millis();
     for (job, id) in JOBS.iter().zip(&ids) {
@@ -77,10 +88,21 @@ type = "stdout"
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = App::start(config).await?;
 
-    println!("codearts-bot demo: a CodeArts Build simulator is running at {}", simulator.base_url());
-    println!("watching {} jobs; database {}; alerts go to a stdout channel\n", ids.len(), db.display());
+    println!(
+        "codearts-bot demo: a CodeArts Build simulator is running at {}",
+        simulator.base_url()
+    );
+    println!(
+        "watching {} jobs; database {}; alerts go to a stdout channel\n",
+        ids.len(),
+        db.display()
+    );
 
-    step(&app, "Cycle 1: first look at every job. This is the baseline: nothing is alerted.").await?;
+    step(
+        &app,
+        "Cycle 1: first look at every job. This is the baseline: nothing is alerted.",
+    )
+    .await?;
 
     build_time += 20 * 60 * 1000;
     control
@@ -88,7 +110,11 @@ type = "stdout"
         .await?;
     step(&app, "web-frontend's new build fails.").await?;
 
-    step(&app, "Nothing changed since the last poll: the channel stays quiet.").await?;
+    step(
+        &app,
+        "Nothing changed since the last poll: the channel stays quiet.",
+    )
+    .await?;
 
     build_time += 20 * 60 * 1000;
     control
@@ -96,14 +122,22 @@ type = "stdout"
         .await?;
     step(&app, "Someone pushes a fix; web-frontend builds again.").await?;
 
-    control.put_job(&ids[1], json!({"health_score": 58})).await?;
+    control
+        .put_job(&ids[1], json!({"health_score": 58}))
+        .await?;
     step(&app, "payments-api's health score falls from 81 to 58.").await?;
 
     control.put_job(&ids[2], json!({"disabled": true})).await?;
     step(&app, "nightly-e2e is disabled in the console.").await?;
 
-    control.set_fault(json!({"status": 503, "count": 3})).await?;
-    step(&app, "CodeArts answers 503 to every call: no job event is invented from an outage.").await?;
+    control
+        .set_fault(json!({"status": 503, "count": 3}))
+        .await?;
+    step(
+        &app,
+        "CodeArts answers 503 to every call: no job event is invented from an outage.",
+    )
+    .await?;
 
     let counts = app.store.outbox_counts().await?;
     let events = app.store.event_count().await?;

@@ -375,10 +375,7 @@ fn compare(
     if let (Some(old), Some(new)) = (&before.job_name, &after.job_name)
         && old != new
     {
-        events.push(emit.event(
-            EventKind::JobRenamed,
-            format!("Job renamed: {old} → {new}"),
-        ));
+        events.push(emit.event(EventKind::JobRenamed, format!("Job renamed: {old} → {new}")));
     }
 }
 
@@ -397,7 +394,8 @@ fn build_transition(
     }
     let old = prev.settled_status.as_deref()?;
     let new = next.settled_status.as_deref()?;
-    let new_build = after.last_build_time.is_some() && after.last_build_time != before.last_build_time;
+    let new_build =
+        after.last_build_time.is_some() && after.last_build_time != before.last_build_time;
     let (old_class, new_class) = (rules.class(old), rules.class(new));
     let shown_new = new_status.trim();
     match (old_class, new_class) {
@@ -479,30 +477,167 @@ mod tests {
         /// (case, observations in order, the kinds each step emits)
         type Case = (&'static str, Vec<Observation>, Vec<Vec<EventKind>>);
         let table: Vec<Case> = vec![
-            ("first observation is a baseline", vec![found("failed", 1, 10)], vec![none.clone()]),
-            ("identical snapshots: nothing", vec![found("success", 1, 80), found("success", 1, 80)], vec![none.clone(), none.clone()]),
-            ("success -> failed", vec![found("success", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildFailed]]),
-            ("failed -> success", vec![found("failed", 1, 80), found("success", 2, 80)], vec![none.clone(), vec![BuildRecovered]]),
-            ("failed -> failed with a new build", vec![found("failed", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildStillFailing]]),
-            ("failed -> failed, same build: nothing", vec![found("failed", 1, 80), found("failed", 1, 80)], vec![none.clone(), none.clone()]),
-            ("success -> aborted is a status change", vec![found("success", 1, 80), found("aborted", 2, 80)], vec![none.clone(), vec![BuildStatusChanged]]),
-            ("aborted -> failed is a failure", vec![found("aborted", 1, 80), found("failed", 2, 80)], vec![none.clone(), vec![BuildFailed]]),
-            ("statuses compare case-insensitively", vec![found("SUCCESS", 1, 80), found("Success", 1, 80), found("FAILED", 2, 80)], vec![none.clone(), none.clone(), vec![BuildFailed]]),
-            ("a running build is not a transition", vec![found("failed", 1, 80), found("running", 1, 80), found("success", 2, 80)], vec![none.clone(), none.clone(), vec![BuildRecovered]]),
-            ("running then failed again is still failing", vec![found("failed", 1, 80), found("running", 1, 80), found("failed", 2, 80)], vec![none.clone(), none.clone(), vec![BuildStillFailing]]),
-            ("health drop by the delta", vec![found("success", 1, 90), found("success", 1, 85)], vec![none.clone(), vec![HealthDropped]]),
-            ("health drop below the delta: nothing", vec![found("success", 1, 90), found("success", 1, 86)], vec![none.clone(), none.clone()]),
-            ("health crossing the floor by 1 point", vec![found("success", 1, 60), found("success", 1, 59)], vec![none.clone(), vec![HealthDropped]]),
-            ("health rising: nothing", vec![found("success", 1, 50), found("success", 1, 90)], vec![none.clone(), none.clone()]),
-            ("disabled", vec![found("success", 1, 80), found_with(|i| i.disabled = Some(true))], vec![none.clone(), vec![JobDisabled]]),
-            ("enabled", vec![found_with(|i| i.disabled = Some(true)), found("success", 1, 80)], vec![none.clone(), vec![JobEnabled]]),
-            ("renamed", vec![found("success", 1, 80), found_with(|i| i.job_name = Some("web".to_owned()))], vec![none.clone(), vec![JobRenamed]]),
-            ("404 for a job seen before", vec![found("success", 1, 80), NotFound, NotFound], vec![none.clone(), vec![JobNotFound], none.clone()]),
-            ("403 for a job seen before", vec![found("success", 1, 80), Forbidden, Forbidden], vec![none.clone(), vec![JobAccessLost], none.clone()]),
-            ("404 on first sight is a baseline", vec![NotFound, NotFound], vec![none.clone(), none.clone()]),
-            ("transient failures never produce events", vec![found("success", 1, 80), Unavailable, Unavailable, Unavailable, found("success", 1, 80)], vec![none.clone(), none.clone(), none.clone(), none.clone(), none.clone()]),
-            ("a transient failure between two states does not hide the change", vec![found("success", 1, 80), Unavailable, found("failed", 2, 80)], vec![none.clone(), none.clone(), vec![BuildFailed]]),
-            ("several changes at once", vec![found("success", 1, 90), found_with(|i| { i.last_build_status = Some("failed".into()); i.last_build_time = Some(2); i.health_score = Some(40); i.disabled = Some(true); })], vec![none.clone(), vec![BuildFailed, HealthDropped, JobDisabled]]),
+            (
+                "first observation is a baseline",
+                vec![found("failed", 1, 10)],
+                vec![none.clone()],
+            ),
+            (
+                "identical snapshots: nothing",
+                vec![found("success", 1, 80), found("success", 1, 80)],
+                vec![none.clone(), none.clone()],
+            ),
+            (
+                "success -> failed",
+                vec![found("success", 1, 80), found("failed", 2, 80)],
+                vec![none.clone(), vec![BuildFailed]],
+            ),
+            (
+                "failed -> success",
+                vec![found("failed", 1, 80), found("success", 2, 80)],
+                vec![none.clone(), vec![BuildRecovered]],
+            ),
+            (
+                "failed -> failed with a new build",
+                vec![found("failed", 1, 80), found("failed", 2, 80)],
+                vec![none.clone(), vec![BuildStillFailing]],
+            ),
+            (
+                "failed -> failed, same build: nothing",
+                vec![found("failed", 1, 80), found("failed", 1, 80)],
+                vec![none.clone(), none.clone()],
+            ),
+            (
+                "success -> aborted is a status change",
+                vec![found("success", 1, 80), found("aborted", 2, 80)],
+                vec![none.clone(), vec![BuildStatusChanged]],
+            ),
+            (
+                "aborted -> failed is a failure",
+                vec![found("aborted", 1, 80), found("failed", 2, 80)],
+                vec![none.clone(), vec![BuildFailed]],
+            ),
+            (
+                "statuses compare case-insensitively",
+                vec![
+                    found("SUCCESS", 1, 80),
+                    found("Success", 1, 80),
+                    found("FAILED", 2, 80),
+                ],
+                vec![none.clone(), none.clone(), vec![BuildFailed]],
+            ),
+            (
+                "a running build is not a transition",
+                vec![
+                    found("failed", 1, 80),
+                    found("running", 1, 80),
+                    found("success", 2, 80),
+                ],
+                vec![none.clone(), none.clone(), vec![BuildRecovered]],
+            ),
+            (
+                "running then failed again is still failing",
+                vec![
+                    found("failed", 1, 80),
+                    found("running", 1, 80),
+                    found("failed", 2, 80),
+                ],
+                vec![none.clone(), none.clone(), vec![BuildStillFailing]],
+            ),
+            (
+                "health drop by the delta",
+                vec![found("success", 1, 90), found("success", 1, 85)],
+                vec![none.clone(), vec![HealthDropped]],
+            ),
+            (
+                "health drop below the delta: nothing",
+                vec![found("success", 1, 90), found("success", 1, 86)],
+                vec![none.clone(), none.clone()],
+            ),
+            (
+                "health crossing the floor by 1 point",
+                vec![found("success", 1, 60), found("success", 1, 59)],
+                vec![none.clone(), vec![HealthDropped]],
+            ),
+            (
+                "health rising: nothing",
+                vec![found("success", 1, 50), found("success", 1, 90)],
+                vec![none.clone(), none.clone()],
+            ),
+            (
+                "disabled",
+                vec![
+                    found("success", 1, 80),
+                    found_with(|i| i.disabled = Some(true)),
+                ],
+                vec![none.clone(), vec![JobDisabled]],
+            ),
+            (
+                "enabled",
+                vec![
+                    found_with(|i| i.disabled = Some(true)),
+                    found("success", 1, 80),
+                ],
+                vec![none.clone(), vec![JobEnabled]],
+            ),
+            (
+                "renamed",
+                vec![
+                    found("success", 1, 80),
+                    found_with(|i| i.job_name = Some("web".to_owned())),
+                ],
+                vec![none.clone(), vec![JobRenamed]],
+            ),
+            (
+                "404 for a job seen before",
+                vec![found("success", 1, 80), NotFound, NotFound],
+                vec![none.clone(), vec![JobNotFound], none.clone()],
+            ),
+            (
+                "403 for a job seen before",
+                vec![found("success", 1, 80), Forbidden, Forbidden],
+                vec![none.clone(), vec![JobAccessLost], none.clone()],
+            ),
+            (
+                "404 on first sight is a baseline",
+                vec![NotFound, NotFound],
+                vec![none.clone(), none.clone()],
+            ),
+            (
+                "transient failures never produce events",
+                vec![
+                    found("success", 1, 80),
+                    Unavailable,
+                    Unavailable,
+                    Unavailable,
+                    found("success", 1, 80),
+                ],
+                vec![
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                ],
+            ),
+            (
+                "a transient failure between two states does not hide the change",
+                vec![found("success", 1, 80), Unavailable, found("failed", 2, 80)],
+                vec![none.clone(), none.clone(), vec![BuildFailed]],
+            ),
+            (
+                "several changes at once",
+                vec![
+                    found("success", 1, 90),
+                    found_with(|i| {
+                        i.last_build_status = Some("failed".into());
+                        i.last_build_time = Some(2);
+                        i.health_score = Some(40);
+                        i.disabled = Some(true);
+                    }),
+                ],
+                vec![none.clone(), vec![BuildFailed, HealthDropped, JobDisabled]],
+            ),
         ];
         for (name, observations, expected) in table {
             assert_eq!(run(&observations), expected, "case: {name}");
@@ -520,25 +655,49 @@ mod tests {
         assert_eq!(event.job_id, job().to_string());
         assert_eq!(event.job_name, "web-frontend");
         assert_eq!(event.detected_at, now());
-        assert_eq!(event.previous.as_ref().unwrap().last_build_status.as_deref(), Some("success"));
-        assert_eq!(event.current.as_ref().unwrap().last_build_status.as_deref(), Some("failed"));
-        assert_eq!(event.summary, "Build failed: web-frontend (success → failed)");
+        assert_eq!(
+            event
+                .previous
+                .as_ref()
+                .unwrap()
+                .last_build_status
+                .as_deref(),
+            Some("success")
+        );
+        assert_eq!(
+            event.current.as_ref().unwrap().last_build_status.as_deref(),
+            Some("failed")
+        );
+        assert_eq!(
+            event.summary,
+            "Build failed: web-frontend (success → failed)"
+        );
     }
 
     #[test]
     fn unchanged_observation_writes_nothing_and_unavailable_keeps_the_snapshot() {
         let rules = Rules::default();
-        let prev = detect(&job(), None, &found("success", 1, 80), &rules, now()).next.unwrap();
+        let prev = detect(&job(), None, &found("success", 1, 80), &rules, now())
+            .next
+            .unwrap();
         let same = detect(&job(), Some(&prev), &found("success", 1, 80), &rules, now());
         assert_eq!(same.next, None);
-        let gone = detect(&job(), Some(&prev), &Observation::Unavailable, &rules, now());
+        let gone = detect(
+            &job(),
+            Some(&prev),
+            &Observation::Unavailable,
+            &rules,
+            now(),
+        );
         assert_eq!(gone, Detection::unchanged());
     }
 
     #[test]
     fn not_found_keeps_the_last_known_info_for_the_card() {
         let rules = Rules::default();
-        let prev = detect(&job(), None, &found("success", 1, 80), &rules, now()).next.unwrap();
+        let prev = detect(&job(), None, &found("success", 1, 80), &rules, now())
+            .next
+            .unwrap();
         let d = detect(&job(), Some(&prev), &Observation::NotFound, &rules, now());
         let next = d.next.unwrap();
         assert_eq!(next.presence, Presence::NotFound);

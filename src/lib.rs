@@ -17,6 +17,7 @@
 //! - [`notify`]: the dispatcher and one module per sink.
 //! - [`sim`]: the CodeArts Build simulator used by `demo`, tests and benchmarks.
 //! - [`config`]: the TOML file, `${NAME}` expansion, validation.
+//! - [`server`]: `/healthz`, `/readyz`, `/metrics` ([`metrics`], [`health`]).
 //! - [`app`]: wires the pieces into what `run`, `check` and `demo` start.
 
 pub mod app;
@@ -26,8 +27,11 @@ pub mod codearts;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod health;
+pub mod metrics;
 pub mod notify;
 pub mod poller;
 pub mod secret;
+pub mod server;
 pub mod sim;
 pub mod store;

@@ -78,7 +78,7 @@ pub async fn run_cycle(app: &App) -> Result<CycleReport, store::Error> {
         tasks.spawn(async move {
             let polled = {
                 let _permit = limit.acquire_owned().await;
-                poll_one(&app.client, job).await
+                poll_one(&app, job).await
             };
             let previous = snapshots.get(polled.job.job_id.as_str());
             let recorded = record(&app, &polled, previous).await;
@@ -115,19 +115,26 @@ pub async fn run_cycle(app: &App) -> Result<CycleReport, store::Error> {
     }
 }
 
-async fn poll_one(client: &codearts::Client, job: WatchedJob) -> Polled {
+async fn poll_one(app: &App, job: WatchedJob) -> Polled {
     let span = info_span!("poll", job_id = %job.job_id);
-    let result = client.job_info(&job.job_id).instrument(span).await;
+    let started = Instant::now();
+    let result = app.client.job_info(&job.job_id).instrument(span).await;
+    app.metrics
+        .observe("codearts_bot_poll_duration_seconds", &[], started.elapsed());
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    };
+    app.metrics
+        .inc("codearts_bot_polls_total", &[("outcome", outcome)]);
     let (observation, error) = match result {
         Ok(info) => (Observation::Found(info), None),
-        Err(codearts::Error::NotFound(e)) => (
-            Observation::NotFound,
-            Some(codearts::Error::NotFound(e)),
-        ),
-        Err(codearts::Error::Forbidden(e)) => (
-            Observation::Forbidden,
-            Some(codearts::Error::Forbidden(e)),
-        ),
+        Err(codearts::Error::NotFound(e)) => {
+            (Observation::NotFound, Some(codearts::Error::NotFound(e)))
+        }
+        Err(codearts::Error::Forbidden(e)) => {
+            (Observation::Forbidden, Some(codearts::Error::Forbidden(e)))
+        }
         Err(e) => {
             warn!(
                 job_id = %job.job_id,
@@ -160,6 +167,10 @@ async fn record(
         now,
     );
     for event in &detection.events {
+        app.metrics.inc(
+            "codearts_bot_events_total",
+            &[("kind", event.kind.as_str())],
+        );
         info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
     }
     let routes: Vec<Vec<String>> = detection
@@ -207,6 +218,7 @@ pub async fn run_scheduled(
             Box::pin(async move {
                 if running.swap(true, Ordering::AcqRel) {
                     app.scheduler_stats.skipped.fetch_add(1, Ordering::Relaxed);
+                    app.metrics.inc("codearts_bot_cycle_skips_total", &[]);
                     warn!("poll cycle skipped: the previous cycle is still running (consider a longer poll.schedule or a higher poll.concurrency)");
                     return;
                 }
@@ -217,8 +229,14 @@ pub async fn run_scheduled(
         })
         .with_context(|| format!("poll.schedule {schedule:?} cannot be scheduled"))?
     };
-    scheduler.add(job).await.context("cannot add the poll job")?;
-    scheduler.start().await.context("cannot start the scheduler")?;
+    scheduler
+        .add(job)
+        .await
+        .context("cannot add the poll job")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
     info!(schedule = %app.config.poll.schedule, "poller started");
     shutdown.await;
     scheduler
@@ -237,11 +255,17 @@ pub async fn run_scheduled(
 pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
     let span = info_span!("cycle");
     async {
-        match run_cycle(app).await {
+        let result = run_cycle(app).await;
+        record_cycle(app, &result);
+        match result {
             Ok(report) => {
                 let failed: HashMap<_, _> = report.failed.iter().collect();
                 if report.source_unreachable() {
-                    warn!(jobs = report.jobs, ?failed, "CodeArts could not be reached for any job this cycle");
+                    warn!(
+                        jobs = report.jobs,
+                        ?failed,
+                        "CodeArts could not be reached for any job this cycle"
+                    );
                 } else {
                     debug!(?failed, "cycle failures");
                 }
@@ -266,6 +290,47 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
     }
     .instrument(span)
     .await
+}
+
+/// Feeds a cycle's outcome to the metrics and to `/readyz`.
+fn record_cycle(app: &App, result: &Result<CycleReport, store::Error>) {
+    let outcome = match result {
+        Ok(report) if report.source_unreachable() => {
+            let kinds: Vec<String> = report
+                .failed
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            app.health.cycle_failed(format!(
+                "CodeArts could not be polled for any of the {} jobs ({})",
+                report.jobs,
+                kinds.join(", ")
+            ));
+            "source_unreachable"
+        }
+        Ok(_) => {
+            let now = Utc::now();
+            app.health.cycle_succeeded(now);
+            app.metrics.set(
+                "codearts_bot_last_cycle_success_timestamp_seconds",
+                &[],
+                now.timestamp_millis() as f64 / 1000.0,
+            );
+            "ok"
+        }
+        Err(e) => {
+            app.health.cycle_failed(format!("the database failed: {e}"));
+            "store_error"
+        }
+    };
+    app.metrics
+        .inc("codearts_bot_cycles_total", &[("result", outcome)]);
+    if let Ok(report) = result {
+        app.metrics
+            .observe("codearts_bot_cycle_duration_seconds", &[], report.duration);
+        app.metrics
+            .set("codearts_bot_watched_jobs", &[], report.jobs as f64);
+    }
 }
 
 struct ResetOnDrop<'a>(&'a AtomicBool);

@@ -69,37 +69,74 @@ type = "stdout"
 fn config_check_accepts_a_good_file_and_the_example() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "good.toml", GOOD);
-    let out = bot(&["config", "check", "--config", &path], &[("TEST_TOKEN", "t")]);
+    let out = bot(
+        &["config", "check", "--config", &path],
+        &[("TEST_TOKEN", "t")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK (1 jobs, 1 channels"));
 
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/codearts-bot.example.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/codearts-bot.example.toml"
+    );
     let out = bot(
         &["config", "check", "--config", example],
         &[
             ("CODEARTS_TOKEN", "t"),
-            ("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/1/x"),
+            (
+                "DISCORD_WEBHOOK_URL",
+                "https://discord.com/api/webhooks/1/x",
+            ),
             ("ALERT_WEBHOOK_URL", "https://example.com/hook"),
             ("ALERT_WEBHOOK_SECRET", "s"),
         ],
     );
-    assert!(out.status.success(), "the example config is valid: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "the example config is valid: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn config_check_names_each_problem_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("unknown key", GOOD.replace("[poll]", "[poll]\nintervall = 5"), "unknown field `intervall`"),
-        ("bad cron", GOOD.replace("0 * * * * *", "every minute"), "poll.schedule"),
-        ("bad job id", GOOD.replace(JOB, "f5af6621"), "jobs[0].id: \"f5af6621\" is not a CodeArts job id"),
-        ("missing env var", GOOD.replace("TEST_TOKEN", "NOT_SET_ANYWHERE"), "environment variable NOT_SET_ANYWHERE is not set"),
+        (
+            "unknown key",
+            GOOD.replace("[poll]", "[poll]\nintervall = 5"),
+            "unknown field `intervall`",
+        ),
+        (
+            "bad cron",
+            GOOD.replace("0 * * * * *", "every minute"),
+            "poll.schedule",
+        ),
+        (
+            "bad job id",
+            GOOD.replace(JOB, "f5af6621"),
+            "jobs[0].id: \"f5af6621\" is not a CodeArts job id",
+        ),
+        (
+            "missing env var",
+            GOOD.replace("TEST_TOKEN", "NOT_SET_ANYWHERE"),
+            "environment variable NOT_SET_ANYWHERE is not set",
+        ),
         ("not TOML", "[codearts\nregion=".to_owned(), "invalid TOML"),
     ];
     for (name, text, expected) in cases {
         let path = write(dir.path(), "bad.toml", &text);
-        let out = bot(&["config", "check", "--config", &path], &[("TEST_TOKEN", "t")]);
-        assert_eq!(out.status.code(), Some(2), "{name}: exit code; stderr {}", stderr(&out));
+        let out = bot(
+            &["config", "check", "--config", &path],
+            &[("TEST_TOKEN", "t")],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: exit code; stderr {}",
+            stderr(&out)
+        );
         assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains("bad.toml"), "{name}: names the file");
     }
@@ -109,7 +146,10 @@ fn config_check_names_each_problem_and_exits_2() {
 fn config_path_comes_from_the_environment_when_no_flag_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "env.toml", GOOD);
-    let out = bot(&["config", "check"], &[("CODEARTS_BOT_CONFIG", &path), ("TEST_TOKEN", "t")]);
+    let out = bot(
+        &["config", "check"],
+        &[("CODEARTS_BOT_CONFIG", &path), ("TEST_TOKEN", "t")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let missing = bot(&["config", "check", "--config", "/nonexistent/x.toml"], &[]);
     assert_eq!(missing.status.code(), Some(2));
@@ -125,7 +165,15 @@ struct SimProcess {
 impl SimProcess {
     fn start() -> Self {
         let mut child = Command::new(BIN)
-            .args(["sim", "--listen", "127.0.0.1:0", "--jobs", "2", "--job", JOB])
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--jobs",
+                "2",
+                "--job",
+                JOB,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -186,7 +234,11 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
     let sim = SimProcess::start();
     let capture = CaptureServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write(dir.path(), "bot.toml", &run_config(&sim, &dir.path().join("state/bot.db")));
+    let config = write(
+        dir.path(),
+        "bot.toml",
+        &run_config(&sim, &dir.path().join("state/bot.db")),
+    );
     let hook = capture.url("/hook");
     let env = [
         ("SIM_TOKEN", sim::DEFAULT_TOKEN),
@@ -198,7 +250,10 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
     let baseline = bot_async(&run_once, &env).await;
     assert!(baseline.status.success(), "{}", stderr(&baseline));
     sim.control()
-        .put_job(JOB, json!({"last_build_status": "FAILED", "last_build_time": "1900000000000"}))
+        .put_job(
+            JOB,
+            json!({"last_build_status": "FAILED", "last_build_time": "1900000000000"}),
+        )
         .await
         .unwrap();
     let alert = bot_async(&run_once, &env).await;
@@ -209,14 +264,24 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
     assert_eq!(received.len(), 1, "one alert across three runs");
     assert_eq!(received[0].json()["event"], "build_failed");
 
-    sim.control().set_fault(json!({"status": 503})).await.unwrap();
+    sim.control()
+        .set_fault(json!({"status": 503}))
+        .await
+        .unwrap();
     let down = bot_async(&run_once, &env).await;
     assert_eq!(down.status.code(), Some(3), "{}", stderr(&down));
-    assert!(stderr(&down).contains("could not be polled"), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("could not be polled"),
+        "{}",
+        stderr(&down)
+    );
     assert_eq!(capture.requests().len(), 1, "an outage is not an alert");
     for out in [&baseline, &alert, &quiet, &down] {
         assert!(!stderr(out).contains(&hook), "webhook URL never logged");
-        assert!(!stderr(out).contains(sim::DEFAULT_TOKEN), "token never logged");
+        assert!(
+            !stderr(out).contains(sim::DEFAULT_TOKEN),
+            "token never logged"
+        );
     }
 }
 
@@ -224,8 +289,16 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
 async fn check_prints_the_card_or_the_json_and_fails_clearly() {
     let sim = SimProcess::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write(dir.path(), "bot.toml", &run_config(&sim, &dir.path().join("bot.db")));
-    let env = [("SIM_TOKEN", sim::DEFAULT_TOKEN), ("HOOK_URL", "http://127.0.0.1:9/"), ("HOOK_SECRET", "k")];
+    let config = write(
+        dir.path(),
+        "bot.toml",
+        &run_config(&sim, &dir.path().join("bot.db")),
+    );
+    let env = [
+        ("SIM_TOKEN", sim::DEFAULT_TOKEN),
+        ("HOOK_URL", "http://127.0.0.1:9/"),
+        ("HOOK_SECRET", "k"),
+    ];
     sim.control()
         .put_job(JOB, json!({"job_name": "web-frontend", "health_score": 71}))
         .await
@@ -235,7 +308,10 @@ async fn check_prints_the_card_or_the_json_and_fails_clearly() {
     let card = bot_async(&check(JOB), &env).await;
     assert!(card.status.success(), "{}", stderr(&card));
     let text = String::from_utf8_lossy(&card.stdout);
-    assert!(text.contains("web-frontend") && text.contains("health score: 71"), "{text}");
+    assert!(
+        text.contains("web-frontend") && text.contains("health score: 71"),
+        "{text}"
+    );
 
     let as_json = bot_async(&["check", "--config", config.as_str(), JOB, "--json"], &env).await;
     let info: serde_json::Value = serde_json::from_slice(&as_json.stdout).expect("JSON");

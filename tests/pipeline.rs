@@ -33,7 +33,9 @@ impl Harness {
         .await
         .expect("simulator starts on loopback");
         let capture = CaptureServer::start().await;
-        let jobs = (0..jobs).map(|i| sim::seeded_job_id(i).to_string()).collect();
+        let jobs = (0..jobs)
+            .map(|i| sim::seeded_job_id(i).to_string())
+            .collect();
         Self {
             sim,
             capture,
@@ -110,7 +112,11 @@ async fn a_broken_build_is_delivered_once_signed_and_nothing_repeats_after_resta
     let h = Harness::start(2).await;
     let bot = h.bot().await;
     let baseline = tick(&bot).await;
-    assert_eq!((baseline.ok, baseline.events), (2, 0), "first sight is a baseline");
+    assert_eq!(
+        (baseline.ok, baseline.events),
+        (2, 0),
+        "first sight is a baseline"
+    );
 
     h.sim
         .control()
@@ -144,7 +150,10 @@ async fn a_broken_build_is_delivered_once_signed_and_nothing_repeats_after_resta
     drop(bot);
     let restarted = h.bot().await;
     let after_restart = tick(&restarted).await;
-    assert_eq!(after_restart.events, 0, "restart on the same database is not a new baseline");
+    assert_eq!(
+        after_restart.events, 0,
+        "restart on the same database is not a new baseline"
+    );
     assert_eq!(h.capture.requests().len(), 1, "restart sends nothing new");
 }
 
@@ -160,14 +169,25 @@ async fn an_alert_raised_while_the_receiver_is_down_arrives_once_after_it_return
     receiver.stop().await;
     h.sim
         .control()
-        .put_job(&h.jobs[0], json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}))
+        .put_job(
+            &h.jobs[0],
+            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
+        )
         .await
         .unwrap();
     let report = poller::run_cycle(&bot).await.unwrap();
     assert_eq!(report.deliveries, 1);
     let attempt = bot.dispatcher().drain_due().await.unwrap();
-    assert_eq!((attempt.sent, attempt.retrying), (0, 1), "down receiver: retry later");
-    assert_eq!(bot.store.outbox_counts().await.unwrap().pending, 1, "kept, not lost");
+    assert_eq!(
+        (attempt.sent, attempt.retrying),
+        (0, 1),
+        "down receiver: retry later"
+    );
+    assert_eq!(
+        bot.store.outbox_counts().await.unwrap().pending,
+        1,
+        "kept, not lost"
+    );
 
     let back = CaptureServer::start_on(addr).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -175,7 +195,11 @@ async fn an_alert_raised_while_the_receiver_is_down_arrives_once_after_it_return
         tokio::time::sleep(Duration::from_millis(200)).await;
         bot.dispatcher().drain_due().await.unwrap();
     }
-    assert_eq!(back.requests().len(), 1, "delivered after the receiver came back");
+    assert_eq!(
+        back.requests().len(),
+        1,
+        "delivered after the receiver came back"
+    );
     assert_eq!(back.requests()[0].json()["event"], "build_failed");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     tick(&bot).await;
@@ -189,7 +213,11 @@ async fn three_cycles_of_server_errors_produce_no_job_event() {
     let bot = h.bot().await;
     tick(&bot).await;
 
-    h.sim.control().set_fault(json!({"status": 500})).await.unwrap();
+    h.sim
+        .control()
+        .set_fault(json!({"status": 500}))
+        .await
+        .unwrap();
     for cycle in 0..3 {
         let report = tick(&bot).await;
         assert_eq!(report.failed_total(), 3, "cycle {cycle}: every poll failed");
@@ -267,16 +295,27 @@ async fn run_polls_on_its_cron_schedule_delivers_and_stops_on_shutdown() {
     }));
     let stats = std::sync::Arc::clone(&bot.scheduler_stats);
     assert!(
-        eventually(Duration::from_secs(5), || stats.cycles.load(Ordering::Relaxed) >= 1).await,
+        eventually(Duration::from_secs(5), || stats
+            .cycles
+            .load(Ordering::Relaxed)
+            >= 1)
+        .await,
         "the every-second schedule ran a baseline cycle"
     );
     h.sim
         .control()
-        .put_job(&h.jobs[0], json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}))
+        .put_job(
+            &h.jobs[0],
+            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
+        )
         .await
         .unwrap();
     let received = h.capture.wait_for(1, Duration::from_secs(5)).await;
-    assert_eq!(received.len(), 1, "the scheduled cycle queued it and the dispatcher sent it");
+    assert_eq!(
+        received.len(),
+        1,
+        "the scheduled cycle queued it and the dispatcher sent it"
+    );
     assert_eq!(received[0].json()["event"], "build_failed");
 
     stop.send(()).unwrap();
@@ -293,7 +332,11 @@ async fn a_tick_that_finds_the_previous_cycle_running_is_skipped() {
     use std::sync::atomic::Ordering;
     let h = Harness::start(1).await;
     // Every call takes 2.5 s: a cycle spans two or three one-second ticks.
-    h.sim.control().set_fault(json!({"delay_ms": 2500})).await.unwrap();
+    h.sim
+        .control()
+        .set_fault(json!({"delay_ms": 2500}))
+        .await
+        .unwrap();
     let bot = h.bot().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
@@ -301,12 +344,21 @@ async fn a_tick_that_finds_the_previous_cycle_running_is_skipped() {
     }));
     let stats = std::sync::Arc::clone(&bot.scheduler_stats);
     assert!(
-        eventually(Duration::from_secs(8), || stats.skipped.load(Ordering::Relaxed) >= 1).await,
+        eventually(Duration::from_secs(8), || stats
+            .skipped
+            .load(Ordering::Relaxed)
+            >= 1)
+        .await,
         "an overlapping tick is skipped"
     );
-    let served = h.sim.control().stats().await.unwrap()["requests"].as_u64().unwrap();
+    let served = h.sim.control().stats().await.unwrap()["requests"]
+        .as_u64()
+        .unwrap();
     let cycles_started = stats.cycles.load(Ordering::Relaxed) + 1;
-    assert!(served <= cycles_started, "one call per cycle, no overlap: {served} calls, {cycles_started} cycles");
+    assert!(
+        served <= cycles_started,
+        "one call per cycle, no overlap: {served} calls, {cycles_started} cycles"
+    );
     h.sim.control().clear_faults().await.unwrap();
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(12), running)

@@ -86,6 +86,14 @@ impl Auth {
         }
     }
 
+    /// IAM token requests so far, `(succeeded, failed)`, for methods that make them.
+    pub fn token_requests(&self) -> Option<(u64, u64)> {
+        match self {
+            Auth::Password(iam) => Some((iam.tokens_obtained(), iam.token_failures())),
+            _ => None,
+        }
+    }
+
     pub fn method(&self) -> &'static str {
         match self {
             Auth::Token(_) => "token",
@@ -101,7 +109,9 @@ fn set_secret_header(
     value: &str,
 ) -> Result<(), AuthError> {
     let mut value = HeaderValue::from_str(value).map_err(|_| {
-        AuthError::Config(format!("the {name} value contains characters not allowed in an HTTP header"))
+        AuthError::Config(format!(
+            "the {name} value contains characters not allowed in an HTTP header"
+        ))
     })?;
     value.set_sensitive(true);
     request
@@ -178,6 +188,8 @@ pub struct IamPassword {
     refresh: Arc<tokio::sync::Mutex<()>>,
     /// Counts tokens obtained (for metrics and tests).
     obtained: std::sync::atomic::AtomicU64,
+    /// Counts requests for a token that failed.
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for IamPassword {
@@ -214,12 +226,18 @@ impl IamPassword {
             state: Mutex::new(TokenState::default()),
             refresh: Arc::new(tokio::sync::Mutex::new(())),
             obtained: std::sync::atomic::AtomicU64::new(0),
+            failures: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
     /// How many tokens have been obtained since start.
     pub fn tokens_obtained(&self) -> u64 {
         self.obtained.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many requests for a token failed since start.
+    pub fn token_failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn current(&self) -> Option<CachedToken> {
@@ -297,10 +315,13 @@ impl IamPassword {
                 let renew_at = c.expires_at
                     - chrono::Duration::from_std(self.settings.refresh_margin).unwrap_or_default();
                 // Never renew more often than every FRESH, even with a tiny lifetime.
-                (renew_at - Utc::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .max(if c.obtained.elapsed() < FRESH { FRESH - c.obtained.elapsed() } else { Duration::ZERO })
+                (renew_at - Utc::now()).to_std().unwrap_or_default().max(
+                    if c.obtained.elapsed() < FRESH {
+                        FRESH - c.obtained.elapsed()
+                    } else {
+                        Duration::ZERO
+                    },
+                )
             }
         }
     }
@@ -314,12 +335,16 @@ impl IamPassword {
             return Err(AuthError::Unavailable(format!(
                 "{} (next attempt in {}s)",
                 failure.message,
-                failure.retry_at.saturating_duration_since(Instant::now()).as_secs()
+                failure
+                    .retry_at
+                    .saturating_duration_since(Instant::now())
+                    .as_secs()
             )));
         }
         match self.fetch().await {
             Ok(token) => {
-                self.obtained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.obtained
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 info!(expires_at = %token.expires_at, user = %self.settings.user, "obtained an IAM token");
                 let secret = token.token.clone();
                 if let Ok(mut state) = self.state.lock() {
@@ -332,7 +357,12 @@ impl IamPassword {
                 Ok(secret)
             }
             Err((message, refused)) => {
-                let mut state = self.state.lock().map_err(|_| AuthError::Unavailable(message.clone()))?;
+                self.failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut state = self
+                    .state
+                    .lock()
+                    .map_err(|_| AuthError::Unavailable(message.clone()))?;
                 let consecutive = state.failure.as_ref().map_or(0, |f| f.consecutive) + 1;
                 // A refused password will not start working by asking again soon: minutes, not
                 // seconds, and never more often than IAM's own lockout would tolerate.
@@ -374,14 +404,20 @@ impl IamPassword {
                 "scope": scope,
             }
         });
-        let url = format!("{}/v3/auth/tokens?nocatalog=true", s.iam_endpoint.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| (format!("IAM at {} could not be reached: {}", s.iam_endpoint, without_url(&e)), false))?;
+        let url = format!(
+            "{}/v3/auth/tokens?nocatalog=true",
+            s.iam_endpoint.trim_end_matches('/')
+        );
+        let response = self.http.post(&url).json(&body).send().await.map_err(|e| {
+            (
+                format!(
+                    "IAM at {} could not be reached: {}",
+                    s.iam_endpoint,
+                    without_url(&e)
+                ),
+                false,
+            )
+        })?;
         let status = response.status();
         let token = response
             .headers()
@@ -397,7 +433,9 @@ impl IamPassword {
             let what = if refused {
                 format!(
                     "IAM refused the password of user {:?} in account {:?} (HTTP {}{detail}): check codearts.auth.domain, user and password",
-                    s.user, s.domain, status.as_u16()
+                    s.user,
+                    s.domain,
+                    status.as_u16()
                 )
             } else {
                 format!("IAM answered HTTP {}{detail}", status.as_u16())
@@ -405,12 +443,23 @@ impl IamPassword {
             return Err((what, refused));
         }
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            ("IAM answered without an X-Subject-Token header".to_owned(), false)
+            (
+                "IAM answered without an X-Subject-Token header".to_owned(),
+                false,
+            )
         })?;
         let parsed: TokenBody = serde_json::from_slice(&bytes)
             .map_err(|e| (format!("IAM's answer has no token.expires_at: {e}"), false))?;
         let expires_at = DateTime::parse_from_rfc3339(&parsed.token.expires_at)
-            .map_err(|e| (format!("IAM's expires_at {:?} is not a date: {e}", parsed.token.expires_at), false))?
+            .map_err(|e| {
+                (
+                    format!(
+                        "IAM's expires_at {:?} is not a date: {e}",
+                        parsed.token.expires_at
+                    ),
+                    false,
+                )
+            })?
             .with_timezone(&Utc);
         Ok(CachedToken {
             token: Secret::new(token),
@@ -437,7 +486,10 @@ struct IamError {
 impl ApiErrorBody {
     fn describe(self) -> String {
         let (code, msg) = match self.error {
-            Some(e) => (e.code.map(|c| c.to_string().trim_matches('"').to_owned()), e.message),
+            Some(e) => (
+                e.code.map(|c| c.to_string().trim_matches('"').to_owned()),
+                e.message,
+            ),
             None => (self.error_code, self.error_msg),
         };
         let mut out = String::new();
@@ -571,15 +623,20 @@ impl AkSk {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| AuthError::Config(e.to_string()))?;
             let value = HeaderValue::from_str(value).map_err(|_| {
-                AuthError::Config(format!("the {name} value contains characters not allowed in an HTTP header"))
+                AuthError::Config(format!(
+                    "the {name} value contains characters not allowed in an HTTP header"
+                ))
             })?;
             headers.insert(name, value);
         }
         if let Some(token) = headers.get_mut("x-security-token") {
             token.set_sensitive(true);
         }
-        let mut value = HeaderValue::from_str(&authorization)
-            .map_err(|_| AuthError::Config("the access key contains characters not allowed in an HTTP header".to_owned()))?;
+        let mut value = HeaderValue::from_str(&authorization).map_err(|_| {
+            AuthError::Config(
+                "the access key contains characters not allowed in an HTTP header".to_owned(),
+            )
+        })?;
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
         Ok(ticket)
@@ -587,14 +644,18 @@ impl AkSk {
 
     fn settle(&self, unauthorized: Option<&ApiError>) {
         let Some(error) = unauthorized else {
-            self.verified.store(true, std::sync::atomic::Ordering::Release);
+            self.verified
+                .store(true, std::sync::atomic::Ordering::Release);
             if let Ok(mut refused) = self.refused.lock() {
                 *refused = None;
             }
             return;
         };
-        self.verified.store(false, std::sync::atomic::Ordering::Release);
-        let Ok(mut refused) = self.refused.lock() else { return };
+        self.verified
+            .store(false, std::sync::atomic::Ordering::Release);
+        let Ok(mut refused) = self.refused.lock() else {
+            return;
+        };
         let consecutive = refused.as_ref().map_or(0, |f| f.consecutive) + 1;
         // Longer than the gateway's 5-minute lock, doubling while the key stays refused.
         let backoff = Duration::from_secs((360_u64 << (consecutive - 1).min(4)).min(3600));

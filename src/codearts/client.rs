@@ -123,7 +123,9 @@ fn api_suffix(e: &ApiError) -> String {
 }
 
 fn retry_suffix(after: Option<Duration>) -> String {
-    after.map_or_else(String::new, |d| format!(", retry after {}s", d.as_secs_f64()))
+    after.map_or_else(String::new, |d| {
+        format!(", retry after {}s", d.as_secs_f64())
+    })
 }
 
 #[derive(Deserialize)]
@@ -344,8 +346,12 @@ mod tests {
     #[test]
     fn statuses_are_classified_with_the_documented_error_body() {
         let body = br#"{"error_code":"CB.00060214","error_msg":"URL not found"}"#;
-        let err = classify(StatusCode::NOT_FOUND, &headers(&[("x-request-id", "r-1")]), body)
-            .unwrap_err();
+        let err = classify(
+            StatusCode::NOT_FOUND,
+            &headers(&[("x-request-id", "r-1")]),
+            body,
+        )
+        .unwrap_err();
         assert!(matches!(&err, Error::NotFound(e) if e.code.as_deref() == Some("CB.00060214")));
         assert_eq!(err.request_id(), Some("r-1"));
         assert!(err.to_string().contains("CB.00060214"));
@@ -358,8 +364,12 @@ mod tests {
             (503, "server_error"),
         ];
         for (status, kind) in cases {
-            let err = classify(StatusCode::from_u16(status).unwrap(), &HeaderMap::new(), b"")
-                .unwrap_err();
+            let err = classify(
+                StatusCode::from_u16(status).unwrap(),
+                &HeaderMap::new(),
+                b"",
+            )
+            .unwrap_err();
             assert_eq!(err.kind(), kind, "status {status}");
         }
     }
@@ -372,7 +382,9 @@ mod tests {
             br#"{"error_code":"APIG.0308","error_msg":"policy user over ratelimit"}"#,
         )
         .unwrap_err();
-        assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3)));
+        assert!(
+            matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3))
+        );
 
         let err = classify(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -76,11 +76,7 @@ pub fn signature(sk: &str, string_to_sign: &str) -> String {
 }
 
 fn canonical_uri(path: &str) -> String {
-    let mut out: String = path
-        .split('/')
-        .map(encode)
-        .collect::<Vec<_>>()
-        .join("/");
+    let mut out: String = path.split('/').map(encode).collect::<Vec<_>>().join("/");
     if !out.ends_with('/') {
         out.push('/');
     }
@@ -182,13 +178,22 @@ mod tests {
     #[test]
     fn reproduces_the_two_vectors_published_in_the_sdks_unit_tests() {
         let headers = vec![
-            ("Host".to_owned(), "service.endpoint.myhuaweicloud.com".to_owned()),
+            (
+                "Host".to_owned(),
+                "service.endpoint.myhuaweicloud.com".to_owned(),
+            ),
             ("X-Sdk-Date".to_owned(), "20200608T023900Z".to_owned()),
         ];
         let query = vec![("size".to_owned(), "1".to_owned())];
-        let get = authorization("AccessKey", "SecretKey", &sdk_unit_test_request("GET", &headers, &query, b""));
+        let get = authorization(
+            "AccessKey",
+            "SecretKey",
+            &sdk_unit_test_request("GET", &headers, &query, b""),
+        );
         assert!(
-            get.ends_with("Signature=cfb4171acec81de07d50e53d57eb77edd537414d66ddb1d7d780f128e12cd842"),
+            get.ends_with(
+                "Signature=cfb4171acec81de07d50e53d57eb77edd537414d66ddb1d7d780f128e12cd842"
+            ),
             "{get}"
         );
         assert!(get.contains("SignedHeaders=host;x-sdk-date"));
@@ -198,7 +203,9 @@ mod tests {
             &sdk_unit_test_request("POST", &headers, &query, br#"{"name":"test","id":1}"#),
         );
         assert!(
-            post.ends_with("Signature=436b1ac0a1ae03705934bb70ef2f2e09f7bfed2117d731a38235053199323a1f"),
+            post.ends_with(
+                "Signature=436b1ac0a1ae03705934bb70ef2f2e09f7bfed2117d731a38235053199323a1f"
+            ),
             "{post}"
         );
     }

@@ -203,7 +203,10 @@ fn fields(event: &Event) -> Vec<Field> {
     let duration = text::build_seconds(event).and_then(text::format_duration);
     let facts = [
         ("Job id", Some(discord_safe(&event.job_id))),
-        ("Status", text::status_change(event).map(|s| discord_safe(&s))),
+        (
+            "Status",
+            text::status_change(event).map(|s| discord_safe(&s)),
+        ),
         ("Last build", last_build),
         ("Duration", duration),
         ("Health score", text::health_change(event)),
@@ -258,9 +261,9 @@ mod tests {
         s(&embed["title"])
             + s(&embed["description"])
             + s(&embed["footer"]["text"])
-            + embed["fields"]
-                .as_array()
-                .map_or(0, |f| f.iter().map(|f| s(&f["name"]) + s(&f["value"])).sum())
+            + embed["fields"].as_array().map_or(0, |f| {
+                f.iter().map(|f| s(&f["name"]) + s(&f["value"])).sum()
+            })
     }
 
     #[test]
@@ -338,7 +341,11 @@ mod tests {
             event: &ev,
         });
         let embed = &msg["embeds"][0];
-        assert!(embed_total(embed) <= EMBEDS_TOTAL_MAX, "{}", embed_total(embed));
+        assert!(
+            embed_total(embed) <= EMBEDS_TOTAL_MAX,
+            "{}",
+            embed_total(embed)
+        );
         assert!(utf16_len(embed["footer"]["text"].as_str().unwrap()) <= FOOTER_MAX);
     }
 
@@ -371,13 +378,19 @@ mod tests {
             event: &ev,
         });
         let description = msg["embeds"][0]["description"].as_str().unwrap();
-        assert!(description.ends_with("**Disabled:** no → yes"), "{description}");
+        assert!(
+            description.ends_with("**Disabled:** no → yes"),
+            "{description}"
+        );
     }
 
     #[test]
     fn wait_true_is_added_and_the_rest_of_the_query_kept() {
         let url = |s: &str| with_wait(reqwest::Url::parse(s).unwrap()).to_string();
-        assert_eq!(url("https://d.example/api/webhooks/1/t"), "https://d.example/api/webhooks/1/t?wait=true");
+        assert_eq!(
+            url("https://d.example/api/webhooks/1/t"),
+            "https://d.example/api/webhooks/1/t?wait=true"
+        );
         assert_eq!(
             url("https://d.example/api/webhooks/1/t?thread_id=9"),
             "https://d.example/api/webhooks/1/t?thread_id=9&wait=true"

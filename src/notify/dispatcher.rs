@@ -15,6 +15,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{Outgoing, SendError, Sink};
 use crate::config::DeliveryConfig;
+use crate::metrics::Metrics;
 use crate::store::{self, DueDelivery, Store};
 
 /// How often the dispatcher looks at the outbox when nothing wakes it.
@@ -46,14 +47,21 @@ pub struct Dispatcher {
     store: Store,
     sinks: Arc<BTreeMap<String, Sink>>,
     config: DeliveryConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, sinks: Arc<BTreeMap<String, Sink>>, config: DeliveryConfig) -> Self {
+    pub fn new(
+        store: Store,
+        sinks: Arc<BTreeMap<String, Sink>>,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             sinks,
             config,
+            metrics,
         }
     }
 
@@ -72,8 +80,18 @@ impl Dispatcher {
     /// Delivers everything due now, channel by channel in order, until only deliveries waiting
     /// for a later retry remain. Bounded, so a flood cannot keep it here forever.
     pub async fn drain_due(&self) -> Result<DispatchReport, store::Error> {
+        self.drain_until(&|| false).await
+    }
+
+    async fn drain_until(
+        &self,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<DispatchReport, store::Error> {
         let mut total = DispatchReport::default();
         for _ in 0..10_000 {
+            if stop() {
+                break;
+            }
             let report = self.run_once(Utc::now()).await?;
             if report.attempted() == 0 {
                 break;
@@ -83,23 +101,27 @@ impl Dispatcher {
         Ok(total)
     }
 
-    /// Delivers until `shutdown` resolves: wakes when deliveries are queued, when a retry falls
-    /// due, or at least every second.
-    pub async fn run(&self, wake: Arc<Notify>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    /// Delivers until `stop` turns true: wakes when deliveries are queued, when a retry falls
+    /// due, or at least every second. A send in flight when `stop` turns finishes (each is
+    /// bounded by `delivery.timeout_secs`); nothing new starts after it.
+    pub async fn run(&self, wake: Arc<Notify>, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
-            let pass = self.drain_due();
-            // A pass in progress finishes before shutdown is honoured: it is bounded by the
-            // delivery timeout, and whatever it did not reach stays queued.
-            if let Err(e) = pass.await {
+            let stopping = stop.clone();
+            if let Err(e) = self.drain_until(&|| *stopping.borrow()).await {
                 warn!(error = %e, "dispatcher could not read the outbox; retrying");
             }
+            if *stop.borrow() {
+                return;
+            }
             let sleep = match self.store.next_due_at().await {
-                Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(IDLE_TICK),
+                Ok(Some(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(IDLE_TICK),
                 _ => IDLE_TICK,
             };
             tokio::select! {
-                () = &mut shutdown => return,
+                _ = stop.wait_for(|s| *s) => return,
                 () = wake.notified() => {}
                 () = tokio::time::sleep(sleep) => {}
             }
@@ -120,6 +142,7 @@ impl Dispatcher {
                     self.config.max_age_secs
                 );
                 error!(channel = %delivery.channel, %reason, "delivery abandoned");
+                self.count(&delivery.channel, "failed");
                 self.store.mark_failed(&delivery.id, &reason).await?;
                 return Ok(DispatchReport { failed: 1, ..Default::default() });
             }
@@ -129,6 +152,7 @@ impl Dispatcher {
                     delivery.channel
                 );
                 error!(channel = %delivery.channel, %reason, "delivery dropped");
+                self.count(&delivery.channel, "failed");
                 self.store.mark_failed(&delivery.id, &reason).await?;
                 return Ok(DispatchReport { failed: 1, ..Default::default() });
             };
@@ -138,16 +162,19 @@ impl Dispatcher {
             };
             match sink.send(&out).await {
                 Ok(()) => {
+                    self.count(&delivery.channel, "sent");
                     self.store.mark_sent(&delivery.id, Utc::now()).await?;
                     info!(event = %delivery.event.kind, attempts = delivery.attempts + 1, "delivered");
                     Ok(DispatchReport { sent: 1, ..Default::default() })
                 }
                 Err(SendError::Permanent { reason }) => {
+                    self.count(&delivery.channel, "failed");
                     error!(channel = %delivery.channel, %reason, "delivery rejected by the chat service; not retrying (fix the channel config)");
                     self.store.mark_failed(&delivery.id, &reason).await?;
                     Ok(DispatchReport { failed: 1, ..Default::default() })
                 }
                 Err(SendError::Retry { reason, after }) => {
+                    self.count(&delivery.channel, "retry");
                     let wait = after
                         .map(|a| a.max(Duration::from_millis(100)))
                         .unwrap_or_else(|| self.backoff(delivery.attempts));
@@ -160,6 +187,13 @@ impl Dispatcher {
         }
         .instrument(span)
         .await
+    }
+
+    fn count(&self, channel: &str, outcome: &str) {
+        self.metrics.inc(
+            "codearts_bot_deliveries_total",
+            &[("channel", channel), ("outcome", outcome)],
+        );
     }
 
     /// Exponential backoff with jitter: `initial * 2^attempts`, capped, then a random point in

@@ -97,7 +97,10 @@ impl std::fmt::Display for SendError {
                 reason,
                 after: Some(after),
             } => write!(f, "{reason} (retry after {after:?})"),
-            SendError::Retry { reason, after: None } => write!(f, "{reason} (will retry)"),
+            SendError::Retry {
+                reason,
+                after: None,
+            } => write!(f, "{reason} (will retry)"),
             SendError::Permanent { reason } => write!(f, "{reason} (giving up)"),
         }
     }
@@ -121,11 +124,9 @@ impl Sink {
         let url = channel.url.clone().unwrap_or_default();
         match channel.kind {
             ChannelType::Discord => Sink::Discord(discord::DiscordSink::new(url, http)),
-            ChannelType::Webhook => Sink::Webhook(webhook::WebhookSink::new(
-                url,
-                channel.secret.clone(),
-                http,
-            )),
+            ChannelType::Webhook => {
+                Sink::Webhook(webhook::WebhookSink::new(url, channel.secret.clone(), http))
+            }
             ChannelType::Stdout => Sink::Stdout(stdout::StdoutSink::new()),
         }
     }
@@ -301,12 +302,19 @@ fn body_retry_after(body: &[u8]) -> Option<Duration> {
 /// `error`/`error_msg`/`msg`, or the body's text (Slack answers plain `channel_not_found`).
 fn platform_message(body: &[u8]) -> Option<String> {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
-        let text = ["message", "error_msg", "errmsg", "msg", "error", "description"]
-            .iter()
-            .find_map(|k| match map.get(*k) {
-                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-                _ => None,
-            });
+        let text = [
+            "message",
+            "error_msg",
+            "errmsg",
+            "msg",
+            "error",
+            "description",
+        ]
+        .iter()
+        .find_map(|k| match map.get(*k) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        });
         let code = ["code", "error_code", "errcode"]
             .iter()
             .find_map(|k| map.get(*k).filter(|v| !v.is_null()));
@@ -359,11 +367,7 @@ mod tests {
                     if *a == after.map(Duration::from_secs_f64))
             }
         };
-        let permanent = |needle: &'static str| {
-            move |r: &Result<(), SendError>| {
-                matches!(r, Err(SendError::Permanent { reason }) if reason.contains(needle))
-            }
-        };
+        let permanent = |needle: &'static str| move |r: &Result<(), SendError>| matches!(r, Err(SendError::Permanent { reason }) if reason.contains(needle));
         type Check = Box<dyn Fn(&Result<(), SendError>) -> bool>;
         let table: Vec<(u16, Vec<(&'static str, &str)>, &str, Check)> = vec![
             (200, vec![], r#"{"id":"1"}"#, Box::new(|r| r.is_ok())),
@@ -392,7 +396,12 @@ mod tests {
                 "channel_is_archived",
                 Box::new(permanent("410 Gone: channel_is_archived")),
             ),
-            (429, vec![("retry-after", "3")], "", Box::new(retry(Some(3.0)))),
+            (
+                429,
+                vec![("retry-after", "3")],
+                "",
+                Box::new(retry(Some(3.0))),
+            ),
             (
                 429,
                 vec![("retry-after", "2")],
@@ -401,7 +410,12 @@ mod tests {
             ),
             (429, vec![], "", Box::new(retry(None))),
             (500, vec![], "<html>oops</html>", Box::new(retry(None))),
-            (503, vec![("retry-after", "7")], "", Box::new(retry(Some(7.0)))),
+            (
+                503,
+                vec![("retry-after", "7")],
+                "",
+                Box::new(retry(Some(7.0))),
+            ),
             (408, vec![], "", Box::new(retry(None))),
             (302, vec![], "", Box::new(permanent("302"))),
         ];
@@ -415,14 +429,26 @@ mod tests {
     fn hostile_retry_after_values_do_not_panic() {
         for v in ["-1", "NaN", "inf", "1e400", "soon"] {
             let got = classify(503, &[("retry-after", v)], "");
-            assert!(matches!(got, Err(SendError::Retry { after: None, .. })), "{v}: {got:?}");
+            assert!(
+                matches!(got, Err(SendError::Retry { after: None, .. })),
+                "{v}: {got:?}"
+            );
         }
-        for body in [r#"{"retry_after":-4}"#, r#"{"retry_after":"x"}"#, r#"{"retry_after":1e400}"#] {
+        for body in [
+            r#"{"retry_after":-4}"#,
+            r#"{"retry_after":"x"}"#,
+            r#"{"retry_after":1e400}"#,
+        ] {
             let got = classify(429, &[], body);
-            assert!(matches!(got, Err(SendError::Retry { after: None, .. })), "{body}: {got:?}");
+            assert!(
+                matches!(got, Err(SendError::Retry { after: None, .. })),
+                "{body}: {got:?}"
+            );
         }
         let huge = classify(429, &[], r#"{"retry_after":1e12}"#);
-        assert!(matches!(huge, Err(SendError::Retry { after: Some(d), .. }) if d.as_secs() == 3600));
+        assert!(
+            matches!(huge, Err(SendError::Retry { after: Some(d), .. }) if d.as_secs() == 3600)
+        );
     }
 
     #[test]
@@ -454,7 +480,10 @@ mod tests {
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new());
         let shown = format!("{sink:?}");
-        assert!(!shown.contains("T0K3N") && !shown.contains("hm4c-key"), "{shown}");
+        assert!(
+            !shown.contains("T0K3N") && !shown.contains("hm4c-key"),
+            "{shown}"
+        );
         assert_eq!(sink.kind(), "webhook");
         let discord = Sink::from_config(
             &ChannelConfig {

@@ -147,6 +147,9 @@ mod tests {
         });
         assert!(!card.contains('\x1b'), "{card:?}");
         assert!(card.contains("status      success (last seen)"), "{card}");
-        assert!(card.starts_with("🔴 Job no longer exists: evil [2J name (404)\n"), "{card}");
+        assert!(
+            card.starts_with("🔴 Job no longer exists: evil [2J name (404)\n"),
+            "{card}"
+        );
     }
 }

@@ -74,8 +74,7 @@ pub fn escape_markdown(text: &str) -> String {
         }
         out.push(c);
         leading_digits = (line_start || leading_digits) && c.is_ascii_digit();
-        line_start =
-            c == '\n' || (line_start && (c.is_whitespace() || at_start)) || list_number;
+        line_start = c == '\n' || (line_start && (c.is_whitespace() || at_start)) || list_number;
     }
     out
 }
@@ -260,8 +259,16 @@ mod tests {
         let safe = discord_safe("@everyone <@123> <@&9> <#42> @here\nnext");
         assert!(!safe.contains("@everyone"), "{safe}");
         assert!(!safe.contains("@here"), "{safe}");
-        assert!(!safe.contains("<@"), "{safe}");
-        assert!(!safe.contains("<#"), "{safe}");
+        // Every `@` and `<#` is followed by the zero-width space, so nothing parses as a mention.
+        assert_eq!(
+            safe.matches('@').count(),
+            safe.matches("@\u{200B}").count(),
+            "{safe}"
+        );
+        assert!(
+            !safe.contains("<@1") && !safe.contains("<@&9") && !safe.contains("#4"),
+            "{safe}"
+        );
         assert!(!safe.contains('\n'), "{safe}");
     }
 

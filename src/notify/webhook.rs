@@ -241,7 +241,11 @@ mod tests {
         let sig = signature(b"key", b"body");
         assert!(!verify(b"key", b"body!", &sig));
         assert!(!verify(b"other", b"body", &sig));
-        assert!(!verify(b"key", b"body", sig.trim_start_matches(SIGNATURE_PREFIX)));
+        assert!(!verify(
+            b"key",
+            b"body",
+            sig.trim_start_matches(SIGNATURE_PREFIX)
+        ));
         assert!(!verify(b"key", b"body", "sha256=zz"));
         assert!(!verify(b"key", b"body", "sha256="));
         assert!(!verify(b"key", b"body", &sig[..sig.len() - 2]));

@@ -86,6 +86,22 @@ pub struct OutboxCounts {
     pub failed: u64,
 }
 
+/// The outbox's backlog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingSummary {
+    pub pending: u64,
+    /// When the oldest pending delivery was queued.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Rows removed by one retention pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub history: u64,
+    pub deliveries: u64,
+    pub events: u64,
+}
+
 /// One row of the outbox, for listings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryRow {
@@ -126,6 +142,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Lets retention give pages back without a blocking VACUUM (applies to new files).
+            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -137,6 +155,12 @@ impl Store {
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Answers when the database can be read.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -331,7 +355,10 @@ impl Store {
                 Ok(DueDelivery {
                     id: row.try_get("id")?,
                     channel: row.try_get("channel")?,
-                    attempts: row.try_get::<i64, _>("attempts")?.try_into().unwrap_or(u32::MAX),
+                    attempts: row
+                        .try_get::<i64, _>("attempts")?
+                        .try_into()
+                        .unwrap_or(u32::MAX),
                     created_at: from_ms(row.try_get("created_at")?),
                     event: event_from_row(row)?,
                 })
@@ -414,6 +441,95 @@ impl Store {
         Ok(counts)
     }
 
+    /// How many deliveries wait, and since when.
+    pub async fn outbox_pending_summary(&self) -> Result<PendingSummary> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok(PendingSummary {
+            pending: u64::try_from(n).unwrap_or(0),
+            oldest: oldest.map(from_ms),
+        })
+    }
+
+    /// Removes, in batches of `batch` rows each in its own short transaction, snapshot history
+    /// and finished deliveries older than `before`, then events no delivery needs any more.
+    /// Latest snapshots and pending deliveries are never touched. Freed pages are returned to
+    /// the file system a few at a time (incremental vacuum), never with a blocking `VACUUM`.
+    pub async fn prune(&self, before: DateTime<Utc>, batch: u32) -> Result<Pruned> {
+        let cutoff = to_ms(before);
+        let mut pruned = Pruned::default();
+        pruned.history = self
+            .delete_in_batches(
+                "DELETE FROM snapshot_history WHERE id IN
+                   (SELECT id FROM snapshot_history WHERE observed_at < ? LIMIT ?)",
+                cutoff,
+                batch,
+            )
+            .await?;
+        pruned.deliveries = self
+            .delete_in_batches(
+                "DELETE FROM deliveries WHERE id IN
+                   (SELECT id FROM deliveries WHERE status != 'pending' AND created_at < ? LIMIT ?)",
+                cutoff,
+                batch,
+            )
+            .await?;
+        pruned.events = self
+            .delete_in_batches(
+                "DELETE FROM events WHERE id IN
+                   (SELECT e.id FROM events e WHERE e.detected_at < ?
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+                    LIMIT ?)",
+                cutoff,
+                batch,
+            )
+            .await?;
+        sqlx::query("PRAGMA incremental_vacuum(2000)")
+            .execute(&self.pool)
+            .await?;
+        Ok(pruned)
+    }
+
+    async fn delete_in_batches(&self, sql: &'static str, cutoff: i64, batch: u32) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.write().await?;
+            let done = sqlx::query(sql)
+                .bind(cutoff)
+                .bind(i64::from(batch.max(1)))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            total += done;
+            if done < u64::from(batch.max(1)) {
+                return Ok(total);
+            }
+            // Let pollers and the dispatcher take the write lock between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Counts rows per table (for tests and the operator's curiosity).
+    pub async fn row_counts(&self) -> Result<Vec<(&'static str, u64)>> {
+        let mut out = Vec::new();
+        for (table, sql) in [
+            ("snapshot_history", "SELECT COUNT(*) FROM snapshot_history"),
+            ("events", "SELECT COUNT(*) FROM events"),
+            ("deliveries", "SELECT COUNT(*) FROM deliveries"),
+            ("job_state", "SELECT COUNT(*) FROM job_state"),
+        ] {
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+            out.push((table, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
     /// The most recent deliveries, newest first, optionally only those with `status`.
     pub async fn deliveries(&self, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryRow>> {
         let rows = sqlx::query(
@@ -433,7 +549,10 @@ impl Store {
                     id: row.try_get("id")?,
                     channel: row.try_get("channel")?,
                     status: row.try_get("status")?,
-                    attempts: row.try_get::<i64, _>("attempts")?.try_into().unwrap_or(u32::MAX),
+                    attempts: row
+                        .try_get::<i64, _>("attempts")?
+                        .try_into()
+                        .unwrap_or(u32::MAX),
                     kind: row.try_get("kind")?,
                     job_id: row.try_get("job_id")?,
                     summary: row.try_get("summary")?,

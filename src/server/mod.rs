@@ -1,0 +1,142 @@
+//! The bot's HTTP server (axum): liveness, readiness and Prometheus metrics. The chat
+//! interaction endpoints join this router in their own issue.
+//!
+//! - `GET /healthz`: 200 `ok` while the process runs.
+//! - `GET /readyz`: 200 when the database answers and the last poll cycle that reached
+//!   CodeArts is at most three schedule intervals old (or the bot started less than three
+//!   intervals ago); 503 otherwise. The JSON body says what is wrong.
+//! - `GET /metrics`: the Prometheus text format; see `src/metrics.rs` for the families.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+
+/// Binds the configured address (port 0 allowed) and reports the bound address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: what an orchestrator and an operator need to know, in one JSON answer.
+async fn readyz(State(app): State<App>) -> Response {
+    let mut problems: Vec<String> = Vec::new();
+    let database = match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => {
+            problems.push(format!("database: {e}"));
+            "error".to_owned()
+        }
+        Err(_) => {
+            problems.push("database: no answer within 2 s".to_owned());
+            "timeout".to_owned()
+        }
+    };
+    let interval = app.health.interval;
+    let allowed = interval * 3;
+    let last = app.health.last_success();
+    let since_start = app.health.started.elapsed();
+    match last {
+        Some(at) => {
+            let age = (Utc::now() - at).to_std().unwrap_or_default();
+            if age > allowed {
+                problems.push(format!(
+                    "the last poll cycle that reached CodeArts was {}s ago (more than 3 intervals of {}s)",
+                    age.as_secs(),
+                    interval.as_secs()
+                ));
+            }
+        }
+        None if since_start > allowed => problems.push(format!(
+            "no poll cycle has reached CodeArts since start {}s ago",
+            since_start.as_secs()
+        )),
+        None => {}
+    }
+    if let Some(why) = app.health.last_failure() {
+        if !problems.is_empty() {
+            problems.push(format!("last cycle: {why}"));
+        }
+    }
+    let ready = problems.is_empty();
+    let body = json!({
+        "ready": ready,
+        "database": database,
+        "last_cycle_success_at": last.map(|t| t.to_rfc3339()),
+        "poll_interval_secs": interval.as_secs(),
+        "problems": problems,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    // Gauges that are cheaper to read at scrape time than to keep up to date.
+    if let Ok(outbox) = app.store.outbox_pending_summary().await {
+        app.metrics
+            .set("codearts_bot_outbox_pending", &[], outbox.pending as f64);
+        let age = outbox
+            .oldest
+            .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        app.metrics
+            .set("codearts_bot_outbox_oldest_age_seconds", &[], age);
+    }
+    if let Some((ok, failed)) = app.client.auth().token_requests() {
+        app.metrics.set_counter(
+            "codearts_bot_token_refreshes_total",
+            &[("outcome", "ok")],
+            ok as f64,
+        );
+        app.metrics.set_counter(
+            "codearts_bot_token_refreshes_total",
+            &[("outcome", "failed")],
+            failed as f64,
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
