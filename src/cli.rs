@@ -213,6 +213,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 loaded.endpoint(),
                 loaded.poll.schedule
             );
+            println!("\n# The configuration in effect (defaults filled in, secrets masked):");
+            print!("{}", loaded.effective_toml());
             Ok(())
         }
     }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codearts::{JobId, region};
 use crate::detect::{EventKind, Rules};
@@ -19,7 +19,7 @@ pub const ENV_CONFIG_PATH: &str = "CODEARTS_BOT_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "config/codearts-bot.toml";
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub codearts: CodeArtsConfig,
@@ -39,7 +39,7 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeArtsConfig {
     /// One of the SDKs' regions; decides the endpoint unless `endpoint` is set.
@@ -50,7 +50,7 @@ pub struct CodeArtsConfig {
 }
 
 /// `[codearts.auth]`: exactly one method.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// `token` (the default when `token` is set), `password` or `aksk`.
@@ -78,7 +78,7 @@ pub struct AuthConfig {
     pub security_token: Option<Secret>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Token,
@@ -185,7 +185,7 @@ impl AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PollConfig {
     /// 6-field cron with seconds, UTC.
@@ -210,7 +210,7 @@ impl PollConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The SQLite file; created with its folder when missing.
@@ -229,7 +229,7 @@ impl Default for StoreConfig {
 }
 
 /// `[http]`: the health, readiness and metrics server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address to listen on; port 0 picks a free port (logged at start).
@@ -258,7 +258,7 @@ impl HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     pub health_drop: i64,
@@ -295,7 +295,7 @@ impl RulesConfig {
 }
 
 /// How the dispatcher retries.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// Per-request timeout towards a chat service.
@@ -318,7 +318,7 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
     pub id: String,
@@ -326,7 +326,7 @@ pub struct JobConfig {
     pub channels: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelType {
     Discord,
@@ -344,7 +344,7 @@ impl ChannelType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
     pub name: String,
@@ -427,8 +427,14 @@ impl Config {
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(fail(problems))
+            Err(fail(problems.into_iter().map(|p| with_line(text, p)).collect()))
         }
+    }
+
+    /// The configuration in effect (defaults filled in, `${NAME}` expanded), as TOML, with
+    /// every secret shown as `***`.
+    pub fn effective_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
     fn expand_env(&mut self, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) {
@@ -659,6 +665,47 @@ impl Config {
     }
 }
 
+/// Prefixes a `key: message` problem with the line of `key` in the file, when it is there.
+fn with_line(text: &str, problem: String) -> String {
+    let Some((key, _)) = problem.split_once(": ") else {
+        return problem;
+    };
+    match line_of(text, key) {
+        Some(line) => format!("line {line}: {problem}"),
+        None => problem,
+    }
+}
+
+/// The 1-based line where a key path such as `jobs[2].id` or `codearts.auth.token` is set.
+fn line_of(text: &str, path: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut span = None;
+    for segment in path.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        span = Some(key.span());
+        let mut value = value;
+        if let Some(i) = index {
+            let DeValue::Array(items) = value.get_ref() else {
+                break;
+            };
+            value = items.get(i)?;
+            span = Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => break,
+        }
+    }
+    let start = span?.start;
+    Some(text.get(..start)?.matches('\n').count() + 1)
+}
+
 /// The gap between the schedule's next two ticks: the poll interval `/readyz` measures against.
 pub fn schedule_interval(expr: &str) -> Duration {
     let Ok(cron) = parse_schedule(expr) else {
@@ -855,6 +902,24 @@ mod tests {
         assert_eq!(expand("${CODEARTS_TOKEN}!", &env).unwrap(), "tok-123!");
         assert!(expand("${1X}", &env).is_err());
         assert!(expand("${OPEN", &env).is_err());
+    }
+
+    #[test]
+    fn problems_point_at_the_line_of_their_key() {
+        let text = MINIMAL.replace("f5af662119404ad187437cd272b5099b", "short");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("line 7: jobs[0].id: \"short\""), "{err}");
+        let text = MINIMAL.replace("CODEARTS_TOKEN", "UNSET_VAR");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("line 5: codearts.auth.token: environment variable UNSET_VAR"), "{err}");
+    }
+
+    #[test]
+    fn the_effective_config_masks_every_secret() {
+        let shown = load(MINIMAL).unwrap().effective_toml();
+        assert!(shown.contains("schedule = \"0 * * * * *\""), "{shown}");
+        assert!(shown.contains("token = \"***\""), "{shown}");
+        assert!(!shown.contains("tok-123") && !shown.contains("SECRETKEY") && !shown.contains("s3cret"), "{shown}");
     }
 
     #[test]
