@@ -361,67 +361,73 @@ mod tests {
 
     #[test]
     fn http_answers_are_classified_as_the_dispatcher_needs() {
-        let retry = |after: Option<f64>| {
-            move |r: &Result<(), SendError>| {
-                matches!(r, Err(SendError::Retry { after: a, .. })
-                    if *a == after.map(Duration::from_secs_f64))
-            }
-        };
-        let permanent = |needle: &'static str| move |r: &Result<(), SendError>| matches!(r, Err(SendError::Permanent { reason }) if reason.contains(needle));
-        type Check = Box<dyn Fn(&Result<(), SendError>) -> bool>;
-        let table: Vec<(u16, Vec<(&'static str, &str)>, &str, Check)> = vec![
-            (200, vec![], r#"{"id":"1"}"#, Box::new(|r| r.is_ok())),
-            (204, vec![], "", Box::new(|r| r.is_ok())),
+        /// What a row expects: accepted, retried after this many seconds, or refused with a
+        /// reason containing this text.
+        #[derive(Debug)]
+        enum Want {
+            Ok,
+            Retry(Option<f64>),
+            Permanent(&'static str),
+        }
+        let discord_429 =
+            r#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#;
+        type Headers<'a> = &'a [(&'static str, &'a str)];
+        let table: &[(u16, Headers, &str, Want)] = &[
+            (200, &[], r#"{"id":"1"}"#, Want::Ok),
+            (204, &[], "", Want::Ok),
             (
                 400,
-                vec![],
+                &[],
                 r#"{"message":"Invalid Form Body","code":50035}"#,
-                Box::new(permanent("400 Bad Request: Invalid Form Body (code 50035)")),
+                Want::Permanent("HTTP 400 Bad Request: Invalid Form Body (code 50035)"),
             ),
             (
                 401,
-                vec![],
+                &[],
                 r#"{"message":"401: Unauthorized","code":0}"#,
-                Box::new(permanent("401")),
+                Want::Permanent("HTTP 401 Unauthorized"),
             ),
             (
                 404,
-                vec![],
+                &[],
                 r#"{"message":"Unknown Webhook","code":10015}"#,
-                Box::new(permanent("404 Not Found: Unknown Webhook (code 10015)")),
+                Want::Permanent("HTTP 404 Not Found: Unknown Webhook (code 10015)"),
             ),
             (
                 410,
-                vec![],
+                &[],
                 "channel_is_archived",
-                Box::new(permanent("410 Gone: channel_is_archived")),
+                Want::Permanent("HTTP 410 Gone: channel_is_archived"),
             ),
+            (429, &[("retry-after", "3")], "", Want::Retry(Some(3.0))),
             (
                 429,
-                vec![("retry-after", "3")],
-                "",
-                Box::new(retry(Some(3.0))),
+                &[("retry-after", "2")],
+                discord_429,
+                Want::Retry(Some(1.5)),
             ),
-            (
-                429,
-                vec![("retry-after", "2")],
-                r#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#,
-                Box::new(retry(Some(1.5))),
-            ),
-            (429, vec![], "", Box::new(retry(None))),
-            (500, vec![], "<html>oops</html>", Box::new(retry(None))),
-            (
-                503,
-                vec![("retry-after", "7")],
-                "",
-                Box::new(retry(Some(7.0))),
-            ),
-            (408, vec![], "", Box::new(retry(None))),
-            (302, vec![], "", Box::new(permanent("302"))),
+            (429, &[], discord_429, Want::Retry(Some(1.5))),
+            (429, &[], "", Want::Retry(None)),
+            (500, &[], "<html>oops</html>", Want::Retry(None)),
+            (503, &[("retry-after", "7")], "", Want::Retry(Some(7.0))),
+            (408, &[], "", Want::Retry(None)),
+            (425, &[], "", Want::Retry(None)),
+            (302, &[], "", Want::Permanent("HTTP 302 Found")),
+            (418, &[], "", Want::Permanent("HTTP 418")),
         ];
-        for (status, hdrs, body, check) in table {
-            let got = classify(status, &hdrs, body);
-            assert!(check(&got), "{status} {hdrs:?} {body:?} -> {got:?}");
+        for (status, hdrs, body, want) in table {
+            let got = classify(*status, hdrs, body);
+            let ok = match (want, &got) {
+                (Want::Ok, Ok(())) => true,
+                (Want::Retry(secs), Err(SendError::Retry { after, .. })) => {
+                    *after == secs.map(Duration::from_secs_f64)
+                }
+                (Want::Permanent(needle), Err(SendError::Permanent { reason })) => {
+                    reason.contains(needle)
+                }
+                _ => false,
+            };
+            assert!(ok, "{status} {hdrs:?} {body:?}: want {want:?}, got {got:?}");
         }
     }
 
