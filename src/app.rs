@@ -63,6 +63,8 @@ impl App {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(config.delivery.timeout_secs))
             .user_agent(concat!("codearts-bot/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the message (and a signature) to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the HTTP client for chat services")?;
         let sinks = config

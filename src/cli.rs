@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::codearts::{self, JobId};
 use crate::config::Config;
-use crate::{app, card, demo, sim};
+use crate::{app, bench, card, demo, sim};
 
 pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
@@ -76,6 +76,14 @@ pub enum Command {
     /// Watch a scripted scenario on a local simulator: a build breaks, is fixed, a health
     /// score falls, a job is disabled. Exits by itself.
     Demo,
+    /// Measure poll cycles against the loopback ceiling on a local simulator (see
+    /// docs/benchmarks.md). Build with --release.
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -153,7 +161,7 @@ fn init_tracing(format: LogFormat, command: &Command) {
     use tracing_subscriber::EnvFilter;
     // The demo's output is the messages themselves (it narrates the outage it stages); keep
     // its logs to errors unless RUST_LOG asks for more.
-    let default = if matches!(command, Command::Demo) {
+    let default = if matches!(command, Command::Demo | Command::Bench { .. }) {
         "error"
     } else {
         "info"
@@ -200,6 +208,13 @@ async fn execute(command: Command) -> Result<(), Failure> {
             token,
         } => run_sim(listen, jobs, &job_ids, token).await,
         Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
+        Command::Bench { jobs, concurrency } => bench::run(bench::BenchOptions {
+            jobs,
+            concurrency,
+            changed_percent: 10,
+        })
+        .await
+        .map_err(|e| Failure::runtime(&e)),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {

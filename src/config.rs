@@ -427,7 +427,9 @@ impl Config {
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(fail(problems.into_iter().map(|p| with_line(text, p)).collect()))
+            Err(fail(
+                problems.into_iter().map(|p| with_line(text, p)).collect(),
+            ))
         }
     }
 
@@ -911,7 +913,10 @@ mod tests {
         assert!(err.contains("line 7: jobs[0].id: \"short\""), "{err}");
         let text = MINIMAL.replace("CODEARTS_TOKEN", "UNSET_VAR");
         let err = load(&text).unwrap_err().to_string();
-        assert!(err.contains("line 5: codearts.auth.token: environment variable UNSET_VAR"), "{err}");
+        assert!(
+            err.contains("line 5: codearts.auth.token: environment variable UNSET_VAR"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -919,7 +924,10 @@ mod tests {
         let shown = load(MINIMAL).unwrap().effective_toml();
         assert!(shown.contains("schedule = \"0 * * * * *\""), "{shown}");
         assert!(shown.contains("token = \"***\""), "{shown}");
-        assert!(!shown.contains("tok-123") && !shown.contains("SECRETKEY") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("SECRETKEY") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]

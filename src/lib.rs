@@ -21,6 +21,7 @@
 //! - [`app`]: wires the pieces into what `run`, `check` and `demo` start.
 
 pub mod app;
+pub mod bench;
 pub mod card;
 pub mod cli;
 pub mod codearts;

@@ -16,6 +16,7 @@ pub struct StdoutSink {
 }
 
 impl StdoutSink {
+    /// Stdout needs no settings; the constructor exists so every sink is built the same way.
     pub fn new() -> Self {
         Self::default()
     }

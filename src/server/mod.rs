@@ -86,10 +86,10 @@ async fn readyz(State(app): State<App>) -> Response {
         )),
         None => {}
     }
-    if let Some(why) = app.health.last_failure() {
-        if !problems.is_empty() {
-            problems.push(format!("last cycle: {why}"));
-        }
+    if let Some(why) = app.health.last_failure()
+        && !problems.is_empty()
+    {
+        problems.push(format!("last cycle: {why}"));
     }
     let ready = problems.is_empty();
     let body = json!({

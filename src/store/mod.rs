@@ -462,8 +462,7 @@ impl Store {
     /// the file system a few at a time (incremental vacuum), never with a blocking `VACUUM`.
     pub async fn prune(&self, before: DateTime<Utc>, batch: u32) -> Result<Pruned> {
         let cutoff = to_ms(before);
-        let mut pruned = Pruned::default();
-        pruned.history = self
+        let history = self
             .delete_in_batches(
                 "DELETE FROM snapshot_history WHERE id IN
                    (SELECT id FROM snapshot_history WHERE observed_at < ? LIMIT ?)",
@@ -471,7 +470,7 @@ impl Store {
                 batch,
             )
             .await?;
-        pruned.deliveries = self
+        let deliveries = self
             .delete_in_batches(
                 "DELETE FROM deliveries WHERE id IN
                    (SELECT id FROM deliveries WHERE status != 'pending' AND created_at < ? LIMIT ?)",
@@ -479,7 +478,7 @@ impl Store {
                 batch,
             )
             .await?;
-        pruned.events = self
+        let events = self
             .delete_in_batches(
                 "DELETE FROM events WHERE id IN
                    (SELECT e.id FROM events e WHERE e.detected_at < ?
@@ -492,7 +491,11 @@ impl Store {
         sqlx::query("PRAGMA incremental_vacuum(2000)")
             .execute(&self.pool)
             .await?;
-        Ok(pruned)
+        Ok(Pruned {
+            history,
+            deliveries,
+            events,
+        })
     }
 
     async fn delete_in_batches(&self, sql: &'static str, cutoff: i64, batch: u32) -> Result<u64> {

@@ -1,0 +1,279 @@
+//! `codearts-bot bench`: the poll pipeline measured against the loopback ceiling.
+//!
+//! Starts the simulator as a child process (so its memory and threads are not counted as
+//! ours), then in this process: a plain HTTP GET loop over the same ids at the same
+//! concurrency (the ceiling), and full poll cycles through the real pipeline (client, detector,
+//! SQLite transaction, outbox): the baseline, one where 10% of the jobs changed, and one where
+//! nothing changed. Reports jobs per second, wall time, the ratio to the ceiling, and resident
+//! memory (idle after start, and peak). Results go to docs/benchmarks.md.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::{poller, sim};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub jobs: usize,
+    pub concurrency: usize,
+    /// Share of jobs changed before the second cycle, in percent.
+    pub changed_percent: usize,
+}
+
+/// One measured pass.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    pub name: &'static str,
+    pub wall: Duration,
+    pub jobs: usize,
+    pub failed: usize,
+    pub events: usize,
+}
+
+impl Pass {
+    pub fn jobs_per_sec(&self) -> f64 {
+        self.jobs as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The child simulator; killed on drop.
+struct SimProcess {
+    child: Child,
+    url: String,
+}
+
+impl SimProcess {
+    fn start(jobs: usize) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find our own executable")?;
+        let mut child = Command::new(exe)
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--jobs",
+                &jobs.to_string(),
+            ])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the simulator")?;
+        let stdout = child.stdout.take().context("simulator stdout")?;
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .context("simulator said nothing")?;
+        let url = first
+            .split_whitespace()
+            .last()
+            .filter(|u| u.starts_with("http://"))
+            .with_context(|| format!("unexpected first line from the simulator: {first:?}"))?
+            .to_owned();
+        Ok(Self { child, url })
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of this process: (current, peak) in bytes, from /proc (Linux).
+pub fn resident_memory() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn mb(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "n/a".to_owned(),
+        |b| format!("{:.1} MB", b as f64 / 1_048_576.0),
+    )
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
+    if options.jobs == 0 || options.concurrency == 0 {
+        bail!("--jobs and --concurrency must be at least 1");
+    }
+    let sim = SimProcess::start(options.jobs)?;
+    let dir = std::env::temp_dir().join(format!("codearts-bot-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let ids: Vec<String> = (0..options.jobs)
+        .map(|i| sim::seeded_job_id(i).to_string())
+        .collect();
+    let mut text = format!(
+        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{}\"\n[codearts.auth]\ntoken = \"{}\"\n\
+         [poll]\nconcurrency = {}\ntimeout_secs = 30\n[store]\npath = \"{}\"\n\
+         [[channels]]\nname = \"sink\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n",
+        sim.url,
+        sim::DEFAULT_TOKEN,
+        options.concurrency,
+        dir.join("bench.db").display()
+    );
+    for id in &ids {
+        text.push_str("[[jobs]]\nid = \"");
+        text.push_str(id);
+        text.push_str("\"\n");
+    }
+    let config =
+        Config::from_toml(&text, "bench config", &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    drop(text);
+    let app = App::start(config).await?;
+    let (idle_rss, _) = resident_memory();
+
+    println!(
+        "codearts-bot bench: {} jobs, concurrency {}, simulator {} (child process), release={}",
+        options.jobs,
+        options.concurrency,
+        sim.url,
+        !cfg!(debug_assertions)
+    );
+    let mut passes = Vec::new();
+    // The ceiling: the same calls, nothing done with the answers. Best of two (warm pools).
+    let first = plain_get_loop(&sim.url, &ids, options.concurrency).await?;
+    let second = plain_get_loop(&sim.url, &ids, options.concurrency).await?;
+    let ceiling = if first.wall < second.wall {
+        first
+    } else {
+        second
+    };
+    passes.push(ceiling.clone());
+
+    passes.push(cycle(&app, "cycle 1: baseline (every job stored)").await?);
+    let changed = (options.jobs * options.changed_percent / 100).max(1);
+    change_jobs(&sim.url, &ids[..changed], options.concurrency).await?;
+    passes.push(cycle(&app, "cycle 2: 10% of jobs changed").await?);
+    passes.push(cycle(&app, "cycle 3: nothing changed").await?);
+    let (_, peak_rss) = resident_memory();
+
+    println!(
+        "\n| pass | wall | jobs/s | failed | events | vs GET loop |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for p in &passes {
+        println!(
+            "| {} | {:.3} s | {:.0} | {} | {} | {:.2}x |",
+            p.name,
+            p.wall.as_secs_f64(),
+            p.jobs_per_sec(),
+            p.failed,
+            p.events,
+            p.wall.as_secs_f64() / ceiling.wall.as_secs_f64().max(1e-9)
+        );
+    }
+    let outbox = app.store.outbox_counts().await?;
+    println!(
+        "\nresident memory: {} idle after start with {} watched jobs, {} peak (targets: 30 MB idle, 60 MB peak)",
+        mb(idle_rss),
+        options.jobs,
+        mb(peak_rss)
+    );
+    println!(
+        "outbox after the run: {} pending deliveries",
+        outbox.pending
+    );
+    app.store.close().await;
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn cycle(app: &App, name: &'static str) -> anyhow::Result<Pass> {
+    let started = Instant::now();
+    let report = poller::run_cycle(app).await?;
+    Ok(Pass {
+        name,
+        wall: started.elapsed(),
+        jobs: report.jobs,
+        failed: report.failed_total(),
+        events: report.events,
+    })
+}
+
+async fn plain_get_loop(base: &str, ids: &[String], concurrency: usize) -> anyhow::Result<Pass> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for id in ids {
+        let http = http.clone();
+        let limit = Arc::clone(&limit);
+        let url = format!("{base}/v1/job/{id}/info");
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let response = http
+                .get(&url)
+                .header("X-Auth-Token", sim::DEFAULT_TOKEN)
+                .header("Content-Type", "application/json")
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        });
+    }
+    let mut failed = 0;
+    while let Some(ok) = tasks.join_next().await {
+        if !matches!(ok, Ok(true)) {
+            failed += 1;
+        }
+    }
+    Ok(Pass {
+        name: "plain GET loop (the loopback ceiling)",
+        wall: started.elapsed(),
+        jobs: ids.len(),
+        failed,
+        events: 0,
+    })
+}
+
+async fn change_jobs(base: &str, ids: &[String], concurrency: usize) -> anyhow::Result<()> {
+    let control = sim::Control::new(base, sim::DEFAULT_TOKEN);
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    let build_time = chrono::Utc::now().timestamp_millis();
+    for id in ids {
+        let control = control.clone();
+        let limit = Arc::clone(&limit);
+        let id = id.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            control
+                .put_job(
+                    &id,
+                    json!({"last_build_status": "failed", "last_build_time": build_time}),
+                )
+                .await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result?.map_err(|e| anyhow::anyhow!("simulator control API: {e}"))?;
+    }
+    Ok(())
+}
