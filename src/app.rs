@@ -20,7 +20,8 @@ use crate::detect::{Event, Rules};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::{Sink, dispatcher::Dispatcher};
-use crate::poller::{self, SchedulerStats};
+use crate::poller::{self, SchedulerStats, SnapshotCache};
+use crate::ratelimit::RateLimiter;
 use crate::server;
 use crate::store::{Store, WatchedJob};
 
@@ -37,6 +38,10 @@ pub struct App {
     pub scheduler_stats: Arc<SchedulerStats>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// Each job's last snapshot, mirrored from the database.
+    pub snapshots: Arc<SnapshotCache>,
+    /// The ceiling on CodeArts calls, shared by every cycle.
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl App {
@@ -76,6 +81,19 @@ impl App {
             warn!("no [[channels]] configured: events are recorded but sent nowhere");
         }
         let interval = crate::config::schedule_interval(&config.poll.schedule);
+        let max_rps = config.poll.max_rps;
+        if let Some(rps) = max_rps {
+            let needed = config.jobs.len() as f64 / rps;
+            if needed > interval.as_secs_f64() {
+                warn!(
+                    jobs = config.jobs.len(),
+                    max_rps = rps,
+                    cycle_secs = needed,
+                    interval_secs = interval.as_secs(),
+                    "a poll cycle cannot fit in the schedule at poll.max_rps: ticks will be skipped; raise poll.max_rps or lengthen poll.schedule"
+                );
+            }
+        }
         Ok(Self {
             rules: Arc::new(config.rules.rules()),
             config: Arc::new(config),
@@ -86,6 +104,8 @@ impl App {
             scheduler_stats: Arc::new(SchedulerStats::default()),
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::new(interval)),
+            snapshots: Arc::new(SnapshotCache::default()),
+            limiter: Arc::new(RateLimiter::new(max_rps)),
         })
     }
 

@@ -192,6 +192,9 @@ pub struct PollConfig {
     pub schedule: String,
     pub concurrency: usize,
     pub timeout_secs: u64,
+    /// Ceiling on CodeArts calls per second (absent: none; throttling answers still slow the
+    /// poller down).
+    pub max_rps: Option<f64>,
 }
 
 impl Default for PollConfig {
@@ -200,6 +203,7 @@ impl Default for PollConfig {
             schedule: "0 * * * * *".to_owned(),
             concurrency: 8,
             timeout_secs: 10,
+            max_rps: None,
         }
     }
 }
@@ -535,6 +539,13 @@ impl Config {
             problems.push(format!(
                 "poll.concurrency: {} is out of range (1 to 256)",
                 self.poll.concurrency
+            ));
+        }
+        if let Some(rps) = self.poll.max_rps
+            && !(rps > 0.0 && rps <= 10_000.0)
+        {
+            problems.push(format!(
+                "poll.max_rps: {rps} is out of range (above 0, at most 10000)"
             ));
         }
         if !(1..=300).contains(&self.poll.timeout_secs) {

@@ -32,6 +32,7 @@ pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod poller;
+pub mod ratelimit;
 pub mod secret;
 pub mod server;
 pub mod sim;

@@ -4,17 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::app::App;
 use crate::codearts::{self, JobId};
-use crate::detect::{self, Observation, Snapshot};
+use crate::detect::{self, Detection, Observation, Snapshot};
 use crate::store::{self, WatchedJob};
 
 /// Counters of the scheduler, shared with whoever reports on it (logs, metrics, tests).
@@ -59,59 +58,229 @@ struct Polled {
     error: Option<codearts::Error>,
 }
 
+/// What a worker counted.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    not_found: usize,
+    forbidden: usize,
+    failed: BTreeMap<&'static str, usize>,
+}
+
+/// An observation on its way to the writer.
+struct Pending {
+    job: JobId,
+    detection: Detection,
+    routes: Vec<Vec<String>>,
+    now: chrono::DateTime<Utc>,
+}
+
+/// The last snapshot of every job, kept in memory so a cycle does not re-read and re-parse
+/// them all from SQLite. Loaded from the database at the first cycle; updated only after a
+/// write committed, so it never runs ahead of the database.
+#[derive(Debug, Default)]
+pub struct SnapshotCache {
+    map: std::sync::Mutex<Option<HashMap<String, Arc<Snapshot>>>>,
+}
+
+impl SnapshotCache {
+    async fn ensure_loaded(&self, store: &store::Store) -> Result<(), store::Error> {
+        if self.map.lock().is_ok_and(|m| m.is_some()) {
+            return Ok(());
+        }
+        let loaded = store.snapshots().await?;
+        if let Ok(mut map) = self.map.lock()
+            && map.is_none()
+        {
+            *map = Some(loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect());
+        }
+        Ok(())
+    }
+
+    fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {
+        self.map.lock().ok()?.as_ref()?.get(job.as_str()).cloned()
+    }
+
+    fn put(&self, job: &JobId, snapshot: Snapshot) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(map) = map.as_mut()
+        {
+            map.insert(job.as_str().to_owned(), Arc::new(snapshot));
+        }
+    }
+}
+
+/// Most observations one transaction carries.
+const WRITE_BATCH: usize = 256;
+
 /// Runs one poll cycle over every watched job. Fails only when the store fails; API failures
 /// are counted in the report.
+///
+/// `poll.concurrency` workers take jobs from a shared list (so memory does not grow with the
+/// number of jobs), run the detector, and hand what must be stored to one writer, which
+/// commits whatever has queued up in a single transaction.
 pub async fn run_cycle(app: &App) -> Result<CycleReport, store::Error> {
     let started = Instant::now();
-    let jobs = app.store.watched_jobs().await?;
-    let snapshots = Arc::new(app.store.snapshots().await?);
+    let jobs = Arc::new(app.store.watched_jobs().await?);
+    app.snapshots.ensure_loaded(&app.store).await?;
+    let (to_writer, from_workers) = tokio::sync::mpsc::channel::<Pending>(WRITE_BATCH * 4);
+    let writer = tokio::spawn(write_loop(app.clone(), from_workers));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = JoinSet::new();
+    for _ in 0..app.config.poll.concurrency.clamp(1, jobs.len().max(1)) {
+        let (app, jobs, next, to_writer) = (
+            app.clone(),
+            Arc::clone(&jobs),
+            Arc::clone(&next),
+            to_writer.clone(),
+        );
+        workers.spawn(async move { work(&app, &jobs, &next, &to_writer).await });
+    }
+    drop(to_writer);
     let mut report = CycleReport {
         jobs: jobs.len(),
         ..CycleReport::default()
     };
-    let limit = Arc::new(Semaphore::new(app.config.poll.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    for job in jobs {
-        let app = app.clone();
-        let limit = Arc::clone(&limit);
-        let snapshots = Arc::clone(&snapshots);
-        tasks.spawn(async move {
-            let polled = {
-                let _permit = limit.acquire_owned().await;
-                poll_one(&app, job).await
-            };
-            let previous = snapshots.get(polled.job.job_id.as_str());
-            let recorded = record(&app, &polled, previous).await;
-            (polled, recorded)
-        });
-    }
-    let mut store_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((polled, recorded)) = joined else {
-            continue; // a panicking task is a bug; it has been reported by the runtime
+    while let Some(joined) = workers.join_next().await {
+        let Ok(tally) = joined else {
+            continue; // a panicking worker is a bug; the runtime has reported it
         };
-        match (&polled.observation, &polled.error) {
-            (Observation::Found(_), _) => report.ok += 1,
-            (Observation::NotFound, _) => report.not_found += 1,
-            (Observation::Forbidden, _) => report.forbidden += 1,
-            (Observation::Unavailable, Some(e)) => *report.failed.entry(e.kind()).or_default() += 1,
-            (Observation::Unavailable, None) => *report.failed.entry("unknown").or_default() += 1,
-        }
-        match recorded {
-            Ok(r) => {
-                report.events += r.events;
-                report.deliveries += r.deliveries;
-            }
-            Err(e) => {
-                warn!(job_id = %polled.job.job_id, error = %e, "could not record the observation; it will be made again next cycle");
-                store_error.get_or_insert(e);
-            }
+        report.ok += tally.ok;
+        report.not_found += tally.not_found;
+        report.forbidden += tally.forbidden;
+        for (kind, n) in tally.failed {
+            *report.failed.entry(kind).or_default() += n;
         }
     }
+    let written = writer.await.unwrap_or_else(|_| {
+        Err(store::Error::Corrupt {
+            table: "-",
+            detail: "the writer task panicked".to_owned(),
+        })
+    });
     report.duration = started.elapsed();
-    match store_error {
+    let recorded = written?;
+    report.events = recorded.events;
+    report.deliveries = recorded.deliveries;
+    Ok(report)
+}
+
+/// One worker: polls jobs from the shared list until it is exhausted.
+async fn work(
+    app: &App,
+    jobs: &[WatchedJob],
+    next: &AtomicUsize,
+    to_writer: &tokio::sync::mpsc::Sender<Pending>,
+) -> Tally {
+    let mut tally = Tally::default();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = jobs.get(i) else {
+            return tally;
+        };
+        app.limiter.acquire().await;
+        let polled = poll_one(app, job.clone()).await;
+        match (&polled.observation, &polled.error) {
+            (Observation::Found(_), _) => tally.ok += 1,
+            (Observation::NotFound, _) => tally.not_found += 1,
+            (Observation::Forbidden, _) => tally.forbidden += 1,
+            (Observation::Unavailable, error) => {
+                let kind = error.as_ref().map_or("unknown", codearts::Error::kind);
+                *tally.failed.entry(kind).or_default() += 1;
+            }
+        }
+        match &polled.error {
+            Some(codearts::Error::RateLimited { retry_after, .. }) => {
+                let observed = jobs.len() as f64 / app.health.interval.as_secs_f64().max(1.0);
+                app.limiter.throttled(*retry_after, observed);
+                warn!(rps = ?app.limiter.current_rps(), "CodeArts throttled us: slowing down");
+            }
+            Some(codearts::Error::NotFound(_) | codearts::Error::Forbidden(_)) | None => {
+                app.limiter.succeeded();
+            }
+            Some(_) => {}
+        }
+        let previous = app.snapshots.get(&polled.job.job_id);
+        let now = Utc::now();
+        let detection = detect::detect(
+            &polled.job.job_id,
+            previous.as_deref(),
+            &polled.observation,
+            &app.rules,
+            now,
+        );
+        if detection.next.is_none() && detection.events.is_empty() {
+            continue;
+        }
+        for event in &detection.events {
+            app.metrics.inc(
+                "codearts_bot_events_total",
+                &[("kind", event.kind.as_str())],
+            );
+            info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
+        }
+        let routes = detection
+            .events
+            .iter()
+            .map(|event| app.route(&polled.job, event))
+            .collect();
+        let pending = Pending {
+            job: polled.job.job_id,
+            detection,
+            routes,
+            now,
+        };
+        if to_writer.send(pending).await.is_err() {
+            return tally; // the writer failed; the cycle reports its error
+        }
+    }
+}
+
+/// The writer: commits observations in batches until the workers are done. After a failed
+/// write it keeps draining (so workers never block) but stores nothing more: the unrecorded
+/// observations are made again next cycle, and the cache still matches the database.
+async fn write_loop(
+    app: App,
+    mut from_workers: tokio::sync::mpsc::Receiver<Pending>,
+) -> Result<store::Recorded, store::Error> {
+    let mut total = store::Recorded::default();
+    let mut failure = None;
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while from_workers.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        if failure.is_none() {
+            let observed: Vec<store::Observed<'_>> = batch
+                .iter()
+                .map(|p| store::Observed {
+                    job: &p.job,
+                    detection: &p.detection,
+                    routes: &p.routes,
+                    now: p.now,
+                })
+                .collect();
+            match app.store.record_batch(&observed).await {
+                Ok(recorded) => {
+                    total.events += recorded.events;
+                    total.deliveries += recorded.deliveries;
+                    for p in &batch {
+                        if let Some(next) = &p.detection.next {
+                            app.snapshots.put(&p.job, next.clone());
+                        }
+                    }
+                    if recorded.deliveries > 0 {
+                        app.dispatch_wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, observations = batch.len(), "could not record observations; they will be made again next cycle");
+                    failure = Some(e);
+                }
+            }
+        }
+        batch.clear();
+    }
+    match failure {
         Some(e) => Err(e),
-        None => Ok(report),
+        None => Ok(total),
     }
 }
 
@@ -119,14 +288,11 @@ async fn poll_one(app: &App, job: WatchedJob) -> Polled {
     let span = info_span!("poll", job_id = %job.job_id);
     let started = Instant::now();
     let result = app.client.job_info(&job.job_id).instrument(span).await;
-    app.metrics
-        .observe("codearts_bot_poll_duration_seconds", &[], started.elapsed());
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.kind(),
     };
-    app.metrics
-        .inc("codearts_bot_polls_total", &[("outcome", outcome)]);
+    app.metrics.poll(outcome, started.elapsed());
     let (observation, error) = match result {
         Ok(info) => (Observation::Found(info), None),
         Err(codearts::Error::NotFound(e)) => {
@@ -151,41 +317,6 @@ async fn poll_one(app: &App, job: WatchedJob) -> Polled {
         observation,
         error,
     }
-}
-
-async fn record(
-    app: &App,
-    polled: &Polled,
-    previous: Option<&Snapshot>,
-) -> Result<store::Recorded, store::Error> {
-    let now = Utc::now();
-    let detection = detect::detect(
-        &polled.job.job_id,
-        previous,
-        &polled.observation,
-        &app.rules,
-        now,
-    );
-    for event in &detection.events {
-        app.metrics.inc(
-            "codearts_bot_events_total",
-            &[("kind", event.kind.as_str())],
-        );
-        info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
-    }
-    let routes: Vec<Vec<String>> = detection
-        .events
-        .iter()
-        .map(|event| app.route(&polled.job, event))
-        .collect();
-    let recorded = app
-        .store
-        .record(&polled.job.job_id, &detection, &routes, now)
-        .await?;
-    if recorded.deliveries > 0 {
-        app.dispatch_wake.notify_one();
-    }
-    Ok(recorded)
 }
 
 /// Polls one job once, outside the schedule (the `check` command and chat queries).

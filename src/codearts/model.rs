@@ -149,9 +149,12 @@ impl JobInfo {
 }
 
 /// The ShowJobInfo envelope: `{"result": {...}, "status": "success"|"fail", "error": ...}`.
+/// Parsed in one pass straight into [`JobInfo`] (no intermediate JSON tree): a poll cycle
+/// parses ten thousand of these.
 #[derive(Debug, Deserialize)]
 struct Envelope {
-    result: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lenient::opt_object")]
+    result: Option<JobInfo>,
     status: Option<String>,
     error: Option<serde_json::Value>,
 }
@@ -169,29 +172,45 @@ pub enum ParseError {
 
 /// Parses a ShowJobInfo 200 body.
 pub fn parse_job_info(body: &[u8]) -> Result<JobInfo, ParseError> {
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|e| ParseError::Malformed(format!("{e} (body starts {})", preview(body))))?;
+    let envelope: Envelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        // A failure answer may carry anything in `result`: look at its status before blaming
+        // the shape.
+        Err(e) => {
+            return Err(failure_of(body).unwrap_or_else(|| {
+                ParseError::Malformed(format!("{e} (body starts {})", preview(body)))
+            }));
+        }
+    };
     if let Some(status) = &envelope.status
         && !status.eq_ignore_ascii_case("success")
     {
-        let reason = match envelope.error {
-            Some(serde_json::Value::String(s)) => s,
-            Some(serde_json::Value::Null) | None => "no reason given".to_owned(),
-            Some(other) => other.to_string(),
-        };
-        return Err(ParseError::Failed(format!("{status}: {reason}")));
+        return Err(failed(status, envelope.error));
     }
-    let result = match envelope.result {
-        Some(v @ serde_json::Value::Object(_)) => v,
-        Some(other) => {
-            return Err(ParseError::Malformed(format!(
-                "`result` is not an object but {}",
-                kind_of(&other)
-            )));
-        }
-        None => return Err(ParseError::Malformed("`result` is missing".to_owned())),
+    envelope
+        .result
+        .ok_or_else(|| ParseError::Malformed("`result` is missing or null".to_owned()))
+}
+
+fn failed(status: &str, error: Option<serde_json::Value>) -> ParseError {
+    let reason = match error {
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Null) | None => "no reason given".to_owned(),
+        Some(other) => other.to_string(),
     };
-    serde_json::from_value(result).map_err(|e| ParseError::Malformed(e.to_string()))
+    ParseError::Failed(format!("{status}: {reason}"))
+}
+
+/// For a body whose `result` does not parse: its `"status": "fail"` reason, if it has one.
+fn failure_of(body: &[u8]) -> Option<ParseError> {
+    #[derive(Deserialize)]
+    struct StatusOnly {
+        status: Option<String>,
+        error: Option<serde_json::Value>,
+    }
+    let parsed: StatusOnly = serde_json::from_slice(body).ok()?;
+    let status = parsed.status?;
+    (!status.eq_ignore_ascii_case("success")).then(|| failed(&status, parsed.error))
 }
 
 /// The first bytes of a body, printable, for error messages.
@@ -207,69 +226,164 @@ pub fn preview(body: &[u8]) -> String {
     format!("{out:?}")
 }
 
-fn kind_of(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
-
 /// Deserializers that accept the types the API is seen to send, not only the documented ones.
+/// Visitors (not an intermediate `serde_json::Value`), so parsing allocates only the strings
+/// it keeps.
 mod lenient {
-    use serde::{Deserialize, Deserializer, de::Error};
-    use serde_json::Value;
+    use std::fmt;
+
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
+
+    struct I64;
+
+    impl Visitor<'_> for I64 {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number or a numeric string")
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("number {v} out of range")))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom("number out of range"))
+            }
+        }
+        fn visit_str<E: Error>(self, s: &str) -> Result<Self::Value, E> {
+            let t = s.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            t.parse::<i64>()
+                .ok()
+                .or_else(|| {
+                    t.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .map(|f| f as i64)
+                })
+                .map(Some)
+                .ok_or_else(|| E::custom(format!("expected a number, got {s:?}")))
+        }
+    }
+
+    struct DecimalText;
+
+    impl Visitor<'_> for DecimalText {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("seconds as text or a number")
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(
+                serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
+            ))
+        }
+        fn visit_str<E: Error>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(Some(s.to_owned()))
+        }
+        fn visit_string<E: Error>(self, s: String) -> Result<Self::Value, E> {
+            Ok(Some(s))
+        }
+    }
+
+    struct Bool;
+
+    impl Visitor<'_> for Bool {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean")
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            match v {
+                0 => Ok(Some(false)),
+                1 => Ok(Some(true)),
+                _ => Err(E::custom(format!("expected a boolean, got {v}"))),
+            }
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+        fn visit_str<E: Error>(self, s: &str) -> Result<Self::Value, E> {
+            if s.eq_ignore_ascii_case("true") {
+                Ok(Some(true))
+            } else if s.eq_ignore_ascii_case("false") {
+                Ok(Some(false))
+            } else {
+                Err(E::custom(format!("expected a boolean, got {s:?}")))
+            }
+        }
+    }
+
+    /// `result` must be an object (serde would otherwise read an array as a struct).
+    struct Object;
+
+    impl<'de> Visitor<'de> for Object {
+        type Value = Option<super::JobInfo>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("`result` as an object")
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            use serde::Deserialize;
+            super::JobInfo::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    pub fn opt_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<super::JobInfo>, D::Error> {
+        d.deserialize_any(Object)
+    }
 
     pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        match Option::<Value>::deserialize(d)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-                .map(Some)
-                .ok_or_else(|| D::Error::custom(format!("number {n} out of range"))),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => {
-                let t = s.trim();
-                t.parse::<i64>()
-                    .ok()
-                    .or_else(|| {
-                        t.parse::<f64>()
-                            .ok()
-                            .filter(|f| f.is_finite())
-                            .map(|f| f as i64)
-                    })
-                    .map(Some)
-                    .ok_or_else(|| D::Error::custom(format!("expected a number, got {s:?}")))
-            }
-            Some(other) => Err(D::Error::custom(format!("expected a number, got {other}"))),
-        }
+        d.deserialize_any(I64)
     }
 
     pub fn opt_decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        match Option::<Value>::deserialize(d)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(D::Error::custom(format!(
-                "expected seconds as text or number, got {other}"
-            ))),
-        }
+        d.deserialize_any(DecimalText)
     }
 
     pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        match Option::<Value>::deserialize(d)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(Some(false)),
-            Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(Some(true)),
-            Some(other) => Err(D::Error::custom(format!("expected a boolean, got {other}"))),
-        }
+        d.deserialize_any(Bool)
     }
 }
 
@@ -362,7 +476,11 @@ mod tests {
         assert!(matches!(parse_job_info(b""), Err(ParseError::Malformed(_))));
         assert!(matches!(
             parse_job_info(br#"{"status":"success","result":[]}"#),
-            Err(ParseError::Malformed(m)) if m.contains("array")
+            Err(ParseError::Malformed(m)) if m.contains("`result` as an object")
+        ));
+        assert!(matches!(
+            parse_job_info(br#"{"status":"success","result":null}"#),
+            Err(ParseError::Malformed(m)) if m.contains("missing or null")
         ));
         assert!(matches!(
             parse_job_info(br#"{"status":"success","result":{"health_score":{}}}"#),
