@@ -167,7 +167,6 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     change_jobs(&sim.url, &ids[..changed], options.concurrency).await?;
     passes.push(cycle(&app, "cycle 2: 10% of jobs changed").await?);
     passes.push(cycle(&app, "cycle 3: nothing changed").await?);
-    let (_, peak_rss) = resident_memory();
 
     println!(
         "\n| pass | wall | jobs/s | failed | events | vs GET loop |\n|---|---:|---:|---:|---:|---:|"
@@ -183,6 +182,9 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             p.wall.as_secs_f64() / ceiling.wall.as_secs_f64().max(1e-9)
         );
     }
+    // Peak before the latency pass, which starts a second bot in this process.
+    let (_, peak_rss) = resident_memory();
+    let latencies = change_to_chat_latency(&sim.url, &ids, &dir, options.concurrency).await?;
     let outbox = app.store.outbox_counts().await?;
     println!(
         "\nresident memory: {} idle after start with {} watched jobs, {} peak (targets: 30 MB idle, 60 MB peak)",
@@ -191,13 +193,95 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         mb(peak_rss)
     );
     println!(
-        "outbox after the run: {} pending deliveries",
+        "outbox after the cycles: {} pending deliveries",
         outbox.pending
     );
+    let mut sorted = latencies;
+    sorted.sort();
+    if let (Some(min), Some(max)) = (sorted.first(), sorted.last()) {
+        println!(
+            "change-to-chat latency, 1-second schedule, {} jobs, {} samples: min {:.2} s, median {:.2} s, max {:.2} s (target 1.5 s)",
+            options.jobs,
+            sorted.len(),
+            min.as_secs_f64(),
+            sorted[sorted.len() / 2].as_secs_f64(),
+            max.as_secs_f64()
+        );
+    }
     app.store.close().await;
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Runs the bot as `run` does, on a one-second schedule, with a webhook channel pointing at a
+/// receiver in this process; changes one job at a time (the last one polled in a cycle, the
+/// worst case) and measures how long until the receiver has the alert.
+async fn change_to_chat_latency(
+    sim_url: &str,
+    ids: &[String],
+    dir: &std::path::Path,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    use axum::routing::post;
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let arrived_tx = arrived_tx.clone();
+            async move {
+                let _ = arrived_tx.send(Instant::now());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", listener.local_addr()?);
+    let receiver_task = tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let mut text = format!(
+        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{sim_url}\"\n[codearts.auth]\ntoken = \"{}\"\n\
+         [poll]\nschedule = \"* * * * * *\"\nconcurrency = {concurrency}\ntimeout_secs = 30\n\
+         [store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [[channels]]\nname = \"latency\"\ntype = \"webhook\"\nurl = \"{hook}\"\n",
+        sim::DEFAULT_TOKEN,
+        dir.join("latency.db").display()
+    );
+    for id in ids {
+        text.push_str("[[jobs]]\nid = \"");
+        text.push_str(id);
+        text.push_str("\"\n");
+    }
+    let config = Config::from_toml(&text, "bench latency config", &|_| None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = App::start(config).await?;
+    // Baseline first, so the scheduled cycles only see the changes we make.
+    poller::run_cycle(&app).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(crate::app::run(app, async {
+        let _ = stop_rx.await;
+    }));
+    let control = sim::Control::new(sim_url, sim::DEFAULT_TOKEN);
+    let mut samples = Vec::new();
+    for round in 0..5_i64 {
+        // A different job each round (seeded jobs start enabled), landing at different points
+        // of the schedule.
+        tokio::time::sleep(Duration::from_millis(700 + 130 * round as u64)).await;
+        let id = &ids[ids.len() - 1 - round as usize];
+        let changed_at = Instant::now();
+        control
+            .put_job(id, json!({"disabled": true}))
+            .await
+            .map_err(|e| anyhow::anyhow!("simulator control API: {e}"))?;
+        match tokio::time::timeout(Duration::from_secs(10), arrived.recv()).await {
+            Ok(Some(at)) => samples.push(at - changed_at),
+            _ => bail!("the change never reached the receiver within 10 s"),
+        }
+    }
+    let _ = stop_tx.send(());
+    let _ = running.await;
+    receiver_task.abort();
+    Ok(samples)
 }
 
 async fn cycle(app: &App, name: &'static str) -> anyhow::Result<Pass> {
