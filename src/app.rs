@@ -134,6 +134,7 @@ impl App {
             self.store.clone(),
             Arc::clone(&self.sinks),
             self.config.delivery.clone(),
+            self.config.codearts.link_template.clone(),
             Arc::clone(&self.metrics),
         )
     }

@@ -84,6 +84,23 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// List recent deliveries from the outbox (newest first).
+    Deliveries {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only deliveries in this state.
+        #[arg(long, value_parser = ["pending", "sent", "failed"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Send a sample card to one channel now and report exactly what the platform answered.
+    NotifyTest {
+        /// The channel's name in the config.
+        channel: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -215,6 +232,18 @@ async fn execute(command: Command) -> Result<(), Failure> {
         })
         .await
         .map_err(|e| Failure::runtime(&e)),
+        Command::Deliveries {
+            config,
+            status,
+            limit,
+        } => {
+            let config = config.load()?;
+            list_deliveries(&config, status.as_deref(), limit).await
+        }
+        Command::NotifyTest { channel, config } => {
+            let config = config.load()?;
+            notify_test(&config, &channel).await
+        }
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
@@ -279,6 +308,106 @@ async fn run_once(app: &app::App) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+async fn list_deliveries(config: &Config, status: Option<&str>, limit: u32) -> Result<(), Failure> {
+    let store = crate::store::Store::open(&config.store.path)
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    let rows = store
+        .deliveries(status, limit)
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    let counts = store
+        .outbox_counts()
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    println!(
+        "outbox: {} pending, {} sent, {} failed",
+        counts.pending, counts.sent, counts.failed
+    );
+    for row in rows {
+        println!(
+            "{}  {:<7} {:<16} try {:<3} {:<20} {}  {}",
+            row.created_at.format("%Y-%m-%d %H:%M:%S"),
+            row.status,
+            row.channel,
+            row.attempts,
+            row.kind,
+            row.id,
+            row.summary
+        );
+        if let Some(error) = row.last_error {
+            println!("{:>21}last error: {error}", "");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// The card `notify-test` sends: plainly a test, with every field a real alert has.
+fn sample_event() -> crate::detect::Event {
+    let now = chrono::Utc::now();
+    let info = |status: &str| crate::codearts::JobInfo {
+        id: Some("0123456789abcdef0123456789abcdef".to_owned()),
+        job_name: Some("codearts-bot test card".to_owned()),
+        last_build_status: Some(status.to_owned()),
+        last_build_time: Some(now.timestamp_millis()),
+        build_time: Some("42.5".to_owned()),
+        health_score: Some(90),
+        disabled: Some(false),
+        ..crate::codearts::JobInfo::default()
+    };
+    crate::detect::Event {
+        kind: crate::detect::EventKind::BuildFailed,
+        job_id: "0123456789abcdef0123456789abcdef".to_owned(),
+        job_name: "codearts-bot test card".to_owned(),
+        detected_at: now,
+        previous: Some(info("success")),
+        current: Some(info("failed")),
+        summary:
+            "Test card from codearts-bot notify-test: this channel is reachable (no build failed)"
+                .to_owned(),
+    }
+}
+
+async fn notify_test(config: &Config, name: &str) -> Result<(), Failure> {
+    let Some(channel) = config.channels.iter().find(|c| c.name == name) else {
+        let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
+        return Err(Failure::new(
+            EXIT_CONFIG,
+            format!(
+                "no channel is named {name:?} (configured: {})",
+                known.join(", ")
+            ),
+        ));
+    };
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(config.delivery.timeout_secs))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    let sink = crate::notify::Sink::from_config(channel, http);
+    let event = sample_event();
+    let id = format!("dlv_test_{}", uuid::Uuid::new_v4().simple());
+    let out = crate::notify::Outgoing {
+        delivery_id: &id,
+        event: &event,
+        link: None,
+    };
+    match sink.send(&out).await {
+        Ok(()) => {
+            println!(
+                "{name} ({}): accepted the sample card (delivery id {id})",
+                sink.kind()
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(
+            EXIT_SOURCE,
+            format!("{name} ({}): {}", sink.kind(), e),
+        )),
+    }
 }
 
 async fn check(config: &Config, job: &JobId, json: bool) -> Result<(), Failure> {

@@ -47,6 +47,10 @@ pub struct CodeArtsConfig {
     /// Overrides the region's endpoint (a proxy, or the simulator on loopback).
     pub endpoint: Option<String>,
     pub auth: AuthConfig,
+    /// The link every chat card carries, e.g.
+    /// `https://devcloud.cn-north-4.huaweicloud.com/cloudbuild/project/{project_id}/job/{job_id}/detail`:
+    /// `{job_id}` is required, `{project_id}` optional (empty when unknown). No link when absent.
+    pub link_template: Option<String>,
 }
 
 /// `[codearts.auth]`: exactly one method.
@@ -309,6 +313,9 @@ pub struct DeliveryConfig {
     pub max_backoff_secs: u64,
     /// A delivery still failing after this long is abandoned and reported.
     pub max_age_secs: u64,
+    /// After an event is queued, wait this long for more of the same channel, and send them
+    /// together as one message.
+    pub group_wait_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -318,6 +325,7 @@ impl Default for DeliveryConfig {
             initial_backoff_secs: 2,
             max_backoff_secs: 300,
             max_age_secs: 24 * 3600,
+            group_wait_ms: 5000,
         }
     }
 }
@@ -330,21 +338,46 @@ pub struct JobConfig {
     pub channels: Option<Vec<String>>,
 }
 
+/// The platform a channel delivers to: `type` in `[[channels]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelType {
+    /// A Discord execute-webhook URL.
     Discord,
+    /// A Slack incoming webhook (Block Kit).
+    Slack,
+    /// A Feishu / Lark custom bot (interactive card), optionally signed.
+    Feishu,
+    /// A DingTalk custom robot (markdown), optionally signed with its `SEC...` secret.
+    Dingtalk,
+    /// A WeCom (WeChat Work) group robot (markdown).
+    Wecom,
+    /// The generic JSON webhook, optionally HMAC-signed.
     Webhook,
+    /// Cards printed to standard output.
     Stdout,
 }
 
 impl ChannelType {
+    /// The name used in the config's `type`, in logs and in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelType::Discord => "discord",
+            ChannelType::Slack => "slack",
+            ChannelType::Feishu => "feishu",
+            ChannelType::Dingtalk => "dingtalk",
+            ChannelType::Wecom => "wecom",
             ChannelType::Webhook => "webhook",
             ChannelType::Stdout => "stdout",
         }
+    }
+
+    /// Whether the channel's `secret` means something for this platform.
+    fn takes_secret(self) -> bool {
+        matches!(
+            self,
+            ChannelType::Webhook | ChannelType::Feishu | ChannelType::Dingtalk
+        )
     }
 }
 
@@ -356,7 +389,8 @@ pub struct ChannelConfig {
     pub kind: ChannelType,
     /// The webhook URL (it contains the webhook's credential: treated as a secret).
     pub url: Option<Secret>,
-    /// HMAC key for `webhook` channels.
+    /// Signing secret: the HMAC key of `webhook` channels, the signing secret of `feishu`
+    /// bots, the `SEC...` secret of `dingtalk` robots.
     pub secret: Option<Secret>,
     /// Only these event kinds reach the channel (default: all).
     pub events: Option<Vec<String>>,
@@ -452,6 +486,9 @@ impl Config {
         if let Some(endpoint) = &mut self.codearts.endpoint {
             text("codearts.endpoint", endpoint);
         }
+        if let Some(template) = &mut self.codearts.link_template {
+            text("codearts.link_template", template);
+        }
         text("poll.schedule", &mut self.poll.schedule);
         text("http.listen", &mut self.http.listen);
         let mut path = self.store.path.to_string_lossy().into_owned();
@@ -531,6 +568,11 @@ impl Config {
             )),
             None => {}
         }
+        if let Some(template) = &c.link_template
+            && let Err(e) = validate_link_template(template)
+        {
+            problems.push(format!("codearts.link_template: {e}"));
+        }
         c.auth.validate(problems);
         if let Err(e) = parse_schedule(&self.poll.schedule) {
             problems.push(format!("poll.schedule: {e}"));
@@ -597,6 +639,12 @@ impl Config {
                 d.timeout_secs
             ));
         }
+        if d.group_wait_ms > 60_000 {
+            problems.push(format!(
+                "delivery.group_wait_ms: {} is more than a minute",
+                d.group_wait_ms
+            ));
+        }
         if d.initial_backoff_secs == 0 || d.max_backoff_secs < d.initial_backoff_secs {
             problems.push("delivery: need 0 < initial_backoff_secs <= max_backoff_secs".to_owned());
         }
@@ -628,8 +676,20 @@ impl Config {
                     }
                 }
             }
-            if ch.secret.is_some() && ch.kind != ChannelType::Webhook {
-                problems.push(format!("{key}.secret: only webhook channels are signed"));
+            match &ch.secret {
+                Some(_) if !ch.kind.takes_secret() => problems.push(format!(
+                    "{key}.secret: only webhook, feishu and dingtalk channels are signed"
+                )),
+                // The message must not show the secret, not even its first characters.
+                Some(secret)
+                    if ch.kind == ChannelType::Dingtalk && !secret.expose().starts_with("SEC") =>
+                {
+                    problems.push(format!(
+                        "{key}.secret: a DingTalk signing secret starts with \"SEC\" \
+                         (copy it from the robot's security settings, \"加签\")"
+                    ));
+                }
+                _ => {}
             }
             for (j, ev) in ch.events.iter().flatten().enumerate() {
                 if EventKind::parse(ev).is_none() {
@@ -772,6 +832,33 @@ impl UrlProblem {
     fn redacted(&self) -> String {
         self.to_string()
     }
+}
+
+/// A link template must name `{job_id}`, use no other placeholder than `{project_id}`, and
+/// give an http(s) URL once filled in.
+fn validate_link_template(template: &str) -> Result<(), String> {
+    if !template.contains("{job_id}") {
+        return Err(format!(
+            "{template:?} does not contain {{job_id}}, so every card would link to the same page"
+        ));
+    }
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let end = tail.find('}').map_or(tail.len(), |e| e + 1);
+        let placeholder = &tail[..end];
+        if placeholder != "{job_id}" && placeholder != "{project_id}" {
+            return Err(format!(
+                "{placeholder:?} is not a placeholder (known: {{job_id}}, {{project_id}})"
+            ));
+        }
+        rest = &tail[end..];
+    }
+    // Filled in as `notify::render_link` does (ids need no encoding).
+    let sample = template
+        .replace("{job_id}", "f5af662119404ad187437cd272b5099b")
+        .replace("{project_id}", "85caf40575794f989920-5216d1148af6");
+    validate_url(&sample).map_err(|e| format!("once filled in, {e}"))
 }
 
 fn validate_url(raw: &str) -> Result<(), UrlProblem> {
@@ -1045,5 +1132,109 @@ mod schedule_tests {
         assert_eq!(schedule_interval("*/1 * * * * *"), Duration::from_secs(1));
         assert_eq!(schedule_interval("0 * * * * *"), Duration::from_secs(60));
         assert_eq!(schedule_interval("*/10 * * * * *"), Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod channel_tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [codearts]
+        region = "cn-north-4"
+        [codearts.auth]
+        token = "t"
+    "#;
+
+    fn with(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(&format!("{BASE}\n{extra}"), "test.toml", &|_| None)
+    }
+
+    fn channel(kind: &str, secret: Option<&str>) -> String {
+        let secret = secret.map_or(String::new(), |s| format!("secret = \"{s}\"\n"));
+        format!(
+            "[[channels]]\nname = \"c\"\ntype = \"{kind}\"\nurl = \"https://chat.example/hook?key=K3Y\"\n{secret}"
+        )
+    }
+
+    #[test]
+    fn every_chat_platform_is_a_channel_type() {
+        for kind in ["discord", "slack", "feishu", "dingtalk", "wecom", "webhook"] {
+            let config = with(&channel(kind, None)).unwrap();
+            assert_eq!(config.channels[0].kind.as_str(), kind);
+        }
+        let stdout = with("[[channels]]\nname = \"c\"\ntype = \"stdout\"\n").unwrap();
+        assert_eq!(stdout.channels[0].kind, ChannelType::Stdout);
+    }
+
+    #[test]
+    fn every_platform_but_stdout_needs_a_url() {
+        for kind in ["slack", "feishu", "dingtalk", "wecom"] {
+            let err = with(&format!("[[channels]]\nname = \"c\"\ntype = \"{kind}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "channels[0].url: a {kind} channel needs the webhook url"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_for_signing_platforms_only_and_dingtalks_start_with_sec() {
+        assert!(with(&channel("feishu", Some("fs-secret"))).is_ok());
+        assert!(with(&channel("dingtalk", Some("SECabc123"))).is_ok());
+        assert!(with(&channel("webhook", Some("hm4c"))).is_ok());
+        for kind in ["slack", "wecom", "discord"] {
+            let err = with(&channel(kind, Some("nope"))).unwrap_err().to_string();
+            assert!(
+                err.contains("channels[0].secret: only webhook, feishu and dingtalk"),
+                "{err}"
+            );
+        }
+        let err = with(&channel("dingtalk", Some("plainS3CRET")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("starts with \"SEC\""), "{err}");
+        assert!(
+            !err.contains("plainS3CRET") && !err.contains("K3Y"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn link_template_needs_job_id_and_must_give_a_url() {
+        let set = |t: &str| {
+            Config::from_toml(
+                &BASE.replace(
+                    "region = \"cn-north-4\"",
+                    &format!("region = \"cn-north-4\"\nlink_template = \"{t}\""),
+                ),
+                "test.toml",
+                &|_| None,
+            )
+        };
+        let ok = set("https://console.example/project/{project_id}/job/{job_id}").unwrap();
+        assert_eq!(
+            ok.codearts.link_template.as_deref(),
+            Some("https://console.example/project/{project_id}/job/{job_id}")
+        );
+        let missing = set("https://console.example/jobs").unwrap_err().to_string();
+        assert!(
+            missing.contains("codearts.link_template: ") && missing.contains("{job_id}"),
+            "{missing}"
+        );
+        let typo = set("https://console.example/{jobid}/{job_id}")
+            .unwrap_err()
+            .to_string();
+        assert!(typo.contains("\"{jobid}\" is not a placeholder"), "{typo}");
+        let not_url = set("console/{job_id}").unwrap_err().to_string();
+        assert!(
+            not_url.contains("once filled in, not a valid URL"),
+            "{not_url}"
+        );
+        assert!(with("").unwrap().codearts.link_template.is_none());
     }
 }

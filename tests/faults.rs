@@ -38,6 +38,7 @@ path = "{}"
 [delivery]
 initial_backoff_secs = 1
 max_backoff_secs = 1
+group_wait_ms = 200
 timeout_secs = 2
 [http]
 listen = "127.0.0.1:0"

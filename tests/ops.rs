@@ -37,6 +37,8 @@ schedule = "*/1 * * * * *"
 timeout_secs = 2
 [store]
 path = "{}"
+[delivery]
+group_wait_ms = 200
 {extra}
 {jobs}
 [[channels]]

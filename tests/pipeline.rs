@@ -65,6 +65,7 @@ impl Harness {
             [delivery]
             initial_backoff_secs = 1
             max_backoff_secs = 1
+group_wait_ms = 200
             timeout_secs = 2
             {jobs}
             [[channels]]
@@ -366,4 +367,108 @@ async fn a_tick_that_finds_the_previous_cycle_running_is_skipped() {
         .expect("shutdown finishes within its bound")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn max_rps_spreads_a_cycle_and_a_throttling_answer_slows_the_poller_down() {
+    let h = Harness::start(10).await;
+    let mut config = h.config();
+    config.poll.max_rps = Some(20.0);
+    let bot = App::start(config).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let report = poller::run_cycle(&bot).await.unwrap();
+    assert_eq!(report.ok, 10);
+    assert!(
+        started.elapsed() >= Duration::from_millis(440),
+        "10 calls at 20 per second are spread over 450 ms, took {:?}",
+        started.elapsed()
+    );
+
+    h.sim
+        .control()
+        .set_fault(json!({"status": 429, "retry_after": 1, "count": 1}))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let report = poller::run_cycle(&bot).await.unwrap();
+    assert_eq!(report.failed.get("rate_limited"), Some(&1));
+    assert_eq!(report.events, 0, "throttling is not a job event");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "everyone waited out Retry-After: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        bot.limiter.current_rps().unwrap() < 20.0,
+        "the rate was lowered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_jobs_failing_together_become_a_handful_of_messages_with_every_event() {
+    use std::collections::HashSet;
+    const JOBS: usize = 200;
+    let h = Harness::start(JOBS).await;
+    let mut config = h.config();
+    let discord: codearts_bot::config::ChannelConfig = toml::from_str(&format!(
+        "name = \"discord\"\ntype = \"discord\"\nurl = \"{}\"",
+        h.capture.url("/api/webhooks/1/token")
+    ))
+    .unwrap();
+    let slack: codearts_bot::config::ChannelConfig = toml::from_str(&format!(
+        "name = \"slack\"\ntype = \"slack\"\nurl = \"{}\"",
+        h.capture.url("/services/T/B/x")
+    ))
+    .unwrap();
+    config.channels = vec![discord, slack];
+    config.delivery.group_wait_ms = 500;
+    let bot = App::start(config).await.unwrap();
+    poller::run_cycle(&bot).await.unwrap();
+
+    for id in &h.jobs {
+        h.sim
+            .control()
+            .put_job(
+                id,
+                json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
+            )
+            .await
+            .unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while bot.store.outbox_counts().await.unwrap().sent < 2 * JOBS as u64
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sent = bot.store.outbox_counts().await.unwrap().sent;
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    assert_eq!(sent, 2 * JOBS as u64, "every delivery marked sent");
+
+    let received = h.capture.requests();
+    for (channel, prefix) in [("discord", "/api/webhooks/"), ("slack", "/services/")] {
+        let messages: Vec<_> = received
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect();
+        assert!(
+            messages.len() <= 10,
+            "{channel}: 200 events in at most a handful of messages, got {}",
+            messages.len()
+        );
+        let text: String = messages.iter().map(|m| m.text()).collect();
+        // A card names its job; the summary that closes a full Discord message lists the rest
+        // by name.
+        let named: HashSet<String> = (0..JOBS)
+            .map(sim::seeded_job_name)
+            .filter(|name| text.contains(name.as_str()))
+            .collect();
+        assert_eq!(named.len(), JOBS, "{channel}: every event is represented");
+    }
 }

@@ -5,12 +5,16 @@ mod support;
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use codearts_bot::codearts::JobInfo;
 use codearts_bot::config::{ChannelConfig, ChannelType};
 use codearts_bot::detect::{Event, EventKind};
 use codearts_bot::notify::{Outgoing, SendError, Sink, webhook};
 use codearts_bot::secret::Secret;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
 use support::capture::{CaptureServer, Reply};
 
 const HMAC_KEY: &str = "hm4c-s3cret";
@@ -91,6 +95,7 @@ async fn webhook_sink_delivers_the_contract_body_signed_with_the_channel_secret(
         .send(&Outgoing {
             delivery_id: "dlv-42",
             event: &event,
+            link: None,
         })
         .await;
 
@@ -142,6 +147,7 @@ async fn webhook_without_a_secret_is_sent_unsigned() {
         .send(&Outgoing {
             delivery_id: "d",
             event: &event,
+            link: None,
         })
         .await;
 
@@ -159,6 +165,7 @@ async fn discord_sink_posts_one_embed_with_wait_true_keeping_the_thread() {
         .send(&Outgoing {
             delivery_id: "dlv-7",
             event: &event,
+            link: None,
         })
         .await;
 
@@ -190,6 +197,7 @@ async fn discord_rate_limit_is_retried_after_its_retry_after_then_accepted() {
     let out = Outgoing {
         delivery_id: "d",
         event: &event,
+        link: None,
     };
 
     let first = sink.send(&out).await;
@@ -221,6 +229,7 @@ async fn webhook_server_error_is_retried_after_the_header_delay() {
     let out = Outgoing {
         delivery_id: "d",
         event: &event,
+        link: None,
     };
 
     let first = sink.send(&out).await;
@@ -247,6 +256,7 @@ async fn deleted_discord_webhook_is_permanent_with_discords_message() {
         .send(&Outgoing {
             delivery_id: "d",
             event: &event,
+            link: None,
         })
         .await;
 
@@ -270,6 +280,7 @@ async fn stopped_server_is_retried_and_the_error_shows_no_url_or_secret() {
     let out = Outgoing {
         delivery_id: "d",
         event: &event,
+        link: None,
     };
     // A first send leaves a pooled keep-alive connection behind: stop must cut it too.
     assert_eq!(webhook.send(&out).await, Ok(()));
@@ -297,6 +308,7 @@ async fn stop_cuts_a_request_waiting_for_a_slow_answer() {
         sink.send(&Outgoing {
             delivery_id: "d",
             event: &event,
+            link: None,
         })
         .await
     };
@@ -335,6 +347,7 @@ async fn a_service_slower_than_the_timeout_is_retried() {
         .send(&Outgoing {
             delivery_id: "d",
             event: &event,
+            link: None,
         })
         .await;
 
@@ -346,4 +359,714 @@ async fn a_service_slower_than_the_timeout_is_retried() {
         server.requests().is_empty(),
         "the slow answer was never delivered"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat platforms: Slack, Feishu, DingTalk, WeCom, and Discord batches.
+// ---------------------------------------------------------------------------------------------
+
+const FEISHU_SECRET: &str = "fs-s1gn1ng-secret";
+const DINGTALK_SECRET: &str = "SEC0123456789abcdefDINGTALK";
+const LINK: &str = "https://console.example/project/p1/job/f5af662119404ad187437cd272b5099b";
+
+/// Strings that must never reach a chat service as written: each would mention someone.
+const RAW_MENTIONS: [&str; 5] = ["@everyone", "<!channel>", "@all", "@here", "<@123>"];
+
+/// A 300-character job name written to ping and format: what a careless or hostile job owner
+/// could name a job.
+fn hostile_name() -> String {
+    let head = "@everyone <!channel> @all @here **bold** <@123> 🚀🔥 ";
+    let mut name = head.to_owned();
+    while name.chars().count() < 300 {
+        name.push_str("deploy-😀-");
+    }
+    name.chars().take(300).collect()
+}
+
+fn event_named(name: &str) -> Event {
+    let mut event = build_failed();
+    event.job_name = name.to_owned();
+    for info in [event.previous.as_mut(), event.current.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        info.job_name = Some(name.to_owned());
+    }
+    event.summary = format!("Build failed: {name} (success → failed)");
+    event
+}
+
+fn sink_for(kind: ChannelType, url: String, secret: Option<&str>) -> Sink {
+    Sink::from_config(&channel(kind, url, secret), http(Duration::from_secs(5)))
+}
+
+fn slack_sink(server: &CaptureServer) -> Sink {
+    sink_for(
+        ChannelType::Slack,
+        server.url(&format!("/services/T1/B2/{TOKEN}")),
+        None,
+    )
+}
+
+fn feishu_sink(server: &CaptureServer) -> Sink {
+    sink_for(
+        ChannelType::Feishu,
+        server.url(&format!("/open-apis/bot/v2/hook/{TOKEN}")),
+        Some(FEISHU_SECRET),
+    )
+}
+
+fn dingtalk_sink(server: &CaptureServer) -> Sink {
+    sink_for(
+        ChannelType::Dingtalk,
+        server.url(&format!("/robot/send?access_token={TOKEN}")),
+        Some(DINGTALK_SECRET),
+    )
+}
+
+fn wecom_sink(server: &CaptureServer) -> Sink {
+    sink_for(
+        ChannelType::Wecom,
+        server.url(&format!("/cgi-bin/webhook/send?key={TOKEN}")),
+        None,
+    )
+}
+
+/// The events as a batch, delivery ids `d0`, `d1`, ... and the link on each.
+fn outgoing<'a>(events: &'a [Event], ids: &'a [String]) -> Vec<Outgoing<'a>> {
+    events
+        .iter()
+        .zip(ids)
+        .map(|(event, id)| Outgoing {
+            delivery_id: id,
+            event,
+            link: Some(LINK),
+        })
+        .collect()
+}
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("d{i}")).collect()
+}
+
+fn assert_inert(platform: &str, body: &str) {
+    for needle in RAW_MENTIONS {
+        assert!(
+            !body.contains(needle),
+            "{platform}: {needle:?} passed through: {body}"
+        );
+    }
+}
+
+/// The texts a platform renders as markdown (plain-text headers and titles show as typed).
+fn markdown_texts(kind: ChannelType, body: &serde_json::Value) -> Vec<String> {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let all = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
+    match kind {
+        ChannelType::Discord => all(&body["embeds"])
+            .iter()
+            .flat_map(|e| {
+                let mut texts = vec![s(&e["title"]), s(&e["description"])];
+                texts.extend(all(&e["fields"]).iter().map(|f| s(&f["value"])));
+                texts
+            })
+            .collect(),
+        ChannelType::Slack => {
+            let mut texts = vec![s(&body["text"])];
+            texts.extend(
+                all(&body["blocks"])
+                    .iter()
+                    .filter(|b| b["type"] == "section")
+                    .map(|b| s(&b["text"]["text"])),
+            );
+            texts
+        }
+        ChannelType::Feishu => all(&body["card"]["elements"])
+            .iter()
+            .map(|e| s(&e["content"]))
+            .collect(),
+        ChannelType::Dingtalk => vec![s(&body["markdown"]["text"])],
+        _ => vec![s(&body["markdown"]["content"])],
+    }
+}
+
+fn hmac_sha256_base64(key: &[u8], message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(message);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// What a 2xx-with-a-code platform answers on success.
+fn accepted(key: &str) -> Reply {
+    Reply::json(200, json!({ key: 0, "msg": "success", "errmsg": "ok" }))
+}
+
+fn expect_retry_after(result: Result<(), SendError>, secs: u64) {
+    match result {
+        Err(SendError::Retry { after, ref reason }) => {
+            assert_eq!(after, Some(Duration::from_secs(secs)), "{reason}");
+        }
+        other => panic!("expected Retry after {secs}s, got {other:?}"),
+    }
+}
+
+fn expect_permanent(result: Result<(), SendError>, needle: &str) {
+    let err = result.expect_err("expected a permanent failure");
+    assert!(!err.is_retry(), "{err:?}");
+    assert!(err.reason().contains(needle), "{err}");
+    assert_no_credential(&err);
+}
+
+#[tokio::test]
+async fn slack_sink_posts_block_kit_with_every_fact_and_a_link_button() {
+    let server = CaptureServer::start().await;
+    server.script(vec![Reply::text(200, "ok")]);
+    let sink = slack_sink(&server);
+    let event = build_failed();
+
+    let sent = sink
+        .send(&Outgoing {
+            delivery_id: "dlv-9",
+            event: &event,
+            link: Some(LINK),
+        })
+        .await;
+
+    assert_eq!(sent, Ok(()));
+    let request = &server.requests()[0];
+    assert_eq!(request.path, format!("/services/T1/B2/{TOKEN}"));
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let body = request.json();
+    assert_eq!(body["text"], "🔴 Build failed: web-frontend");
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(blocks[0]["text"]["type"], "plain_text");
+    assert_eq!(blocks[0]["text"]["text"], "🔴 Build failed: web-frontend");
+    assert_eq!(blocks[1]["type"], "section");
+    assert_eq!(blocks[1]["text"]["type"], "mrkdwn");
+    let section = blocks[1]["text"]["text"].as_str().unwrap();
+    for fact in [
+        "*Job:* web-frontend",
+        "*Changed:* success → failed",
+        "*Job id:* f5af662119404ad187437cd272b5099b",
+        "*Last build:* 2024-07-24 03:56:47 UTC",
+        "*Duration:* 28s",
+        "*Health score:* 74",
+    ] {
+        assert!(section.contains(fact), "{fact} missing from {section}");
+    }
+    assert_eq!(blocks[1]["accessory"]["type"], "button");
+    assert_eq!(blocks[1]["accessory"]["url"], LINK);
+}
+
+#[tokio::test]
+async fn slack_answers_are_classified_ok_permanent_and_retry_after() {
+    let server = CaptureServer::start().await;
+    server.script(vec![
+        Reply::text(200, "ok"),
+        Reply::text(404, "channel_not_found"),
+        Reply::text(429, "rate_limited").with_header("retry-after", "3"),
+    ]);
+    let sink = slack_sink(&server);
+    let event = build_failed();
+    let out = Outgoing {
+        delivery_id: "d",
+        event: &event,
+        link: None,
+    };
+
+    let ok = sink.send(&out).await;
+    let gone = sink.send(&out).await;
+    let throttled = sink.send(&out).await;
+
+    assert_eq!(ok, Ok(()));
+    expect_permanent(gone, "channel_not_found");
+    expect_retry_after(throttled, 3);
+}
+
+#[tokio::test]
+async fn slack_batch_of_five_is_one_post_naming_every_job() {
+    let server = CaptureServer::start().await;
+    let sink = slack_sink(&server);
+    let events: Vec<Event> = (0..5).map(|i| event_named(&format!("job-{i}"))).collect();
+    let ids = ids(5);
+
+    let sent = sink.send_batch(&outgoing(&events, &ids)).await;
+
+    assert_eq!(sent, Ok(()));
+    let received = server.requests();
+    assert_eq!(received.len(), 1, "one message for the whole batch");
+    let body = received[0].json();
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 6, "a header and a section per event");
+    assert_eq!(blocks[0]["text"]["text"], "🔴 5 CodeArts Build events");
+    for i in 0..5 {
+        let section = blocks[i + 1]["text"]["text"].as_str().unwrap();
+        assert!(section.contains(&format!("job-{i}")), "{section}");
+        assert_eq!(blocks[i + 1]["accessory"]["url"], LINK);
+    }
+}
+
+#[tokio::test]
+async fn feishu_sink_posts_an_interactive_card_signed_with_the_documented_algorithm() {
+    let server = CaptureServer::start().await;
+    server.script(vec![accepted("code")]);
+    let sink = feishu_sink(&server);
+    let event = build_failed();
+    let before = Utc::now().timestamp();
+
+    let sent = sink
+        .send(&Outgoing {
+            delivery_id: "dlv-3",
+            event: &event,
+            link: Some(LINK),
+        })
+        .await;
+
+    assert_eq!(sent, Ok(()));
+    let request = &server.requests()[0];
+    assert_eq!(request.path, format!("/open-apis/bot/v2/hook/{TOKEN}"));
+    assert!(request.body.len() <= 20_000);
+    let body = request.json();
+    assert_eq!(body["msg_type"], "interactive");
+    let card = &body["card"];
+    assert_eq!(card["header"]["template"], "red");
+    assert_eq!(card["header"]["title"]["tag"], "plain_text");
+    assert_eq!(
+        card["header"]["title"]["content"],
+        "🔴 Build failed: web-frontend"
+    );
+    let elements = card["elements"].as_array().unwrap();
+    assert_eq!(elements[0]["tag"], "markdown");
+    let markdown = elements[0]["content"].as_str().unwrap();
+    for fact in [
+        "**Job:** web-frontend",
+        "**Changed:** success → failed",
+        "**Job id:** f5af662119404ad187437cd272b5099b",
+        "**Last build:** 2024-07-24 03:56:47 UTC",
+        "**Duration:** 28s",
+        "**Health score:** 74",
+    ] {
+        assert!(markdown.contains(fact), "{fact} missing from {markdown}");
+    }
+    let button = &elements
+        .iter()
+        .find(|e| e["tag"] == "action")
+        .expect("a button")["actions"][0];
+    assert_eq!(button["tag"], "button");
+    assert_eq!(button["url"], LINK);
+    // Recomputed independently: key = timestamp + "\n" + secret, message empty.
+    let timestamp = body["timestamp"].as_str().expect("timestamp as text");
+    let seconds: i64 = timestamp.parse().unwrap();
+    assert!((before..=before + 60).contains(&seconds), "{seconds}");
+    let expected = hmac_sha256_base64(format!("{timestamp}\n{FEISHU_SECRET}").as_bytes(), b"");
+    assert_eq!(body["sign"], expected);
+    assert!(!request.text().contains(FEISHU_SECRET));
+}
+
+#[tokio::test]
+async fn feishu_result_codes_decide_between_sent_retried_and_refused() {
+    let server = CaptureServer::start().await;
+    server.script(vec![
+        Reply::json(
+            200,
+            json!({"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"}),
+        ),
+        Reply::json(200, json!({"code": 11232, "msg": "frequency limited"})),
+        Reply::json(200, json!({"code": 0, "msg": "success", "data": {}})),
+        Reply::json(200, json!({"StatusCode": 0, "StatusMessage": "success"})),
+        Reply::json(200, json!({"code": 19024, "msg": "Key Words Not Found"})),
+        Reply::json(400, json!({"code": 9499, "msg": "Bad Request"})),
+        Reply::json(200, json!({"code": 12345, "msg": "something new"})),
+        Reply::status(200),
+    ]);
+    let sink = feishu_sink(&server);
+    let event = build_failed();
+    let out = Outgoing {
+        delivery_id: "d",
+        event: &event,
+        link: None,
+    };
+
+    let mut results = Vec::new();
+    for _ in 0..8 {
+        results.push(sink.send(&out).await);
+    }
+
+    let mut results = results.into_iter();
+    expect_permanent(results.next().unwrap(), "(code 19021)");
+    expect_retry_after(results.next().unwrap(), 60);
+    assert_eq!(results.next().unwrap(), Ok(()));
+    assert_eq!(results.next().unwrap(), Ok(()), "old-style StatusCode");
+    expect_permanent(results.next().unwrap(), "code 19024");
+    expect_permanent(results.next().unwrap(), "code 9499");
+    let unknown = results.next().unwrap().unwrap_err();
+    assert!(
+        matches!(&unknown, SendError::Retry { after: None, .. }),
+        "{unknown:?}"
+    );
+    let silent = results.next().unwrap().unwrap_err();
+    assert!(silent.is_retry(), "no code, no proof: {silent:?}");
+    assert!(
+        silent.reason().contains("without a result code"),
+        "{silent}"
+    );
+}
+
+#[tokio::test]
+async fn dingtalk_sink_posts_markdown_mentioning_nobody_signed_in_the_query() {
+    let server = CaptureServer::start().await;
+    server.script(vec![accepted("errcode")]);
+    let sink = dingtalk_sink(&server);
+    let event = build_failed();
+    let before = Utc::now().timestamp_millis();
+
+    let sent = sink
+        .send(&Outgoing {
+            delivery_id: "dlv-5",
+            event: &event,
+            link: Some(LINK),
+        })
+        .await;
+
+    assert_eq!(sent, Ok(()));
+    let request = &server.requests()[0];
+    assert!(request.path.starts_with("/robot/send?"), "{}", request.path);
+    assert_eq!(request.query("access_token").as_deref(), Some(TOKEN));
+    // Recomputed independently: key = secret, message = timestamp + "\n" + secret.
+    let timestamp = request.query("timestamp").expect("timestamp");
+    let ms: i64 = timestamp.parse().unwrap();
+    assert!((before..=before + 60_000).contains(&ms), "{ms}");
+    let expected = hmac_sha256_base64(
+        DINGTALK_SECRET.as_bytes(),
+        format!("{timestamp}\n{DINGTALK_SECRET}").as_bytes(),
+    );
+    assert_eq!(request.query("sign").as_deref(), Some(expected.as_str()));
+    assert!(!request.path.contains(DINGTALK_SECRET));
+    let body = request.json();
+    assert_eq!(body["msgtype"], "markdown");
+    assert_eq!(body["markdown"]["title"], "🔴 Build failed: web-frontend");
+    let text = body["markdown"]["text"].as_str().unwrap();
+    for fact in [
+        "#### 🔴 Build failed: web-frontend",
+        "**Changed:** success → failed",
+        "**Job id:** f5af662119404ad187437cd272b5099b",
+        "**Last build:** 2024-07-24 03:56:47 UTC",
+        "**Duration:** 28s",
+        "**Health score:** 74",
+        &format!("[Open in CodeArts]({LINK})"),
+    ] {
+        assert!(text.contains(fact), "{fact} missing from {text}");
+    }
+    assert_eq!(
+        body["at"],
+        json!({"isAtAll": false, "atMobiles": [], "atUserIds": []})
+    );
+}
+
+#[tokio::test]
+async fn dingtalk_errcodes_decide_between_sent_retried_and_refused() {
+    let server = CaptureServer::start().await;
+    server.script(vec![
+        Reply::json(
+            200,
+            json!({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}),
+        ),
+        Reply::json(
+            200,
+            json!({"errcode": 310000, "errmsg": "keywords not in content"}),
+        ),
+        Reply::json(
+            200,
+            json!({"errcode": 300001, "errmsg": "token is not exist"}),
+        ),
+        Reply::json(200, json!({"errcode": 0, "errmsg": "ok"})),
+    ]);
+    let sink = dingtalk_sink(&server);
+    let event = build_failed();
+    let out = Outgoing {
+        delivery_id: "d",
+        event: &event,
+        link: None,
+    };
+
+    let throttled = sink.send(&out).await;
+    let keyword = sink.send(&out).await;
+    let token = sink.send(&out).await;
+    let ok = sink.send(&out).await;
+
+    expect_retry_after(throttled, 60);
+    expect_permanent(keyword, "keywords not in content (code 310000)");
+    expect_permanent(token, "code 300001");
+    assert_eq!(ok, Ok(()));
+}
+
+#[tokio::test]
+async fn wecom_sink_posts_markdown_and_reads_its_errcode() {
+    let server = CaptureServer::start().await;
+    server.script(vec![
+        Reply::json(
+            200,
+            json!({"errcode": 45009, "errmsg": "api freq out of limit"}),
+        ),
+        Reply::json(200, json!({"errcode": 0, "errmsg": "ok"})),
+        Reply::json(
+            200,
+            json!({"errcode": 93000, "errmsg": "invalid webhook url"}),
+        ),
+    ]);
+    let sink = wecom_sink(&server);
+    let event = build_failed();
+    let out = Outgoing {
+        delivery_id: "dlv-6",
+        event: &event,
+        link: Some(LINK),
+    };
+
+    let throttled = sink.send(&out).await;
+    let ok = sink.send(&out).await;
+    let gone = sink.send(&out).await;
+
+    expect_retry_after(throttled, 60);
+    assert_eq!(ok, Ok(()));
+    expect_permanent(gone, "invalid webhook url (code 93000)");
+    let request = &server.requests()[0];
+    assert_eq!(request.query("key").as_deref(), Some(TOKEN));
+    let body = request.json();
+    assert_eq!(body["msgtype"], "markdown");
+    let content = body["markdown"]["content"].as_str().unwrap();
+    for fact in [
+        "web-frontend",
+        "**Changed:** success → failed",
+        "**Job id:** f5af662119404ad187437cd272b5099b",
+        "**Last build:** 2024-07-24 03:56:47 UTC",
+        "**Duration:** 28s",
+        "**Health score:** 74",
+        &format!("[Open in CodeArts]({LINK})"),
+    ] {
+        assert!(content.contains(fact), "{fact} missing from {content}");
+    }
+}
+
+#[tokio::test]
+async fn a_300_character_hostile_job_name_stays_within_every_platforms_limits_and_pings_nobody() {
+    let name = hostile_name();
+    assert_eq!(name.chars().count(), 300);
+    let events: Vec<Event> = (0..20).map(|_| event_named(&name)).collect();
+    let ids = ids(20);
+    let batch = outgoing(&events, &ids);
+
+    for (kind, size) in [
+        (ChannelType::Discord, 1),
+        (ChannelType::Discord, 20),
+        (ChannelType::Slack, 1),
+        (ChannelType::Slack, 20),
+        (ChannelType::Feishu, 1),
+        (ChannelType::Feishu, 20),
+        (ChannelType::Dingtalk, 1),
+        (ChannelType::Dingtalk, 20),
+        (ChannelType::Wecom, 1),
+        (ChannelType::Wecom, 10),
+    ] {
+        let server = CaptureServer::start().await;
+        server.script(vec![Reply::json(200, json!({"code": 0, "errcode": 0}))]);
+        let sink = match kind {
+            ChannelType::Discord => discord_sink(&server),
+            ChannelType::Slack => slack_sink(&server),
+            ChannelType::Feishu => feishu_sink(&server),
+            ChannelType::Dingtalk => dingtalk_sink(&server),
+            _ => wecom_sink(&server),
+        };
+        assert!(size <= sink.max_batch(), "{kind:?}");
+        let what = format!("{} x{size}", kind.as_str());
+
+        let sent = sink.send_batch(&batch[..size]).await;
+
+        assert_eq!(sent, Ok(()), "{what}");
+        let request = &server.requests()[0];
+        let raw = request.text();
+        assert_inert(&what, &raw);
+        assert!(raw.contains("🚀"), "{what}: the emoji survives");
+        let body = request.json();
+        let markdown = markdown_texts(kind, &body);
+        assert!(!markdown.is_empty(), "{what}");
+        for text in markdown {
+            assert!(
+                !text.contains("**bold**"),
+                "{what}: markdown not escaped: {text}"
+            );
+        }
+        match kind {
+            ChannelType::Discord => {
+                let embeds = body["embeds"].as_array().unwrap();
+                assert!(embeds.len() <= 10, "{what}");
+                assert!(
+                    discord_total(&body) <= 6000,
+                    "{what}: {}",
+                    discord_total(&body)
+                );
+                assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+                for embed in embeds {
+                    assert!(utf16(&embed["title"]) <= 256, "{what}");
+                }
+            }
+            ChannelType::Slack => {
+                let blocks = body["blocks"].as_array().unwrap();
+                assert!(blocks.len() <= 50, "{what}");
+                for block in blocks {
+                    let limit = if block["type"] == "header" { 150 } else { 3000 };
+                    assert!(utf16(&block["text"]["text"]) <= limit, "{what}: {block}");
+                }
+            }
+            ChannelType::Feishu => {
+                assert!(
+                    request.body.len() <= 20_000,
+                    "{what}: {}",
+                    request.body.len()
+                );
+            }
+            ChannelType::Dingtalk => {
+                assert!(
+                    request.body.len() <= 20_000,
+                    "{what}: {}",
+                    request.body.len()
+                );
+                assert_eq!(body["at"]["isAtAll"], false);
+            }
+            _ => {
+                let content = body["markdown"]["content"].as_str().unwrap();
+                assert!(content.len() <= 4096, "{what}: {} bytes", content.len());
+            }
+        }
+    }
+}
+
+fn utf16(value: &serde_json::Value) -> usize {
+    value.as_str().map_or(0, |s| s.encode_utf16().count())
+}
+
+/// Discord's count: title, description, field names and values, footer, author of every embed.
+fn discord_total(body: &serde_json::Value) -> usize {
+    body["embeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            utf16(&e["title"])
+                + utf16(&e["description"])
+                + utf16(&e["footer"]["text"])
+                + utf16(&e["author"]["name"])
+                + e["fields"].as_array().map_or(0, |fields| {
+                    fields
+                        .iter()
+                        .map(|f| utf16(&f["name"]) + utf16(&f["value"]))
+                        .sum()
+                })
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn discord_batch_of_30_is_one_post_of_ten_embeds_the_last_listing_the_rest() {
+    let server = CaptureServer::start().await;
+    let sink = discord_sink(&server);
+    let events: Vec<Event> = (0..30).map(|i| event_named(&format!("job-{i}"))).collect();
+    let ids = ids(30);
+
+    let sent = sink.send_batch(&outgoing(&events, &ids)).await;
+
+    assert_eq!(sent, Ok(()));
+    let received = server.requests();
+    assert_eq!(received.len(), 1, "one message for the whole batch");
+    let body = received[0].json();
+    assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+    let embeds = body["embeds"].as_array().unwrap();
+    assert_eq!(embeds.len(), 10);
+    assert!(discord_total(&body) <= 6000, "{}", discord_total(&body));
+    for (i, embed) in embeds[..9].iter().enumerate() {
+        assert_eq!(embed["title"], format!("🔴 Build failed: job-{i}"));
+        assert_eq!(embed["url"], LINK);
+        assert_eq!(embed["footer"]["text"], format!("Delivery d{i}"));
+    }
+    let summary = &embeds[9];
+    assert_eq!(summary["title"], "🔴 21 more events");
+    let listed = summary["description"].as_str().unwrap();
+    for i in 9..30 {
+        assert!(
+            listed.contains(&format!("Build failed: job-{i} (success → failed)")),
+            "job-{i} missing from {listed}"
+        );
+    }
+    assert_eq!(listed.lines().count(), 21);
+}
+
+#[tokio::test]
+async fn discord_batch_of_30_hostile_names_keeps_every_limit() {
+    let server = CaptureServer::start().await;
+    let sink = discord_sink(&server);
+    let name = hostile_name();
+    let events: Vec<Event> = (0..30).map(|_| event_named(&name)).collect();
+    let ids = ids(30);
+
+    let sent = sink.send_batch(&outgoing(&events, &ids)).await;
+
+    assert_eq!(sent, Ok(()));
+    let request = &server.requests()[0];
+    let body = request.json();
+    assert!(body["embeds"].as_array().unwrap().len() <= 10);
+    assert!(discord_total(&body) <= 6000, "{}", discord_total(&body));
+    assert_inert("discord x30", &request.text());
+    let listed = body["embeds"][9]["description"].as_str().unwrap();
+    assert!(
+        listed.ends_with("more") || listed.lines().count() == 21,
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_batch_is_one_post_per_event_in_order() {
+    let server = CaptureServer::start().await;
+    let sink = webhook_sink(&server);
+    let events: Vec<Event> = (0..3).map(|i| event_named(&format!("job-{i}"))).collect();
+    let ids = ids(3);
+    assert_eq!(sink.max_batch(), 1);
+
+    let sent = sink.send_batch(&outgoing(&events, &ids)).await;
+
+    assert_eq!(sent, Ok(()));
+    let names: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.json()["job_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["job-0", "job-1", "job-2"]);
+}
+
+#[tokio::test]
+async fn chat_platforms_unreachable_are_retried_without_showing_a_credential() {
+    let server = CaptureServer::start().await;
+    let sinks = [
+        slack_sink(&server),
+        feishu_sink(&server),
+        dingtalk_sink(&server),
+        wecom_sink(&server),
+    ];
+    server.stop().await;
+    let event = build_failed();
+    let out = Outgoing {
+        delivery_id: "d",
+        event: &event,
+        link: None,
+    };
+
+    for sink in &sinks {
+        let err = sink.send(&out).await.unwrap_err();
+        assert!(err.is_retry(), "{} gave {err:?}", sink.kind());
+        assert_no_credential(&err);
+        for secret in [FEISHU_SECRET, DINGTALK_SECRET] {
+            assert!(!err.to_string().contains(secret));
+            assert!(!format!("{sink:?}").contains(secret));
+        }
+        assert!(!format!("{sink:?}").contains(TOKEN));
+    }
 }

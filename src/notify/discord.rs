@@ -1,5 +1,6 @@
 //! Discord: one embed per event, sent through an execute-webhook URL with `?wait=true` so a 2xx
-//! means the message exists.
+//! means the message exists. A batch is one message of up to 10 embeds sharing the
+//! 6000-character total; beyond 10 events the tenth embed lists the rest, one line each.
 //!
 //! Mirrors <https://discord.com/developers/docs/resources/webhook#execute-webhook> and the
 //! embed limits in <https://discord.com/developers/docs/resources/message#embed-object-embed-limits>
@@ -24,6 +25,16 @@ pub const FOOTER_MAX: usize = 2048;
 pub const FIELDS_MAX: usize = 25;
 /// Title, description, field names and values, footer and author of all embeds together.
 pub const EMBEDS_TOTAL_MAX: usize = 6000;
+
+/// At most this many embeds in one message.
+pub const EMBEDS_MAX: usize = 10;
+/// The most events one message carries: 9 embeds and a summary embed listing up to 16 more.
+pub const MAX_BATCH: usize = 25;
+/// The summary embed's description is kept within this, leaving the rest of the 6000 to the
+/// nine full embeds.
+const SUMMARY_MAX: usize = 1800;
+/// One summary line at most.
+const SUMMARY_LINE_MAX: usize = 160;
 
 /// The name the webhook posts under.
 pub const USERNAME: &str = "CodeArts Build";
@@ -51,8 +62,13 @@ impl DiscordSink {
 
     /// Posts the event's embed; `Ok` once Discord answered 2xx.
     pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        self.send_batch(std::slice::from_ref(out)).await
+    }
+
+    /// Posts the events as one message (see [`render_batch`]); `Ok` once Discord answered 2xx.
+    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
         let url = with_wait(super::parse_url(&self.url)?);
-        let body = serde_json::to_vec(&render(out))
+        let body = serde_json::to_vec(&render_batch(batch))
             .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
         super::post_json(&self.http, url, &self.url, body, Default::default()).await
     }
@@ -91,12 +107,16 @@ struct Field {
     value: String,
 }
 
-/// The parts of an embed that count towards Discord's limits.
+/// The parts of an embed that count towards Discord's limits, and the rest.
 struct Embed {
     title: String,
     description: String,
     fields: Vec<Field>,
     footer: String,
+    /// The title's link (not counted in the limits).
+    url: Option<String>,
+    colour: u32,
+    timestamp: Option<String>,
 }
 
 impl Embed {
@@ -111,14 +131,14 @@ impl Embed {
             + utf16_len(&self.footer)
     }
 
-    /// Shortens the longest texts until the whole embed fits [`EMBEDS_TOTAL_MAX`].
-    fn fit_total(&mut self) {
+    /// Shortens the longest texts until the whole embed counts at most `max`.
+    fn fit_total(&mut self, max: usize) {
         loop {
             let total = self.total();
-            if total <= EMBEDS_TOTAL_MAX {
+            if total <= max {
                 return;
             }
-            let excess = total - EMBEDS_TOTAL_MAX;
+            let excess = total - max;
             let mut texts: Vec<&mut String> = vec![&mut self.description, &mut self.footer];
             texts.extend(self.fields.iter_mut().map(|f| &mut f.value));
             texts.push(&mut self.title);
@@ -132,12 +152,72 @@ impl Embed {
             *longest = truncate_utf16(longest, len.saturating_sub(excess).max(1));
         }
     }
+
+    fn to_json(&self) -> Value {
+        let mut object = serde_json::Map::new();
+        object.insert("title".into(), json!(self.title));
+        if let Some(url) = &self.url {
+            object.insert("url".into(), json!(url));
+        }
+        if !self.description.is_empty() {
+            object.insert("description".into(), json!(self.description));
+        }
+        object.insert("color".into(), json!(self.colour));
+        if !self.fields.is_empty() {
+            let fields: Vec<Value> = self
+                .fields
+                .iter()
+                .map(|f| json!({"name": f.name, "value": f.value, "inline": true}))
+                .collect();
+            object.insert("fields".into(), Value::Array(fields));
+        }
+        if !self.footer.is_empty() {
+            object.insert("footer".into(), json!({ "text": self.footer }));
+        }
+        if let Some(timestamp) = &self.timestamp {
+            object.insert("timestamp".into(), json!(timestamp));
+        }
+        Value::Object(object)
+    }
 }
 
 /// Builds the execute-webhook JSON for one event: one embed within every Discord limit.
 pub fn render(out: &Outgoing<'_>) -> Value {
+    render_batch(std::slice::from_ref(out))
+}
+
+/// Builds the execute-webhook JSON for several events: an embed each, up to 10; with more,
+/// nine embeds and a tenth listing the rest one line each. The embeds share the 6000-character
+/// total (the longest texts are cut first); mentions are never parsed.
+pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
+    let (full, rest) = if batch.len() > EMBEDS_MAX {
+        batch.split_at(EMBEDS_MAX - 1)
+    } else {
+        (batch, &[][..])
+    };
+    let summary = (!rest.is_empty()).then(|| summary_embed(rest));
+    let room = EMBEDS_TOTAL_MAX.saturating_sub(summary.as_ref().map_or(0, Embed::total));
+    let budget = room / full.len().max(1);
+    let mut embeds: Vec<Value> = full
+        .iter()
+        .map(|out| {
+            let mut embed = event_embed(out);
+            embed.fit_total(budget);
+            embed.to_json()
+        })
+        .collect();
+    embeds.extend(summary.as_ref().map(Embed::to_json));
+    json!({
+        "username": USERNAME,
+        "allowed_mentions": { "parse": [] },
+        "embeds": embeds,
+    })
+}
+
+/// One event's embed, each part within its own limit (the total is fitted by the caller).
+fn event_embed(out: &Outgoing<'_>) -> Embed {
     let event = out.event;
-    let mut embed = Embed {
+    Embed {
         title: truncate_utf16(
             &format!(
                 "{} {}: {}",
@@ -153,30 +233,61 @@ pub fn render(out: &Outgoing<'_>) -> Value {
             &format!("Delivery {}", text::printable(out.delivery_id)),
             FOOTER_MAX,
         ),
-    };
-    embed.fit_total();
+        url: text::valid_link(out.link),
+        colour: colour(event.kind.severity()),
+        timestamp: Some(text::rfc3339(event.detected_at)),
+    }
+}
 
-    let mut object = serde_json::Map::new();
-    object.insert("title".into(), json!(embed.title));
-    if !embed.description.is_empty() {
-        object.insert("description".into(), json!(embed.description));
+/// The tenth embed of a large batch: one line per remaining event, as many as fit in
+/// [`SUMMARY_MAX`], then how many more there were.
+fn summary_embed(rest: &[Outgoing<'_>]) -> Embed {
+    let severity = rest
+        .iter()
+        .map(|o| o.event.kind.severity())
+        .max()
+        .unwrap_or(Severity::Info);
+    let mut description = String::new();
+    for (i, out) in rest.iter().enumerate() {
+        let event = out.event;
+        let change = text::what_changed(event)
+            .map(|c| format!(" ({})", discord_safe(&c)))
+            .unwrap_or_default();
+        let line = truncate_utf16(
+            &format!(
+                "{} {}: {}{change}",
+                text::severity_icon(event.kind.severity()),
+                text::headline(event.kind),
+                discord_safe(&event.job_name),
+            ),
+            SUMMARY_LINE_MAX,
+        );
+        let left = rest.len() - i - 1;
+        let closing = format!("\n{} and {left} more", text::MARKER);
+        let reserve = if left > 0 { utf16_len(&closing) } else { 0 };
+        if utf16_len(&description) + 1 + utf16_len(&line) + reserve > SUMMARY_MAX {
+            description.push_str(&format!("\n{} and {} more", text::MARKER, left + 1));
+            break;
+        }
+        if !description.is_empty() {
+            description.push('\n');
+        }
+        description.push_str(&line);
     }
-    object.insert("color".into(), json!(colour(event.kind.severity())));
-    if !embed.fields.is_empty() {
-        let fields: Vec<Value> = embed
-            .fields
-            .iter()
-            .map(|f| json!({"name": f.name, "value": f.value, "inline": true}))
-            .collect();
-        object.insert("fields".into(), Value::Array(fields));
+    Embed {
+        title: format!(
+            "{} {} more event{}",
+            text::severity_icon(severity),
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+        description,
+        fields: Vec::new(),
+        footer: String::new(),
+        url: None,
+        colour: colour(severity),
+        timestamp: None,
     }
-    object.insert("footer".into(), json!({ "text": embed.footer }));
-    object.insert("timestamp".into(), json!(text::rfc3339(event.detected_at)));
-    json!({
-        "username": USERNAME,
-        "allowed_mentions": { "parse": [] },
-        "embeds": [Value::Object(object)],
-    })
 }
 
 /// The summary, then what changed when the summary does not already say it.
@@ -272,6 +383,7 @@ mod tests {
         let msg = render(&Outgoing {
             delivery_id: "d-1",
             event: &ev,
+            link: None,
         });
         assert_eq!(msg["username"], USERNAME);
         assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
@@ -308,6 +420,7 @@ mod tests {
         let msg = render(&Outgoing {
             delivery_id: "d-2",
             event: &ev,
+            link: None,
         });
         let embed = &msg["embeds"][0];
         let title = embed["title"].as_str().unwrap();
@@ -339,6 +452,7 @@ mod tests {
         let msg = render(&Outgoing {
             delivery_id: &"d".repeat(3000),
             event: &ev,
+            link: None,
         });
         let embed = &msg["embeds"][0];
         assert!(
@@ -362,6 +476,7 @@ mod tests {
             let msg = render(&Outgoing {
                 delivery_id: "d",
                 event: &ev,
+                link: None,
             });
             assert_eq!(msg["embeds"][0]["color"], colour, "{kind}");
         }
@@ -376,12 +491,59 @@ mod tests {
         let msg = render(&Outgoing {
             delivery_id: "d",
             event: &ev,
+            link: None,
         });
         let description = msg["embeds"][0]["description"].as_str().unwrap();
         assert!(
             description.ends_with("**Disabled:** no → yes"),
             "{description}"
         );
+    }
+
+    #[test]
+    fn the_link_is_the_titles_url_and_a_bad_link_is_left_out() {
+        let ev = event("job");
+        let with = |link| {
+            render(&Outgoing {
+                delivery_id: "d",
+                event: &ev,
+                link,
+            })
+        };
+        assert_eq!(
+            with(Some("https://console.example/job/1"))["embeds"][0]["url"],
+            "https://console.example/job/1"
+        );
+        assert!(with(Some("ftp://x/1"))["embeds"][0].get("url").is_none());
+        assert!(with(None)["embeds"][0].get("url").is_none());
+    }
+
+    #[test]
+    fn a_batch_shares_the_total_and_beyond_ten_summarises() {
+        let name = format!("@everyone {}", "n🔥".repeat(200));
+        let events: Vec<Event> = (0..25).map(|_| event(&name)).collect();
+        for n in [2, 10, 11, 25] {
+            let batch: Vec<Outgoing<'_>> = events[..n]
+                .iter()
+                .map(|event| Outgoing {
+                    delivery_id: "d",
+                    event,
+                    link: None,
+                })
+                .collect();
+            let msg = render_batch(&batch);
+            let embeds = msg["embeds"].as_array().unwrap();
+            assert_eq!(embeds.len(), n.min(EMBEDS_MAX), "{n}");
+            let total: usize = embeds.iter().map(embed_total).sum();
+            assert!(total <= EMBEDS_TOTAL_MAX, "{n}: {total}");
+            if n > EMBEDS_MAX {
+                let summary = &embeds[EMBEDS_MAX - 1];
+                assert_eq!(summary["title"], format!("🔴 {} more events", n - 9));
+                let lines = summary["description"].as_str().unwrap().lines().count();
+                assert!(lines >= 1 && lines <= n - 9 + 1, "{n}: {lines}");
+            }
+            assert!(!msg.to_string().contains("@everyone"));
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! The dispatcher: delivers the outbox. It claims each channel's oldest due delivery, hands it
-//! to the channel's sink, and marks it sent only after the sink accepted it; failures are
-//! retried with exponential backoff and jitter (or after the service's `Retry-After`), and a
-//! delivery that can never succeed is marked failed and logged loudly.
+//! The dispatcher: delivers the outbox. For each channel it takes the oldest pending
+//! deliveries (never overtaking an older one), waits `group_wait` after the first so that a
+//! burst becomes one message, respects the destination's pacing, hands the batch to the sink,
+//! and marks the deliveries sent only after the platform accepted. Failures are retried with
+//! exponential backoff and jitter (or after the service's `Retry-After`); a delivery that can
+//! never succeed is marked failed and logged loudly.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
@@ -13,20 +15,22 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{Outgoing, SendError, Sink};
+use super::{Outgoing, SendError, Sink, render_link};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
-use crate::store::{self, DueDelivery, Store};
+use crate::store::{self, DueDelivery, PendingHead, Settle, Store};
 
 /// How often the dispatcher looks at the outbox when nothing wakes it.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
-/// What one pass over the due deliveries did.
+/// What one pass over the due deliveries did (counted in deliveries, not messages).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DispatchReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    /// Messages sent (one message may carry several deliveries).
+    pub messages: usize,
 }
 
 impl DispatchReport {
@@ -34,6 +38,7 @@ impl DispatchReport {
         self.sent += other.sent;
         self.retrying += other.retrying;
         self.failed += other.failed;
+        self.messages += other.messages;
     }
 
     pub fn attempted(&self) -> usize {
@@ -47,7 +52,10 @@ pub struct Dispatcher {
     store: Store,
     sinks: Arc<BTreeMap<String, Sink>>,
     config: DeliveryConfig,
+    link_template: Option<String>,
     metrics: Arc<Metrics>,
+    /// When each channel's recent messages went out, for pacing.
+    sent_at: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
 }
 
 impl Dispatcher {
@@ -55,21 +63,33 @@ impl Dispatcher {
         store: Store,
         sinks: Arc<BTreeMap<String, Sink>>,
         config: DeliveryConfig,
+        link_template: Option<String>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             sinks,
             config,
+            link_template,
             metrics,
+            sent_at: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// Attempts every delivery due at `now` once: one per channel (each channel's oldest), the
-    /// channels in parallel.
-    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<DispatchReport, store::Error> {
-        let due = self.store.due_deliveries(now).await?;
-        let outcomes = join_all(due.iter().map(|d| self.attempt(d, now))).await;
+    /// One pass: every channel whose oldest delivery is due (and, unless `flush`, has waited
+    /// `group_wait`), and whose pacing allows a message now, sends one message. Channels go in
+    /// parallel.
+    pub async fn run_once(
+        &self,
+        now: DateTime<Utc>,
+        flush: bool,
+    ) -> Result<DispatchReport, store::Error> {
+        let heads = self.store.pending_heads().await?;
+        let ready: Vec<&PendingHead> = heads
+            .iter()
+            .filter(|h| self.ready_at(h, flush) <= now && self.pacing_allows(&h.channel))
+            .collect();
+        let outcomes = join_all(ready.iter().map(|h| self.send_channel(&h.channel, now))).await;
         let mut report = DispatchReport::default();
         for outcome in outcomes {
             report.add(outcome?);
@@ -77,23 +97,30 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// Delivers everything due now, channel by channel in order, until only deliveries waiting
-    /// for a later retry remain. Bounded, so a flood cannot keep it here forever.
+    /// Delivers everything due now without waiting for `group_wait`, channel by channel in
+    /// order, until only deliveries waiting for a later retry (or for pacing) remain. Used by
+    /// `run --once`, the demo and tests. Bounded, so a flood cannot keep it here forever.
     pub async fn drain_due(&self) -> Result<DispatchReport, store::Error> {
-        self.drain_until(&|| false).await
+        self.drain(&|| false, true).await
     }
 
-    async fn drain_until(
+    async fn drain(
         &self,
         stop: &(dyn Fn() -> bool + Sync),
+        flush: bool,
     ) -> Result<DispatchReport, store::Error> {
         let mut total = DispatchReport::default();
         for _ in 0..10_000 {
             if stop() {
                 break;
             }
-            let report = self.run_once(Utc::now()).await?;
+            let report = self.run_once(Utc::now(), flush).await?;
             if report.attempted() == 0 {
+                if flush && self.waiting_for_pacing().await? {
+                    // Flushing: wait for the pacing slot rather than leave it for later.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
                 break;
             }
             total.add(report);
@@ -101,25 +128,20 @@ impl Dispatcher {
         Ok(total)
     }
 
-    /// Delivers until `stop` turns true: wakes when deliveries are queued, when a retry falls
-    /// due, or at least every second. A send in flight when `stop` turns finishes (each is
-    /// bounded by `delivery.timeout_secs`); nothing new starts after it.
+    /// Delivers until `stop` turns true: wakes when deliveries are queued, when one falls due
+    /// (a retry, the end of a `group_wait`, a pacing slot), or at least every second. A send in
+    /// flight when `stop` turns finishes (each is bounded by `delivery.timeout_secs`); nothing
+    /// new starts after it.
     pub async fn run(&self, wake: Arc<Notify>, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
             let stopping = stop.clone();
-            if let Err(e) = self.drain_until(&|| *stopping.borrow()).await {
+            if let Err(e) = self.drain(&|| *stopping.borrow(), false).await {
                 warn!(error = %e, "dispatcher could not read the outbox; retrying");
             }
             if *stop.borrow() {
                 return;
             }
-            let sleep = match self.store.next_due_at().await {
-                Ok(Some(at)) => (at - Utc::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(IDLE_TICK),
-                _ => IDLE_TICK,
-            };
+            let sleep = self.time_to_next().await.unwrap_or(IDLE_TICK);
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
                 () = wake.notified() => {}
@@ -128,72 +150,192 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(
+    /// When a channel's head may go: its retry time, and for a first attempt the end of its
+    /// `group_wait` (so events arriving meanwhile join the same message).
+    fn ready_at(&self, head: &PendingHead, flush: bool) -> DateTime<Utc> {
+        let wait = chrono::Duration::milliseconds(
+            i64::try_from(self.config.group_wait_ms).unwrap_or(i64::MAX),
+        );
+        if flush || head.attempts > 0 {
+            head.next_attempt_at
+        } else {
+            head.next_attempt_at.max(head.created_at + wait)
+        }
+    }
+
+    /// How long until something pending may be tried, capped at a second.
+    async fn time_to_next(&self) -> Option<Duration> {
+        let heads = self.store.pending_heads().await.ok()?;
+        let now = Utc::now();
+        let next = heads
+            .iter()
+            .map(|h| (self.ready_at(h, false) - now).to_std().unwrap_or_default())
+            .min()?;
+        Some(next.clamp(Duration::from_millis(50), IDLE_TICK))
+    }
+
+    async fn waiting_for_pacing(&self) -> Result<bool, store::Error> {
+        let now = Utc::now();
+        let heads = self.store.pending_heads().await?;
+        Ok(heads
+            .iter()
+            .any(|h| self.ready_at(h, true) <= now && !self.pacing_allows(&h.channel)))
+    }
+
+    /// Whether every pacing window of the channel has room for one more message now.
+    fn pacing_allows(&self, channel: &str) -> bool {
+        let Some(sink) = self.sinks.get(channel) else {
+            return true; // unknown channel: let send_channel report it
+        };
+        let windows = sink.pacing();
+        let Ok(mut sent_at) = self.sent_at.lock() else {
+            return true;
+        };
+        let history = sent_at.entry(channel.to_owned()).or_default();
+        let longest = windows.iter().map(|(_, w)| *w).max().unwrap_or_default();
+        while history.front().is_some_and(|t| t.elapsed() > longest) {
+            history.pop_front();
+        }
+        windows.iter().all(|(max, window)| {
+            let in_window = history.iter().filter(|t| t.elapsed() < *window).count();
+            in_window < usize::try_from(*max).unwrap_or(usize::MAX)
+        })
+    }
+
+    fn note_sent(&self, channel: &str) {
+        if let Ok(mut sent_at) = self.sent_at.lock() {
+            sent_at
+                .entry(channel.to_owned())
+                .or_default()
+                .push_back(Instant::now());
+        }
+    }
+
+    /// Sends one message for a channel: its oldest due deliveries, as many as one message of
+    /// that platform carries.
+    async fn send_channel(
         &self,
-        delivery: &DueDelivery,
+        channel: &str,
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, store::Error> {
-        let span = info_span!("deliver", channel = %delivery.channel, delivery_id = %delivery.id, job_id = %delivery.event.job_id);
+        let span = info_span!("deliver", channel = %channel);
         async {
-            let max_age = chrono::Duration::seconds(self.config.max_age_secs.try_into().unwrap_or(i64::MAX));
-            if now - delivery.created_at > max_age {
+            let Some(sink) = self.sinks.get(channel) else {
+                let due = self.store.due_for_channel(channel, now, 1000).await?;
+                let reason = format!("channel {channel:?} is no longer in the config");
+                error!(%channel, %reason, deliveries = due.len(), "deliveries dropped");
+                return self.settle(channel, &due, Settle::Failed(&reason)).await;
+            };
+            let mut due = self.store.due_for_channel(channel, now, sink.max_batch()).await?;
+            let max_age = chrono::Duration::seconds(i64::try_from(self.config.max_age_secs).unwrap_or(i64::MAX));
+            let (expired, live): (Vec<DueDelivery>, Vec<DueDelivery>) =
+                due.drain(..).partition(|d| now - d.created_at > max_age);
+            let mut report = DispatchReport::default();
+            if !expired.is_empty() {
                 let reason = format!(
                     "abandoned: still undelivered after {}s (delivery.max_age_secs)",
                     self.config.max_age_secs
                 );
-                error!(channel = %delivery.channel, %reason, "delivery abandoned");
-                self.count(&delivery.channel, "failed");
-                self.store.mark_failed(&delivery.id, &reason).await?;
-                return Ok(DispatchReport { failed: 1, ..Default::default() });
+                error!(%channel, %reason, deliveries = expired.len(), "deliveries abandoned");
+                report.add(self.settle(channel, &expired, Settle::Failed(&reason)).await?);
             }
-            let Some(sink) = self.sinks.get(&delivery.channel) else {
-                let reason = format!(
-                    "channel {:?} is no longer in the config",
-                    delivery.channel
-                );
-                error!(channel = %delivery.channel, %reason, "delivery dropped");
-                self.count(&delivery.channel, "failed");
-                self.store.mark_failed(&delivery.id, &reason).await?;
-                return Ok(DispatchReport { failed: 1, ..Default::default() });
-            };
-            let out = Outgoing {
-                delivery_id: &delivery.id,
-                event: &delivery.event,
-            };
-            match sink.send(&out).await {
+            if live.is_empty() {
+                return Ok(report);
+            }
+            let links: Vec<Option<String>> = live.iter().map(|d| self.link(d)).collect();
+            let batch: Vec<Outgoing<'_>> = live
+                .iter()
+                .zip(&links)
+                .map(|(d, link)| Outgoing {
+                    delivery_id: &d.id,
+                    event: &d.event,
+                    link: link.as_deref(),
+                })
+                .collect();
+            self.note_sent(channel);
+            let outcome = sink.send_batch(&batch).await;
+            report.messages += 1;
+            let settled = match outcome {
                 Ok(()) => {
-                    self.count(&delivery.channel, "sent");
-                    self.store.mark_sent(&delivery.id, Utc::now()).await?;
-                    info!(event = %delivery.event.kind, attempts = delivery.attempts + 1, "delivered");
-                    Ok(DispatchReport { sent: 1, ..Default::default() })
+                    info!(deliveries = live.len(), "delivered");
+                    self.settle(channel, &live, Settle::Sent(Utc::now())).await?
                 }
                 Err(SendError::Permanent { reason }) => {
-                    self.count(&delivery.channel, "failed");
-                    error!(channel = %delivery.channel, %reason, "delivery rejected by the chat service; not retrying (fix the channel config)");
-                    self.store.mark_failed(&delivery.id, &reason).await?;
-                    Ok(DispatchReport { failed: 1, ..Default::default() })
+                    error!(%channel, %reason, deliveries = live.len(), "the chat service refused the message; not retrying (fix the channel config)");
+                    self.settle(channel, &live, Settle::Failed(&reason)).await?
                 }
                 Err(SendError::Retry { reason, after }) => {
-                    self.count(&delivery.channel, "retry");
+                    let attempts = live.iter().map(|d| d.attempts).max().unwrap_or(0);
                     let wait = after
                         .map(|a| a.max(Duration::from_millis(100)))
-                        .unwrap_or_else(|| self.backoff(delivery.attempts));
-                    warn!(channel = %delivery.channel, %reason, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
-                    let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    self.store.mark_retry(&delivery.id, next, &reason).await?;
-                    Ok(DispatchReport { retrying: 1, ..Default::default() })
+                        .unwrap_or_else(|| self.backoff(attempts));
+                    warn!(%channel, %reason, retry_in_ms = wait.as_millis() as u64, deliveries = live.len(), "delivery failed; will retry");
+                    let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    self.settle(channel, &live, Settle::Retry { at, error: &reason }).await?
                 }
-            }
+            };
+            report.add(settled);
+            Ok(report)
         }
         .instrument(span)
         .await
     }
 
-    fn count(&self, channel: &str, outcome: &str) {
-        self.metrics.inc(
+    async fn settle(
+        &self,
+        channel: &str,
+        deliveries: &[DueDelivery],
+        outcome: Settle<'_>,
+    ) -> Result<DispatchReport, store::Error> {
+        let ids: Vec<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
+        self.store.settle_many(&ids, outcome).await?;
+        let n = ids.len();
+        let (label, report) = match outcome {
+            Settle::Sent(_) => (
+                "sent",
+                DispatchReport {
+                    sent: n,
+                    ..Default::default()
+                },
+            ),
+            Settle::Retry { .. } => (
+                "retry",
+                DispatchReport {
+                    retrying: n,
+                    ..Default::default()
+                },
+            ),
+            Settle::Failed(_) => (
+                "failed",
+                DispatchReport {
+                    failed: n,
+                    ..Default::default()
+                },
+            ),
+        };
+        self.metrics.add(
             "codearts_bot_deliveries_total",
-            &[("channel", channel), ("outcome", outcome)],
+            &[("channel", channel), ("outcome", label)],
+            n as f64,
         );
+        Ok(report)
+    }
+
+    /// The card's link: `codearts.link_template` filled in for this job.
+    fn link(&self, delivery: &DueDelivery) -> Option<String> {
+        let template = self.link_template.as_deref()?;
+        let event = &delivery.event;
+        let project = event
+            .current
+            .as_ref()
+            .and_then(|i| i.project_id.as_deref())
+            .or_else(|| {
+                event
+                    .previous
+                    .as_ref()
+                    .and_then(|i| i.project_id.as_deref())
+            });
+        Some(render_link(template, &event.job_id, project))
     }
 
     /// Exponential backoff with jitter: `initial * 2^attempts`, capped, then a random point in

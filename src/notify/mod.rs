@@ -1,20 +1,27 @@
 //! Delivering events to chat: the seam between the dispatcher and the platforms.
 //!
 //! - [`Sink`]: one configured destination (enum dispatch over the platform modules);
-//!   [`Sink::send`] renders one [`Outgoing`] and reports [`SendError::Retry`] or
-//!   [`SendError::Permanent`] so the dispatcher knows whether to try again.
-//! - [`discord`], [`webhook`], [`stdout`]: one module per platform, each owning its renderer.
-//! - [`text`]: truncation, escaping and wording shared by the renderers.
+//!   [`Sink::send_batch`] renders several events of one channel as one message and reports
+//!   [`SendError::Retry`] or [`SendError::Permanent`] so the dispatcher knows whether to try
+//!   again; [`Sink::max_batch`] and [`Sink::pacing`] tell it how much and how fast to send.
+//! - [`discord`], [`slack`], [`feishu`], [`dingtalk`], [`wecom`], [`webhook`], [`stdout`]: one
+//!   module per platform, each owning its renderer, its limits and its success check.
+//! - [`text`]: truncation, escaping, wording and fitting shared by the renderers.
 //! - [`dispatcher`]: claims due deliveries, sends them through a [`Sink`], records outcomes.
 //!
-//! A webhook URL is a credential (Discord's and Slack's embed the token), so no error, log line
-//! or `Debug` output here ever contains one.
+//! A webhook URL is a credential (Discord's, Slack's and Feishu's embed the token, DingTalk's
+//! and WeCom's carry it in the query), and so is a signing secret: no error, log line or
+//! `Debug` output here ever contains one.
 
+pub mod dingtalk;
 pub mod discord;
 pub mod dispatcher;
+pub mod feishu;
+pub mod slack;
 pub mod stdout;
 pub mod text;
 pub mod webhook;
+pub mod wecom;
 
 use std::time::Duration;
 
@@ -35,12 +42,40 @@ pub const MAX_REASON_CHARS: usize = 200;
 /// The `User-Agent` every sink sends, so a receiver can tell our requests apart.
 pub const USER_AGENT: &str = concat!("codearts-bot/", env!("CARGO_PKG_VERSION"));
 
-/// One message to send: a stored event and its delivery's stable id (the same on every retry,
-/// so a receiver can de-duplicate).
+/// The words of the link button or line on every card.
+pub const LINK_LABEL: &str = "Open in CodeArts";
+
+/// One message to send: a stored event, its delivery's stable id (the same on every retry,
+/// so a receiver can de-duplicate) and the link the card carries.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
     pub delivery_id: &'a str,
     pub event: &'a Event,
+    /// The rendered `codearts.link_template` (see [`render_link`]), or `None` for no link.
+    /// A link that is not an http(s) URL is left out of the card.
+    pub link: Option<&'a str>,
+}
+
+/// Fills in a `codearts.link_template`: `{job_id}` and `{project_id}` (empty when unknown)
+/// are replaced by the ids, percent-encoded where they hold anything but `A-Z a-z 0-9 - . _ ~`
+/// (real ids never do); the rest of the template is used exactly as written.
+pub fn render_link(template: &str, job_id: &str, project_id: Option<&str>) -> String {
+    template
+        .replace("{job_id}", &encode_component(job_id))
+        .replace("{project_id}", &encode_component(project_id.unwrap_or("")))
+}
+
+/// RFC 3986 percent-encoding of everything outside the unreserved characters.
+fn encode_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Why a send failed, and what the dispatcher must do about it.
@@ -112,6 +147,10 @@ impl std::error::Error for SendError {}
 /// known from the config, so no trait object is needed.
 pub enum Sink {
     Discord(discord::DiscordSink),
+    Slack(slack::SlackSink),
+    Feishu(feishu::FeishuSink),
+    Dingtalk(dingtalk::DingtalkSink),
+    Wecom(wecom::WecomSink),
     Webhook(webhook::WebhookSink),
     Stdout(stdout::StdoutSink),
 }
@@ -122,21 +161,84 @@ impl Sink {
     /// permanently with a reason saying so (config validation normally prevents that).
     pub fn from_config(channel: &ChannelConfig, http: reqwest::Client) -> Sink {
         let url = channel.url.clone().unwrap_or_default();
+        let secret = channel.secret.clone();
         match channel.kind {
             ChannelType::Discord => Sink::Discord(discord::DiscordSink::new(url, http)),
-            ChannelType::Webhook => {
-                Sink::Webhook(webhook::WebhookSink::new(url, channel.secret.clone(), http))
-            }
+            ChannelType::Slack => Sink::Slack(slack::SlackSink::new(url, http)),
+            ChannelType::Feishu => Sink::Feishu(feishu::FeishuSink::new(url, secret, http)),
+            ChannelType::Dingtalk => Sink::Dingtalk(dingtalk::DingtalkSink::new(url, secret, http)),
+            ChannelType::Wecom => Sink::Wecom(wecom::WecomSink::new(url, http)),
+            ChannelType::Webhook => Sink::Webhook(webhook::WebhookSink::new(url, secret, http)),
             ChannelType::Stdout => Sink::Stdout(stdout::StdoutSink::new()),
         }
     }
 
     /// Renders and sends one message. `Ok` only once the service accepted it.
     pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        self.send_batch(std::slice::from_ref(out)).await
+    }
+
+    /// Sends several events of one channel as ONE message, in order: one Discord message of
+    /// up to 10 embeds, one Slack message, one Feishu card, one DingTalk or WeCom markdown
+    /// message, the cards one after another on stdout. `Ok` only once the service accepted
+    /// the message, so every event in it is delivered or none is.
+    ///
+    /// The dispatcher passes at most [`Sink::max_batch`] events; more are still sent within
+    /// the platform's limits (the surplus summarised, never a rejected payload). `webhook` is
+    /// one POST per event by contract: a batch is posted event by event and the first failure
+    /// is returned (receivers de-duplicate retried ones on the delivery id). An empty batch
+    /// sends nothing.
+    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         match self {
-            Sink::Discord(s) => s.send(out).await,
-            Sink::Webhook(s) => s.send(out).await,
-            Sink::Stdout(s) => s.send(out),
+            Sink::Discord(s) => s.send_batch(batch).await,
+            Sink::Slack(s) => s.send_batch(batch).await,
+            Sink::Feishu(s) => s.send_batch(batch).await,
+            Sink::Dingtalk(s) => s.send_batch(batch).await,
+            Sink::Wecom(s) => s.send_batch(batch).await,
+            Sink::Webhook(s) => {
+                for out in batch {
+                    s.send(out).await?;
+                }
+                Ok(())
+            }
+            Sink::Stdout(s) => s.send_batch(batch),
+        }
+    }
+
+    /// The most events one message may carry on this platform: `webhook` 1 (one POST per
+    /// event), `discord` 25 (9 full embeds and a 10th listing the rest), `stdout` 50, `slack`,
+    /// `feishu` and `dingtalk` 20, `wecom` 10 (its 4096-byte limit leaves about 400 bytes per
+    /// card).
+    pub fn max_batch(&self) -> usize {
+        match self {
+            Sink::Discord(_) => discord::MAX_BATCH,
+            Sink::Slack(_) => slack::MAX_BATCH,
+            Sink::Feishu(_) => feishu::MAX_BATCH,
+            Sink::Dingtalk(_) => dingtalk::MAX_BATCH,
+            Sink::Wecom(_) => wecom::MAX_BATCH,
+            Sink::Webhook(_) => 1,
+            Sink::Stdout(_) => stdout::MAX_BATCH,
+        }
+    }
+
+    /// How fast this destination may be sent to, as windows of (at most this many messages,
+    /// per this long), every one of which must hold; empty means unlimited. From the
+    /// platforms' published (or, for Discord's webhooks, community) figures in
+    /// `shared/chat/FACTS.md`: Discord 5 per 2 s and 30 per minute, Slack 1 per second,
+    /// Feishu 5 per second and 100 per minute, DingTalk and WeCom 20 per minute, the generic
+    /// webhook 10 per second.
+    pub fn pacing(&self) -> Vec<(u32, Duration)> {
+        let secs = Duration::from_secs;
+        match self {
+            Sink::Discord(_) => vec![(5, secs(2)), (30, secs(60))],
+            Sink::Slack(_) => vec![(1, secs(1))],
+            Sink::Feishu(_) => vec![(5, secs(1)), (100, secs(60))],
+            Sink::Dingtalk(_) | Sink::Wecom(_) => vec![(20, secs(60))],
+            Sink::Webhook(_) => vec![(10, secs(1))],
+            Sink::Stdout(_) => Vec::new(),
         }
     }
 
@@ -144,6 +246,10 @@ impl Sink {
     pub fn kind(&self) -> &'static str {
         match self {
             Sink::Discord(_) => ChannelType::Discord.as_str(),
+            Sink::Slack(_) => ChannelType::Slack.as_str(),
+            Sink::Feishu(_) => ChannelType::Feishu.as_str(),
+            Sink::Dingtalk(_) => ChannelType::Dingtalk.as_str(),
+            Sink::Wecom(_) => ChannelType::Wecom.as_str(),
             Sink::Webhook(_) => ChannelType::Webhook.as_str(),
             Sink::Stdout(_) => ChannelType::Stdout.as_str(),
         }
@@ -154,6 +260,10 @@ impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Sink::Discord(s) => f.debug_tuple("Discord").field(s).finish(),
+            Sink::Slack(s) => f.debug_tuple("Slack").field(s).finish(),
+            Sink::Feishu(s) => f.debug_tuple("Feishu").field(s).finish(),
+            Sink::Dingtalk(s) => f.debug_tuple("Dingtalk").field(s).finish(),
+            Sink::Wecom(s) => f.debug_tuple("Wecom").field(s).finish(),
             Sink::Webhook(s) => f.debug_tuple("Webhook").field(s).finish(),
             Sink::Stdout(s) => f.debug_tuple("Stdout").field(s).finish(),
         }
@@ -175,7 +285,15 @@ fn parse_url(url: &Secret) -> Result<reqwest::Url, SendError> {
     }
 }
 
-/// POSTs a JSON body and classifies the outcome. Every reason is scrubbed of `secret_url`.
+/// What a chat service answered: enough to decide whether it took the message.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// POSTs a JSON body and classifies the outcome by HTTP status alone. Every reason is
+/// scrubbed of `secret_url`.
 async fn post_json(
     http: &reqwest::Client,
     url: reqwest::Url,
@@ -183,6 +301,19 @@ async fn post_json(
     body: Vec<u8>,
     headers: HeaderMap,
 ) -> Result<(), SendError> {
+    let answer = post(http, url, secret_url, body, headers).await?;
+    classify_http(answer.status, &answer.headers, &answer.body).map_err(|e| e.scrubbed(secret_url))
+}
+
+/// POSTs a JSON body and returns whatever came back; only a request that got no answer is an
+/// error (a retry, scrubbed of `secret_url`).
+async fn post(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    secret_url: &Secret,
+    body: Vec<u8>,
+    headers: HeaderMap,
+) -> Result<Answer, SendError> {
     let response = http
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -204,7 +335,84 @@ async fn post_json(
             Vec::new()
         }
     };
-    classify_http(status, &headers, &body).map_err(|e| e.scrubbed(secret_url))
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// How a platform that answers HTTP 200 to refused messages says what happened: the JSON key
+/// of its result code (0 is success) and which codes mean "slow down" or "never".
+pub(crate) struct CodedAnswers {
+    /// The platform's name, for reasons.
+    pub platform: &'static str,
+    /// Keys that may hold the code, the first present wins (`code`, `StatusCode`, `errcode`).
+    pub keys: &'static [&'static str],
+    /// Rate-limit codes: retried after `throttle_wait` (or the `Retry-After` header).
+    pub throttled: &'static [i64],
+    pub throttle_wait: Duration,
+    /// Codes that no retry can fix (bad signature, keyword check, deleted or disabled bot,
+    /// payload refused).
+    pub permanent: &'static [i64],
+}
+
+impl CodedAnswers {
+    /// `Ok` only for a 2xx whose JSON code is 0. A known throttling code is a retry after the
+    /// platform's window, a known permanent code a permanent failure (whatever the HTTP
+    /// status); other non-2xx answers are classified by [`classify_http`]; any other code, or
+    /// a 2xx without one, is retried with backoff: the message may not have been taken.
+    pub(crate) fn classify(&self, answer: &Answer) -> Result<(), SendError> {
+        let code = result_code(&answer.body, self.keys);
+        let reason = || {
+            let said = platform_message(&answer.body).unwrap_or_else(|| "no explanation".into());
+            truncate_reason(&format!(
+                "{} refused the message (HTTP {}): {said}",
+                self.platform,
+                answer.status.as_u16()
+            ))
+        };
+        if let Some(code) = code {
+            if self.throttled.contains(&code) {
+                return Err(SendError::Retry {
+                    reason: reason(),
+                    after: Some(
+                        crate::codearts::client::retry_after(&answer.headers)
+                            .unwrap_or(self.throttle_wait),
+                    ),
+                });
+            }
+            if self.permanent.contains(&code) {
+                return Err(SendError::Permanent { reason: reason() });
+            }
+        }
+        classify_http(answer.status, &answer.headers, &answer.body)?;
+        match code {
+            Some(0) => Ok(()),
+            Some(_) => Err(SendError::Retry {
+                reason: reason(),
+                after: None,
+            }),
+            None => Err(SendError::Retry {
+                reason: truncate_reason(&format!(
+                    "{} answered HTTP {} without a result code, so the message may not have been taken",
+                    self.platform,
+                    answer.status.as_u16()
+                )),
+                after: None,
+            }),
+        }
+    }
+}
+
+/// The first of `keys` in a JSON object body holding an integer (or an integer as text).
+fn result_code(body: &[u8], keys: &[&str]) -> Option<i64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    keys.iter().find_map(|k| match value.get(*k)? {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// A request that got no HTTP answer: always worth retrying (timeouts, refused or reset
@@ -307,6 +515,7 @@ fn platform_message(body: &[u8]) -> Option<String> {
             "error_msg",
             "errmsg",
             "msg",
+            "StatusMessage",
             "error",
             "description",
         ]
@@ -315,7 +524,7 @@ fn platform_message(body: &[u8]) -> Option<String> {
             Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             _ => None,
         });
-        let code = ["code", "error_code", "errcode"]
+        let code = ["code", "error_code", "errcode", "StatusCode"]
             .iter()
             .find_map(|k| map.get(*k).filter(|v| !v.is_null()));
         let code = code.map(|c| match c {
@@ -501,5 +710,147 @@ mod tests {
         );
         assert!(!format!("{discord:?}").contains("T0K3N"));
         assert_eq!(discord.kind(), "discord");
+        for kind in [
+            ChannelType::Slack,
+            ChannelType::Feishu,
+            ChannelType::Dingtalk,
+            ChannelType::Wecom,
+        ] {
+            let sink = Sink::from_config(
+                &ChannelConfig {
+                    kind,
+                    url: Some(Secret::new("https://hooks.example/send?key=T0K3N")),
+                    secret: Some(Secret::new("SEChm4c-key")),
+                    ..discord_channel()
+                },
+                reqwest::Client::new(),
+            );
+            let shown = format!("{sink:?}");
+            assert!(
+                !shown.contains("T0K3N") && !shown.contains("hm4c-key"),
+                "{shown}"
+            );
+            assert_eq!(sink.kind(), kind.as_str());
+        }
+    }
+
+    fn discord_channel() -> ChannelConfig {
+        ChannelConfig {
+            name: "ops".to_owned(),
+            kind: ChannelType::Discord,
+            url: None,
+            secret: None,
+            events: None,
+        }
+    }
+
+    fn sink(kind: ChannelType) -> Sink {
+        Sink::from_config(
+            &ChannelConfig {
+                kind,
+                url: Some(Secret::new("https://hooks.example/x")),
+                ..discord_channel()
+            },
+            reqwest::Client::new(),
+        )
+    }
+
+    #[test]
+    fn batch_sizes_and_pacing_follow_each_platforms_limits() {
+        let secs = Duration::from_secs;
+        /// (platform, max_batch, pacing windows)
+        type Row = (ChannelType, usize, Vec<(u32, Duration)>);
+        let table: &[Row] = &[
+            (ChannelType::Discord, 25, vec![(5, secs(2)), (30, secs(60))]),
+            (ChannelType::Slack, 20, vec![(1, secs(1))]),
+            (ChannelType::Feishu, 20, vec![(5, secs(1)), (100, secs(60))]),
+            (ChannelType::Dingtalk, 20, vec![(20, secs(60))]),
+            (ChannelType::Wecom, 10, vec![(20, secs(60))]),
+            (ChannelType::Webhook, 1, vec![(10, secs(1))]),
+            (ChannelType::Stdout, 50, vec![]),
+        ];
+        for (kind, max_batch, pacing) in table {
+            let sink = sink(*kind);
+            assert_eq!(sink.max_batch(), *max_batch, "{kind:?}");
+            assert_eq!(&sink.pacing(), pacing, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn links_are_filled_in_and_only_the_ids_encoded() {
+        let template = "https://console.example/p/{project_id}/job/{job_id}?tab=a%20b&x={job_id}";
+        assert_eq!(
+            render_link(
+                template,
+                "f5af662119404ad187437cd272b5099b",
+                Some("85ca-52")
+            ),
+            "https://console.example/p/85ca-52/job/f5af662119404ad187437cd272b5099b?tab=a%20b&x=f5af662119404ad187437cd272b5099b"
+        );
+        assert_eq!(
+            render_link(template, "a b/c", None),
+            "https://console.example/p//job/a%20b%2Fc?tab=a%20b&x=a%20b%2Fc"
+        );
+    }
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    const RULES: CodedAnswers = CodedAnswers {
+        platform: "Chat",
+        keys: &["code", "StatusCode"],
+        throttled: &[11232],
+        throttle_wait: Duration::from_secs(60),
+        permanent: &[19021],
+    };
+
+    #[test]
+    fn result_codes_decide_before_and_after_the_http_status() {
+        assert_eq!(RULES.classify(&answer(200, r#"{"code":0}"#)), Ok(()));
+        assert_eq!(
+            RULES.classify(&answer(200, r#"{"StatusCode":"0"}"#)),
+            Ok(())
+        );
+        let throttled = RULES.classify(&answer(200, r#"{"code":11232,"msg":"slow"}"#));
+        assert_eq!(
+            throttled,
+            Err(SendError::Retry {
+                reason: "Chat refused the message (HTTP 200): slow (code 11232)".to_owned(),
+                after: Some(Duration::from_secs(60)),
+            })
+        );
+        let mut with_header = answer(429, r#"{"code":11232}"#);
+        with_header
+            .headers
+            .insert("retry-after", "5".parse().unwrap());
+        assert!(matches!(
+            RULES.classify(&with_header),
+            Err(SendError::Retry { after: Some(a), .. }) if a == Duration::from_secs(5)
+        ));
+        assert!(matches!(
+            RULES.classify(&answer(400, r#"{"code":19021,"msg":"bad sign"}"#)),
+            Err(SendError::Permanent { .. })
+        ));
+        assert!(matches!(
+            RULES.classify(&answer(200, r#"{"code":777}"#)),
+            Err(SendError::Retry { after: None, .. })
+        ));
+        assert!(matches!(
+            RULES.classify(&answer(200, "<html>proxy</html>")),
+            Err(SendError::Retry { after: None, .. })
+        ));
+        assert!(matches!(
+            RULES.classify(&answer(404, "")),
+            Err(SendError::Permanent { .. })
+        ));
+        assert!(matches!(
+            RULES.classify(&answer(503, r#"{"code":0}"#)),
+            Err(SendError::Retry { .. })
+        ));
     }
 }

@@ -9,6 +9,9 @@ use std::io::Write;
 use super::text::{self, printable};
 use super::{Outgoing, SendError};
 
+/// The most cards printed as one batch.
+pub const MAX_BATCH: usize = 50;
+
 /// Prints cards to the process's standard output.
 #[derive(Debug, Default)]
 pub struct StdoutSink {
@@ -23,11 +26,19 @@ impl StdoutSink {
 
     /// Writes the card and a blank line under one lock, so concurrent cards never interleave.
     pub fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
-        let card = render_text(out);
+        self.send_batch(std::slice::from_ref(out))
+    }
+
+    /// Writes the cards one after another, each followed by a blank line, under one lock.
+    pub fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let mut cards = String::new();
+        for out in batch {
+            cards.push_str(&render_text(out));
+            cards.push('\n');
+        }
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
-        lock.write_all(card.as_bytes())
-            .and_then(|()| lock.write_all(b"\n"))
+        lock.write_all(cards.as_bytes())
             .and_then(|()| lock.flush())
             .map_err(|e| match e.kind() {
                 // Nobody is reading any more: trying again cannot help.
@@ -51,6 +62,7 @@ impl StdoutSink {
 ///    last build  2024-07-24 03:56:47 UTC
 ///    duration    28s
 ///    health      80 → 70
+///    link        https://console.example/job/f5af662119404ad187437cd272b5099b
 ///    delivery    0b6e…
 /// ```
 pub fn render_text(out: &Outgoing<'_>) -> String {
@@ -80,6 +92,7 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
     );
     line("health", text::health_change(event));
     line("disabled", text::disabled_change(event));
+    line("link", text::valid_link(out.link));
     line("delivery", Some(out.delivery_id.to_owned()));
     card
 }
@@ -117,6 +130,7 @@ mod tests {
         let card = render_text(&Outgoing {
             delivery_id: "dlv-7",
             event: &ev,
+            link: None,
         });
         assert_eq!(
             card,
@@ -129,6 +143,34 @@ mod tests {
              \x20  disabled    no\n\
              \x20  delivery    dlv-7\n"
         );
+    }
+
+    #[test]
+    fn the_link_gets_its_own_line_and_a_bad_one_is_left_out() {
+        let ev = Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: "web-frontend".to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success", 80)),
+            current: Some(info("failed", 70)),
+            summary: "Build failed: web-frontend (success → failed)".to_owned(),
+        };
+        let card = |link| {
+            render_text(&Outgoing {
+                delivery_id: "d",
+                event: &ev,
+                link,
+            })
+        };
+        assert!(
+            card(Some("https://console.example/job/f5af"))
+                .contains("\n   link        https://console.example/job/f5af\n   delivery    d\n"),
+            "{}",
+            card(Some("https://console.example/job/f5af"))
+        );
+        assert!(!card(Some("javascript:alert(1)")).contains("link"));
+        assert!(!card(None).contains("link"));
     }
 
     #[test]
@@ -145,6 +187,7 @@ mod tests {
         let card = render_text(&Outgoing {
             delivery_id: "d",
             event: &ev,
+            link: None,
         });
         assert!(!card.contains('\x1b'), "{card:?}");
         assert!(card.contains("status      success (last seen)"), "{card}");

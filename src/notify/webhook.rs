@@ -170,6 +170,7 @@ mod tests {
         let raw = body(&Outgoing {
             delivery_id: "dlv-1",
             event: &ev,
+            link: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let keys: Vec<&str> = value
@@ -214,6 +215,7 @@ mod tests {
         let raw = body(&Outgoing {
             delivery_id: "d",
             event: &ev,
+            link: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(value["current"].is_null());
@@ -257,6 +259,7 @@ mod tests {
         let out = Outgoing {
             delivery_id: "d",
             event: &ev,
+            link: None,
         };
         let raw = body(&out);
         assert_eq!(raw, body(&out), "the body must be deterministic");

@@ -91,6 +91,20 @@ async fn readyz(State(app): State<App>) -> Response {
     {
         problems.push(format!("last cycle: {why}"));
     }
+    let mut warnings: Vec<String> = Vec::new();
+    if let Some(rps) = app.config.poll.max_rps {
+        let watched = app
+            .metrics
+            .value("codearts_bot_watched_jobs", &[])
+            .max(app.config.jobs.len() as f64);
+        let needed = watched / rps;
+        if needed > interval.as_secs_f64() {
+            warnings.push(format!(
+                "a cycle over {watched} jobs needs {needed:.0}s at poll.max_rps = {rps}, but the schedule ticks every {}s: ticks are skipped",
+                interval.as_secs()
+            ));
+        }
+    }
     let ready = problems.is_empty();
     let body = json!({
         "ready": ready,
@@ -98,6 +112,7 @@ async fn readyz(State(app): State<App>) -> Response {
         "last_cycle_success_at": last.map(|t| t.to_rfc3339()),
         "poll_interval_secs": interval.as_secs(),
         "problems": problems,
+        "warnings": warnings,
     });
     let status = if ready {
         StatusCode::OK

@@ -86,6 +86,23 @@ pub struct OutboxCounts {
     pub failed: u64,
 }
 
+/// A channel's oldest pending delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingHead {
+    pub channel: String,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub attempts: u32,
+}
+
+/// What happened to the deliveries a message carried.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle<'a> {
+    Sent(DateTime<Utc>),
+    Retry { at: DateTime<Utc>, error: &'a str },
+    Failed(&'a str),
+}
+
 /// The outbox's backlog.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PendingSummary {
@@ -326,6 +343,102 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Each channel's oldest pending delivery: when it was queued, when it may next be tried,
+    /// and how often it was tried.
+    pub async fn pending_heads(&self) -> Result<Vec<PendingHead>> {
+        let rows = sqlx::query(
+            "SELECT channel, created_at, next_attempt_at, attempts FROM deliveries
+             WHERE seq IN (SELECT MIN(seq) FROM deliveries WHERE status = 'pending'
+                           GROUP BY channel)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingHead {
+                    channel: row.try_get("channel")?,
+                    created_at: from_ms(row.try_get("created_at")?),
+                    next_attempt_at: from_ms(row.try_get("next_attempt_at")?),
+                    attempts: row
+                        .try_get::<i64, _>("attempts")?
+                        .try_into()
+                        .unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` pending deliveries of one channel, oldest first, stopping at the first
+    /// one not yet due (so a message never overtakes an older one).
+    pub async fn due_for_channel(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.channel, d.attempts, d.created_at, d.next_attempt_at,
+                    e.job_id, e.kind, e.job_name, e.detected_at, e.previous, e.current, e.summary
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.status = 'pending' AND d.channel = ?
+             ORDER BY d.seq LIMIT ?",
+        )
+        .bind(channel)
+        .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let now_ms = to_ms(now);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<i64, _>("next_attempt_at")? > now_ms {
+                break;
+            }
+            out.push(DueDelivery {
+                id: row.try_get("id")?,
+                channel: row.try_get("channel")?,
+                attempts: row
+                    .try_get::<i64, _>("attempts")?
+                    .try_into()
+                    .unwrap_or(u32::MAX),
+                created_at: from_ms(row.try_get("created_at")?),
+                event: event_from_row(row)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Marks several deliveries with one outcome, in one transaction: the messages that carried
+    /// them were accepted, refused or will be retried together.
+    pub async fn settle_many(&self, ids: &[&str], outcome: Settle<'_>) -> Result<()> {
+        let mut tx = self.write().await?;
+        for id in ids {
+            let query = match outcome {
+                Settle::Sent(at) => sqlx::query(
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                                           last_error = NULL
+                     WHERE id = ? AND status = 'pending'",
+                )
+                .bind(to_ms(at)),
+                Settle::Retry { at, error } => sqlx::query(
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?,
+                                           last_error = ?
+                     WHERE id = ? AND status = 'pending'",
+                )
+                .bind(to_ms(at))
+                .bind(error),
+                Settle::Failed(error) => sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', attempts = attempts + 1,
+                                           last_error = ?
+                     WHERE id = ? AND status = 'pending'",
+                )
+                .bind(error),
+            };
+            query.bind(*id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The earliest time a pending delivery becomes due, if any is pending.

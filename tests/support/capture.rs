@@ -57,6 +57,15 @@ impl Captured {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// The decoded value of the first query parameter with this name (as a platform such as
+    /// DingTalk reads `timestamp` and `sign`).
+    pub fn query(&self, name: &str) -> Option<String> {
+        let url = reqwest::Url::parse(&format!("http://capture{}", self.path)).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
 }
 
 /// A scripted answer.
@@ -84,6 +93,13 @@ impl Reply {
         Self::status(status)
             .with_header("content-type", "application/json")
             .with_body(&body.to_string())
+    }
+
+    /// A plain-text answer, as Slack gives (`ok`, `channel_not_found`, ...).
+    pub fn text(status: u16, body: &str) -> Self {
+        Self::status(status)
+            .with_header("content-type", "text/plain")
+            .with_body(body)
     }
 
     /// Discord's 429: JSON `retry_after` (seconds) and the `Retry-After` header.

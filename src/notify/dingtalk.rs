@@ -1,0 +1,314 @@
+//! DingTalk custom robot: a markdown message, optionally signed; a batch is one message with a
+//! section per event.
+//!
+//! Mirrors <https://open.dingtalk.com/document/robots/custom-robot-access> (summarised in
+//! `shared/chat/FACTS.md`): `POST .../robot/send?access_token=...`, body
+//! `{"msgtype": "markdown", "markdown": {"title", "text"}, "at": {...}}`. With a signing secret
+//! (`SEC...`) the URL also carries `timestamp` (milliseconds) and `sign`, the URL-encoded
+//! `base64(HMAC-SHA256(key = secret, message = timestamp + "\n" + secret))`. DingTalk answers
+//! HTTP 200 to refused messages: success is JSON `errcode == 0`.
+//!
+//! Nobody is ever mentioned: `at` lists no one and `isAtAll` is false, and untrusted text goes
+//! through [`text::markdown_safe`] so no `@13800000000` or `@all` can be read as a mention.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::text::{self, Line, Markup};
+use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
+use crate::detect::Severity;
+use crate::secret::Secret;
+
+/// The markdown text's limit, counted as JSON-escaped bytes. DingTalk publishes no figure for
+/// markdown; messages of about 20,000 bytes are refused, so this stays well below.
+pub const TEXT_MAX: usize = 15_000;
+/// The title (what the notification and the chat list show), in characters.
+pub const TITLE_MAX: usize = 64;
+/// The most events one message carries.
+pub const MAX_BATCH: usize = 20;
+
+/// What DingTalk's result codes mean.
+const ANSWERS: CodedAnswers = CodedAnswers {
+    platform: "DingTalk",
+    keys: &["errcode"],
+    // 130101 / 410100: sending too fast (20 per minute per robot; the robot is then throttled
+    // for up to 10 minutes).
+    throttled: &[130101, 410100],
+    throttle_wait: Duration::from_secs(60),
+    // 300001 / 300005 / 400101 token invalid or unknown, 310000 keyword, signature or IP check
+    // failed, 400102 robot disabled.
+    permanent: &[300001, 300005, 310000, 400101, 400102],
+};
+
+/// DingTalk markdown, counted as JSON-escaped bytes.
+const MARKDOWN: Markup = Markup {
+    escape: text::markdown_safe,
+    width: text::json_width,
+    newline: "\n",
+};
+
+/// Between two events of a batch.
+const SEPARATOR: &str = "\n\n";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A DingTalk group reached through a custom robot's URL (its `access_token` is the
+/// credential), optionally signed.
+pub struct DingtalkSink {
+    url: Secret,
+    secret: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for DingtalkSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DingtalkSink")
+            .field("url", &self.url)
+            .field("signed", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DingtalkSink {
+    /// `secret` (the robot's `SEC...` signing secret), when set and not empty, signs every
+    /// request.
+    pub fn new(url: Secret, secret: Option<Secret>, http: reqwest::Client) -> Self {
+        let secret = secret.filter(|s| !s.is_empty());
+        Self { url, secret, http }
+    }
+
+    /// Posts the events as one markdown message, signed when the robot has a secret; `Ok` once
+    /// DingTalk answered `errcode == 0`.
+    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let mut url = super::parse_url(&self.url)?;
+        if let Some(secret) = &self.secret {
+            url = signed_url(url, secret.expose(), chrono::Utc::now().timestamp_millis());
+        }
+        let body = serde_json::to_vec(&render_batch(batch))
+            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+        ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
+    }
+}
+
+/// DingTalk's signature (before URL-encoding):
+/// `base64(HMAC-SHA256(key = secret, message = "{timestamp_ms}\n{secret}"))`.
+pub fn sign(secret: &str, timestamp_ms: i64) -> String {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(format!("{timestamp_ms}\n{secret}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The robot URL with `timestamp` and `sign` appended (form-encoded, as DingTalk's samples
+/// do with `quote_plus`), replacing any the configured URL already had.
+pub fn signed_url(mut url: reqwest::Url, secret: &str, timestamp_ms: i64) -> reqwest::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "timestamp" && k != "sign")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("timestamp", &timestamp_ms.to_string())
+        .append_pair("sign", &sign(secret, timestamp_ms));
+    url
+}
+
+/// The body for one or more events: a markdown message whose title names the event (or
+/// counts them), a heading and a list of facts per event, the link as a markdown link; `at`
+/// mentions nobody. Within [`TEXT_MAX`] whatever the job names are.
+pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
+    let severity = batch
+        .iter()
+        .map(|o| o.event.kind.severity())
+        .max()
+        .unwrap_or(Severity::Info);
+    let (title, header) = match batch {
+        [only] => (text::title(only.event), String::new()),
+        _ => {
+            let count = format!(
+                "{} {} CodeArts Build events",
+                text::severity_icon(severity),
+                batch.len()
+            );
+            (count.clone(), format!("### {count}{SEPARATOR}"))
+        }
+    };
+    let cards: Vec<Vec<Line>> = batch.iter().map(card_lines).collect();
+    let closing = |n: usize| format!("{SEPARATOR}{} and {n} more", text::MARKER);
+    let budget = TEXT_MAX
+        .saturating_sub(MARKDOWN.measure(&header))
+        .saturating_sub(MARKDOWN.measure(&closing(batch.len())));
+    let (contents, left_out) = MARKDOWN.fit_cards(&cards, budget, MARKDOWN.measure(SEPARATOR));
+    let mut markdown = header;
+    markdown.push_str(&contents.join(SEPARATOR));
+    if left_out > 0 {
+        markdown.push_str(&closing(left_out));
+    }
+    json!({
+        "msgtype": "markdown",
+        "markdown": {
+            "title": text::truncate_chars(&text::plain_safe(&title), TITLE_MAX),
+            "text": markdown,
+        },
+        "at": { "isAtAll": false, "atMobiles": [], "atUserIds": [] },
+    })
+}
+
+/// One event: a heading with the title, then its facts, the link and the delivery id as a
+/// list.
+fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
+    let event = out.event;
+    let mut lines = vec![Line::new(
+        format!(
+            "#### {} {}: ",
+            text::severity_icon(event.kind.severity()),
+            text::headline(event.kind)
+        ),
+        event.job_name.clone(),
+        "",
+        text::RANK_TITLE,
+    )];
+    for fact in text::card_facts(event, text::utc_time) {
+        lines.push(Line::new(
+            format!("- **{}:** ", fact.label),
+            fact.value,
+            "",
+            fact.rank,
+        ));
+    }
+    if let Some(link) = text::valid_link(out.link) {
+        lines.push(Line::fixed(
+            format!("- [{LINK_LABEL}]({})", text::markdown_url(&link)),
+            text::RANK_LINK,
+        ));
+    }
+    lines.push(Line::new(
+        "- Delivery ",
+        out.delivery_id,
+        "",
+        text::RANK_DELIVERY,
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codearts::JobInfo;
+    use crate::detect::{Event, EventKind};
+    use chrono::{TimeZone, Utc};
+
+    fn event(name: &str) -> Event {
+        let info = |status: &str, health| JobInfo {
+            job_name: Some(name.to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(1_721_793_407_000),
+            health_score: Some(health),
+            build_time: Some("27.51".to_owned()),
+            ..JobInfo::default()
+        };
+        Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: name.to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success", 80)),
+            current: Some(info("failed", 70)),
+            summary: format!("Build failed: {name} (success → failed)"),
+        }
+    }
+
+    #[test]
+    fn one_event_is_a_heading_and_a_list_mentioning_nobody() {
+        let ev = event("web-frontend");
+        let msg = render_batch(&[Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+            link: Some("https://console.example/job/(f5af)"),
+        }]);
+        assert_eq!(msg["msgtype"], "markdown");
+        assert_eq!(msg["markdown"]["title"], "🔴 Build failed: web-frontend");
+        assert_eq!(
+            msg["markdown"]["text"],
+            "#### 🔴 Build failed: web-frontend\n\
+             - **Changed:** success → failed\n\
+             - **Job id:** f5af662119404ad187437cd272b5099b\n\
+             - **Health score:** 80 → 70\n\
+             - **Last build:** 2024-07-24 03:56:47 UTC\n\
+             - **Duration:** 28s\n\
+             - [Open in CodeArts](https://console.example/job/%28f5af%29)\n\
+             - Delivery dlv-1"
+        );
+        assert_eq!(
+            msg["at"],
+            json!({"isAtAll": false, "atMobiles": [], "atUserIds": []})
+        );
+    }
+
+    #[test]
+    fn the_signature_matches_the_documented_algorithm_and_is_form_encoded() {
+        let mut mac = HmacSha256::new_from_slice(b"SECdemo").unwrap();
+        mac.update(b"1599360473000\nSECdemo");
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(sign("SECdemo", 1_599_360_473_000), expected);
+
+        let url = reqwest::Url::parse(
+            "https://oapi.dingtalk.com/robot/send?access_token=T0K&timestamp=1&sign=old",
+        )
+        .unwrap();
+        let signed = signed_url(url, "SECdemo", 1_599_360_473_000);
+        let pairs: Vec<(String, String)> = signed.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("access_token".to_owned(), "T0K".to_owned()),
+                ("timestamp".to_owned(), "1599360473000".to_owned()),
+                ("sign".to_owned(), expected.clone()),
+            ]
+        );
+        // The raw query never carries base64's `+`, `/` or `=` unencoded.
+        let raw_sign = signed.query().unwrap().rsplit("sign=").next().unwrap();
+        assert!(!raw_sign.contains(['+', '/', '=']), "{raw_sign}");
+    }
+
+    #[test]
+    fn a_batch_of_hostile_names_stays_within_the_limit_and_mentions_nobody() {
+        let name = format!(
+            "@all @13800000000 @everyone **bold** <@123> 🚀 {}",
+            "名字".repeat(140)
+        );
+        let events: Vec<Event> = (0..60).map(|_| event(&name)).collect();
+        let batch: Vec<Outgoing<'_>> = events
+            .iter()
+            .map(|event| Outgoing {
+                delivery_id: "d",
+                event,
+                link: None,
+            })
+            .collect();
+        let msg = render_batch(&batch);
+        let text = msg["markdown"]["text"].as_str().unwrap();
+        assert!(
+            MARKDOWN.measure(text) <= TEXT_MAX,
+            "{}",
+            MARKDOWN.measure(text)
+        );
+        assert!(text.starts_with("### 🔴 60 CodeArts Build events\n\n#### 🔴 Build failed: "));
+        let raw = msg.to_string();
+        for needle in ["@all", "@13800000000", "@everyone", "<@123>"] {
+            assert!(!raw.contains(needle), "{needle} passed through");
+        }
+        assert!(!text.contains("**bold**"), "{text}");
+        assert!(msg["markdown"]["title"].as_str().unwrap().chars().count() <= TITLE_MAX);
+    }
+}

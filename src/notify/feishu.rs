@@ -1,0 +1,336 @@
+//! Feishu / Lark custom bot: an interactive card, optionally signed; a batch is one card with
+//! a markdown element per event.
+//!
+//! Mirrors <https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot> (summarised in
+//! `shared/chat/FACTS.md`): `{"msg_type": "interactive", "card": {...}}`, custom bots may use
+//! URL buttons only; with a signing secret the body also carries `timestamp` (seconds, as
+//! text) and `sign = base64(HMAC-SHA256(key = timestamp + "\n" + secret, message = ""))`.
+//! The body must stay within 20 KB. Feishu answers HTTP 200 to refused messages: success is
+//! JSON `code == 0` (older deployments: `StatusCode == 0`).
+//!
+//! Untrusted text goes through [`text::feishu_safe`] (markdown characters and `<at>` tags as
+//! HTML entities, `@` inert) or, in the header, [`text::plain_safe`].
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::text::{self, Line, Markup};
+use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
+use crate::detect::Severity;
+use crate::secret::Secret;
+
+/// The body's limit: "20 KB", read as 20,000 bytes to be safe under either reading.
+pub const BODY_MAX: usize = 20_000;
+/// The header's title, in characters.
+pub const HEADER_MAX: usize = 100;
+/// The most events one card carries.
+pub const MAX_BATCH: usize = 20;
+/// Room kept for `timestamp` and `sign`, which are added after fitting.
+const SIGNATURE_RESERVE: usize = 128;
+
+/// What Feishu's result codes mean.
+const ANSWERS: CodedAnswers = CodedAnswers {
+    platform: "Feishu",
+    keys: &["code", "StatusCode"],
+    // 11232: frequency limited (100 per minute, 5 per second per bot).
+    throttled: &[11232],
+    throttle_wait: Duration::from_secs(60),
+    // 9499 bad request, 19001 invalid token, 19002 bad parameters, 19021 signature mismatch or
+    // stale timestamp, 19022 IP not allowed, 19024 keyword check failed.
+    permanent: &[9499, 19001, 19002, 19021, 19022, 19024],
+};
+
+/// Card markdown, counted as JSON-escaped bytes since the limit is on the body.
+const MARKDOWN: Markup = Markup {
+    escape: text::feishu_safe,
+    width: text::json_width,
+    newline: "\n",
+};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A Feishu group reached through a custom bot's webhook URL (the URL holds the token).
+pub struct FeishuSink {
+    url: Secret,
+    secret: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for FeishuSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeishuSink")
+            .field("url", &self.url)
+            .field("signed", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeishuSink {
+    /// `secret`, when set (and not empty), signs every message.
+    pub fn new(url: Secret, secret: Option<Secret>, http: reqwest::Client) -> Self {
+        let secret = secret.filter(|s| !s.is_empty());
+        Self { url, secret, http }
+    }
+
+    /// Posts the events as one card, signed when the bot has a secret; `Ok` once Feishu
+    /// answered `code == 0`.
+    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let url = super::parse_url(&self.url)?;
+        let mut body = render_batch(batch);
+        if let Some(secret) = &self.secret {
+            let timestamp = chrono::Utc::now().timestamp();
+            body["timestamp"] = json!(timestamp.to_string());
+            body["sign"] = json!(sign(secret.expose(), timestamp));
+        }
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+        ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
+    }
+}
+
+/// Feishu's signature: `base64(HMAC-SHA256(key = "{timestamp}\n{secret}", message = ""))`.
+pub fn sign(secret: &str, timestamp: i64) -> String {
+    let key = format!("{timestamp}\n{secret}");
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    let Ok(mac) = HmacSha256::new_from_slice(key.as_bytes()) else {
+        return String::new();
+    };
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The header colour by severity.
+pub fn template(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "red",
+        Severity::Warning => "orange",
+        Severity::Good => "green",
+        Severity::Info => "blue",
+    }
+}
+
+/// The unsigned body for one or more events: a card whose header names the event (or counts
+/// them), coloured by the gravest; a markdown element per event with its facts; the link as
+/// a URL button for one event, as a markdown link in each card of a batch. Within
+/// [`BODY_MAX`] (less room for the signature) whatever the job names are.
+pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
+    let severity = batch
+        .iter()
+        .map(|o| o.event.kind.severity())
+        .max()
+        .unwrap_or(Severity::Info);
+    let heading = match batch {
+        [only] => text::title(only.event),
+        _ => format!(
+            "{} {} CodeArts Build events",
+            text::severity_icon(severity),
+            batch.len()
+        ),
+    };
+    let heading = text::truncate_utf16(&text::plain_safe(&heading), HEADER_MAX);
+    let single = batch.len() == 1;
+    let cards: Vec<Vec<Line>> = batch.iter().map(|o| card_lines(o, single)).collect();
+    let button = match batch {
+        [only] => text::valid_link(only.link),
+        _ => None,
+    };
+    let closing = |n: usize| format!("{} and {n} more", text::MARKER);
+    // What the card weighs with every markdown element empty: the room left is the budget.
+    let skeleton = |contents: &[String], left_out: usize| {
+        let mut elements = Vec::new();
+        for (i, content) in contents.iter().enumerate() {
+            if i > 0 {
+                elements.push(json!({ "tag": "hr" }));
+            }
+            elements.push(json!({ "tag": "markdown", "content": content }));
+        }
+        if let Some(url) = &button {
+            elements.push(json!({
+                "tag": "action",
+                "actions": [{
+                    "tag": "button",
+                    "text": { "tag": "plain_text", "content": LINK_LABEL },
+                    "type": "primary",
+                    "url": url,
+                }],
+            }));
+        }
+        if left_out > 0 {
+            elements.push(json!({ "tag": "markdown", "content": closing(left_out) }));
+        }
+        json!({
+            "msg_type": "interactive",
+            "card": {
+                "config": { "wide_screen_mode": true },
+                "header": {
+                    "template": template(severity),
+                    "title": { "tag": "plain_text", "content": heading },
+                },
+                "elements": elements,
+            },
+        })
+    };
+    let size = |v: &Value| v.to_string().len();
+    let empty = vec![String::new(); cards.len()];
+    let overhead = size(&skeleton(&empty, cards.len())) + SIGNATURE_RESERVE;
+    let mut budget = BODY_MAX.saturating_sub(overhead);
+    loop {
+        let (contents, left_out) = MARKDOWN.fit_cards(&cards, budget, 0);
+        let body = skeleton(&contents, left_out);
+        let excess = (size(&body) + SIGNATURE_RESERVE).saturating_sub(BODY_MAX);
+        if excess == 0 || budget == 0 {
+            return body;
+        }
+        budget = budget.saturating_sub(excess.max(64));
+    }
+}
+
+/// One event's markdown lines: title (or, for a single event, the job name under a header
+/// that already says what happened), facts, the link in a batch, the delivery id.
+fn card_lines(out: &Outgoing<'_>, single: bool) -> Vec<Line> {
+    let event = out.event;
+    let mut lines = vec![if single {
+        Line::new("**Job:** ", event.job_name.clone(), "", text::RANK_TITLE)
+    } else {
+        Line::new(
+            format!(
+                "{} **{}:** ",
+                text::severity_icon(event.kind.severity()),
+                text::headline(event.kind)
+            ),
+            event.job_name.clone(),
+            "",
+            text::RANK_TITLE,
+        )
+    }];
+    for fact in text::card_facts(event, text::utc_time) {
+        lines.push(Line::new(
+            format!("**{}:** ", fact.label),
+            fact.value,
+            "",
+            fact.rank,
+        ));
+    }
+    if !single && let Some(link) = text::valid_link(out.link) {
+        lines.push(Line::fixed(
+            format!("[{LINK_LABEL}]({})", text::markdown_url(&link)),
+            text::RANK_LINK,
+        ));
+    }
+    lines.push(Line::new(
+        "<font color='grey'>Delivery ",
+        out.delivery_id,
+        "</font>",
+        text::RANK_DELIVERY,
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codearts::JobInfo;
+    use crate::detect::{Event, EventKind};
+    use chrono::{TimeZone, Utc};
+
+    fn event(name: &str) -> Event {
+        let info = |status: &str, health| JobInfo {
+            job_name: Some(name.to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(1_721_793_407_000),
+            health_score: Some(health),
+            build_time: Some("27.51".to_owned()),
+            ..JobInfo::default()
+        };
+        Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: name.to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success", 80)),
+            current: Some(info("failed", 70)),
+            summary: format!("Build failed: {name} (success → failed)"),
+        }
+    }
+
+    #[test]
+    fn one_event_is_a_red_card_with_its_facts_and_a_url_button() {
+        let ev = event("web-frontend");
+        let msg = render_batch(&[Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+            link: Some("https://console.example/job/f5af"),
+        }]);
+        assert_eq!(msg["msg_type"], "interactive");
+        let card = &msg["card"];
+        assert_eq!(card["header"]["template"], "red");
+        assert_eq!(
+            card["header"]["title"]["content"],
+            "🔴 Build failed: web-frontend"
+        );
+        let elements = card["elements"].as_array().unwrap();
+        assert_eq!(elements[0]["tag"], "markdown");
+        assert_eq!(
+            elements[0]["content"],
+            "**Job:** web-frontend\n\
+             **Changed:** success → failed\n\
+             **Job id:** f5af662119404ad187437cd272b5099b\n\
+             **Health score:** 80 → 70\n\
+             **Last build:** 2024-07-24 03:56:47 UTC\n\
+             **Duration:** 28s\n\
+             <font color='grey'>Delivery dlv-1</font>"
+        );
+        assert_eq!(elements[1]["tag"], "action");
+        assert_eq!(
+            elements[1]["actions"][0]["url"],
+            "https://console.example/job/f5af"
+        );
+    }
+
+    #[test]
+    fn the_signature_matches_the_documented_algorithm() {
+        // Recomputed by hand: HMAC-SHA256 keyed with "1599360473\ndemo", over nothing.
+        let mut mac = HmacSha256::new_from_slice(b"1599360473\ndemo").unwrap();
+        mac.update(b"");
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(sign("demo", 1_599_360_473), expected);
+        assert_ne!(sign("demo", 1_599_360_474), expected);
+    }
+
+    #[test]
+    fn a_batch_of_long_hostile_names_stays_under_20_kb_and_pings_nobody() {
+        let name = format!(
+            "@all <at id=all></at> @everyone **bold** <@123> 🚀 {}",
+            "\"名字\"".repeat(80)
+        );
+        let events: Vec<Event> = (0..40).map(|_| event(&name)).collect();
+        let batch: Vec<Outgoing<'_>> = events
+            .iter()
+            .map(|event| Outgoing {
+                delivery_id: "d",
+                event,
+                link: Some("https://console.example/job/f5af"),
+            })
+            .collect();
+        let msg = render_batch(&batch);
+        let size = msg.to_string().len();
+        assert!(size + SIGNATURE_RESERVE <= BODY_MAX, "{size}");
+        let raw = msg.to_string();
+        for needle in ["@all", "<at", "@everyone", "<@123>"] {
+            assert!(!raw.contains(needle), "{needle} passed through");
+        }
+        for element in msg["card"]["elements"].as_array().unwrap() {
+            let markdown = element["content"].as_str().unwrap_or_default();
+            assert!(!markdown.contains("**bold**"), "{markdown}");
+        }
+        assert_eq!(
+            msg["card"]["header"]["title"]["content"],
+            "🔴 40 CodeArts Build events"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! WeCom (WeChat Work) group robot: a markdown message; a batch is one message with a block
+//! per event.
+//!
+//! Mirrors <https://developer.work.weixin.qq.com/document/path/91770> (summarised in
+//! `shared/chat/FACTS.md`): `POST .../webhook/send?key=KEY` (the key is the credential; there
+//! is no signature), body `{"msgtype": "markdown", "markdown": {"content": ...}}` with the
+//! content at most 4096 **bytes** of UTF-8. WeCom answers HTTP 200 to refused messages:
+//! success is JSON `errcode == 0`.
+//!
+//! Untrusted text goes through [`text::markdown_safe`]: markdown escaped, and `<@userid>` or
+//! `@all` can never form a mention.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::text::{self, Line, Markup};
+use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
+use crate::detect::Severity;
+use crate::secret::Secret;
+
+/// The markdown content's limit, in UTF-8 bytes.
+pub const CONTENT_MAX: usize = 4096;
+/// The most events one message carries: about 400 bytes per card.
+pub const MAX_BATCH: usize = 10;
+
+/// What WeCom's result codes mean.
+const ANSWERS: CodedAnswers = CodedAnswers {
+    platform: "WeCom",
+    keys: &["errcode"],
+    // 45009: API frequency out of limit (20 messages per minute per robot).
+    throttled: &[45009],
+    throttle_wait: Duration::from_secs(60),
+    // 93000 invalid webhook key (robot removed), 40008 invalid message type, 40058 invalid
+    // parameter, 44004 empty content.
+    permanent: &[93000, 40008, 40058, 44004],
+};
+
+/// WeCom markdown, counted in UTF-8 bytes.
+const MARKDOWN: Markup = Markup {
+    escape: text::markdown_safe,
+    width: char::len_utf8,
+    newline: "\n",
+};
+
+/// Between two events of a batch.
+const SEPARATOR: &str = "\n\n";
+
+/// A WeCom group reached through a robot's webhook URL (its `key` is the credential).
+pub struct WecomSink {
+    url: Secret,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for WecomSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WecomSink")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WecomSink {
+    /// `url` is the robot's webhook URL; `http` carries the delivery timeout.
+    pub fn new(url: Secret, http: reqwest::Client) -> Self {
+        Self { url, http }
+    }
+
+    /// Posts the events as one markdown message; `Ok` once WeCom answered `errcode == 0`.
+    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let url = super::parse_url(&self.url)?;
+        let body = serde_json::to_vec(&render_batch(batch))
+            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+        ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
+    }
+}
+
+/// WeCom's markdown colour for a severity (it knows only these three).
+fn colour(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical | Severity::Warning => "warning",
+        Severity::Good => "info",
+        Severity::Info => "comment",
+    }
+}
+
+/// The body for one or more events: a block per event (a coloured title, its facts quoted,
+/// the link, the delivery id), a count above them for a batch. The content is at most
+/// [`CONTENT_MAX`] bytes whatever the job names are.
+pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
+    let severity = batch
+        .iter()
+        .map(|o| o.event.kind.severity())
+        .max()
+        .unwrap_or(Severity::Info);
+    let header = match batch {
+        [_] => String::new(),
+        _ => format!(
+            "**{} {} CodeArts Build events**{SEPARATOR}",
+            text::severity_icon(severity),
+            batch.len()
+        ),
+    };
+    let cards: Vec<Vec<Line>> = batch.iter().map(card_lines).collect();
+    let closing = |n: usize| format!("{SEPARATOR}{} and {n} more", text::MARKER);
+    let budget = CONTENT_MAX
+        .saturating_sub(header.len())
+        .saturating_sub(closing(batch.len()).len());
+    let (contents, left_out) = MARKDOWN.fit_cards(&cards, budget, SEPARATOR.len());
+    let mut content = header;
+    content.push_str(&contents.join(SEPARATOR));
+    if left_out > 0 {
+        content.push_str(&closing(left_out));
+    }
+    json!({
+        "msgtype": "markdown",
+        "markdown": { "content": content },
+    })
+}
+
+/// One event: the title in the severity's colour, its facts quoted, the link, the delivery
+/// id in grey.
+fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
+    let event = out.event;
+    let severity = event.kind.severity();
+    let mut lines = vec![Line::new(
+        format!(
+            "{} <font color=\"{}\">**{}**</font>: ",
+            text::severity_icon(severity),
+            colour(severity),
+            text::headline(event.kind)
+        ),
+        event.job_name.clone(),
+        "",
+        text::RANK_TITLE,
+    )];
+    for fact in text::card_facts(event, text::utc_time) {
+        lines.push(Line::new(
+            format!("> **{}:** ", fact.label),
+            fact.value,
+            "",
+            fact.rank,
+        ));
+    }
+    if let Some(link) = text::valid_link(out.link) {
+        lines.push(Line::fixed(
+            format!("[{LINK_LABEL}]({})", text::markdown_url(&link)),
+            text::RANK_LINK,
+        ));
+    }
+    lines.push(Line::new(
+        "<font color=\"comment\">Delivery ",
+        out.delivery_id,
+        "</font>",
+        text::RANK_DELIVERY,
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codearts::JobInfo;
+    use crate::detect::{Event, EventKind};
+    use chrono::{TimeZone, Utc};
+
+    fn event(name: &str) -> Event {
+        let info = |status: &str, health| JobInfo {
+            job_name: Some(name.to_owned()),
+            last_build_status: Some(status.to_owned()),
+            last_build_time: Some(1_721_793_407_000),
+            health_score: Some(health),
+            build_time: Some("27.51".to_owned()),
+            ..JobInfo::default()
+        };
+        Event {
+            kind: EventKind::BuildFailed,
+            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+            job_name: name.to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
+            previous: Some(info("success", 80)),
+            current: Some(info("failed", 70)),
+            summary: format!("Build failed: {name} (success → failed)"),
+        }
+    }
+
+    fn content(msg: &Value) -> String {
+        msg["markdown"]["content"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn one_event_is_a_coloured_title_and_quoted_facts() {
+        let ev = event("web-frontend");
+        let msg = render_batch(&[Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+            link: Some("https://console.example/job/f5af"),
+        }]);
+        assert_eq!(msg["msgtype"], "markdown");
+        assert_eq!(
+            content(&msg),
+            "🔴 <font color=\"warning\">**Build failed**</font>: web-frontend\n\
+             > **Changed:** success → failed\n\
+             > **Job id:** f5af662119404ad187437cd272b5099b\n\
+             > **Health score:** 80 → 70\n\
+             > **Last build:** 2024-07-24 03:56:47 UTC\n\
+             > **Duration:** 28s\n\
+             [Open in CodeArts](https://console.example/job/f5af)\n\
+             <font color=\"comment\">Delivery dlv-1</font>"
+        );
+    }
+
+    #[test]
+    fn multibyte_names_are_cut_by_bytes_on_a_character_boundary() {
+        let name = format!(
+            "<@zhangsan> @all @everyone **bold** 🚀 {}",
+            "构建任务😀".repeat(300)
+        );
+        for n in [1, 3, 10, 40] {
+            let events: Vec<Event> = (0..n).map(|_| event(&name)).collect();
+            let batch: Vec<Outgoing<'_>> = events
+                .iter()
+                .map(|event| Outgoing {
+                    delivery_id: "d",
+                    event,
+                    link: Some("https://console.example/job/f5af"),
+                })
+                .collect();
+            let msg = render_batch(&batch);
+            let content = content(&msg);
+            assert!(content.len() <= CONTENT_MAX, "{n}: {} bytes", content.len());
+            assert!(content.contains(text::MARKER), "{n}");
+            for needle in ["<@zhangsan>", "@all", "@everyone", "**bold**"] {
+                assert!(!content.contains(needle), "{n}: {needle} passed through");
+            }
+        }
+    }
+}
