@@ -72,6 +72,18 @@ pub enum Command {
         /// The X-Auth-Token the simulator accepts.
         #[arg(long, default_value = sim::DEFAULT_TOKEN)]
         token: String,
+        /// An IAM user that may obtain tokens at POST /v3/auth/tokens (repeatable).
+        #[arg(long = "iam-user", value_name = "DOMAIN/USER:PASSWORD")]
+        iam_users: Vec<sim::IamUser>,
+        /// Lifetime of issued IAM tokens, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        token_ttl_secs: u64,
+        /// Accept SDK-HMAC-SHA256 signatures made with this access key (needs --sk).
+        #[arg(long, requires = "sk")]
+        ak: Option<String>,
+        /// The secret key of --ak.
+        #[arg(long, requires = "ak")]
+        sk: Option<String>,
     },
     /// Watch a scripted scenario on a local simulator: a build breaks, is fixed, a health
     /// score falls, a job is disabled. Exits by itself.
@@ -223,7 +235,28 @@ async fn execute(command: Command) -> Result<(), Failure> {
             jobs,
             job_ids,
             token,
-        } => run_sim(listen, jobs, &job_ids, token).await,
+            iam_users,
+            token_ttl_secs,
+            ak,
+            sk,
+        } => {
+            let job_ids = job_ids
+                .iter()
+                .map(|raw| {
+                    JobId::parse(raw).map_err(|e| Failure::new(EXIT_CONFIG, format!("--job: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            run_sim(sim::SimConfig {
+                listen,
+                token,
+                jobs,
+                job_ids,
+                iam_users,
+                token_ttl: std::time::Duration::from_secs(token_ttl_secs.max(1)),
+                aksk: ak.zip(sk),
+            })
+            .await
+        }
         Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
         Command::Bench { jobs, concurrency } => bench::run(bench::BenchOptions {
             jobs,
@@ -434,30 +467,20 @@ async fn check(config: &Config, job: &JobId, json: bool) -> Result<(), Failure> 
     }
 }
 
-async fn run_sim(
-    listen: SocketAddr,
-    jobs: usize,
-    job_ids: &[String],
-    token: String,
-) -> Result<(), Failure> {
-    let job_ids = job_ids
-        .iter()
-        .map(|raw| JobId::parse(raw).map_err(|e| Failure::new(EXIT_CONFIG, format!("--job: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let seeded = jobs + job_ids.len();
-    let handle = sim::spawn(sim::SimConfig {
-        listen,
-        token,
-        jobs,
-        job_ids,
-    })
-    .await
-    .map_err(|e| Failure::new(EXIT_RUNTIME, format!("cannot listen on {listen}: {e}")))?;
+async fn run_sim(config: sim::SimConfig) -> Result<(), Failure> {
+    let listen = config.listen;
+    let seeded = config.jobs + config.job_ids.len();
+    let users = config.iam_users.len();
+    let aksk = config.aksk.is_some();
+    let handle = sim::spawn(config)
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, format!("cannot listen on {listen}: {e}")))?;
     // The first line is machine-readable on purpose: scripts read the port from it.
     println!("codearts-bot sim listening on {}", handle.base_url());
     println!("token: {} (send it as X-Auth-Token)", handle.token());
     println!(
-        "{seeded} jobs seeded; control API under {}/_sim/ (see docs/simulator.md)",
+        "{seeded} jobs seeded; {users} IAM users; AK/SK {}; control API under {}/_sim/ (see docs/simulator.md)",
+        if aksk { "on" } else { "off" },
         handle.base_url()
     );
     shutdown_signal().await;

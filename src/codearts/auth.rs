@@ -18,11 +18,11 @@ use super::client::{ApiError, without_url};
 use super::signer::{self, SignableRequest};
 use crate::secret::Secret;
 
-/// A token is treated as expired this long before its `expires_at`, so no call races the
-/// expiry.
+/// A token is treated as expired this long before its `expires_at` (at most a tenth of its
+/// lifetime), so no call races the expiry.
 const EXPIRY_SLACK: Duration = Duration::from_secs(60);
-/// A refresh finished less than this long ago makes another one pointless: a 401 that raced it
-/// is retried with the new token instead.
+/// The background renewal never runs more often than this (at most a quarter of a token's
+/// lifetime), whatever the margin says.
 const FRESH: Duration = Duration::from_secs(10);
 
 /// The configured authentication method.
@@ -43,6 +43,8 @@ pub struct Ticket {
     /// key fails once instead of once per concurrent poll (the gateway locks a key after five
     /// consecutive failures).
     _probe: Option<OwnedMutexGuard<()>>,
+    /// The IAM token the request carried, so a 401 renews only if nobody renewed since.
+    used_token: Option<Secret>,
 }
 
 impl Auth {
@@ -56,7 +58,10 @@ impl Auth {
             Auth::Password(iam) => {
                 let token = iam.token().await?;
                 set_secret_header(request, "x-auth-token", token.expose())?;
-                Ok(Ticket::default())
+                Ok(Ticket {
+                    used_token: Some(token),
+                    ..Ticket::default()
+                })
             }
             Auth::AkSk(aksk) => aksk.sign(request, Utc::now()).await,
         }
@@ -68,7 +73,10 @@ impl Auth {
         match self {
             Auth::Token(_) => false,
             Auth::Password(iam) => match unauthorized {
-                Some(e) => iam.renew_after_unauthorized(e).await,
+                Some(e) => {
+                    iam.renew_after_unauthorized(ticket.used_token.as_ref(), e)
+                        .await
+                }
                 None => false,
             },
             Auth::AkSk(aksk) => {
@@ -160,6 +168,18 @@ struct CachedToken {
     token: Secret,
     expires_at: DateTime<Utc>,
     obtained: Instant,
+    /// From when it was obtained to `expires_at`.
+    lifetime: Duration,
+}
+
+impl CachedToken {
+    fn slack(&self) -> Duration {
+        EXPIRY_SLACK.min(self.lifetime / 10)
+    }
+
+    fn fresh(&self) -> Duration {
+        FRESH.min(self.lifetime / 4)
+    }
 }
 
 #[derive(Default)]
@@ -245,7 +265,7 @@ impl IamPassword {
     }
 
     fn usable(token: &CachedToken, now: DateTime<Utc>) -> bool {
-        token.expires_at - now > chrono::Duration::from_std(EXPIRY_SLACK).unwrap_or_default()
+        token.expires_at - now > chrono::Duration::from_std(token.slack()).unwrap_or_default()
     }
 
     /// A valid token: the cached one, or a new one when there is none.
@@ -265,10 +285,18 @@ impl IamPassword {
         self.request_token().await
     }
 
-    /// After a 401: renew once (unless a renewal just happened) and say whether to retry.
-    async fn renew_after_unauthorized(self: &Arc<Self>, error: &ApiError) -> bool {
+    /// After a 401: renew, unless someone renewed since this request's token was taken (then
+    /// just retry with the new one), and say whether to retry.
+    async fn renew_after_unauthorized(
+        self: &Arc<Self>,
+        used: Option<&Secret>,
+        error: &ApiError,
+    ) -> bool {
         let _guard = self.refresh.lock().await;
-        if self.current().is_some_and(|c| c.obtained.elapsed() < FRESH) {
+        if let Some(current) = self.current()
+            && Some(&current.token) != used
+            && Self::usable(&current, Utc::now())
+        {
             return true;
         }
         warn!(
@@ -312,16 +340,15 @@ impl IamPassword {
         match &state.current {
             None => Duration::ZERO,
             Some(c) => {
-                let renew_at = c.expires_at
-                    - chrono::Duration::from_std(self.settings.refresh_margin).unwrap_or_default();
-                // Never renew more often than every FRESH, even with a tiny lifetime.
-                (renew_at - Utc::now()).to_std().unwrap_or_default().max(
-                    if c.obtained.elapsed() < FRESH {
-                        FRESH - c.obtained.elapsed()
-                    } else {
-                        Duration::ZERO
-                    },
-                )
+                // The margin, but never more than half the lifetime (short-lived tokens).
+                let margin = self.settings.refresh_margin.min(c.lifetime / 2);
+                let renew_at =
+                    c.expires_at - chrono::Duration::from_std(margin).unwrap_or_default();
+                let floor = c.fresh().saturating_sub(c.obtained.elapsed());
+                (renew_at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .max(floor)
             }
         }
     }
@@ -463,6 +490,7 @@ impl IamPassword {
             .with_timezone(&Utc);
         Ok(CachedToken {
             token: Secret::new(token),
+            lifetime: (expires_at - Utc::now()).to_std().unwrap_or_default(),
             expires_at,
             obtained: Instant::now(),
         })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use super::fault;
@@ -17,19 +17,26 @@ use super::state::Lookup;
 /// ShowJobInfo.
 pub(crate) async fn job_info(
     State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let id = path.ok().map(|Path(id)| id);
-    serve(&sim, &headers, |sim, request_id| {
+    serve(&sim, &method, &uri, &headers, |sim, request_id| {
         show_job_info(sim, id.as_deref(), request_id)
     })
     .await
 }
 
 /// Any path or method the API does not have.
-pub(crate) async fn unknown(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
-    serve(&sim, &headers, |_, request_id| {
+pub(crate) async fn unknown(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    serve(&sim, &method, &uri, &headers, |_, request_id| {
         reply::API_NOT_EXIST.response(request_id)
     })
     .await
@@ -38,6 +45,8 @@ pub(crate) async fn unknown(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> 
 /// Counts the call, applies the armed fault, checks the token, then answers.
 async fn serve(
     sim: &Sim,
+    method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
     answer: impl FnOnce(&Sim, &str) -> Response,
 ) -> Response {
@@ -56,7 +65,7 @@ async fn serve(
     }
     let mut response = match replaced {
         Some(response) => response,
-        None => match sim.authorize(headers) {
+        None => match sim.authorize_call(method, uri, headers) {
             Err(refused) => refused.response(&request_id),
             Ok(()) => answer(sim, &request_id),
         },

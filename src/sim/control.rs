@@ -40,6 +40,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router<Arc<Sim>> {
                 .fallback(wrong_method),
         )
         .route(
+            "/tokens",
+            axum::routing::delete(revoke_tokens).fallback(wrong_method),
+        )
+        .route(
             "/stats",
             get(stats).delete(reset_stats).fallback(wrong_method),
         )
@@ -53,6 +57,12 @@ async fn require_token(State(sim): State<Arc<Sim>>, request: Request, next: Next
         Ok(()) => next.run(request).await,
         Err(refused) => json_error(refused.status, refused.code, refused.message, None),
     }
+}
+
+/// `DELETE /_sim/tokens`: revokes every issued IAM token now.
+async fn revoke_tokens(State(sim): State<Arc<Sim>>) -> Response {
+    let revoked = sim.identity.revoke_all();
+    json_value(StatusCode::OK, &json!({ "revoked": revoked }))
 }
 
 async fn unknown() -> Response {
@@ -184,6 +194,9 @@ async fn clear_faults(State(sim): State<Arc<Sim>>) -> Response {
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Response {
     let mut stats = sim.stats.snapshot();
+    if let (Value::Object(map), Value::Object(identity)) = (&mut stats, sim.identity.snapshot()) {
+        map.extend(identity);
+    }
     if let Value::Object(map) = &mut stats {
         map.insert("jobs".to_owned(), Value::from(sim.jobs.len()));
         map.insert(
@@ -196,5 +209,6 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Response {
 
 async fn reset_stats(State(sim): State<Arc<Sim>>) -> Response {
     sim.stats.reset();
+    sim.identity.reset();
     json_value(StatusCode::OK, &sim.stats.snapshot())
 }

@@ -32,6 +32,13 @@
 //! | job flagged `_sim_fail` | 200 | `{"result": null, "status": "fail", "error": "<reason>"}` |
 //! | any other path or method | 404 | `{"error_code": "APIGW.0101", "error_msg": "The API does not exist …", "request_id": "…"}` |
 //!
+//! # Identity
+//!
+//! With `iam_users`, `token_ttl` and `aksk` set (`--iam-user`, `--token-ttl-secs`, `--ak/--sk`),
+//! `POST /v3/auth/tokens` issues project-scoped tokens, expired or revoked tokens get the
+//! gateway's 401, and `SDK-HMAC-SHA256` signatures are verified; see [`iam`] and
+//! docs/simulator.md. `DELETE /_sim/tokens` revokes every issued token.
+//!
 //! # The control API (`/_sim/`)
 //!
 //! JSON in and out; needs the same `X-Auth-Token` (401 otherwise); errors use the API's
@@ -98,6 +105,7 @@ mod api;
 mod control;
 mod control_client;
 mod fault;
+mod iam;
 mod reply;
 mod server;
 mod state;
@@ -118,6 +126,7 @@ use tokio::task::JoinHandle;
 use crate::codearts::JobId;
 
 pub use control_client::{Control, ControlError};
+pub use iam::IamUser;
 
 /// The token the simulator accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "sim-token";
@@ -136,6 +145,12 @@ pub struct SimConfig {
     pub jobs: usize,
     /// Further jobs to create with default fields.
     pub job_ids: Vec<JobId>,
+    /// IAM users that may obtain tokens at `POST /v3/auth/tokens`.
+    pub iam_users: Vec<IamUser>,
+    /// How long issued IAM tokens live.
+    pub token_ttl: std::time::Duration,
+    /// An access key pair whose SDK-HMAC-SHA256 signatures are accepted: `(ak, sk)`.
+    pub aksk: Option<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -145,6 +160,9 @@ impl Default for SimConfig {
             token: DEFAULT_TOKEN.to_owned(),
             jobs: 0,
             job_ids: Vec::new(),
+            iam_users: Vec::new(),
+            token_ttl: std::time::Duration::from_secs(24 * 3600),
+            aksk: None,
         }
     }
 }
@@ -156,6 +174,9 @@ impl std::fmt::Debug for SimConfig {
             .field("token", &"***")
             .field("jobs", &self.jobs)
             .field("job_ids", &self.job_ids)
+            .field("iam_users", &self.iam_users)
+            .field("token_ttl", &self.token_ttl)
+            .field("aksk", &self.aksk.as_ref().map(|(ak, _)| (ak, "***")))
             .finish()
     }
 }
@@ -199,7 +220,12 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
         let _ = tcp.set_nodelay(true);
     });
 
-    let sim = Arc::new(server::Sim::new(config.token.clone()));
+    let identity = iam::Identity::new(iam::IdentityConfig {
+        users: config.iam_users.clone(),
+        token_ttl: config.token_ttl,
+        aksk: config.aksk.clone(),
+    });
+    let sim = Arc::new(server::Sim::new(config.token.clone(), identity));
     let now_ms = chrono::Utc::now().timestamp_millis();
     for i in 0..config.jobs {
         sim.jobs

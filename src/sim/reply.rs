@@ -29,7 +29,11 @@ const fn build(status: StatusCode, code: &'static str, message: &'static str) ->
     }
 }
 
-const fn gateway(status: StatusCode, code: &'static str, message: &'static str) -> Documented {
+pub(crate) const fn gateway(
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+) -> Documented {
     Documented {
         status,
         code,

@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::fault::Faults;
+use super::iam::{Identity, Verdict};
 use super::reply::{self, Documented};
 use super::state::Jobs;
 use super::stats::Stats;
@@ -24,6 +27,7 @@ pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-i
 /// Everything the handlers share: built once in [`super::spawn`].
 pub(crate) struct Sim {
     token: String,
+    pub(crate) identity: Identity,
     pub(crate) jobs: Jobs,
     pub(crate) faults: Faults,
     pub(crate) stats: Stats,
@@ -33,9 +37,10 @@ pub(crate) struct Sim {
 }
 
 impl Sim {
-    pub(crate) fn new(token: String) -> Self {
+    pub(crate) fn new(token: String, identity: Identity) -> Self {
         Self {
             token,
+            identity,
             jobs: Jobs::default(),
             faults: Faults::default(),
             stats: Stats::default(),
@@ -50,7 +55,22 @@ impl Sim {
         format!("{:016x}{n:016x}", self.request_prefix)
     }
 
-    /// Checks `X-Auth-Token` as the gateway does; the error says what is wrong.
+    /// Checks an API call's credentials as the gateway does: an AK/SK signature, an issued
+    /// IAM token, or the static token.
+    pub(crate) fn authorize_call(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(), Documented> {
+        match self.identity.verify(method, uri, headers, b"") {
+            Verdict::Accepted => Ok(()),
+            Verdict::Refused(refused) => Err(refused),
+            Verdict::NotMine => self.authorize(headers),
+        }
+    }
+
+    /// Checks `X-Auth-Token` against the static token; the error says what is wrong.
     pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), Documented> {
         match headers.get("x-auth-token") {
             None => Err(reply::TOKEN_MISSING),
@@ -67,10 +87,23 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
             "/v1/job/{job_id}/info",
             get(api::job_info).fallback(api::unknown),
         )
+        .route("/v3/auth/tokens", post(issue_token))
         .nest("/_sim", control::router(Arc::clone(&sim)))
         .fallback(api::unknown)
         .with_state(Arc::clone(&sim))
         .layer(middleware::map_response_with_state(sim, ensure_request_id))
+}
+
+/// IAM's `POST /v3/auth/tokens` (faults do not apply: IAM is another service).
+async fn issue_token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let (status, token, json) = sim.identity.issue(&body);
+    let mut response = (status, axum::Json(json)).into_response();
+    if let Some(token) = token
+        && let Ok(value) = HeaderValue::try_from(token)
+    {
+        response.headers_mut().insert("x-subject-token", value);
+    }
+    response
 }
 
 /// Adds an `X-Request-Id` to answers whose handler did not set one (control API, rejections).
