@@ -36,7 +36,7 @@
 //!
 //! With `iam_users`, `token_ttl` and `aksk` set (`--iam-user`, `--token-ttl-secs`, `--ak/--sk`),
 //! `POST /v3/auth/tokens` issues project-scoped tokens, expired or revoked tokens get the
-//! gateway's 401, and `SDK-HMAC-SHA256` signatures are verified; see [`iam`] and
+//! gateway's 401, and `SDK-HMAC-SHA256` signatures are verified; see `src/sim/iam.rs` and
 //! docs/simulator.md. `DELETE /_sim/tokens` revokes every issued token.
 //!
 //! # The control API (`/_sim/`)
