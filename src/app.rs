@@ -109,9 +109,14 @@ impl App {
         })
     }
 
-    /// The channels an event of `job` goes to: the job's channels (or all), keeping only
-    /// channels whose `events` filter lets the kind through.
+    /// The channels an event of `job` goes to: the job's channels (or all), keeping only the
+    /// channels whose filters let it through (`events`, `min_severity`, `projects`).
     pub fn route(&self, job: &WatchedJob, event: &Event) -> Vec<String> {
+        let project = event
+            .current
+            .as_ref()
+            .or(event.previous.as_ref())
+            .and_then(|info| info.project_id.as_deref());
         self.config
             .channels
             .iter()
@@ -124,6 +129,15 @@ impl App {
                 c.events
                     .as_ref()
                     .is_none_or(|kinds| kinds.iter().any(|k| k == event.kind.as_str()))
+            })
+            .filter(|c| {
+                c.min_severity
+                    .is_none_or(|min| event.kind.severity() >= min.severity())
+            })
+            .filter(|c| {
+                c.projects
+                    .as_ref()
+                    .is_none_or(|projects| project.is_some_and(|p| projects.iter().any(|x| x == p)))
             })
             .map(|c| c.name.clone())
             .collect()

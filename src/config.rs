@@ -394,6 +394,34 @@ pub struct ChannelConfig {
     pub secret: Option<Secret>,
     /// Only these event kinds reach the channel (default: all).
     pub events: Option<Vec<String>>,
+    /// Only events at least this severe reach the channel: `info`, `good`, `warning` or
+    /// `critical` (default: all).
+    pub min_severity: Option<SeverityName>,
+    /// Only events of jobs in these CodeArts projects (their `project_id`) reach the channel
+    /// (default: every project).
+    pub projects: Option<Vec<String>>,
+}
+
+/// A severity as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverityName {
+    Info,
+    Good,
+    Warning,
+    Critical,
+}
+
+impl SeverityName {
+    pub fn severity(self) -> crate::detect::Severity {
+        use crate::detect::Severity;
+        match self {
+            SeverityName::Info => Severity::Info,
+            SeverityName::Good => Severity::Good,
+            SeverityName::Warning => Severity::Warning,
+            SeverityName::Critical => Severity::Critical,
+        }
+    }
 }
 
 /// Every problem found in a config file, each naming its key.

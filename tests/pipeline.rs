@@ -472,3 +472,82 @@ async fn two_hundred_jobs_failing_together_become_a_handful_of_messages_with_eve
         assert_eq!(named.len(), JOBS, "{channel}: every event is represented");
     }
 }
+
+#[tokio::test]
+async fn channels_filter_by_kind_severity_project_and_job_list() {
+    let h = Harness::start(2).await;
+    let mut config = h.config();
+    let channel = |name: &str, extra: &str| -> codearts_bot::config::ChannelConfig {
+        toml::from_str(&format!(
+            "name = \"{name}\"\ntype = \"webhook\"\nurl = \"{}\"\n{extra}",
+            h.capture.url(&format!("/{name}"))
+        ))
+        .unwrap()
+    };
+    let project = h.sim.control().jobs().await.unwrap()[0]["project_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    config.channels = vec![
+        channel("all", ""),
+        channel("critical", "min_severity = \"critical\""),
+        channel("disabled", "events = [\"job_disabled\"]"),
+        channel("our-project", &format!("projects = [\"{project}\"]")),
+        channel("other-project", "projects = [\"someone-else\"]"),
+    ];
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+
+    h.sim
+        .control()
+        .put_job(
+            &h.jobs[0],
+            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
+        )
+        .await
+        .unwrap();
+    h.sim
+        .control()
+        .put_job(&h.jobs[1], json!({"disabled": true}))
+        .await
+        .unwrap();
+    tick(&bot).await;
+
+    let mut by_channel: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in h.capture.requests() {
+        by_channel
+            .entry(r.path.trim_start_matches('/').to_owned())
+            .or_default()
+            .push(r.json()["event"].as_str().unwrap().to_owned());
+    }
+    for events in by_channel.values_mut() {
+        events.sort();
+    }
+    let expect = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        by_channel.get("all"),
+        Some(&expect(&["build_failed", "job_disabled"]))
+    );
+    assert_eq!(by_channel.get("critical"), Some(&expect(&["build_failed"])));
+    assert_eq!(by_channel.get("disabled"), Some(&expect(&["job_disabled"])));
+    let ours: Vec<String> = h
+        .sim
+        .control()
+        .jobs()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|j| j["project_id"] == project.as_str())
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    let ours_events = by_channel.get("our-project").cloned().unwrap_or_default();
+    assert_eq!(
+        ours_events.len(),
+        ours.iter().filter(|id| h.jobs.contains(id)).count()
+    );
+    assert_eq!(
+        by_channel.get("other-project"),
+        None,
+        "no job of that project"
+    );
+}
