@@ -72,10 +72,16 @@ impl App {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the HTTP client for chat services")?;
+        let discord = discord_http(&config);
         let sinks = config
             .channels
             .iter()
-            .map(|c| (c.name.clone(), Sink::from_config(c, http.clone())))
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    Sink::from_config(c, http.clone(), discord.as_ref()),
+                )
+            })
             .collect();
         if config.channels.is_empty() {
             warn!("no [[channels]] configured: events are recorded but sent nowhere");
@@ -152,6 +158,23 @@ impl App {
             Arc::clone(&self.metrics),
         )
     }
+}
+
+/// serenity's HTTP client for the bot, when `[discord] token` is set: one per process, shared
+/// by `discord_bot` channels and the chat commands. `api_base` points it elsewhere (tests).
+pub fn discord_http(config: &Config) -> Option<Arc<serenity::http::Http>> {
+    let token = config.discord.token.as_ref()?;
+    let mut builder = serenity::http::HttpBuilder::new(token.expose())
+        .default_allowed_mentions(serenity::builder::CreateAllowedMentions::new());
+    if let Some(base) = &config.discord.api_base {
+        // serenity 0.12.5's ratelimiter ignores the proxy and always calls discord.com, so
+        // with another base the ratelimiter is off: our dispatcher's pacing and 429 handling
+        // still apply.
+        builder = builder
+            .proxy(base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    Some(Arc::new(builder.build()))
 }
 
 /// The CodeArts client the config describes.

@@ -420,7 +420,8 @@ async fn notify_test(config: &Config, name: &str) -> Result<(), Failure> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
-    let sink = crate::notify::Sink::from_config(channel, http);
+    let discord = app::discord_http(config);
+    let sink = crate::notify::Sink::from_config(channel, http, discord.as_ref());
     let event = sample_event();
     let id = format!("dlv_test_{}", uuid::Uuid::new_v4().simple());
     let out = crate::notify::Outgoing {

@@ -34,6 +34,8 @@ pub struct Config {
     #[serde(default)]
     pub http: HttpConfig,
     #[serde(default)]
+    pub discord: DiscordConfig,
+    #[serde(default)]
     pub jobs: Vec<JobConfig>,
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
@@ -344,6 +346,8 @@ pub struct JobConfig {
 pub enum ChannelType {
     /// A Discord execute-webhook URL.
     Discord,
+    /// A Discord channel the bot posts to (`channel_id`, with `[discord] token`).
+    DiscordBot,
     /// A Slack incoming webhook (Block Kit).
     Slack,
     /// A Feishu / Lark custom bot (interactive card), optionally signed.
@@ -363,6 +367,7 @@ impl ChannelType {
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelType::Discord => "discord",
+            ChannelType::DiscordBot => "discord_bot",
             ChannelType::Slack => "slack",
             ChannelType::Feishu => "feishu",
             ChannelType::Dingtalk => "dingtalk",
@@ -400,6 +405,18 @@ pub struct ChannelConfig {
     /// Only events of jobs in these CodeArts projects (their `project_id`) reach the channel
     /// (default: every project).
     pub projects: Option<Vec<String>>,
+    /// `discord_bot`: the id of the Discord channel to post in.
+    pub channel_id: Option<String>,
+}
+
+/// `[discord]`: the bot, shared by `discord_bot` channels and the chat commands.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The bot token (Developer Portal, Bot, Reset Token).
+    pub token: Option<Secret>,
+    /// Discord's API base, `https://discord.com` by default; tests point it at loopback.
+    pub api_base: Option<String>,
 }
 
 /// A severity as written in the config.
@@ -519,6 +536,9 @@ impl Config {
         }
         text("poll.schedule", &mut self.poll.schedule);
         text("http.listen", &mut self.http.listen);
+        if let Some(base) = &mut self.discord.api_base {
+            text("discord.api_base", base);
+        }
         let mut path = self.store.path.to_string_lossy().into_owned();
         text("store.path", &mut path);
         self.store.path = PathBuf::from(path);
@@ -549,6 +569,9 @@ impl Config {
             Ok(v) => *value = Secret::new(v),
             Err(e) => problems.push(format!("{key}: {e}")),
         };
+        if let Some(token) = &mut self.discord.token {
+            secret("discord.token", token);
+        }
         for (key, value) in [
             ("codearts.auth.token", &mut auth.token),
             ("codearts.auth.password", &mut auth.password),
@@ -689,10 +712,29 @@ impl Config {
                 ));
             }
             match (ch.kind, &ch.url) {
-                (ChannelType::Stdout, Some(_)) => {
-                    problems.push(format!("{key}.url: a stdout channel takes no url"));
+                (ChannelType::Stdout | ChannelType::DiscordBot, Some(_)) => {
+                    problems.push(format!(
+                        "{key}.url: a {} channel takes no url",
+                        ch.kind.as_str()
+                    ));
                 }
                 (ChannelType::Stdout, None) => {}
+                (ChannelType::DiscordBot, None) => {
+                    let id_ok = ch
+                        .channel_id
+                        .as_deref()
+                        .is_some_and(|id| id.parse::<u64>().is_ok_and(|n| n > 0));
+                    if !id_ok {
+                        problems.push(format!(
+                            "{key}.channel_id: a discord_bot channel needs the Discord channel id (digits; right-click the channel, Copy Channel ID)"
+                        ));
+                    }
+                    if self.discord.token.is_none() {
+                        problems.push(format!(
+                            "{key}: a discord_bot channel needs [discord] token (the bot's token)"
+                        ));
+                    }
+                }
                 (kind, None) => problems.push(format!(
                     "{key}.url: a {} channel needs the webhook url",
                     kind.as_str()

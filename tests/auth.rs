@@ -291,3 +291,29 @@ async fn secrets_never_reach_the_logs_of_a_full_run() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_token_the_api_keeps_refusing_does_not_make_the_bot_ask_iam_on_every_poll() {
+    let sim = simulator(6, Duration::from_secs(3600)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = bot(&config_text(
+        &sim,
+        6,
+        dir.path(),
+        &password_auth(&sim, PASSWORD, 60),
+        "concurrency = 2",
+    ))
+    .await;
+    assert_eq!(poller::run_cycle(&app).await.unwrap().ok, 6);
+    sim.control()
+        .set_fault(serde_json::json!({"status": 401}))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let report = poller::run_cycle(&app).await.unwrap();
+        assert_eq!(report.failed.get("unauthorized"), Some(&6), "{report:?}");
+    }
+    let stats = stats(&sim).await;
+    eprintln!("{stats}");
+    assert!(stats["token_requests"].as_u64().unwrap() <= 2, "{stats}");
+}

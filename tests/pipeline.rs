@@ -551,3 +551,57 @@ async fn channels_filter_by_kind_severity_project_and_job_list() {
         "no job of that project"
     );
 }
+
+#[tokio::test]
+async fn a_discord_bot_channel_posts_through_serenity_as_the_bot() {
+    let h = Harness::start(1).await;
+    let mut config = h.config();
+    config.discord.token = Some(codearts_bot::secret::Secret::new("bot-token-0123456789"));
+    config.discord.api_base = Some(h.capture.url(""));
+    config.channels = vec![
+        toml::from_str(
+            "name = \"bot\"\ntype = \"discord_bot\"\nchannel_id = \"123456789012345678\"",
+        )
+        .unwrap(),
+    ];
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+    h.sim
+        .control()
+        .put_job(
+            &h.jobs[0],
+            json!({"job_name": "@everyone deploy", "disabled": true}),
+        )
+        .await
+        .unwrap();
+    tick(&bot).await;
+
+    let received = h.capture.requests();
+    assert_eq!(received.len(), 1);
+    let message = &received[0];
+    assert_eq!(message.method, "POST");
+    assert_eq!(
+        message.path,
+        "/api/v10/channels/123456789012345678/messages"
+    );
+    assert_eq!(
+        message.header("authorization"),
+        Some("Bot bot-token-0123456789")
+    );
+    let body = message.json();
+    assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+    assert!(
+        body.get("username").is_none(),
+        "a bot posts under its own name"
+    );
+    let text = body["embeds"].to_string();
+    assert!(
+        text.contains("deploy") && !text.contains("@everyone"),
+        "{text}"
+    );
+    assert!(
+        text.contains("renamed") && text.contains("disabled"),
+        "both events, one message: {text}"
+    );
+    assert_eq!(bot.store.outbox_counts().await.unwrap().sent, 2);
+}

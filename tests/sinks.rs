@@ -31,6 +31,9 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         url: Some(Secret::new(url)),
         secret: secret.map(Secret::new),
         events: None,
+        min_severity: None,
+        projects: None,
+        channel_id: None,
     }
 }
 
@@ -39,6 +42,7 @@ fn webhook_sink(server: &CaptureServer) -> Sink {
     Sink::from_config(
         &channel(ChannelType::Webhook, url, Some(HMAC_KEY)),
         http(Duration::from_secs(5)),
+        None,
     )
 }
 
@@ -47,6 +51,7 @@ fn discord_sink(server: &CaptureServer) -> Sink {
     Sink::from_config(
         &channel(ChannelType::Discord, url, None),
         http(Duration::from_secs(5)),
+        None,
     )
 }
 
@@ -140,6 +145,7 @@ async fn webhook_without_a_secret_is_sent_unsigned() {
     let sink = Sink::from_config(
         &channel(ChannelType::Webhook, server.url("/plain"), None),
         http(Duration::from_secs(5)),
+        None,
     );
     let event = build_failed();
 
@@ -340,6 +346,7 @@ async fn a_service_slower_than_the_timeout_is_retried() {
             Some(HMAC_KEY),
         ),
         http(Duration::from_millis(200)),
+        None,
     );
     let event = build_failed();
 
@@ -397,7 +404,11 @@ fn event_named(name: &str) -> Event {
 }
 
 fn sink_for(kind: ChannelType, url: String, secret: Option<&str>) -> Sink {
-    Sink::from_config(&channel(kind, url, secret), http(Duration::from_secs(5)))
+    Sink::from_config(
+        &channel(kind, url, secret),
+        http(Duration::from_secs(5)),
+        None,
+    )
 }
 
 fn slack_sink(server: &CaptureServer) -> Sink {

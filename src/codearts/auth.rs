@@ -5,6 +5,7 @@
 //! to go out and returns a [`Ticket`]; once the answer is in, [`Auth::settle`] learns whether
 //! the credentials worked and says whether the call is worth one retry.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,11 @@ const EXPIRY_SLACK: Duration = Duration::from_secs(60);
 /// The background renewal never runs more often than this (at most a quarter of a token's
 /// lifetime), whatever the margin says.
 const FRESH: Duration = Duration::from_secs(10);
+/// After a token obtained because CodeArts refused the previous one is refused too (before any
+/// call succeeded with it), no new token is requested on a 401 for this long: IAM keeps issuing
+/// tokens that CodeArts refuses (a project of another region, say), and asking again on every
+/// poll would be a storm of token requests.
+const REFUSED_HOLD: Duration = Duration::from_secs(60);
 
 /// The configured authentication method.
 #[derive(Debug, Clone)]
@@ -44,7 +50,7 @@ pub struct Ticket {
     /// consecutive failures).
     _probe: Option<OwnedMutexGuard<()>>,
     /// The IAM token the request carried, so a 401 renews only if nobody renewed since.
-    used_token: Option<Secret>,
+    used_token: Option<CachedToken>,
 }
 
 impl Auth {
@@ -57,7 +63,7 @@ impl Auth {
             }
             Auth::Password(iam) => {
                 let token = iam.token().await?;
-                set_secret_header(request, "x-auth-token", token.expose())?;
+                set_secret_header(request, "x-auth-token", token.token.expose())?;
                 Ok(Ticket {
                     used_token: Some(token),
                     ..Ticket::default()
@@ -77,7 +83,12 @@ impl Auth {
                     iam.renew_after_unauthorized(ticket.used_token.as_ref(), e)
                         .await
                 }
-                None => false,
+                None => {
+                    if let Some(used) = &ticket.used_token {
+                        used.accepted.store(true, Ordering::Relaxed);
+                    }
+                    false
+                }
             },
             Auth::AkSk(aksk) => {
                 aksk.settle(unauthorized);
@@ -163,13 +174,19 @@ pub struct PasswordSettings {
     pub timeout: Duration,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct CachedToken {
     token: Secret,
     expires_at: DateTime<Utc>,
     obtained: Instant,
     /// From when it was obtained to `expires_at`.
     lifetime: Duration,
+    /// Obtained because CodeArts refused the token before it (a 401).
+    after_refusal: bool,
+    /// Set once a call made with it was not refused (shared by every clone).
+    accepted: Arc<AtomicBool>,
+    /// Set once the refusal of this token, too, has been logged as an error.
+    reported: Arc<AtomicBool>,
 }
 
 impl CachedToken {
@@ -269,35 +286,53 @@ impl IamPassword {
     }
 
     /// A valid token: the cached one, or a new one when there is none.
-    async fn token(self: &Arc<Self>) -> Result<Secret, AuthError> {
+    async fn token(self: &Arc<Self>) -> Result<CachedToken, AuthError> {
         if let Some(cached) = self.current()
             && Self::usable(&cached, Utc::now())
         {
-            return Ok(cached.token);
+            return Ok(cached);
         }
         let _guard = self.refresh.lock().await;
         // Someone else may have renewed it while we waited.
         if let Some(cached) = self.current()
             && Self::usable(&cached, Utc::now())
         {
-            return Ok(cached.token);
+            return Ok(cached);
         }
-        self.request_token().await
+        self.request_token(false).await
     }
 
     /// After a 401: renew, unless someone renewed since this request's token was taken (then
-    /// just retry with the new one), and say whether to retry.
+    /// just retry with the new one), and say whether to retry. When the token obtained after a
+    /// refusal is refused too, a new one would be as well: no token request for
+    /// [`REFUSED_HOLD`], no retry.
     async fn renew_after_unauthorized(
         self: &Arc<Self>,
-        used: Option<&Secret>,
+        used: Option<&CachedToken>,
         error: &ApiError,
     ) -> bool {
         let _guard = self.refresh.lock().await;
-        if let Some(current) = self.current()
-            && Some(&current.token) != used
-            && Self::usable(&current, Utc::now())
-        {
-            return true;
+        if let Some(current) = self.current() {
+            let same = used.is_some_and(|u| u.token == current.token);
+            if !same && Self::usable(&current, Utc::now()) {
+                return true;
+            }
+            if same
+                && current.after_refusal
+                && !current.accepted.load(Ordering::Relaxed)
+                && current.obtained.elapsed() < REFUSED_HOLD
+            {
+                if !current.reported.swap(true, Ordering::Relaxed) {
+                    error!(
+                        code = error.code.as_deref().unwrap_or("-"),
+                        message = error.message.as_deref().unwrap_or("-"),
+                        user = %self.settings.user,
+                        retry_in_s = REFUSED_HOLD.as_secs(),
+                        "CodeArts refused a freshly obtained IAM token too: check that the token's project (codearts.auth.project_name or project_id) is this region's and that the user may use CodeArts Build; not asking IAM again until then"
+                    );
+                }
+                return false;
+            }
         }
         warn!(
             code = error.code.as_deref().unwrap_or("-"),
@@ -307,7 +342,7 @@ impl IamPassword {
         if let Ok(mut state) = self.state.lock() {
             state.current = None;
         }
-        self.request_token().await.is_ok()
+        self.request_token(true).await.is_ok()
     }
 
     /// Renews ahead of expiry so polls never wait for IAM.
@@ -323,7 +358,7 @@ impl IamPassword {
                 let _guard = iam.refresh.lock().await;
                 if iam.time_until_refresh().is_zero() {
                     // Failures are logged and backed off inside; the next loop waits.
-                    let _ = iam.request_token().await;
+                    let _ = iam.request_token(false).await;
                 }
             }
         });
@@ -353,8 +388,9 @@ impl IamPassword {
         }
     }
 
-    /// Asks IAM for a token; the caller holds the refresh lock.
-    async fn request_token(&self) -> Result<Secret, AuthError> {
+    /// Asks IAM for a token; the caller holds the refresh lock. `after_refusal`: CodeArts has
+    /// just refused the previous token.
+    async fn request_token(&self, after_refusal: bool) -> Result<CachedToken, AuthError> {
         if let Ok(state) = self.state.lock()
             && let Some(failure) = &state.failure
             && Instant::now() < failure.retry_at
@@ -369,19 +405,19 @@ impl IamPassword {
             )));
         }
         match self.fetch().await {
-            Ok(token) => {
+            Ok(mut token) => {
                 self.obtained
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 info!(expires_at = %token.expires_at, user = %self.settings.user, "obtained an IAM token");
-                let secret = token.token.clone();
+                token.after_refusal = after_refusal;
                 if let Ok(mut state) = self.state.lock() {
                     if state.failure.is_some() {
                         info!("IAM tokens can be obtained again");
                     }
-                    state.current = Some(token);
+                    state.current = Some(token.clone());
                     state.failure = None;
                 }
-                Ok(secret)
+                Ok(token)
             }
             Err((message, refused)) => {
                 self.failures
@@ -493,6 +529,9 @@ impl IamPassword {
             lifetime: (expires_at - Utc::now()).to_std().unwrap_or_default(),
             expires_at,
             obtained: Instant::now(),
+            after_refusal: false,
+            accepted: Arc::new(AtomicBool::new(false)),
+            reported: Arc::new(AtomicBool::new(false)),
         })
     }
 }

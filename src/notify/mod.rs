@@ -15,6 +15,7 @@
 
 pub mod dingtalk;
 pub mod discord;
+pub mod discord_bot;
 pub mod dispatcher;
 pub mod feishu;
 pub mod slack;
@@ -147,6 +148,7 @@ impl std::error::Error for SendError {}
 /// known from the config, so no trait object is needed.
 pub enum Sink {
     Discord(discord::DiscordSink),
+    DiscordBot(discord_bot::DiscordBotSink),
     Slack(slack::SlackSink),
     Feishu(feishu::FeishuSink),
     Dingtalk(dingtalk::DingtalkSink),
@@ -159,11 +161,33 @@ impl Sink {
     /// Builds the sink a channel describes. `http` is shared by every sink and already carries
     /// the delivery timeout. A channel without a usable URL still builds; its sends fail
     /// permanently with a reason saying so (config validation normally prevents that).
-    pub fn from_config(channel: &ChannelConfig, http: reqwest::Client) -> Sink {
+    ///
+    /// `discord` is the bot's HTTP client (from `[discord] token`), needed by `discord_bot`
+    /// channels only.
+    pub fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Sink {
         let url = channel.url.clone().unwrap_or_default();
         let secret = channel.secret.clone();
         match channel.kind {
             ChannelType::Discord => Sink::Discord(discord::DiscordSink::new(url, http)),
+            ChannelType::DiscordBot => {
+                let channel_id = channel
+                    .channel_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .filter(|id| *id > 0)
+                    .unwrap_or(1);
+                let http = discord
+                    .cloned()
+                    .unwrap_or_else(|| std::sync::Arc::new(serenity::http::Http::new("")));
+                Sink::DiscordBot(discord_bot::DiscordBotSink::new(
+                    http,
+                    serenity::model::id::ChannelId::new(channel_id),
+                ))
+            }
             ChannelType::Slack => Sink::Slack(slack::SlackSink::new(url, http)),
             ChannelType::Feishu => Sink::Feishu(feishu::FeishuSink::new(url, secret, http)),
             ChannelType::Dingtalk => Sink::Dingtalk(dingtalk::DingtalkSink::new(url, secret, http)),
@@ -194,6 +218,7 @@ impl Sink {
         }
         match self {
             Sink::Discord(s) => s.send_batch(batch).await,
+            Sink::DiscordBot(s) => s.send_batch(batch).await,
             Sink::Slack(s) => s.send_batch(batch).await,
             Sink::Feishu(s) => s.send_batch(batch).await,
             Sink::Dingtalk(s) => s.send_batch(batch).await,
@@ -214,7 +239,7 @@ impl Sink {
     /// card).
     pub fn max_batch(&self) -> usize {
         match self {
-            Sink::Discord(_) => discord::MAX_BATCH,
+            Sink::Discord(_) | Sink::DiscordBot(_) => discord::MAX_BATCH,
             Sink::Slack(_) => slack::MAX_BATCH,
             Sink::Feishu(_) => feishu::MAX_BATCH,
             Sink::Dingtalk(_) => dingtalk::MAX_BATCH,
@@ -234,6 +259,9 @@ impl Sink {
         let secs = Duration::from_secs;
         match self {
             Sink::Discord(_) => vec![(5, secs(2)), (30, secs(60))],
+            // serenity's ratelimiter follows Discord's headers per route; this only keeps a
+            // burst to a channel's documented pace.
+            Sink::DiscordBot(_) => vec![(5, secs(5))],
             Sink::Slack(_) => vec![(1, secs(1))],
             Sink::Feishu(_) => vec![(5, secs(1)), (100, secs(60))],
             Sink::Dingtalk(_) | Sink::Wecom(_) => vec![(20, secs(60))],
@@ -246,6 +274,7 @@ impl Sink {
     pub fn kind(&self) -> &'static str {
         match self {
             Sink::Discord(_) => ChannelType::Discord.as_str(),
+            Sink::DiscordBot(_) => ChannelType::DiscordBot.as_str(),
             Sink::Slack(_) => ChannelType::Slack.as_str(),
             Sink::Feishu(_) => ChannelType::Feishu.as_str(),
             Sink::Dingtalk(_) => ChannelType::Dingtalk.as_str(),
@@ -260,6 +289,7 @@ impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Sink::Discord(s) => f.debug_tuple("Discord").field(s).finish(),
+            Sink::DiscordBot(s) => f.debug_tuple("DiscordBot").field(s).finish(),
             Sink::Slack(s) => f.debug_tuple("Slack").field(s).finish(),
             Sink::Feishu(s) => f.debug_tuple("Feishu").field(s).finish(),
             Sink::Dingtalk(s) => f.debug_tuple("Dingtalk").field(s).finish(),
@@ -692,8 +722,11 @@ mod tests {
             url: Some(Secret::new("https://hooks.example/T0K3N")),
             secret: Some(Secret::new("hm4c-key")),
             events: None,
+            min_severity: None,
+            projects: None,
+            channel_id: None,
         };
-        let sink = Sink::from_config(&channel, reqwest::Client::new());
+        let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
         assert!(
             !shown.contains("T0K3N") && !shown.contains("hm4c-key"),
@@ -707,6 +740,7 @@ mod tests {
                 ..channel
             },
             reqwest::Client::new(),
+            None,
         );
         assert!(!format!("{discord:?}").contains("T0K3N"));
         assert_eq!(discord.kind(), "discord");
@@ -724,6 +758,7 @@ mod tests {
                     ..discord_channel()
                 },
                 reqwest::Client::new(),
+                None,
             );
             let shown = format!("{sink:?}");
             assert!(
@@ -741,6 +776,9 @@ mod tests {
             url: None,
             secret: None,
             events: None,
+            min_severity: None,
+            projects: None,
+            channel_id: None,
         }
     }
 
@@ -752,6 +790,7 @@ mod tests {
                 ..discord_channel()
             },
             reqwest::Client::new(),
+            None,
         )
     }
 

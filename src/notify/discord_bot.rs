@@ -1,0 +1,90 @@
+//! The `discord_bot` sink: posts to a channel as the bot, through serenity's HTTP client (the
+//! same client the chat commands use), so Discord's per-route rate limits are tracked by
+//! serenity's ratelimiter. The message is the `discord` webhook's payload (embeds,
+//! `allowed_mentions: {"parse": []}`), minus what only webhooks may set.
+
+use std::sync::Arc;
+
+use serenity::http::{Http, HttpError, LightMethod, Request, Route};
+use serenity::model::id::ChannelId;
+
+use super::{Outgoing, SendError, discord};
+
+/// A Discord channel the bot posts to.
+pub struct DiscordBotSink {
+    http: Arc<Http>,
+    channel: ChannelId,
+}
+
+impl std::fmt::Debug for DiscordBotSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordBotSink")
+            .field("channel", &self.channel.get())
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+impl DiscordBotSink {
+    pub fn new(http: Arc<Http>, channel: ChannelId) -> Self {
+        Self { http, channel }
+    }
+
+    /// One message carrying the batch; `Ok` once Discord answered 2xx.
+    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let mut payload = discord::render_batch(batch);
+        if let Some(map) = payload.as_object_mut() {
+            // A bot speaks under its own name and avatar.
+            map.remove("username");
+            map.remove("avatar_url");
+        }
+        let body = serde_json::to_vec(&payload)
+            .map_err(|e| SendError::permanent(format!("cannot encode the message: {e}")))?;
+        let request = Request::new(
+            Route::ChannelMessages {
+                channel_id: self.channel,
+            },
+            LightMethod::Post,
+        )
+        .body(Some(body));
+        match self.http.request(request).await {
+            Ok(_) => Ok(()),
+            Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(e))) => {
+                let status = e.status_code.as_u16();
+                let reason = format!(
+                    "Discord answered {status} (code {}: {})",
+                    e.error.code, e.error.message
+                );
+                Err(match status {
+                    429 | 408 | 425 | 500..=599 => SendError::Retry {
+                        reason,
+                        after: None,
+                    },
+                    404 => SendError::permanent(format!(
+                        "{reason}: the channel does not exist or the bot cannot see it"
+                    )),
+                    401 | 403 => SendError::permanent(format!(
+                        "{reason}: check [discord] token and the bot's permission to send messages in channel {}",
+                        self.channel.get()
+                    )),
+                    _ => SendError::permanent(reason),
+                })
+            }
+            // Transport failures (connection, timeout): the message may not have arrived.
+            Err(e) => Err(SendError::Retry {
+                reason: format!("could not reach Discord: {}", strip_token(&e.to_string())),
+                after: None,
+            }),
+        }
+    }
+}
+
+/// serenity's errors carry URLs (which hold no token) but never headers; be safe anyway.
+fn strip_token(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
