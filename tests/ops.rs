@@ -403,3 +403,76 @@ fn the_dockerfile_builds_the_crate_binary_in_stages_and_runs_it_unprivileged() {
     assert!(root.join("docker-compose.example.yml").exists());
     assert!(root.join("deploy/codearts-bot.service").exists());
 }
+
+#[tokio::test]
+async fn the_database_file_stays_flat_when_retention_keeps_up_with_a_long_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flat.db");
+    let store = Store::open(&path).await.unwrap();
+    let job = JobId::parse("f5af662119404ad187437cd272b5099b").unwrap();
+    let size = || {
+        ["", "-wal"]
+            .iter()
+            .map(|suffix| {
+                std::fs::metadata(format!("{}{suffix}", path.display()))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
+            .sum::<u64>()
+    };
+    let mut sizes = Vec::new();
+    // Each round is "a month" of changes: 300 observations with an event and a delivery,
+    // all sent, then the retention pass that runs hourly in `run`.
+    for round in 0..12_i64 {
+        let at = Utc::now() - chrono::Duration::days(40) + chrono::Duration::minutes(round);
+        for i in 0..300 {
+            let status = if i % 2 == 0 { "failed" } else { "success" };
+            let d = Detection {
+                next: Some(Snapshot {
+                    info: Some(info(status)),
+                    presence: Presence::Present,
+                    settled_status: Some(status.to_owned()),
+                }),
+                events: vec![Event {
+                    kind: EventKind::BuildFailed,
+                    job_id: job.to_string(),
+                    job_name: "web".to_owned(),
+                    detected_at: at,
+                    previous: Some(info("success")),
+                    current: Some(info(status)),
+                    summary: "Build failed: web".to_owned(),
+                }],
+            };
+            store
+                .record(&job, &d, &[vec!["hooks".to_owned()]], at)
+                .await
+                .unwrap();
+        }
+        loop {
+            let due = store
+                .due_for_channel("hooks", Utc::now(), 500)
+                .await
+                .unwrap();
+            if due.is_empty() {
+                break;
+            }
+            let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+            store
+                .settle_many(&ids, codearts_bot::store::Settle::Sent(at))
+                .await
+                .unwrap();
+        }
+        store
+            .prune(Utc::now() - chrono::Duration::days(30), 500)
+            .await
+            .unwrap();
+        sizes.push(size());
+    }
+    let settled = sizes[3];
+    let last = *sizes.last().unwrap();
+    assert!(
+        last <= settled + settled / 5,
+        "the file grows without bound: {sizes:?}"
+    );
+    eprintln!("database + WAL bytes per round: {sizes:?}");
+}

@@ -62,6 +62,8 @@ impl Harness {
             timeout_secs = 2
             [store]
             path = "{db}"
+            [http]
+            listen = "127.0.0.1:0"
             [delivery]
             initial_backoff_secs = 1
             max_backoff_secs = 1
