@@ -1,6 +1,8 @@
 //! Authentication that lasts, against the simulator over loopback: IAM password tokens renewed
-//! across several lifetimes and after a revocation, a wrong password as one clear error, AK/SK
-//! signing accepted and a wrong key refused without a retry loop, and no secret in any log.
+//! across several lifetimes and after a revocation (one renewal however many polls meet it),
+//! a wrong password as one clear error, a token CodeArts keeps refusing without a storm of
+//! token requests, AK/SK signing accepted and a wrong key refused without a retry loop, and no
+//! secret in any log of a full run of the binary.
 
 mod support;
 
@@ -103,10 +105,15 @@ async fn password_auth_keeps_polling_across_three_token_lifetimes_without_a_fail
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let stats = stats(&sim).await;
+    let issued = stats["tokens_issued"].as_u64().unwrap();
+    assert!(issued >= 3, "renewed across lifetimes: {stats}");
+    // Renewed in the background once per lifetime or so (about every 2 s here), not by polls:
+    // more than 60 polls ran.
     assert!(
-        stats["tokens_issued"].as_u64().unwrap() >= 3,
-        "renewed across lifetimes: {stats}"
+        issued <= 10,
+        "renewed by the background task, not on demand: {stats}"
     );
+    assert_eq!(stats["token_requests"], stats["tokens_issued"]);
     assert_eq!(
         stats["by_status"].get("401"),
         None,
@@ -130,16 +137,7 @@ async fn a_revoked_token_is_renewed_after_one_401() {
     assert_eq!(poller::run_cycle(&app).await.unwrap().ok, 3);
     assert_eq!(stats(&sim).await["tokens_issued"], 1);
 
-    let revoked: Value = reqwest::Client::new()
-        .delete(format!("{}/_sim/tokens", sim.base_url()))
-        .header("X-Auth-Token", sim.token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(revoked["revoked"], 1);
+    assert_eq!(sim.control().revoke_tokens().await.unwrap(), 1);
 
     let report = poller::run_cycle(&app).await.unwrap();
     assert_eq!(
@@ -150,6 +148,34 @@ async fn a_revoked_token_is_renewed_after_one_401() {
     let stats = stats(&sim).await;
     assert_eq!(stats["by_status"]["401"], 1, "exactly one 401: {stats}");
     assert_eq!(stats["tokens_issued"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_polls_that_meet_a_revoked_token_share_one_renewal() {
+    let sim = simulator(24, Duration::from_secs(3600)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = bot(&config_text(
+        &sim,
+        24,
+        dir.path(),
+        &password_auth(&sim, PASSWORD, 60),
+        "concurrency = 8",
+    ))
+    .await;
+    assert_eq!(poller::run_cycle(&app).await.unwrap().ok, 24);
+    sim.control().revoke_tokens().await.unwrap();
+
+    let report = poller::run_cycle(&app).await.unwrap();
+    assert_eq!(report.failed_total(), 0, "{report:?}");
+    let stats = stats(&sim).await;
+    // Every poll in flight when the token was revoked meets one 401 at most; the first renews,
+    // the others retry with its token.
+    let refused = stats["by_status"]["401"].as_u64().unwrap();
+    assert!((1..=8).contains(&refused), "{stats}");
+    assert_eq!(
+        stats["tokens_issued"], 2,
+        "one renewal for all of them: {stats}"
+    );
 }
 
 #[tokio::test]
@@ -220,6 +246,10 @@ async fn aksk_bot_polls_and_a_wrong_sk_is_refused_without_a_retry_loop() {
         stats["aksk_failures"], 1,
         "one refused signature, then no more calls: {stats}"
     );
+    assert_eq!(
+        stats["aksk_locked"], false,
+        "the gateway never locked the key"
+    );
     let error = bad
         .client
         .job_info(&sim::seeded_job_id(0))
@@ -230,25 +260,47 @@ async fn aksk_bot_polls_and_a_wrong_sk_is_refused_without_a_retry_loop() {
     assert!(!error.contains("not-the-secret-key"));
 }
 
+/// Runs `codearts-bot run --once` on a config file with every log level on; returns stdout
+/// and stderr together.
+async fn run_once_with_trace_logs(config: std::path::PathBuf) -> String {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["run", "--once", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "trace")
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_logs_of_a_full_run() {
-    let sim = simulator(2, Duration::from_secs(3600)).await;
     let capture = CaptureServer::start().await;
     let hook_key = "hookkey-9f8e7d6c5b4a";
     let signing_key = "signing-key-0123456789";
     let security_token = "security-token-abcdef0123456789";
-    for (name, auth) in [
-        ("password", password_auth(&sim, PASSWORD, 60)),
-        (
-            "aksk",
-            format!("{}\nsecurity_token = \"{security_token}\"", aksk_auth(SK)),
-        ),
-        (
-            "wrong password",
-            password_auth(&sim, "wrong-password-value", 60),
-        ),
-        ("wrong sk", aksk_auth("wrong-sk-value-0000")),
-    ] {
+    let cases = [
+        ("password", true),
+        ("aksk", true),
+        ("wrong password", false),
+        ("wrong sk", false),
+    ];
+    let mut delivered = 0;
+    for (name, works) in cases {
+        let sim = simulator(2, Duration::from_secs(3600)).await;
+        let auth = match name {
+            "password" => password_auth(&sim, PASSWORD, 60),
+            "aksk" => format!("{}\nsecurity_token = \"{security_token}\"", aksk_auth(SK)),
+            "wrong password" => password_auth(&sim, "wrong-password-value", 60),
+            _ => aksk_auth("wrong-sk-value-0000"),
+        };
         let dir = tempfile::tempdir().unwrap();
         let channel = format!(
             "[[channels]]\nname = \"hooks\"\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"{signing_key}\"\n",
@@ -258,23 +310,44 @@ async fn secrets_never_reach_the_logs_of_a_full_run() {
         let path = dir.path().join("bot.toml");
         std::fs::write(&path, &text).unwrap();
         let config = Config::from_toml(&text, "t", &|_| None).unwrap();
-        let debug = format!("{config:?}\n{}", config.effective_toml());
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
-                .args(["run", "--once", "--config", path.to_str().unwrap()])
-                .env("RUST_LOG", "trace")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let logs = format!(
-            "{}{}{debug}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+
+        // The first run is the baseline; a broken build between the runs makes the second one
+        // deliver to the webhook, so the channel's URL and secret are really used.
+        let mut logs = run_once_with_trace_logs(path.clone()).await;
+        if works {
+            sim.control()
+                .put_job(
+                    sim::seeded_job_id(0).as_str(),
+                    serde_json::json!({"last_build_status": "failed",
+                                       "last_build_time": 1_900_000_000_000_i64}),
+                )
+                .await
+                .unwrap();
+            logs += &run_once_with_trace_logs(path).await;
+            delivered += 1;
+            assert_eq!(capture.requests().len(), delivered, "{name}: delivered");
+        }
         assert!(logs.len() > 1000, "{name}: trace logging ran");
-        for secret in [
+        let clear_error = match name {
+            "wrong password" => Some("IAM refused the password of user \"codearts-bot\""),
+            "wrong sk" => Some("the API gateway refused the AK/SK signature for access key"),
+            _ => None,
+        };
+        if let Some(clear_error) = clear_error {
+            assert!(logs.contains(clear_error), "{name}: the error is logged");
+        }
+        logs += &format!("{config:?}\n{}", config.effective_toml());
+
+        let issued: Vec<String> = sim.control().tokens().await.unwrap()["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["token"].as_str().unwrap().to_owned())
+            .collect();
+        if name == "password" {
+            assert_eq!(issued.len(), 2, "one token per run");
+        }
+        let mut secrets = vec![
             PASSWORD,
             SK,
             security_token,
@@ -283,7 +356,9 @@ async fn secrets_never_reach_the_logs_of_a_full_run() {
             "wrong-password-value",
             "wrong-sk-value-0000",
             "MIIsim",
-        ] {
+        ];
+        secrets.extend(issued.iter().map(String::as_str));
+        for secret in secrets {
             assert!(
                 !logs.contains(secret),
                 "{name}: {secret:?} leaked into the logs or Debug output"
@@ -314,6 +389,8 @@ async fn a_token_the_api_keeps_refusing_does_not_make_the_bot_ask_iam_on_every_p
         assert_eq!(report.failed.get("unauthorized"), Some(&6), "{report:?}");
     }
     let stats = stats(&sim).await;
-    eprintln!("{stats}");
-    assert!(stats["token_requests"].as_u64().unwrap() <= 2, "{stats}");
+    assert_eq!(
+        stats["token_requests"], 2,
+        "the first token, and one renewal after the first 401; not one per poll: {stats}"
+    );
 }

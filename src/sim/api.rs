@@ -1,15 +1,18 @@
 //! The CloudBuild API surface: `GET /v1/job/{job_id}/info`, and the gateway's answer to any
 //! other path. Each call passes, in order: the armed fault (delay, replacement answer or
-//! dropped connection), the gateway's token check, then the job lookup.
+//! dropped connection), the gateway's credentials check (AK/SK signature, issued IAM token or
+//! static token: [`super::iam`]), then the job lookup.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use super::fault;
+use super::iam::Call;
 use super::reply::{self, Documented};
 use super::server::{Sim, set_request_id};
 use super::state::Lookup;
@@ -21,9 +24,16 @@ pub(crate) async fn job_info(
     uri: Uri,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    body: Bytes,
 ) -> Response {
     let id = path.ok().map(|Path(id)| id);
-    serve(&sim, &method, &uri, &headers, |sim, request_id| {
+    let call = Call {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    serve(&sim, &call, |sim, request_id| {
         show_job_info(sim, id.as_deref(), request_id)
     })
     .await
@@ -35,19 +45,24 @@ pub(crate) async fn unknown(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    serve(&sim, &method, &uri, &headers, |_, request_id| {
+    let call = Call {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    serve(&sim, &call, |_, request_id| {
         reply::API_NOT_EXIST.response(request_id)
     })
     .await
 }
 
-/// Counts the call, applies the armed fault, checks the token, then answers.
+/// Counts the call, applies the armed fault, checks the credentials, then answers.
 async fn serve(
     sim: &Sim,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    call: &Call<'_>,
     answer: impl FnOnce(&Sim, &str) -> Response,
 ) -> Response {
     sim.stats.request();
@@ -65,7 +80,7 @@ async fn serve(
     }
     let mut response = match replaced {
         Some(response) => response,
-        None => match sim.authorize_call(method, uri, headers) {
+        None => match sim.authorize_call(call) {
             Err(refused) => refused.response(&request_id),
             Ok(()) => answer(sim, &request_id),
         },

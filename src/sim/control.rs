@@ -41,7 +41,9 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router<Arc<Sim>> {
         )
         .route(
             "/tokens",
-            axum::routing::delete(revoke_tokens).fallback(wrong_method),
+            get(list_tokens)
+                .delete(revoke_tokens)
+                .fallback(wrong_method),
         )
         .route(
             "/stats",
@@ -57,6 +59,11 @@ async fn require_token(State(sim): State<Arc<Sim>>, request: Request, next: Next
         Ok(()) => next.run(request).await,
         Err(refused) => json_error(refused.status, refused.code, refused.message, None),
     }
+}
+
+/// `GET /_sim/tokens`: the issued IAM tokens that still work.
+async fn list_tokens(State(sim): State<Arc<Sim>>) -> Response {
+    json_value(StatusCode::OK, &sim.identity.tokens())
 }
 
 /// `DELETE /_sim/tokens`: revokes every issued IAM token now.

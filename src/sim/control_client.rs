@@ -141,6 +141,23 @@ impl Control {
         self.call(self.http.delete(url)).await.map(drop)
     }
 
+    /// `GET /_sim/tokens`: `{"total": n, "tokens": [{"token", "user", "domain", "project",
+    /// "expires_at"}, ...]}`, the issued IAM tokens that still work, soonest expiry first.
+    pub async fn tokens(&self) -> Result<Value, ControlError> {
+        let url = format!("{}/_sim/tokens", self.base);
+        self.call(self.http.get(url)).await
+    }
+
+    /// `DELETE /_sim/tokens`: revokes every issued IAM token at once (the API answers them
+    /// `401 APIGW.0301 ... token expires` from now on). Returns how many still worked.
+    pub async fn revoke_tokens(&self) -> Result<u64, ControlError> {
+        let url = format!("{}/_sim/tokens", self.base);
+        let answer = self.call(self.http.delete(url)).await?;
+        answer["revoked"]
+            .as_u64()
+            .ok_or_else(|| ControlError::Malformed(format!("no revoked count in {answer}")))
+    }
+
     fn job_url(&self, id: &str) -> String {
         format!("{}/_sim/jobs/{}", self.base, encode_segment(id))
     }

@@ -1,12 +1,13 @@
-//! A CodeArts Build simulator on loopback: the ShowJobInfo API as documented, plus a control
-//! API that scripts scenarios (jobs, fields, faults) for the demo, tests and benchmarks.
+//! A CodeArts Build simulator on loopback: the ShowJobInfo API as documented, IAM's token
+//! endpoint and the gateway's AK/SK check, plus a control API that scripts scenarios (jobs,
+//! fields, faults, token revocation) for the demo, tests and benchmarks.
 //!
 //! Start it with [`spawn`] (or `codearts-bot sim`), drive it with [`Control`].
 //!
 //! # The API
 //!
-//! `GET /v1/job/{job_id}/info` with header `X-Auth-Token: <token>` (default [`DEFAULT_TOKEN`],
-//! `sim-token`) answers `200` with the documented envelope and exactly the job's stored fields:
+//! `GET /v1/job/{job_id}/info` with header `X-Auth-Token: <token>` (the static token, default
+//! [`DEFAULT_TOKEN`] `sim-token`, or an issued IAM token) or an AK/SK signature answers `200` with the documented envelope and exactly the job's stored fields:
 //!
 //! ```json
 //! {"result": {"id": "…", "project_id": "…", "project_permission_switch": true,
@@ -24,8 +25,9 @@
 //! | Situation | Status | Body |
 //! |---|---|---|
 //! | an armed fault applies | as the fault says | as the fault says (see below) |
+//! | `Authorization: SDK-HMAC-SHA256 …` that does not verify | 401 | `APIGW.0301` / `APIGW.0303` (see "Identity") |
 //! | no `X-Auth-Token` | 401 | `{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: x-auth-token not found", "request_id": "…"}` |
-//! | another token | 401 | the same with `…: token expires` |
+//! | another token (unknown, expired or revoked) | 401 | the same with `…: token expires` |
 //! | id not exactly 32 ASCII letters or digits | 400 | `{"error_code": "CB.00060201", "error_msg": "invalid task id"}` |
 //! | no such job | 404 | `{"error_code": "CB.00060214", "error_msg": "URL not found"}` |
 //! | job flagged `_sim_forbidden` | 403 | `{"error_code": "CB.00060403", "error_msg": "no permission"}` |
@@ -34,14 +36,23 @@
 //!
 //! # Identity
 //!
-//! With `iam_users`, `token_ttl` and `aksk` set (`--iam-user`, `--token-ttl-secs`, `--ak/--sk`),
-//! `POST /v3/auth/tokens` issues project-scoped tokens, expired or revoked tokens get the
-//! gateway's 401, and `SDK-HMAC-SHA256` signatures are verified; see `src/sim/iam.rs` and
-//! docs/simulator.md. `DELETE /_sim/tokens` revokes every issued token.
+//! [`SimConfig::iam_users`] (`--iam-user DOMAIN/USER:PASSWORD`) may obtain tokens at
+//! `POST /v3/auth/tokens` (IAM's password body, `scope.project` required: 201 with the token in
+//! `X-Subject-Token` and `token.expires_at` in the body; 401 `{"error": {"code": 401, "message":
+//! "The username or password is wrong.", …}}`; 400 without a project scope). Tokens live
+//! [`SimConfig::token_ttl`] (`--token-ttl-secs`, default 24 h); an expired or revoked one gets
+//! the gateway's 401 `… token expires`.
+//!
+//! With [`SimConfig::aksk`] (`--ak`/`--sk`), `SDK-HMAC-SHA256` signatures are recomputed with
+//! [`crate::codearts::signer`] over the call as received: a wrong signature answers 401
+//! `APIGW.0301 … verify aksk signature fail`, an unknown key `APIGW.0301 … Get secretKey
+//! failed`, an `X-Sdk-Date` missing or more than 15 minutes off `APIGW.0303`; more than five
+//! consecutive failures lock the key for five minutes (`APIGW.0301 … AK access failed to reach
+//! the limit,forbidden.`). The reference, with every wording, is docs/simulator.md.
 //!
 //! # The control API (`/_sim/`)
 //!
-//! JSON in and out; needs the same `X-Auth-Token` (401 otherwise); errors use the API's
+//! JSON in and out; needs the static token as `X-Auth-Token` (401 otherwise); errors use the API's
 //! `{"error_code", "error_msg"}` shape (unknown control route: 404 `SIM.0404`; wrong method:
 //! 405 `SIM.0405`). Faults never apply to it and it is not counted in the stats.
 //!
@@ -91,8 +102,13 @@
 //!   "jobs": n, "faults_armed": n}`. `requests` counts every API call received (faulted,
 //!   refused and dropped ones too), `by_status` the answers sent by status, `dropped` the
 //!   connections dropped by a fault (so `requests` = sum of `by_status` + `dropped` once no
-//!   call is in flight).
-//! - `DELETE /_sim/stats`: sets the counters back to zero.
+//!   call is in flight). IAM calls are counted apart: `token_requests`, `tokens_issued`,
+//!   `token_refusals` (wrong password), `tokens_active`; so are AK/SK refusals:
+//!   `aksk_failures`, `aksk_locked`.
+//! - `DELETE /_sim/stats`: sets the counters back to zero (issued tokens and a key's lock stay).
+//! - `GET /_sim/tokens`: `{"total": n, "tokens": [{"token", "user", "domain", "project",
+//!   "expires_at"}, …]}`, the issued tokens that still work.
+//! - `DELETE /_sim/tokens`: revokes every issued token: `{"revoked": n}`.
 //!
 //! # Seeded jobs
 //!
@@ -139,7 +155,8 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 pub struct SimConfig {
     /// Port 0 picks a free port; [`SimHandle::addr`] tells which.
     pub listen: SocketAddr,
-    /// The `X-Auth-Token` the API and the control API accept.
+    /// The static `X-Auth-Token`: the API always accepts it, and it is the control API's only
+    /// credential.
     pub token: String,
     /// How many seeded jobs to create (see [`seeded_job_id`]).
     pub jobs: usize,
@@ -147,7 +164,8 @@ pub struct SimConfig {
     pub job_ids: Vec<JobId>,
     /// IAM users that may obtain tokens at `POST /v3/auth/tokens`.
     pub iam_users: Vec<IamUser>,
-    /// How long issued IAM tokens live.
+    /// How long issued IAM tokens live (IAM's are 24 hours; a few seconds makes renewal
+    /// testable).
     pub token_ttl: std::time::Duration,
     /// An access key pair whose SDK-HMAC-SHA256 signatures are accepted: `(ak, sk)`.
     pub aksk: Option<(String, String)>,

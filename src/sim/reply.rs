@@ -122,6 +122,46 @@ impl Documented {
     }
 }
 
+/// A refusal whose message is composed per call (the gateway's AK/SK answers quote the
+/// signature's date or the access key); [`Documented`] errors convert into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    /// Gateway (APIG) errors carry `request_id` in the body too.
+    pub(crate) gateway: bool,
+}
+
+impl Refusal {
+    /// A 401 from the API gateway.
+    pub(crate) fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code,
+            message: message.into(),
+            gateway: true,
+        }
+    }
+
+    /// The answer, with `request_id` in the body when the gateway is the one answering.
+    pub(crate) fn response(&self, request_id: &str) -> Response {
+        let request_id = self.gateway.then_some(request_id);
+        json_error(self.status, self.code, &self.message, request_id)
+    }
+}
+
+impl From<Documented> for Refusal {
+    fn from(documented: Documented) -> Self {
+        Self {
+            status: documented.status,
+            code: documented.code,
+            message: documented.message.to_owned(),
+            gateway: documented.gateway,
+        }
+    }
+}
+
 /// An answer for a status with no documented error: `{"error_code": "SIM.<status>", ...}`.
 pub(crate) fn generic(status: StatusCode) -> Response {
     let code = format!("SIM.{}", status.as_u16());

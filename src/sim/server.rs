@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::fault::Faults;
-use super::iam::{Identity, Verdict};
-use super::reply::{self, Documented};
+use super::iam::{Call, Identity, Verdict};
+use super::reply::{self, Documented, Refusal};
 use super::state::Jobs;
 use super::stats::Stats;
 use super::{api, control};
@@ -57,16 +57,11 @@ impl Sim {
 
     /// Checks an API call's credentials as the gateway does: an AK/SK signature, an issued
     /// IAM token, or the static token.
-    pub(crate) fn authorize_call(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Result<(), Documented> {
-        match self.identity.verify(method, uri, headers, b"") {
+    pub(crate) fn authorize_call(&self, call: &Call<'_>) -> Result<(), Refusal> {
+        match self.identity.verify(call) {
             Verdict::Accepted => Ok(()),
             Verdict::Refused(refused) => Err(refused),
-            Verdict::NotMine => self.authorize(headers),
+            Verdict::NotMine => self.authorize(call.headers).map_err(Refusal::from),
         }
     }
 

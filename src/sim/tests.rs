@@ -629,3 +629,207 @@ async fn ten_thousand_seeded_jobs_are_served_concurrently() {
     assert_eq!(sim.control().stats().await.unwrap()["jobs"], 10_000);
     sim.stop().await;
 }
+
+const IAM_PASSWORD: &str = "pa55:w/ord";
+
+async fn start_with_identity(ttl: Duration) -> SimHandle {
+    spawn(SimConfig {
+        jobs: 1,
+        iam_users: vec![format!("acme/bot:{IAM_PASSWORD}").parse().unwrap()],
+        token_ttl: ttl,
+        aksk: Some(("AKSIM".to_owned(), "sk-sim-secret".to_owned())),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts on loopback")
+}
+
+/// `POST /v3/auth/tokens?nocatalog=true` as the bot sends it; the token and the body.
+async fn obtain_token(sim: &SimHandle, password: &str) -> (StatusCode, Option<String>, Value) {
+    let body = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "bot", "password": password, "domain": {"name": "acme"}}}},
+        "scope": {"project": {"name": "cn-north-4"}}}});
+    let response = reqwest::Client::new()
+        .post(format!("{}/v3/auth/tokens?nocatalog=true", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("the simulator answers");
+    let status = response.status();
+    let token = response
+        .headers()
+        .get("x-subject-token")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, token, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn an_issued_token_works_until_its_lifetime_ends_then_gets_the_gateways_401() {
+    let sim = start_with_identity(Duration::from_millis(1500)).await;
+    let id = seeded_job_id(0);
+    let (status, token, body) = obtain_token(&sim, IAM_PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = token.expect("X-Subject-Token carries the token");
+    assert!(body["token"]["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let ok = get_info(&sim, id.as_str(), Some(&token)).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let listed = sim.control().tokens().await.unwrap();
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["tokens"][0]["token"], token.as_str());
+    assert_eq!(listed["tokens"][0]["user"], "bot");
+
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let expired = get_info(&sim, id.as_str(), Some(&token)).await;
+    assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = expired.json().await.unwrap();
+    assert_eq!(body["error_code"], "APIGW.0301");
+    assert_eq!(
+        body["error_msg"],
+        "Incorrect IAM authentication information: token expires"
+    );
+    assert!(body["request_id"].is_string());
+    let stats = sim.control().stats().await.unwrap();
+    assert_eq!(
+        (&stats["token_requests"], &stats["tokens_issued"]),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(stats["tokens_active"], 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_gets_iams_401_and_no_token() {
+    let sim = start_with_identity(Duration::from_secs(60)).await;
+    let (status, token, body) = obtain_token(&sim, "pa55").await;
+    assert_eq!((status, token), (StatusCode::UNAUTHORIZED, None));
+    assert_eq!(
+        body["error"]["message"],
+        "The username or password is wrong."
+    );
+    assert_eq!(sim.control().stats().await.unwrap()["token_refusals"], 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_refused_while_the_static_token_keeps_working() {
+    let sim = start_with_identity(Duration::from_secs(3600)).await;
+    let id = seeded_job_id(0);
+    let (_, token, _) = obtain_token(&sim, IAM_PASSWORD).await;
+    let token = token.unwrap();
+    let control = sim.control();
+
+    assert_eq!(control.revoke_tokens().await.unwrap(), 1);
+    assert_eq!(control.tokens().await.unwrap()["total"], 0);
+    let revoked = get_info(&sim, id.as_str(), Some(&token)).await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = revoked.json().await.unwrap();
+    assert_eq!(body["error_code"], "APIGW.0301");
+    let (status, _) = info_of(&sim, id.as_str()).await;
+    assert_eq!(status, StatusCode::OK, "the static token is never revoked");
+    assert_eq!(control.revoke_tokens().await.unwrap(), 0);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_control_api_takes_only_the_static_token() {
+    let sim = start_with_identity(Duration::from_secs(3600)).await;
+    let (_, token, _) = obtain_token(&sim, IAM_PASSWORD).await;
+    let refused = Control::new(&sim.base_url(), &token.unwrap())
+        .stats()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(401));
+    sim.stop().await;
+}
+
+fn aksk_client(sim: &SimHandle, sk: &str) -> Client {
+    use crate::codearts::auth::{AkSk, AkSkSettings};
+    Client::new(
+        &sim.base_url(),
+        Auth::AkSk(AkSk::new(AkSkSettings {
+            ak: "AKSIM".to_owned(),
+            sk: Secret::new(sk),
+            project_id: "0a1b2c3d4e5f60718293a4b5c6d7e8f9".to_owned(),
+            security_token: Some(Secret::new("temporary-security-token")),
+        })),
+        Duration::from_secs(5),
+    )
+    .expect("a client")
+}
+
+#[tokio::test]
+async fn the_crate_clients_aksk_signature_is_accepted_and_a_wrong_sk_is_refused() {
+    let sim = start_with_identity(Duration::from_secs(3600)).await;
+    let id = seeded_job_id(0);
+    let info = aksk_client(&sim, "sk-sim-secret")
+        .job_info(&id)
+        .await
+        .expect("a correctly signed call is served");
+    assert_eq!(info.job_name.as_deref(), Some("sim-job-0000"));
+
+    let refused = aksk_client(&sim, "sk-wrong")
+        .job_info(&id)
+        .await
+        .unwrap_err();
+    match &refused {
+        Error::Unauthorized(e) => {
+            assert_eq!(e.code.as_deref(), Some("APIGW.0301"));
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Incorrect IAM authentication information: verify aksk signature fail")
+            );
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    let stats = sim.control().stats().await.unwrap();
+    assert_eq!(stats["aksk_failures"], 1);
+    assert_eq!(stats["aksk_locked"], false);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_signature_dated_sixteen_minutes_ago_gets_apigw_0303() {
+    use crate::codearts::signer::{self, SignableRequest};
+    let sim = start_with_identity(Duration::from_secs(3600)).await;
+    let id = seeded_job_id(0);
+    let host = sim.addr().to_string();
+    let date = (chrono::Utc::now() - chrono::Duration::minutes(16))
+        .format(signer::DATE_FORMAT)
+        .to_string();
+    let path = format!("/v1/job/{id}/info");
+    let signed = vec![
+        ("host".to_owned(), host),
+        ("x-sdk-date".to_owned(), date.clone()),
+    ];
+    let authorization = signer::authorization(
+        "AKSIM",
+        "sk-sim-secret",
+        &SignableRequest {
+            method: "GET",
+            path: &path,
+            query: &[],
+            headers: &signed,
+            body: b"",
+        },
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", sim.base_url()))
+        .header("X-Sdk-Date", &date)
+        .header("Authorization", authorization)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], "APIGW.0303");
+    let message = body["error_msg"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Incorrect app authentication information: signature expired, signature time:{date},server time:"
+        )),
+        "{message}"
+    );
+    sim.stop().await;
+}
