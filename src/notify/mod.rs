@@ -578,6 +578,29 @@ fn truncate_reason(reason: &str) -> String {
     text::truncate_chars(reason, MAX_REASON_CHARS)
 }
 
+/// A build_failed event of a job with this name, the same in every platform's tests.
+#[cfg(test)]
+pub(crate) fn test_event(name: &str) -> crate::detect::Event {
+    let info = |status: &str, health| crate::codearts::JobInfo {
+        job_name: Some(name.to_owned()),
+        last_build_status: Some(status.to_owned()),
+        last_build_time: Some(1_721_793_407_000),
+        health_score: Some(health),
+        build_time: Some("27.51".to_owned()),
+        ..crate::codearts::JobInfo::default()
+    };
+    Event {
+        kind: crate::detect::EventKind::BuildFailed,
+        job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+        job_name: name.to_owned(),
+        detected_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 26, 12, 0, 0)
+            .unwrap(),
+        previous: Some(info("success", 80)),
+        current: Some(info("failed", 70)),
+        summary: format!("Build failed: {name} (success → failed)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,29 +206,9 @@ fn fallback(batch: &[Outgoing<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codearts::JobInfo;
-    use crate::detect::{Event, EventKind};
-    use chrono::{TimeZone, Utc};
+    use crate::detect::Event;
 
-    fn event(name: &str) -> Event {
-        let info = |status: &str, health| JobInfo {
-            job_name: Some(name.to_owned()),
-            last_build_status: Some(status.to_owned()),
-            last_build_time: Some(1_721_793_407_000),
-            health_score: Some(health),
-            build_time: Some("27.51".to_owned()),
-            ..JobInfo::default()
-        };
-        Event {
-            kind: EventKind::BuildFailed,
-            job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
-            job_name: name.to_owned(),
-            detected_at: Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(),
-            previous: Some(info("success", 80)),
-            current: Some(info("failed", 70)),
-            summary: format!("Build failed: {name} (success → failed)"),
-        }
-    }
+    use crate::notify::test_event as event;
 
     fn hostile() -> String {
         let name = format!(
