@@ -216,7 +216,9 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
 
 /// Runs the bot as `run` does, on a one-second schedule, with a webhook channel pointing at a
 /// receiver in this process; changes one job at a time (the last one polled in a cycle, the
-/// worst case) and measures how long until the receiver has the alert.
+/// worst case) and measures how long until the receiver has the alert. The changes are
+/// isolated (further apart than `group_wait`); changes that come in bursts are grouped and wait
+/// up to `group_wait` by design.
 async fn change_to_chat_latency(
     sim_url: &str,
     ids: &[String],
@@ -265,8 +267,9 @@ async fn change_to_chat_latency(
     let mut samples = Vec::new();
     for round in 0..5_i64 {
         // A different job each round (seeded jobs start enabled), landing at different points
-        // of the schedule.
-        tokio::time::sleep(Duration::from_millis(700 + 130 * round as u64)).await;
+        // of the schedule, each an isolated change: rounds are further apart than
+        // `delivery.group_wait_ms`, so none waits to be grouped with the previous one.
+        tokio::time::sleep(Duration::from_millis(5_200 + 130 * round as u64)).await;
         let id = &ids[ids.len() - 1 - round as usize];
         let changed_at = Instant::now();
         control

@@ -315,8 +315,9 @@ pub struct DeliveryConfig {
     pub max_backoff_secs: u64,
     /// A delivery still failing after this long is abandoned and reported.
     pub max_age_secs: u64,
-    /// After an event is queued, wait this long for more of the same channel, and send them
-    /// together as one message.
+    /// Grouping: on a channel that sent something in the last `group_wait_ms`, a new event
+    /// waits up to this long after it was queued and goes out with the others as one message;
+    /// on a quiet channel it goes at once.
     pub group_wait_ms: u64,
 }
 

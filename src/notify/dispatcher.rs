@@ -150,17 +150,28 @@ impl Dispatcher {
         }
     }
 
-    /// When a channel's head may go: its retry time, and for a first attempt the end of its
-    /// `group_wait` (so events arriving meanwhile join the same message).
+    /// When a channel's head may go. A retry goes at its retry time. A first attempt on a
+    /// channel that has been quiet for `group_wait` goes at once (an isolated change reaches
+    /// chat without delay); on a channel that just sent, it waits until `group_wait` after it
+    /// was queued, so a burst becomes one message instead of many.
     fn ready_at(&self, head: &PendingHead, flush: bool) -> DateTime<Utc> {
-        let wait = chrono::Duration::milliseconds(
-            i64::try_from(self.config.group_wait_ms).unwrap_or(i64::MAX),
-        );
-        if flush || head.attempts > 0 {
+        let wait = Duration::from_millis(self.config.group_wait_ms);
+        if flush || head.attempts > 0 || self.quiet_for(&head.channel, wait) {
             head.next_attempt_at
         } else {
+            let wait = chrono::Duration::from_std(wait).unwrap_or_default();
             head.next_attempt_at.max(head.created_at + wait)
         }
+    }
+
+    /// Whether the channel sent nothing in the last `wait`.
+    fn quiet_for(&self, channel: &str, wait: Duration) -> bool {
+        self.sent_at.lock().map_or(true, |sent_at| {
+            sent_at
+                .get(channel)
+                .and_then(|h| h.back())
+                .is_none_or(|last| last.elapsed() >= wait)
+        })
     }
 
     /// How long until something pending may be tried, capped at a second.
