@@ -193,18 +193,17 @@ async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones(
             .await
             .unwrap();
     }
-    for d in store.due_deliveries(Utc::now()).await.unwrap() {
-        store.mark_sent(&d.id, old).await.unwrap();
-    }
-    // Marking one head per pass: mark the rest as sent directly, keep the newest old one pending.
-    loop {
-        let due = store.due_deliveries(Utc::now()).await.unwrap();
-        let pending = store.outbox_pending_summary().await.unwrap().pending;
-        if pending <= 1 || due.is_empty() {
-            break;
-        }
-        store.mark_sent(&due[0].id, old).await.unwrap();
-    }
+    // All sent but the newest old one, which stays pending.
+    let due = store
+        .due_for_channel("hooks", Utc::now(), 2000)
+        .await
+        .unwrap();
+    let (_, sent) = due.split_last().unwrap();
+    let ids: Vec<&str> = sent.iter().map(|d| d.id.as_str()).collect();
+    store
+        .settle_many(&ids, codearts_bot::store::Settle::Sent(old))
+        .await
+        .unwrap();
     let recent = Detection {
         next: Some(snapshot("failed")),
         events: vec![event(Utc::now(), "failed")],

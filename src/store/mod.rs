@@ -262,17 +262,6 @@ impl Store {
             .collect()
     }
 
-    /// The latest snapshot of one job.
-    pub async fn snapshot(&self, job: &JobId) -> Result<Option<Snapshot>> {
-        let row = sqlx::query(
-            "SELECT job_id, info, presence, settled_status FROM job_state WHERE job_id = ?",
-        )
-        .bind(job.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(snapshot_from_row).transpose()
-    }
-
     /// Stores one observation's outcome in one transaction: the new snapshot (with a history
     /// row), its events, and one delivery per channel in `routes[i]` for `detection.events[i]`.
     /// Writes nothing when the detector found nothing to store.
@@ -312,37 +301,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(recorded)
-    }
-
-    /// The deliveries to attempt now: for each channel, its oldest pending delivery, if it is
-    /// due. Taking only the head keeps each channel's order even while one message retries.
-    pub async fn due_deliveries(&self, now: DateTime<Utc>) -> Result<Vec<DueDelivery>> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.channel, d.attempts, d.created_at,
-                    e.job_id, e.kind, e.job_name, e.detected_at, e.previous, e.current, e.summary
-             FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE d.seq IN (SELECT MIN(seq) FROM deliveries WHERE status = 'pending'
-                             GROUP BY channel)
-               AND d.next_attempt_at <= ?
-             ORDER BY d.seq",
-        )
-        .bind(to_ms(now))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DueDelivery {
-                    id: row.try_get("id")?,
-                    channel: row.try_get("channel")?,
-                    attempts: row
-                        .try_get::<i64, _>("attempts")?
-                        .try_into()
-                        .unwrap_or(u32::MAX),
-                    created_at: from_ms(row.try_get("created_at")?),
-                    event: event_from_row(row)?,
-                })
-            })
-            .collect()
     }
 
     /// Each channel's oldest pending delivery: when it was queued, when it may next be tried,
@@ -437,63 +395,6 @@ impl Store {
             };
             query.bind(*id).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The earliest time a pending delivery becomes due, if any is pending.
-    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(next.map(from_ms))
-    }
-
-    /// The sink accepted the delivery.
-    pub async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?,
-                                   last_error = NULL
-             WHERE id = ? AND status = 'pending'",
-        )
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The attempt failed and will be retried at `next_at`.
-    pub async fn mark_retry(&self, id: &str, next_at: DateTime<Utc>, error: &str) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-             WHERE id = ? AND status = 'pending'",
-        )
-        .bind(to_ms(next_at))
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The delivery will never succeed (rejected, or too old): stop trying and keep the reason.
-    pub async fn mark_failed(&self, id: &str, error: &str) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?
-             WHERE id = ? AND status = 'pending'",
-        )
-        .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -639,19 +540,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// The last `limit` events of a job, newest first.
-    pub async fn events_for(&self, job: &JobId, limit: u32) -> Result<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT job_id, kind, job_name, detected_at, previous, current, summary
-             FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(job.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event_from_row).collect()
     }
 
     /// Number of stored events (all jobs).
