@@ -676,7 +676,8 @@ impl AkSk {
             self.settings.sk.expose(),
             &SignableRequest {
                 method: request.method().as_str(),
-                path: url.path(),
+                // The SDKs sign the decoded path and encode each segment themselves.
+                path: &signer::percent_decode(url.path(), false),
                 query: &query,
                 headers: &signed,
                 body: &body,

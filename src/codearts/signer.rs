@@ -107,6 +107,31 @@ pub fn encode(raw: &str) -> String {
     out
 }
 
+/// Undoes percent-encoding (and, in a query, `+` for a space), as the gateway reads the URL
+/// before it canonicalises it again.
+pub fn percent_decode(raw: &str, query: bool) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = raw.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(if query && bytes[i] == b'+' {
+            b' '
+        } else {
+            bytes[i]
+        });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn header(headers: &[(String, String)], name: &str) -> Option<String> {
     headers
         .iter()
@@ -208,6 +233,17 @@ mod tests {
             ),
             "{post}"
         );
+    }
+
+    #[test]
+    fn a_path_as_sent_decodes_to_what_the_sdk_signs() {
+        assert_eq!(
+            percent_decode("/v1/jobs/a%20b/%C3%BC", false),
+            "/v1/jobs/a b/ü"
+        );
+        assert_eq!(percent_decode("a+b%2F", true), "a b/");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("100%", false), "100%");
     }
 
     #[test]

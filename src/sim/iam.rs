@@ -482,14 +482,17 @@ fn expected_signature(
                 .filter(|pair| !pair.is_empty())
                 .map(|pair| {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(k, true), percent_decode(v, true))
+                    (
+                        signer::percent_decode(k, true),
+                        signer::percent_decode(v, true),
+                    )
                 })
                 .collect()
         })
         .unwrap_or_default();
     let (canonical, _) = signer::canonical_request(&SignableRequest {
         method: call.method.as_str(),
-        path: &percent_decode(call.uri.path(), false),
+        path: &signer::percent_decode(call.uri.path(), false),
         query: &query,
         headers: &headers,
         body: call.body,
@@ -572,31 +575,6 @@ fn parse_authorization(raw: &str) -> HashMap<&str, &str> {
         .filter_map(|part| part.trim().split_once('='))
         .map(|(k, v)| (k.trim(), v.trim()))
         .collect()
-}
-
-/// Undoes percent-encoding (and, in a query, `+` for a space), as the gateway reads the URL
-/// before it canonicalises it again.
-fn percent_decode(raw: &str, query: bool) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = raw.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if query && bytes[i] == b'+' {
-            b' '
-        } else {
-            bytes[i]
-        });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
