@@ -129,14 +129,7 @@ fn section(out: &Outgoing<'_>, single: bool, index: usize) -> Value {
             text::RANK_TITLE,
         )
     }];
-    for fact in text::card_facts(event, text::utc_time) {
-        lines.push(Line::new(
-            format!("*{}:* ", fact.label),
-            fact.value,
-            "",
-            fact.rank,
-        ));
-    }
+    lines.extend(text::fact_lines(event, |label| format!("*{label}:* ")));
     lines.push(Line::new(
         "Delivery ",
         out.delivery_id,

@@ -431,6 +431,15 @@ pub struct Line {
     pub rank: u8,
 }
 
+/// A card's facts as lines, each labelled the platform's way (`label` turns `"Status"` into,
+/// say, `"*Status:* "`), ranked for fitting.
+pub fn fact_lines(event: &Event, label: impl Fn(&str) -> String) -> Vec<Line> {
+    card_facts(event, utc_time)
+        .into_iter()
+        .map(|fact| Line::new(label(fact.label), fact.value, "", fact.rank))
+        .collect()
+}
+
 impl Line {
     /// `prefix`, the escaped `value`, `suffix`.
     pub fn new(

@@ -135,14 +135,7 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
         "",
         text::RANK_TITLE,
     )];
-    for fact in text::card_facts(event, text::utc_time) {
-        lines.push(Line::new(
-            format!("> **{}:** ", fact.label),
-            fact.value,
-            "",
-            fact.rank,
-        ));
-    }
+    lines.extend(text::fact_lines(event, |label| format!("> **{label}:** ")));
     if let Some(link) = text::valid_link(out.link) {
         lines.push(Line::fixed(
             format!("[{LINK_LABEL}]({})", text::markdown_url(&link)),
