@@ -275,6 +275,32 @@ async fn a_deleted_job_is_reported_once() {
     assert_eq!(body["previous"]["job_name"], body["job_name"]);
 }
 
+/// The bot running as `run` runs it (scheduler, dispatcher, HTTP server), in the background.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    fn start(bot: &App) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self { stop, task }
+    }
+
+    /// Asks for shutdown and checks that it finished, within its bound, without an error.
+    async fn stop(self) {
+        self.stop.send(()).expect("run is still running");
+        tokio::time::timeout(Duration::from_secs(12), self.task)
+            .await
+            .expect("shutdown finishes within its bound")
+            .expect("the run task did not panic")
+            .expect("run returns Ok");
+    }
+}
+
 /// Waits until `done` holds, polling every 50 ms; false after `limit`.
 async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -292,10 +318,7 @@ async fn run_polls_on_its_cron_schedule_delivers_and_stops_on_shutdown() {
     use std::sync::atomic::Ordering;
     let h = Harness::start(1).await;
     let bot = h.bot().await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(&bot);
     let stats = std::sync::Arc::clone(&bot.scheduler_stats);
     assert!(
         eventually(Duration::from_secs(5), || stats
@@ -321,12 +344,7 @@ async fn run_polls_on_its_cron_schedule_delivers_and_stops_on_shutdown() {
     );
     assert_eq!(received[0].json()["event"], "build_failed");
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(12), running)
-        .await
-        .expect("shutdown finishes within its bound")
-        .unwrap()
-        .expect("run returns Ok");
+    running.stop().await;
     assert_eq!(h.capture.requests().len(), 1);
 }
 
@@ -341,10 +359,7 @@ async fn a_tick_that_finds_the_previous_cycle_running_is_skipped() {
         .await
         .unwrap();
     let bot = h.bot().await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(&bot);
     let stats = std::sync::Arc::clone(&bot.scheduler_stats);
     assert!(
         eventually(Duration::from_secs(8), || stats
@@ -363,12 +378,7 @@ async fn a_tick_that_finds_the_previous_cycle_running_is_skipped() {
         "one call per cycle, no overlap: {served} calls, {cycles_started} cycles"
     );
     h.sim.control().clear_faults().await.unwrap();
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(12), running)
-        .await
-        .expect("shutdown finishes within its bound")
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -438,10 +448,7 @@ async fn two_hundred_jobs_failing_together_become_a_handful_of_messages_with_eve
             .await
             .unwrap();
     }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(&bot);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while bot.store.outbox_counts().await.unwrap().sent < 2 * JOBS as u64
         && tokio::time::Instant::now() < deadline
@@ -449,8 +456,7 @@ async fn two_hundred_jobs_failing_together_become_a_handful_of_messages_with_eve
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let sent = bot.store.outbox_counts().await.unwrap().sent;
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.stop().await;
     assert_eq!(sent, 2 * JOBS as u64, "every delivery marked sent");
 
     let received = h.capture.requests();
