@@ -17,6 +17,7 @@ use crate::codearts::{
 use crate::config::AuthMethod;
 use crate::config::Config;
 use crate::detect::{Event, Rules};
+use crate::discover::Discovery;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::notify::{Sink, dispatcher::Dispatcher};
@@ -42,6 +43,8 @@ pub struct App {
     pub snapshots: Arc<SnapshotCache>,
     /// The ceiling on CodeArts calls, shared by every cycle.
     pub limiter: Arc<RateLimiter>,
+    /// When subscribed projects' job lists were last read.
+    pub discovery: Arc<Discovery>,
 }
 
 impl App {
@@ -112,6 +115,7 @@ impl App {
             health: Arc::new(Health::new(interval)),
             snapshots: Arc::new(SnapshotCache::default()),
             limiter: Arc::new(RateLimiter::new(max_rps)),
+            discovery: Arc::new(Discovery::default()),
         })
     }
 

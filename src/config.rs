@@ -201,6 +201,9 @@ pub struct PollConfig {
     /// Ceiling on CodeArts calls per second (absent: none; throttling answers still slow the
     /// poller down).
     pub max_rps: Option<f64>,
+    /// How often the job lists of subscribed projects (`[[channels]] projects`) are read
+    /// again to find new and removed jobs.
+    pub discover_every_secs: u64,
 }
 
 impl Default for PollConfig {
@@ -210,6 +213,7 @@ impl Default for PollConfig {
             concurrency: 8,
             timeout_secs: 10,
             max_rps: None,
+            discover_every_secs: 300,
         }
     }
 }
@@ -648,6 +652,12 @@ impl Config {
                 self.poll.timeout_secs
             ));
         }
+        if !(10..=86_400).contains(&self.poll.discover_every_secs) {
+            problems.push(format!(
+                "poll.discover_every_secs: {} is out of range (10 to 86400)",
+                self.poll.discover_every_secs
+            ));
+        }
         if let Err(e) = self.http.listen_addr() {
             problems.push(format!("http.listen: {e}"));
         }
@@ -761,6 +771,11 @@ impl Config {
                     ));
                 }
                 _ => {}
+            }
+            for (j, project) in ch.projects.iter().flatten().enumerate() {
+                if let Err(e) = crate::codearts::listing::check_project_id(project) {
+                    problems.push(format!("{key}.projects[{j}]: {e}"));
+                }
             }
             for (j, ev) in ch.events.iter().flatten().enumerate() {
                 if EventKind::parse(ev).is_none() {

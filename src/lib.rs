@@ -14,6 +14,7 @@
 //! - [`detect`]: the pure transition rules.
 //! - [`store`]: SQLite (sqlx), migrations in `migrations/`.
 //! - [`poller`]: one poll cycle, and the scheduler that runs cycles.
+//! - [`discover`]: channels' project subscriptions turned into watched jobs.
 //! - [`notify`]: the dispatcher and one module per sink.
 //! - [`sim`]: the CodeArts Build simulator used by `demo`, tests and benchmarks.
 //! - [`config`]: the TOML file, `${NAME}` expansion, validation.
@@ -28,6 +29,7 @@ pub mod codearts;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod discover;
 pub mod health;
 pub mod metrics;
 pub mod notify;

@@ -84,7 +84,7 @@ pub struct SnapshotCache {
 }
 
 impl SnapshotCache {
-    async fn ensure_loaded(&self, store: &store::Store) -> Result<(), store::Error> {
+    pub(crate) async fn ensure_loaded(&self, store: &store::Store) -> Result<(), store::Error> {
         if self.map.lock().is_ok_and(|m| m.is_some()) {
             return Ok(());
         }
@@ -97,7 +97,7 @@ impl SnapshotCache {
         Ok(())
     }
 
-    fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {
+    pub(crate) fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {
         self.map.lock().ok()?.as_ref()?.get(job.as_str()).cloned()
     }
 
@@ -113,7 +113,8 @@ impl SnapshotCache {
 /// Most observations one transaction carries.
 const WRITE_BATCH: usize = 256;
 
-/// Runs one poll cycle over every watched job. Fails only when the store fails; API failures
+/// Runs one poll cycle over every watched job (reading subscribed projects' job lists first
+/// when that is due: [`crate::discover`]). Fails only when the store fails; API failures
 /// are counted in the report.
 ///
 /// `poll.concurrency` workers take jobs from a shared list (so memory does not grow with the
@@ -121,6 +122,7 @@ const WRITE_BATCH: usize = 256;
 /// commits whatever has queued up in a single transaction.
 pub async fn run_cycle(app: &App) -> Result<CycleReport, store::Error> {
     let started = Instant::now();
+    crate::discover::refresh_if_due(app).await?;
     let jobs = Arc::new(app.store.watched_jobs().await?);
     app.snapshots.ensure_loaded(&app.store).await?;
     let (to_writer, from_workers) = tokio::sync::mpsc::channel::<Pending>(WRITE_BATCH * 4);

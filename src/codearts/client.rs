@@ -7,6 +7,7 @@ use reqwest::{StatusCode, header::HeaderMap};
 use serde::Deserialize;
 
 use super::auth::{Auth, AuthError};
+use super::listing::{self, JobPage};
 use super::model::{self, JobId, JobInfo, ParseError};
 
 /// Answers larger than this are refused: a ShowJobInfo answer is about 1 KB.
@@ -83,13 +84,13 @@ impl Error {
 }
 
 /// One attempt's outcome, and whether credentials were renewed after it (worth one retry).
-struct Answer {
-    result: Result<JobInfo, Error>,
+struct Answer<T> {
+    result: Result<T, Error>,
     renewed: bool,
 }
 
-impl Answer {
-    fn done(result: Result<JobInfo, Error>) -> Self {
+impl<T> Answer<T> {
+    fn done(result: Result<T, Error>) -> Self {
         Self {
             result,
             renewed: false,
@@ -175,13 +176,39 @@ impl Client {
     pub async fn job_info(&self, job: &JobId) -> Result<JobInfo, Error> {
         // The id is validated (32 letters or digits), so it needs no escaping in the path.
         let url = format!("{}/v1/job/{}/info", self.base, job.as_str());
-        match self.get(&url).await {
-            Answer { renewed: true, .. } => self.get(&url).await.result,
+        self.get_retrying(&url, model::parse_job_info).await
+    }
+
+    /// ShowJobListByProjectId: `GET /v3/{project_id}/jobs?page_index&page_size`, one page
+    /// (`page_index` counts pages from 0; `page_size` is at most [`listing::MAX_PAGE_SIZE`]).
+    pub async fn list_jobs(
+        &self,
+        project_id: &str,
+        page_index: u32,
+        page_size: u32,
+    ) -> Result<JobPage, Error> {
+        listing::check_project_id(project_id).map_err(Error::Malformed)?;
+        let url = format!(
+            "{}/v3/{project_id}/jobs?page_index={page_index}&page_size={}",
+            self.base,
+            page_size.clamp(1, listing::MAX_PAGE_SIZE)
+        );
+        self.get_retrying(&url, listing::parse_job_page).await
+    }
+
+    /// One call, and once more when the credentials were renewed after a 401.
+    async fn get_retrying<T>(
+        &self,
+        url: &str,
+        parse: fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<T, Error> {
+        match self.get(url, parse).await {
+            Answer { renewed: true, .. } => self.get(url, parse).await.result,
             Answer { result, .. } => result,
         }
     }
 
-    async fn get(&self, url: &str) -> Answer {
+    async fn get<T>(&self, url: &str, parse: fn(&[u8]) -> Result<T, ParseError>) -> Answer<T> {
         let request = self
             .http
             .get(url)
@@ -207,7 +234,7 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         let result = match read_limited(response).await {
-            Ok(Some(body)) => classify(status, &headers, &body),
+            Ok(Some(body)) => classify_with(status, &headers, &body, parse),
             Ok(None) => Err(Error::Malformed(format!(
                 "answer larger than {MAX_BODY_BYTES} bytes refused"
             ))),
@@ -260,10 +287,21 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Option<Vec<u8>>
     Ok(Some(body))
 }
 
-/// Turns a status, headers and body into a [`JobInfo`] or a classified [`Error`].
+/// Turns a ShowJobInfo status, headers and body into a [`JobInfo`] or a classified [`Error`].
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<JobInfo, Error> {
+    classify_with(status, headers, body, model::parse_job_info)
+}
+
+/// Turns a status, headers and body into what `parse` reads from a 2xx body, or a classified
+/// [`Error`]: every CodeArts API shares the error bodies and status meanings.
+fn classify_with<T>(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    parse: fn(&[u8]) -> Result<T, ParseError>,
+) -> Result<T, Error> {
     if status.is_success() {
-        return model::parse_job_info(body).map_err(|e| match e {
+        return parse(body).map_err(|e| match e {
             ParseError::Malformed(_) => Error::Malformed(e.to_string()),
             ParseError::Failed(_) => Error::Failed(e.to_string()),
         });

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod client;
+pub mod listing;
 pub mod model;
 pub mod region;
 pub mod signer;
 
 pub use client::{Client, Error};
+pub use listing::{JobPage, ListedJob};
 pub use model::{JobId, JobInfo};

@@ -229,7 +229,7 @@ pub fn preview(body: &[u8]) -> String {
 /// Deserializers that accept the types the API is seen to send, not only the documented ones.
 /// Visitors (not an intermediate `serde_json::Value`), so parsing allocates only the strings
 /// it keeps.
-mod lenient {
+pub(super) mod lenient {
     use std::fmt;
 
     use serde::Deserializer;

@@ -39,6 +39,28 @@ pub(crate) async fn job_info(
     .await
 }
 
+/// ShowJobListByProjectId: `GET /v3/{project_id}/jobs?page_index&page_size`.
+pub(crate) async fn project_jobs(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let project = path.ok().map(|Path(id)| id);
+    let call = Call {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    serve(&sim, &call, |sim, request_id| {
+        list_project_jobs(sim, project.as_deref(), uri.query(), request_id)
+    })
+    .await
+}
+
 /// Any path or method the API does not have.
 pub(crate) async fn unknown(
     State(sim): State<Arc<Sim>>,
@@ -100,6 +122,40 @@ fn show_job_info(sim: &Sim, id: Option<&str>, request_id: &str) -> Response {
         Lookup::Missing => reply::URL_NOT_FOUND,
     };
     refused.response(request_id)
+}
+
+fn list_project_jobs(
+    sim: &Sim,
+    project: Option<&str>,
+    query: Option<&str>,
+    request_id: &str,
+) -> Response {
+    let Some(project) = project.filter(|p| crate::codearts::listing::check_project_id(p).is_ok())
+    else {
+        return reply::INVALID_PARAMETER.response(request_id);
+    };
+    let mut index = 0usize;
+    let mut size = 10usize;
+    for (key, value) in query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+    {
+        let parsed = value.parse::<usize>();
+        match (key, parsed) {
+            ("page_index", Ok(n)) => index = n,
+            ("page_size", Ok(n)) if (1..=100).contains(&n) => size = n,
+            ("page_index" | "page_size", _) => {
+                return reply::INVALID_PARAMETER.response(request_id);
+            }
+            _ => {}
+        }
+    }
+    let (jobs, total) = sim.jobs.project_page(project, index, size);
+    reply::json_value(
+        StatusCode::OK,
+        &serde_json::json!({ "jobs": jobs, "total": total }),
+    )
 }
 
 /// The documented id rule: exactly 32 ASCII letters or digits (as [`crate::codearts::JobId`]),

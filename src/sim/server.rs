@@ -82,6 +82,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
             "/v1/job/{job_id}/info",
             get(api::job_info).fallback(api::unknown),
         )
+        .route(
+            "/v3/{project_id}/jobs",
+            get(api::project_jobs).fallback(api::unknown),
+        )
         .route("/v3/auth/tokens", post(issue_token))
         .nest("/_sim", control::router(Arc::clone(&sim)))
         .fallback(api::unknown)

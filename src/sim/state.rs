@@ -25,6 +25,18 @@ pub(crate) const FLAG_REMOVE: &str = "_sim_remove";
 /// The `project_id` given to jobs created without one (the documented example's form).
 const DEFAULT_PROJECT_ID: &str = "5a1e2d3c4b5a69788796-a5b4c3d2e1f0";
 
+/// The fields a project listing shows of each job (a subset of the documented ones).
+const LISTING_FIELDS: &[&str] = &[
+    "id",
+    "job_name",
+    "last_build_time",
+    "health_score",
+    "source_code",
+    "last_build_status",
+    "disabled",
+    "favorite",
+];
+
 /// What a ShowJobInfo call for one id finds.
 pub(crate) enum Lookup {
     /// The 200 body to send (a `success` envelope, or a `fail` one when `_sim_fail` is set).
@@ -235,6 +247,42 @@ impl Jobs {
             .filter_map(|id| jobs.get(id))
             .map(Job::control_view)
             .collect()
+    }
+
+    /// One page of ShowJobListByProjectId: the jobs whose `project_id` is `project` and that
+    /// the caller may see (not `_sim_forbidden`), ordered by id, with the total. Each entry
+    /// carries the listing's fields, copied from the job's own.
+    pub(crate) fn project_page(
+        &self,
+        project: &str,
+        index: usize,
+        size: usize,
+    ) -> (Vec<Value>, usize) {
+        let jobs = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let mut matching: Vec<(&String, &Job)> = jobs
+            .iter()
+            .filter(|(_, job)| {
+                !job.forbidden
+                    && job.fields.get("project_id").and_then(Value::as_str) == Some(project)
+            })
+            .collect();
+        matching.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let total = matching.len();
+        let page = matching
+            .into_iter()
+            .skip(index.saturating_mul(size))
+            .take(size)
+            .map(|(_, job)| {
+                let mut entry = Map::new();
+                for key in LISTING_FIELDS {
+                    if let Some(value) = job.fields.get(*key) {
+                        entry.insert((*key).to_owned(), value.clone());
+                    }
+                }
+                Value::Object(entry)
+            })
+            .collect();
+        (page, total)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -41,13 +41,24 @@ pub enum WatchSource {
     Config,
     /// A chat command (`/watch`).
     Chat,
+    /// Found in the job list of a project a channel subscribes to (`projects = [...]`).
+    Project,
 }
 
 impl WatchSource {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             WatchSource::Config => "config",
             WatchSource::Chat => "chat",
+            WatchSource::Project => "project",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "chat" => WatchSource::Chat,
+            "project" => WatchSource::Project,
+            _ => WatchSource::Config,
         }
     }
 }
@@ -224,6 +235,39 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `listed` the discovered part of the watch list, each job with the channels of the
+    /// projects that list it, and removes the discovered jobs in `dropped`. A job the config
+    /// or a chat command already watches keeps its source and channels.
+    pub async fn sync_project_jobs(
+        &self,
+        listed: &[(JobId, Vec<String>)],
+        dropped: &[JobId],
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let now = to_ms(Utc::now());
+        for job in dropped {
+            sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'project'")
+                .bind(job.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (job, channels) in listed {
+            sqlx::query(
+                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels
+                 WHERE watched_jobs.source = 'project'",
+            )
+            .bind(job.as_str())
+            .bind(WatchSource::Project.as_str())
+            .bind(serde_json::json!(channels).to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every watched job, in a stable order.
     pub async fn watched_jobs(&self) -> Result<Vec<WatchedJob>> {
         let rows = sqlx::query("SELECT job_id, source, channels FROM watched_jobs ORDER BY job_id")
@@ -238,11 +282,7 @@ impl Store {
                     .map(|c| serde_json::from_str(&c).map_err(|e| corrupt("watched_jobs", e)))
                     .transpose()?;
                 let source: String = row.try_get("source")?;
-                let source = if source == "chat" {
-                    WatchSource::Chat
-                } else {
-                    WatchSource::Config
-                };
+                let source = WatchSource::parse(&source);
                 Ok(WatchedJob {
                     job_id,
                     channels,

@@ -1,0 +1,195 @@
+//! Project subscriptions: a channel with `projects = [...]` watches every job of those
+//! CodeArts projects. Before a cycle (at most every `poll.discover_every_secs`), each
+//! subscribed project's job list is read page by page, new jobs join the watch list with the
+//! subscribing channels, and jobs that left it are dropped once the poller has seen them go.
+//!
+//! A listing that fails changes nothing for that project: an outage must not unwatch jobs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::app::App;
+use crate::codearts::{self, JobId, listing::MAX_PAGE_SIZE};
+use crate::detect::Presence;
+use crate::store::{self, WatchSource};
+
+/// A listing never reads more pages than this (100,000 jobs), whatever `total` claims.
+const MAX_PAGES: u32 = 1_000;
+
+/// When the project lists were last read.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Discovery {
+    /// Whether a refresh is due, and if so marks it done now (so a failing refresh is not
+    /// retried on every cycle).
+    fn take_due(&self, every: Duration) -> bool {
+        let Ok(mut last) = self.last.lock() else {
+            return false;
+        };
+        let due = last.is_none_or(|at| at.elapsed() >= every);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Jobs listed by the subscribed projects.
+    pub listed: usize,
+    /// Discovered jobs removed from the watch list.
+    pub dropped: usize,
+    /// Projects whose list could not be read, with why.
+    pub failed: BTreeMap<String, String>,
+}
+
+/// The projects channels subscribe to, each with the subscribing channels' names.
+pub fn subscriptions(app: &App) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for channel in &app.config.channels {
+        for project in channel.projects.iter().flatten() {
+            out.entry(project.clone())
+                .or_default()
+                .push(channel.name.clone());
+        }
+    }
+    out
+}
+
+/// Refreshes the discovered jobs when due. Fails only when the store fails.
+pub async fn refresh_if_due(app: &App) -> Result<Option<Report>, store::Error> {
+    let every = Duration::from_secs(app.config.poll.discover_every_secs);
+    if !app.discovery.take_due(every) {
+        return Ok(None);
+    }
+    refresh(app).await.map(Some)
+}
+
+/// Reads every subscribed project's job list and syncs the discovered part of the watch list.
+pub async fn refresh(app: &App) -> Result<Report, store::Error> {
+    let subscriptions = subscriptions(app);
+    let mut report = Report::default();
+    let mut listed: BTreeMap<JobId, BTreeSet<String>> = BTreeMap::new();
+    for (project, channels) in &subscriptions {
+        match list_project(app, project).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    listed
+                        .entry(job)
+                        .or_default()
+                        .extend(channels.iter().cloned());
+                }
+            }
+            Err(e) => {
+                warn!(
+                    project_id = %project,
+                    error = %e,
+                    kind = e.kind(),
+                    request_id = e.request_id().unwrap_or("-"),
+                    "cannot list the project's jobs; its discovered jobs stay as they were"
+                );
+                report.failed.insert(project.clone(), e.to_string());
+            }
+        }
+    }
+    app.snapshots.ensure_loaded(&app.store).await?;
+    let dropped: Vec<JobId> = app
+        .store
+        .watched_jobs()
+        .await?
+        .into_iter()
+        .filter(|w| w.source == WatchSource::Project && !listed.contains_key(&w.job_id))
+        .filter(|w| !keep_unlisted(app, &w.job_id, &subscriptions, &report.failed))
+        .map(|w| w.job_id)
+        .collect();
+    let listed: Vec<(JobId, Vec<String>)> = listed
+        .into_iter()
+        .map(|(job, channels)| (job, channels.into_iter().collect()))
+        .collect();
+    app.store.sync_project_jobs(&listed, &dropped).await?;
+    report.listed = listed.len();
+    report.dropped = dropped.len();
+    if !subscriptions.is_empty() || report.dropped > 0 {
+        info!(
+            projects = subscriptions.len(),
+            listed = report.listed,
+            dropped = report.dropped,
+            failed = report.failed.len(),
+            "project job lists read"
+        );
+    }
+    Ok(report)
+}
+
+/// Whether a discovered job its project no longer lists stays watched: while its project's
+/// list could not be read, and while the job was last seen present in a subscribed project
+/// (so the poll that sees it deleted or forbidden still reports it). A job moved to a project
+/// nobody subscribes to, or already seen gone, is dropped.
+fn keep_unlisted(
+    app: &App,
+    job: &JobId,
+    subscriptions: &BTreeMap<String, Vec<String>>,
+    failed: &BTreeMap<String, String>,
+) -> bool {
+    let Some(snapshot) = app.snapshots.get(job) else {
+        return false;
+    };
+    let project = snapshot
+        .info
+        .as_ref()
+        .and_then(|info| info.project_id.as_deref());
+    match project {
+        Some(p) if failed.contains_key(p) => true,
+        Some(p) => snapshot.presence == Presence::Present && subscriptions.contains_key(p),
+        None => false,
+    }
+}
+
+/// Every job id of one project, page by page.
+async fn list_project(app: &App, project: &str) -> Result<Vec<JobId>, codearts::Error> {
+    let mut jobs = Vec::new();
+    let mut skipped = 0;
+    for page_index in 0..MAX_PAGES {
+        app.limiter.acquire().await;
+        let page = app
+            .client
+            .list_jobs(project, page_index, MAX_PAGE_SIZE)
+            .await?;
+        let got = page.jobs.len() + page.skipped;
+        skipped += page.skipped;
+        jobs.extend(page.jobs.into_iter().map(|j| j.id));
+        let seen = jobs.len() + skipped;
+        if got < MAX_PAGE_SIZE as usize || seen as u64 >= page.total {
+            break;
+        }
+    }
+    if skipped > 0 {
+        warn!(
+            project_id = %project,
+            skipped,
+            "entries of the project's job list had no valid job id and were skipped"
+        );
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_is_due_first_and_then_after_the_interval() {
+        let d = Discovery::default();
+        assert!(d.take_due(Duration::from_secs(300)));
+        assert!(!d.take_due(Duration::from_secs(300)));
+        assert!(d.take_due(Duration::ZERO));
+    }
+}
