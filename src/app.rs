@@ -167,6 +167,11 @@ impl App {
 /// serenity's HTTP client for the bot, when `[discord] token` is set: one per process, shared
 /// by `discord_bot` channels and the chat commands. `api_base` points it elsewhere (tests).
 pub fn discord_http(config: &Config) -> Option<Arc<serenity::http::Http>> {
+    discord_http_builder(config).map(|b| Arc::new(b.build()))
+}
+
+/// The builder behind [`discord_http`] (the gateway builds its own client from it).
+pub fn discord_http_builder(config: &Config) -> Option<serenity::http::HttpBuilder> {
     let token = config.discord.token.as_ref()?;
     let mut builder = serenity::http::HttpBuilder::new(token.expose())
         .default_allowed_mentions(serenity::builder::CreateAllowedMentions::new());
@@ -178,7 +183,7 @@ pub fn discord_http(config: &Config) -> Option<Arc<serenity::http::Http>> {
             .proxy(base.trim_end_matches('/'))
             .ratelimiter_disabled(true);
     }
-    Some(Arc::new(builder.build()))
+    Some(builder)
 }
 
 /// The CodeArts client the config describes.
@@ -258,6 +263,12 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) -> a
     let wake = Arc::clone(&app.dispatch_wake);
     let dispatch_rx = stop_rx.clone();
     let dispatch = tokio::spawn(async move { dispatcher.run(wake, dispatch_rx).await });
+    let gateway = (app.config.discord.token.is_some() && app.config.discord.gateway).then(|| {
+        tokio::spawn(crate::chat::gateway::run(
+            crate::chat::Chat::new(app.clone()),
+            stop_rx.clone(),
+        ))
+    });
     let retention = tokio::spawn(retention_loop(app.clone(), stopped(stop_rx)));
 
     tokio::pin!(shutdown);
@@ -287,6 +298,13 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()>) -> a
         );
     }
     retention.abort();
+    if let Some(gateway) = gateway
+        && tokio::time::timeout(Duration::from_secs(2), gateway)
+            .await
+            .is_err()
+    {
+        warn!("the Discord gateway did not close within 2 s");
+    }
     if !http.is_finished() {
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut http).await;
         http.abort();

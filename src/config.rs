@@ -36,6 +36,10 @@ pub struct Config {
     #[serde(default)]
     pub discord: DiscordConfig,
     #[serde(default)]
+    pub slack: SlackConfig,
+    #[serde(default)]
+    pub commands: CommandsConfig,
+    #[serde(default)]
     pub jobs: Vec<JobConfig>,
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
@@ -415,13 +419,81 @@ pub struct ChannelConfig {
 }
 
 /// `[discord]`: the bot, shared by `discord_bot` channels and the chat commands.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DiscordConfig {
     /// The bot token (Developer Portal, Bot, Reset Token).
     pub token: Option<Secret>,
     /// Discord's API base, `https://discord.com` by default; tests point it at loopback.
     pub api_base: Option<String>,
+    /// The application's public key (hex, Developer Portal, General Information): turns on
+    /// `POST /discord/interactions`, whose requests are verified with it.
+    pub public_key: Option<String>,
+    /// Connect to the gateway for slash commands when `token` is set (default true).
+    pub gateway: bool,
+    /// Guilds allowed to use the commands (empty: any). The gateway registers the commands in
+    /// these guilds (instantly) or, when empty, globally.
+    pub guilds: Vec<String>,
+    /// Channels allowed to use the commands (empty: any).
+    pub channels: Vec<String>,
+    /// Roles allowed to use the commands: a member needs one of them (empty: anyone).
+    pub roles: Vec<String>,
+    /// Roles allowed to change the watch list (`/watch`, `/unwatch`); empty: whoever may use
+    /// the commands.
+    pub manage_roles: Vec<String>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            api_base: None,
+            public_key: None,
+            gateway: true,
+            guilds: Vec::new(),
+            channels: Vec::new(),
+            roles: Vec::new(),
+            manage_roles: Vec::new(),
+        }
+    }
+}
+
+/// `[slack]`: slash commands at `POST /slack/commands`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// The app's signing secret (Basic Information, App Credentials): turns the endpoint on.
+    pub signing_secret: Option<Secret>,
+    /// Workspaces (team ids, `T...`) allowed to use the commands (empty: any).
+    pub teams: Vec<String>,
+    /// Channels (`C...`) allowed to use the commands (empty: any).
+    pub channels: Vec<String>,
+    /// Users (`U...`) allowed to change the watch list (empty: whoever may use the commands).
+    /// Slash command requests carry no roles, so users are listed instead.
+    pub manage_users: Vec<String>,
+}
+
+/// `[commands]`: what every chat transport shares.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// CodeArts projects whose jobs may be queried and watched from chat (empty: any the
+    /// credentials can see).
+    pub projects: Vec<String>,
+    /// Commands one user may run per minute (a burst of this many, then refilled evenly).
+    pub per_user_per_minute: u32,
+    /// A job's answer is reused for this long by every query of that job.
+    pub cache_secs: u64,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self {
+            projects: Vec::new(),
+            per_user_per_minute: 10,
+            cache_secs: 5,
+        }
+    }
 }
 
 /// A severity as written in the config.
@@ -544,6 +616,9 @@ impl Config {
         if let Some(base) = &mut self.discord.api_base {
             text("discord.api_base", base);
         }
+        if let Some(key) = &mut self.discord.public_key {
+            text("discord.public_key", key);
+        }
         let mut path = self.store.path.to_string_lossy().into_owned();
         text("store.path", &mut path);
         self.store.path = PathBuf::from(path);
@@ -576,6 +651,9 @@ impl Config {
         };
         if let Some(token) = &mut self.discord.token {
             secret("discord.token", token);
+        }
+        if let Some(signing) = &mut self.slack.signing_secret {
+            secret("slack.signing_secret", signing);
         }
         for (key, value) in [
             ("codearts.auth.token", &mut auth.token),
@@ -711,6 +789,8 @@ impl Config {
             problems.push("delivery: need 0 < initial_backoff_secs <= max_backoff_secs".to_owned());
         }
 
+        self.validate_commands(problems);
+
         let mut names = HashSet::new();
         for (i, ch) in self.channels.iter().enumerate() {
             let key = format!("channels[{i}]");
@@ -803,6 +883,51 @@ impl Config {
                     ));
                 }
             }
+        }
+    }
+
+    fn validate_commands(&self, problems: &mut Vec<String>) {
+        let d = &self.discord;
+        if let Some(key) = &d.public_key
+            && crate::chat::discord::parse_public_key(key).is_err()
+        {
+            problems.push(
+                "discord.public_key: not an Ed25519 public key: expected 64 hex digits \
+                 (Developer Portal, General Information, Public Key)"
+                    .to_owned(),
+            );
+        }
+        let snowflakes = [
+            ("discord.guilds", &d.guilds),
+            ("discord.channels", &d.channels),
+            ("discord.roles", &d.roles),
+            ("discord.manage_roles", &d.manage_roles),
+        ];
+        for (key, ids) in snowflakes {
+            for (i, id) in ids.iter().enumerate() {
+                if id.parse::<u64>().map_or(true, |n| n == 0) {
+                    problems.push(format!(
+                        "{key}[{i}]: {id:?} is not a Discord id (digits; Developer Mode, Copy ID)"
+                    ));
+                }
+            }
+        }
+        for (i, project) in self.commands.projects.iter().enumerate() {
+            if let Err(e) = crate::codearts::listing::check_project_id(project) {
+                problems.push(format!("commands.projects[{i}]: {e}"));
+            }
+        }
+        if !(1..=600).contains(&self.commands.per_user_per_minute) {
+            problems.push(format!(
+                "commands.per_user_per_minute: {} is out of range (1 to 600)",
+                self.commands.per_user_per_minute
+            ));
+        }
+        if self.commands.cache_secs > 300 {
+            problems.push(format!(
+                "commands.cache_secs: {} is more than 300",
+                self.commands.cache_secs
+            ));
         }
     }
 

@@ -19,11 +19,13 @@
 //! - [`sim`]: the CodeArts Build simulator used by `demo`, tests and benchmarks.
 //! - [`config`]: the TOML file, `${NAME}` expansion, validation.
 //! - [`server`]: `/healthz`, `/readyz`, `/metrics` ([`metrics`], [`health`]).
+//! - [`chat`]: `/job` and the other chat commands, on Discord and Slack.
 //! - [`app`]: wires the pieces into what `run`, `check` and `demo` start.
 
 pub mod app;
 pub mod bench;
 pub mod card;
+pub mod chat;
 pub mod cli;
 pub mod codearts;
 pub mod config;

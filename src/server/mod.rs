@@ -1,6 +1,8 @@
-//! The bot's HTTP server (axum): liveness, readiness and Prometheus metrics. The chat
-//! interaction endpoints join this router in their own issue.
+//! The bot's HTTP server (axum): liveness, readiness, Prometheus metrics, and the chat
+//! endpoints when configured.
 //!
+//! - `POST /discord/interactions` (with `[discord] public_key`): [`crate::chat::discord`].
+//! - `POST /slack/commands` (with `[slack] signing_secret`): [`crate::chat::slack`].
 //! - `GET /healthz`: 200 `ok` while the process runs.
 //! - `GET /readyz`: 200 when the database answers and the last poll cycle that reached
 //!   CodeArts is at most three schedule intervals old (or the bot started less than three
@@ -29,11 +31,25 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 }
 
 pub fn router(app: App) -> Router {
-    Router::new()
+    let chat = crate::chat::Chat::new(app.clone());
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(app)
+        .with_state(app.clone());
+    if let Some(key) = app
+        .config
+        .discord
+        .public_key
+        .as_deref()
+        .and_then(|k| crate::chat::discord::parse_public_key(k).ok())
+    {
+        router = router.merge(crate::chat::discord::routes(chat.clone(), key));
+    }
+    if let Some(secret) = &app.config.slack.signing_secret {
+        router = router.merge(crate::chat::slack::routes(chat, secret.clone()));
+    }
+    router
 }
 
 /// Serves until `shutdown` resolves.

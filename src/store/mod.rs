@@ -582,6 +582,87 @@ impl Store {
             .collect()
     }
 
+    /// Adds `job` to the watch list as a chat-added job sending to `channels` (`None`: every
+    /// channel). A job already watched is left as it is, and its source returned.
+    pub async fn watch_from_chat(
+        &self,
+        job: &JobId,
+        channels: Option<&[String]>,
+    ) -> Result<Option<WatchSource>> {
+        let mut tx = self.write().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT source FROM watched_jobs WHERE job_id = ?")
+                .bind(job.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(source) = existing {
+            return Ok(Some(WatchSource::parse(&source)));
+        }
+        sqlx::query(
+            "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, 'chat', ?, ?)",
+        )
+        .bind(job.as_str())
+        .bind(channels.map(|c| serde_json::json!(c).to_string()))
+        .bind(to_ms(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Removes a chat-added job from the watch list. Returns the job's source before the call
+    /// (`None`: not watched); only a `Chat` job is removed.
+    pub async fn unwatch_from_chat(&self, job: &JobId) -> Result<Option<WatchSource>> {
+        let mut tx = self.write().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT source FROM watched_jobs WHERE job_id = ?")
+                .bind(job.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let source = existing.as_deref().map(WatchSource::parse);
+        if source == Some(WatchSource::Chat) {
+            sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'chat'")
+                .bind(job.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(source)
+    }
+
+    /// The last `n` events of a job, newest first.
+    pub async fn events_for(&self, job: &JobId, n: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT kind, job_id, job_name, detected_at, previous, current, summary
+             FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(job.as_str())
+        .bind(i64::from(n))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The job's last `n` stored health scores, oldest first (from the snapshot history, which
+    /// holds a row per change).
+    pub async fn health_trend(&self, job: &JobId, n: u32) -> Result<Vec<i64>> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT info FROM snapshot_history WHERE job_id = ? AND info IS NOT NULL
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(job.as_str())
+        .bind(i64::from(n))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut scores: Vec<i64> = rows
+            .iter()
+            .flatten()
+            .filter_map(|raw| serde_json::from_str::<JobInfo>(raw).ok()?.health_score)
+            .collect();
+        scores.reverse();
+        Ok(scores)
+    }
+
     /// Number of stored events (all jobs).
     pub async fn event_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")

@@ -1,0 +1,534 @@
+//! Discord: the HTTP interactions endpoint (`POST /discord/interactions`), and the rendering
+//! of replies as interaction responses, shared with the gateway ([`super::gateway`]).
+//!
+//! Every request is verified before anything else is read: Ed25519 over the bytes of
+//! `X-Signature-Timestamp` followed by the raw body, with the application's public key. Bad or
+//! missing signatures, timestamps more than five minutes away and oversized bodies get 401
+//! (Discord sends deliberately bad signatures and removes endpoints that accept them).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::post};
+use chrono::{TimeZone, Utc};
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::warn;
+
+use super::{Chat, Command, Invoker, JobCard, Line, Reply, sparkline};
+use crate::notify::text::{discord_safe, printable, truncate_utf16};
+
+/// Largest interaction body accepted (real ones are a few KB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Oldest (or furthest in the future) timestamp accepted.
+pub const MAX_SKEW_SECS: i64 = 300;
+/// How long a command may take before the answer is deferred (Discord allows 3 s in all).
+pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
+/// Interaction response flag: only the invoker sees the message.
+pub const EPHEMERAL: u64 = 64;
+
+/// Parses the application's public key (64 hex digits).
+pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = hex::decode(hex_key.trim())
+        .map_err(|e| e.to_string())?
+        .try_into()
+        .map_err(|_| "not 32 bytes".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+/// Why a request was refused (logged; the answer is a bare 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    MissingHeaders,
+    BadTimestamp,
+    Stale,
+    BadSignature,
+    TooLarge,
+}
+
+/// Checks a request's signature and freshness.
+pub fn verify(
+    key: &VerifyingKey,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), Rejected> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(signature), Some(timestamp)) = (
+        header("x-signature-ed25519"),
+        header("x-signature-timestamp"),
+    ) else {
+        return Err(Rejected::MissingHeaders);
+    };
+    let sent: i64 = timestamp.parse().map_err(|_| Rejected::BadTimestamp)?;
+    if (now_secs - sent).abs() > MAX_SKEW_SECS {
+        return Err(Rejected::Stale);
+    }
+    let signature: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Rejected::BadSignature)?;
+    let mut message = Vec::with_capacity(timestamp.len() + body.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.extend_from_slice(body);
+    key.verify_strict(&message, &Signature::from_bytes(&signature))
+        .map_err(|_| Rejected::BadSignature)
+}
+
+/// The parts of an interaction the bot reads (the same for both transports).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Interaction {
+    #[serde(rename = "type")]
+    pub kind: u8,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub application_id: String,
+    #[serde(default)]
+    pub token: String,
+    pub guild_id: Option<String>,
+    pub channel_id: Option<String>,
+    pub channel: Option<IdOnly>,
+    pub member: Option<Member>,
+    pub user: Option<IdOnly>,
+    pub data: Option<Data>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IdOnly {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Member {
+    pub user: Option<IdOnly>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Data {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub options: Vec<CommandOption>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CommandOption {
+    pub name: String,
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub focused: bool,
+}
+
+impl Interaction {
+    pub fn invoker(&self) -> Invoker {
+        let user = self
+            .member
+            .as_ref()
+            .and_then(|m| m.user.as_ref())
+            .or(self.user.as_ref())
+            .map(|u| u.id.clone())
+            .unwrap_or_default();
+        Invoker {
+            transport: "discord",
+            user,
+            space: self.guild_id.clone(),
+            channel: self
+                .channel_id
+                .clone()
+                .or_else(|| self.channel.as_ref().map(|c| c.id.clone())),
+            roles: self
+                .member
+                .as_ref()
+                .map(|m| m.roles.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn option(&self, name: &str) -> Option<String> {
+        let value = self
+            .data
+            .as_ref()?
+            .options
+            .iter()
+            .find(|o| o.name == name)?
+            .value
+            .as_ref()?;
+        Some(match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    pub fn command(&self) -> Option<Command> {
+        let name = self.data.as_ref()?.name.clone();
+        Command::from_parts(&name, |o| self.option(o))
+    }
+
+    /// What the user has typed in the focused option (autocomplete).
+    pub fn focused(&self) -> String {
+        self.data
+            .as_ref()
+            .and_then(|d| d.options.iter().find(|o| o.focused))
+            .and_then(|o| o.value.as_ref())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The allow-lists of `[discord]`: `Some(why)` when the invoker may not run the command.
+pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<String> {
+    let d = &chat.app.config.discord;
+    let listed = |list: &[String], id: Option<&str>| {
+        list.is_empty() || id.is_some_and(|id| list.iter().any(|x| x == id))
+    };
+    if !listed(&d.guilds, who.space.as_deref()) {
+        return Some("This bot does not answer commands in this server.".to_owned());
+    }
+    if !listed(&d.channels, who.channel.as_deref()) {
+        return Some("This bot does not answer commands in this channel.".to_owned());
+    }
+    let has_role = |roles: &[String]| who.roles.iter().any(|r| roles.contains(r));
+    if !d.roles.is_empty() && !has_role(&d.roles) {
+        return Some("You need one of the bot's allowed roles to use its commands.".to_owned());
+    }
+    if command.mutates() && !d.manage_roles.is_empty() && !has_role(&d.manage_roles) {
+        return Some(format!(
+            "Changing the watch list (/{}) needs one of the bot's manage roles.",
+            command.name()
+        ));
+    }
+    None
+}
+
+/// Runs an application command (allow-lists first) and returns its reply.
+pub async fn answer(chat: &Chat, interaction: &Interaction) -> Reply {
+    let who = interaction.invoker();
+    let Some(command) = interaction.command() else {
+        return Reply::Error("This bot does not know that command.".to_owned());
+    };
+    if let Some(refusal) = chat.refusal(&who, &command, refused_because(chat, &who, &command)) {
+        return refusal;
+    }
+    chat.handle(&who, &command).await
+}
+
+/// The autocomplete answer (callback type 8) for the `id` option.
+pub async fn autocomplete(chat: &Chat, interaction: &Interaction) -> Value {
+    let who = interaction.invoker();
+    let d = &chat.app.config.discord;
+    let allowed = (d.guilds.is_empty() || who.space.as_ref().is_some_and(|g| d.guilds.contains(g)))
+        && (d.roles.is_empty() || who.roles.iter().any(|r| d.roles.contains(r)));
+    let choices: Vec<Value> = if allowed {
+        chat.suggestions(&interaction.focused())
+            .await
+            .into_iter()
+            .map(|(name, value)| json!({"name": truncate_utf16(&printable(&name), 100), "value": value}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    json!({"type": 8, "data": {"choices": choices}})
+}
+
+/// A reply as interaction callback data: embeds for cards and lists, content for the rest,
+/// ephemeral for errors, never a mention.
+pub fn render(reply: &Reply) -> Value {
+    let mut data = match reply {
+        Reply::Card(card) => json!({"embeds": [card_embed(card)]}),
+        Reply::List { title, lines, more } => json!({"embeds": [list_embed(title, lines, *more)]}),
+        Reply::Done(text) => json!({"content": truncate_utf16(&discord_safe(text), 2000)}),
+        Reply::Error(text) => json!({
+            "content": truncate_utf16(&discord_safe(text), 2000),
+            "flags": EPHEMERAL,
+        }),
+    };
+    data["allowed_mentions"] = json!({"parse": []});
+    data
+}
+
+/// The status colour of a card.
+pub fn status_colour(status: Option<&str>) -> u32 {
+    match status.map(str::to_ascii_lowercase).as_deref() {
+        Some("success" | "succeed" | "blue" | "finished") => 0x2e_cc_71,
+        Some("failed" | "fail" | "red" | "error" | "timeout") => 0xe7_4c_3c,
+        Some("running" | "building" | "queued" | "pending" | "waiting") => 0x34_98_db,
+        _ => 0x95_a5_a6,
+    }
+}
+
+fn card_embed(card: &JobCard) -> Value {
+    let info = &card.info;
+    let status = info.last_build_status.as_deref();
+    let mut fields = vec![json!({
+        "name": "Status",
+        "value": truncate_utf16(&discord_safe(status.unwrap_or("unknown")), 1024),
+        "inline": true,
+    })];
+    if let Some(at) = info
+        .last_build_time
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+    {
+        fields.push(json!({"name": "Last build", "value": format!("<t:{}:R>", at.timestamp()), "inline": true}));
+    }
+    if let Some(text) = info
+        .build_seconds()
+        .and_then(crate::notify::text::format_duration)
+    {
+        fields.push(json!({"name": "Duration", "value": text, "inline": true}));
+    }
+    if let Some(score) = info.health_score {
+        let trend = if card.trend.len() > 1 {
+            format!(" {}", sparkline(&card.trend))
+        } else {
+            String::new()
+        };
+        fields.push(json!({"name": "Health", "value": format!("{score}{trend}"), "inline": true}));
+    }
+    fields.push(json!({
+        "name": "Disabled",
+        "value": if info.disabled == Some(true) { "yes" } else { "no" },
+        "inline": true,
+    }));
+    fields.push(json!({"name": "Job id", "value": format!("`{}`", card.id), "inline": false}));
+    let mut embed = json!({
+        "title": truncate_utf16(&printable(info.display_name()), 256),
+        "color": status_colour(status),
+        "fields": fields,
+        "footer": {"text": if card.watched { "watched by this bot" } else { "not watched: /watch to get alerts" }},
+    });
+    if let Some(link) = crate::notify::text::valid_link(card.link.as_deref()) {
+        embed["url"] = json!(link);
+    }
+    embed
+}
+
+fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
+    let mut text = String::new();
+    for line in lines {
+        let when = line
+            .when
+            .map(|t| format!("<t:{}:R> ", t.timestamp()))
+            .unwrap_or_default();
+        let entry = format!(
+            "{when}`{}` {}\n",
+            line.label.replace('`', "'"),
+            discord_safe(&line.text)
+        );
+        if text.len() + entry.len() > 3_900 {
+            break;
+        }
+        text.push_str(&entry);
+    }
+    if more > 0 {
+        text.push_str(&format!("… and {more} more"));
+    }
+    if text.is_empty() {
+        text.push_str("(none)");
+    }
+    json!({
+        "title": truncate_utf16(&printable(title), 256),
+        "description": truncate_utf16(&text, 4096),
+        "color": 0x34_98_db,
+    })
+}
+
+/// `POST /discord/interactions`, when `[discord] public_key` is set.
+pub fn routes(chat: Chat, key: VerifyingKey) -> Router {
+    let follow_ups = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    Router::new()
+        .route("/discord/interactions", post(interactions))
+        .with_state(Endpoint {
+            chat,
+            key,
+            follow_ups,
+        })
+}
+
+#[derive(Clone)]
+struct Endpoint {
+    chat: Chat,
+    key: VerifyingKey,
+    follow_ups: reqwest::Client,
+}
+
+async fn interactions(
+    State(endpoint): State<Endpoint>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let unauthorized = |why: Rejected| {
+        warn!(reason = ?why, "Discord interaction refused with 401");
+        (StatusCode::UNAUTHORIZED, "invalid request signature").into_response()
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return unauthorized(Rejected::TooLarge);
+    };
+    if let Err(why) = verify(&endpoint.key, &headers, &body, Utc::now().timestamp()) {
+        return unauthorized(why);
+    }
+    let interaction: Interaction = match serde_json::from_slice(&body) {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(error = %e, "a signed Discord interaction is not the documented JSON");
+            return (StatusCode::BAD_REQUEST, "not an interaction").into_response();
+        }
+    };
+    match interaction.kind {
+        1 => Json(json!({"type": 1})).into_response(),
+        2 => Json(command_response(&endpoint, interaction).await).into_response(),
+        4 => Json(autocomplete(&endpoint.chat, &interaction).await).into_response(),
+        other => {
+            warn!(kind = other, "unsupported Discord interaction type");
+            (StatusCode::BAD_REQUEST, "unsupported interaction type").into_response()
+        }
+    }
+}
+
+/// Answers within [`DEFER_AFTER`] with the reply (type 4), or defers (type 5) and edits the
+/// original response when the command finishes.
+async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Value {
+    let chat = endpoint.chat.clone();
+    let task = {
+        let interaction = interaction.clone();
+        tokio::spawn(async move { answer(&chat, &interaction).await })
+    };
+    let task = match deadline(task).await {
+        Ok(reply) => return json!({"type": 4, "data": render(&reply)}),
+        Err(task) => task,
+    };
+    let client = endpoint.follow_ups.clone();
+    let base = endpoint
+        .chat
+        .app
+        .config
+        .discord
+        .api_base
+        .clone()
+        .unwrap_or_else(|| "https://discord.com".to_owned());
+    tokio::spawn(async move {
+        let reply = task
+            .await
+            .unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()));
+        let url = format!(
+            "{}/api/v10/webhooks/{}/{}/messages/@original",
+            base.trim_end_matches('/'),
+            interaction.application_id,
+            interaction.token
+        );
+        match client.patch(url).json(&render(&reply)).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => warn!(
+                status = r.status().as_u16(),
+                "Discord refused the deferred answer"
+            ),
+            Err(e) => {
+                warn!(error = %crate::codearts::client::without_url(&e), "cannot send the deferred answer to Discord")
+            }
+        }
+    });
+    json!({"type": 5})
+}
+
+/// The reply if it is ready within [`DEFER_AFTER`], else the task still running.
+pub async fn deadline(
+    mut task: tokio::task::JoinHandle<Reply>,
+) -> Result<Reply, tokio::task::JoinHandle<Reply>> {
+    match tokio::time::timeout(DEFER_AFTER, &mut task).await {
+        Ok(joined) => Ok(joined.unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()))),
+        Err(_) => Err(task),
+    }
+}
+
+/// The slash commands as Discord registers them (the `id` options autocomplete).
+pub fn command_definitions() -> Value {
+    let id = |description: &str| {
+        json!({"type": 3, "name": "id", "description": description, "required": true,
+               "autocomplete": true, "min_length": 32, "max_length": 32})
+    };
+    json!([
+        {"name": "job", "description": "Show a CodeArts Build job's card", "options": [id("The job id (32 letters and digits)")]},
+        {"name": "watch", "description": "Alert on a job's changes", "options": [
+            id("The job id"),
+            {"type": 3, "name": "channel", "description": "Only this alert channel (a name from the bot's config)", "required": false}
+        ]},
+        {"name": "unwatch", "description": "Stop alerting on a job added from chat", "options": [id("The job id")]},
+        {"name": "watches", "description": "List the jobs the bot watches"},
+        {"name": "history", "description": "A job's last events", "options": [
+            id("The job id"),
+            {"type": 4, "name": "n", "description": "How many (1 to 20, default 10)", "required": false, "min_value": 1, "max_value": 20}
+        ]}
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn signed(key: &SigningKey, timestamp: &str, body: &[u8]) -> HeaderMap {
+        let mut message = timestamp.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-signature-ed25519",
+            hex::encode(key.sign(&message).to_bytes()).parse().unwrap(),
+        );
+        headers.insert("x-signature-timestamp", timestamp.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn signatures_verify_only_over_the_exact_bytes_and_a_fresh_timestamp() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let public = parse_public_key(&hex::encode(key.verifying_key().to_bytes())).unwrap();
+        let body = br#"{"type":1}"#;
+        let now = 1_800_000_000;
+        let headers = signed(&key, &now.to_string(), body);
+        assert_eq!(verify(&public, &headers, body, now), Ok(()));
+        assert_eq!(
+            verify(&public, &headers, br#"{"type": 1}"#, now),
+            Err(Rejected::BadSignature)
+        );
+        assert_eq!(
+            verify(&public, &headers, body, now + 301),
+            Err(Rejected::Stale)
+        );
+        assert_eq!(
+            verify(&public, &HeaderMap::new(), body, now),
+            Err(Rejected::MissingHeaders)
+        );
+        let other = SigningKey::from_bytes(&[8; 32]);
+        assert_eq!(
+            verify(&public, &signed(&other, &now.to_string(), body), body, now),
+            Err(Rejected::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_public_key_must_be_64_hex_digits() {
+        assert!(parse_public_key("abcd").is_err());
+        assert!(parse_public_key(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn errors_are_ephemeral_and_nothing_mentions_anyone() {
+        let data = render(&Reply::Error("@everyone no".into()));
+        assert_eq!(data["flags"], EPHEMERAL);
+        assert_eq!(data["allowed_mentions"]["parse"], json!([]));
+        assert!(!data["content"].as_str().unwrap().contains("@everyone"));
+        let data = render(&Reply::Done("ok".into()));
+        assert!(data.get("flags").is_none());
+    }
+}

@@ -1,0 +1,189 @@
+//! The Discord gateway (serenity): registers the slash commands and answers interactions with
+//! the same handler and rendering as the HTTP endpoint ([`super::discord`]); only the way the
+//! answer travels differs (serenity's HTTP client instead of the HTTP response).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use serenity::all::{
+    CommandDataOptionValue, CommandInteraction, Context, EventHandler, GatewayIntents, GuildId,
+    Http, InteractionId, Ready,
+};
+use tracing::{info, warn};
+
+use super::Chat;
+use super::discord::{self, CommandOption, Data, IdOnly, Interaction, Member};
+
+/// The bot's interaction, in the shape the shared handler reads.
+pub fn from_serenity(cmd: &CommandInteraction, kind: u8) -> Interaction {
+    let options = cmd
+        .data
+        .options
+        .iter()
+        .map(|o| {
+            let (value, focused) = match &o.value {
+                CommandDataOptionValue::String(s) => (json!(s), false),
+                CommandDataOptionValue::Integer(n) => (json!(n), false),
+                CommandDataOptionValue::Number(n) => (json!(n), false),
+                CommandDataOptionValue::Boolean(b) => (json!(b), false),
+                CommandDataOptionValue::Autocomplete { value, .. } => (json!(value), true),
+                _ => (Value::Null, false),
+            };
+            CommandOption {
+                name: o.name.clone(),
+                value: Some(value),
+                focused,
+            }
+        })
+        .collect();
+    Interaction {
+        kind,
+        id: cmd.id.to_string(),
+        application_id: cmd.application_id.to_string(),
+        token: cmd.token.clone(),
+        guild_id: cmd.guild_id.map(|g| g.to_string()),
+        channel_id: Some(cmd.channel_id.to_string()),
+        channel: None,
+        member: cmd.member.as_ref().map(|m| Member {
+            user: Some(IdOnly {
+                id: m.user.id.to_string(),
+            }),
+            roles: m.roles.iter().map(ToString::to_string).collect(),
+        }),
+        user: Some(IdOnly {
+            id: cmd.user.id.to_string(),
+        }),
+        data: Some(Data {
+            name: cmd.data.name.clone(),
+            options,
+        }),
+    }
+}
+
+/// Answers one interaction through serenity's HTTP client: autocomplete (type 4) with
+/// choices, a command (type 2) with its reply, or, when the command is slow, a deferral then
+/// an edit of the original response.
+pub async fn respond(chat: &Chat, http: &Http, interaction: &Interaction) -> serenity::Result<()> {
+    let id = InteractionId::new(interaction.id.parse().unwrap_or(1));
+    let token = interaction.token.as_str();
+    if interaction.kind == 4 {
+        let answer = discord::autocomplete(chat, interaction).await;
+        return http
+            .create_interaction_response(id, token, &answer, Vec::new())
+            .await;
+    }
+    let task = {
+        let (chat, interaction) = (chat.clone(), interaction.clone());
+        tokio::spawn(async move { discord::answer(&chat, &interaction).await })
+    };
+    match discord::deadline(task).await {
+        Ok(reply) => {
+            let answer = json!({"type": 4, "data": discord::render(&reply)});
+            http.create_interaction_response(id, token, &answer, Vec::new())
+                .await
+        }
+        Err(task) => {
+            http.create_interaction_response(id, token, &json!({"type": 5}), Vec::new())
+                .await?;
+            let reply = task
+                .await
+                .unwrap_or_else(|_| super::Reply::Error("The command failed.".to_owned()));
+            http.edit_original_interaction_response(token, &discord::render(&reply), Vec::new())
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// Registers the commands in each allowed guild (instant), or globally when none is listed.
+pub async fn register(chat: &Chat, http: &Http) -> serenity::Result<()> {
+    let definitions = discord::command_definitions();
+    let guilds = &chat.app.config.discord.guilds;
+    if guilds.is_empty() {
+        http.create_global_commands(&definitions).await?;
+        info!("slash commands registered globally (Discord may take a while to show them)");
+    } else {
+        for guild in guilds {
+            let Ok(id) = guild.parse::<u64>() else {
+                continue; // refused by config validation
+            };
+            http.create_guild_commands(GuildId::new(id), &definitions)
+                .await?;
+        }
+        info!(
+            guilds = guilds.len(),
+            "slash commands registered in the allowed guilds"
+        );
+    }
+    Ok(())
+}
+
+struct Handler {
+    chat: Chat,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        ctx.http.set_application_id(ready.application.id);
+        info!(bot = %ready.user.name, "connected to the Discord gateway");
+        if let Err(e) = register(&self.chat, &ctx.http).await {
+            warn!(error = %e, "cannot register the slash commands");
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: serenity::all::Interaction) {
+        let ours = match &interaction {
+            serenity::all::Interaction::Command(cmd) => from_serenity(cmd, 2),
+            serenity::all::Interaction::Autocomplete(cmd) => from_serenity(cmd, 4),
+            _ => return,
+        };
+        if let Err(e) = respond(&self.chat, &ctx.http, &ours).await {
+            warn!(error = %e, "cannot answer a Discord interaction");
+        }
+    }
+}
+
+/// Runs the gateway until `stop` fires, reconnecting with backoff when it cannot start
+/// (Discord unreachable, or a refused token, which is logged as an error each time).
+pub async fn run(chat: Chat, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut backoff = Duration::from_secs(30);
+    loop {
+        let Some(http) = crate::app::discord_http_builder(&chat.app.config) else {
+            return;
+        };
+        let built =
+            serenity::all::ClientBuilder::new_with_http(http.build(), GatewayIntents::empty())
+                .event_handler(Handler { chat: chat.clone() })
+                .await;
+        let mut client = match built {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "cannot build the Discord gateway client");
+                return;
+            }
+        };
+        let shards = Arc::clone(&client.shard_manager);
+        tokio::select! {
+            result = client.start() => {
+                if let Err(e) = result {
+                    warn!(error = %e, retry_in_secs = backoff.as_secs(), "the Discord gateway stopped; slash commands by gateway are unavailable until it reconnects");
+                }
+            }
+            () = stopped(&mut stop) => {
+                shards.shutdown_all().await;
+                return;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(600));
+    }
+}
+
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
