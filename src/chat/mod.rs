@@ -386,6 +386,7 @@ impl Chat {
 
     async fn history(&self, raw: &str, n: Option<i64>) -> Result<Reply, String> {
         let id = parse_id(raw)?;
+        self.check_stored_project(&id).await?;
         let n = n.unwrap_or(10).clamp(1, MAX_LIST as i64) as u32;
         let events = self
             .app
@@ -405,6 +406,32 @@ impl Chat {
             lines: events.iter().map(history_line).collect(),
             more: 0,
         })
+    }
+
+    /// With `commands.projects` set, refuses a job whose stored snapshot is in another project
+    /// (store-only commands must not show what `/job` would refuse).
+    async fn check_stored_project(&self, id: &JobId) -> Result<(), String> {
+        let allowed = &self.app.config.commands.projects;
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        self.app
+            .snapshots
+            .ensure_loaded(&self.app.store)
+            .await
+            .map_err(store_failure)?;
+        let project = self
+            .app
+            .snapshots
+            .get(id)
+            .and_then(|s| s.info.as_ref().and_then(|i| i.project_id.clone()));
+        match project {
+            Some(p) if allowed.contains(&p) => Ok(()),
+            _ => Err(format!(
+                "Job {id} is not in a CodeArts project this chat may query \
+                 (allowed: commands.projects in the bot's config)."
+            )),
+        }
     }
 
     /// Autocomplete for the `id` option: watched jobs whose id or name contains what was typed,
