@@ -24,6 +24,7 @@ use crate::notify::{Sink, dispatcher::Dispatcher};
 use crate::poller::{self, SchedulerStats, SnapshotCache};
 use crate::ratelimit::RateLimiter;
 use crate::server;
+use crate::silence::Silences;
 use crate::store::{Store, WatchedJob};
 
 /// The state built at start. Cheap to clone: every field is shared.
@@ -45,6 +46,8 @@ pub struct App {
     pub limiter: Arc<RateLimiter>,
     /// When subscribed projects' job lists were last read.
     pub discovery: Arc<Discovery>,
+    /// The silences in force, mirrored from the database.
+    pub silences: Arc<Silences>,
 }
 
 impl App {
@@ -116,6 +119,7 @@ impl App {
             snapshots: Arc::new(SnapshotCache::default()),
             limiter: Arc::new(RateLimiter::new(max_rps)),
             discovery: Arc::new(Discovery::default()),
+            silences: Arc::new(Silences::default()),
         })
     }
 
@@ -151,6 +155,49 @@ impl App {
             })
             .map(|c| c.name.clone())
             .collect()
+    }
+
+    /// The channels a source event (`source_unreachable`, `source_recovered`) goes to: those
+    /// that opted in with `source_alerts = true` and whose `events`/`min_severity` let it pass.
+    pub fn route_source(&self, event: &Event) -> Vec<String> {
+        self.config
+            .channels
+            .iter()
+            .filter(|c| c.source_alerts)
+            .filter(|c| {
+                c.events
+                    .as_ref()
+                    .is_none_or(|kinds| kinds.iter().any(|k| k == event.kind.as_str()))
+            })
+            .filter(|c| {
+                c.min_severity
+                    .is_none_or(|min| event.kind.severity() >= min.severity())
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// [`App::route`], then the silences and maintenance windows in force at `now`: a
+    /// suppressed event goes nowhere, and the reason is stored with it.
+    pub fn route_now(
+        &self,
+        job: &WatchedJob,
+        event: &Event,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Vec<String>, Option<String>) {
+        let channels = self.route(job, event);
+        match self.suppression(event, now) {
+            Some(reason) => (Vec::new(), Some(reason)),
+            None => (channels, None),
+        }
+    }
+
+    /// Why an event must not be sent right now, if it must not.
+    pub fn suppression(&self, event: &Event, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        if let Some(window) = self.config.maintenance.iter().find(|w| w.contains(now)) {
+            return Some(format!("maintenance window {}", window.name));
+        }
+        self.silences.suppressing(event, now)
     }
 
     pub fn dispatcher(&self) -> Dispatcher {

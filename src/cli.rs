@@ -113,6 +113,42 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Stop sending alerts for a job, a project or all for a while (they are still recorded).
+    /// A running bot picks the silence up at its next cycle.
+    Mute {
+        /// A job id, a project id (or project:<id>), or `all`.
+        target: String,
+        /// How long: 30m, 2h, 1d, 1h30m (at most 30d).
+        duration: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who is muting (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// End the mutes on a target now; jobs still broken are summarised to their channels.
+    Unmute {
+        target: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Acknowledge a failing job: no repeat alerts until it recovers (at most 7 days).
+    Ack {
+        job_id: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the silences in force.
+    Silences {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -277,6 +313,54 @@ async fn execute(command: Command) -> Result<(), Failure> {
             let config = config.load()?;
             notify_test(&config, &channel).await
         }
+        Command::Mute {
+            target,
+            duration,
+            reason,
+            by,
+            config,
+        } => {
+            let app = start_offline(config).await?;
+            let by = who(by);
+            silence_outcome(
+                crate::chat::mute(&app, &target, &duration, reason.as_deref(), &by).await,
+            )
+        }
+        Command::Unmute { target, by, config } => {
+            let app = start_offline(config).await?;
+            silence_outcome(crate::chat::unmute(&app, &target, &who(by)).await)
+        }
+        Command::Ack { job_id, by, config } => {
+            let app = start_offline(config).await?;
+            silence_outcome(crate::chat::ack(&app, &job_id, &who(by)).await)
+        }
+        Command::Silences { config } => {
+            let app = start_offline(config).await?;
+            let open = app
+                .store
+                .open_silences()
+                .await
+                .map_err(|e| Failure::runtime(&e.into()))?;
+            if open.is_empty() {
+                println!("no silences in force");
+            }
+            for s in open {
+                println!(
+                    "#{:<4} {:<4} {:<48} until {}  by {}{}",
+                    s.id,
+                    s.kind.as_str(),
+                    s.scope.describe(),
+                    s.expires_at.format("%Y-%m-%d %H:%M UTC"),
+                    s.created_by,
+                    if s.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", s.reason)
+                    }
+                );
+            }
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
@@ -294,6 +378,37 @@ async fn execute(command: Command) -> Result<(), Failure> {
             print!("{}", loaded.effective_toml());
             Ok(())
         }
+    }
+}
+
+/// The app for a command that only touches the database (no polling, no network).
+async fn start_offline(config: ConfigArg) -> Result<app::App, Failure> {
+    let config = config.load()?;
+    app::App::start(config)
+        .await
+        .map_err(|e| Failure::runtime(&e))
+}
+
+/// Who runs a CLI command, as silences record it.
+fn who(by: Option<String>) -> String {
+    let name = by
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "someone".to_owned());
+    format!(
+        "cli:{}",
+        crate::notify::text::truncate_chars(name.trim(), 64)
+    )
+}
+
+/// Prints what a silence command did; a refusal (bad target, duration, id) is a usage error.
+fn silence_outcome(result: Result<String, String>) -> Result<(), Failure> {
+    match result {
+        Ok(done) => {
+            println!("{done}");
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(EXIT_CONFIG, e)),
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Config {
     #[serde(default)]
     pub commands: CommandsConfig,
     #[serde(default)]
+    pub maintenance: Vec<MaintenanceWindow>,
+    #[serde(default)]
     pub jobs: Vec<JobConfig>,
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
@@ -281,6 +283,12 @@ impl HttpConfig {
 pub struct RulesConfig {
     pub health_drop: i64,
     pub health_floor: i64,
+    /// Send `health_recovered` when a score below the floor climbs back to it.
+    pub health_recovery: bool,
+    /// 404/403 answers in a row before `job_not_found`/`job_access_lost`.
+    pub missing_after: u32,
+    /// Cycles in a row in which every poll failed before `source_unreachable` is sent.
+    pub blind_after: u32,
     pub failure_statuses: Vec<String>,
     pub success_statuses: Vec<String>,
     pub in_progress_statuses: Vec<String>,
@@ -292,6 +300,9 @@ impl Default for RulesConfig {
         Self {
             health_drop: r.health_drop,
             health_floor: r.health_floor,
+            health_recovery: r.health_recovery,
+            missing_after: r.missing_after,
+            blind_after: 3,
             failure_statuses: r.failure_statuses,
             success_statuses: r.success_statuses,
             in_progress_statuses: r.in_progress_statuses,
@@ -308,6 +319,8 @@ impl RulesConfig {
             in_progress_statuses: lower(&self.in_progress_statuses),
             health_drop: self.health_drop,
             health_floor: self.health_floor,
+            health_recovery: self.health_recovery,
+            missing_after: self.missing_after,
         }
     }
 }
@@ -416,6 +429,9 @@ pub struct ChannelConfig {
     pub projects: Option<Vec<String>>,
     /// `discord_bot`: the id of the Discord channel to post in.
     pub channel_id: Option<String>,
+    /// Also receive `source_unreachable` / `source_recovered` (the bot cannot see CodeArts).
+    #[serde(default)]
+    pub source_alerts: bool,
 }
 
 /// `[discord]`: the bot, shared by `discord_bot` channels and the chat commands.
@@ -455,6 +471,43 @@ impl Default for DiscordConfig {
             roles: Vec::new(),
             manage_roles: Vec::new(),
         }
+    }
+}
+
+/// `[[maintenance]]`: a recurring window during which events are recorded but not sent.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindow {
+    pub name: String,
+    /// 6-field cron (sec min hour day month weekday) of the moments a window starts, in
+    /// `timezone`: `"0 0 22 * * SAT"` is every Saturday at 22:00.
+    pub start: String,
+    /// How long each window lasts.
+    pub duration_mins: u32,
+    /// IANA timezone of `start` (default `UTC`), e.g. `Asia/Shanghai`, `Europe/Berlin`.
+    #[serde(default = "utc_name")]
+    pub timezone: String,
+}
+
+fn utc_name() -> String {
+    "UTC".to_owned()
+}
+
+impl MaintenanceWindow {
+    /// Whether `now` falls inside one of the window's occurrences: the first start at or after
+    /// `now - duration` is not later than `now`. An invalid window (refused by validation)
+    /// contains nothing.
+    pub fn contains(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let (Ok(cron), Ok(tz)) = (
+            parse_schedule(&self.start),
+            self.timezone.parse::<chrono_tz::Tz>(),
+        ) else {
+            return false;
+        };
+        let from =
+            (now - chrono::Duration::minutes(i64::from(self.duration_mins))).with_timezone(&tz);
+        cron.find_next_occurrence(&from, false)
+            .is_ok_and(|start| start.with_timezone(&chrono::Utc) <= now)
     }
 }
 
@@ -764,6 +817,18 @@ impl Config {
                 r.health_floor
             ));
         }
+        if !(1..=100).contains(&r.missing_after) {
+            problems.push(format!(
+                "rules.missing_after: {} is out of range (1 to 100 polls)",
+                r.missing_after
+            ));
+        }
+        if !(1..=1000).contains(&r.blind_after) {
+            problems.push(format!(
+                "rules.blind_after: {} is out of range (1 to 1000 cycles)",
+                r.blind_after
+            ));
+        }
         let rules = r.rules();
         for status in &rules.failure_statuses {
             if rules.success_statuses.contains(status) {
@@ -790,6 +855,24 @@ impl Config {
         }
 
         self.validate_commands(problems);
+        for (i, w) in self.maintenance.iter().enumerate() {
+            if let Err(e) = parse_schedule(&w.start) {
+                problems.push(format!("maintenance[{i}].start: {e}"));
+            }
+            if w.timezone.parse::<chrono_tz::Tz>().is_err() {
+                problems.push(format!(
+                    "maintenance[{i}].timezone: {:?} is not an IANA timezone name \
+                     (e.g. \"UTC\", \"Asia/Shanghai\", \"Europe/Berlin\")",
+                    w.timezone
+                ));
+            }
+            if !(1..=10_080).contains(&w.duration_mins) {
+                problems.push(format!(
+                    "maintenance[{i}].duration_mins: {} is out of range (1 to 10080, a week)",
+                    w.duration_mins
+                ));
+            }
+        }
 
         let mut names = HashSet::new();
         for (i, ch) in self.channels.iter().enumerate() {
@@ -1343,6 +1426,49 @@ mod schedule_tests {
         assert_eq!(schedule_interval("*/1 * * * * *"), Duration::from_secs(1));
         assert_eq!(schedule_interval("0 * * * * *"), Duration::from_secs(60));
         assert_eq!(schedule_interval("*/10 * * * * *"), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_weekly_window_follows_its_timezone() {
+        use chrono::TimeZone;
+        let window = MaintenanceWindow {
+            name: "saturday night".into(),
+            start: "0 0 22 * * SAT".into(),
+            duration_mins: 240,
+            timezone: "Asia/Shanghai".into(),
+        };
+        // Saturday 2026-11-28 22:00 in Shanghai is 14:00 UTC; the window ends at 18:00 UTC.
+        let utc = |d, h, m| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        assert!(!window.contains(utc(28, 13, 59)));
+        assert!(window.contains(utc(28, 14, 0)));
+        assert!(window.contains(utc(28, 17, 59)));
+        assert!(!window.contains(utc(28, 18, 1)));
+        assert!(!window.contains(utc(29, 15, 0)), "Sunday");
+    }
+
+    #[test]
+    fn bad_windows_are_named() {
+        let text = r#"
+            [codearts]
+            region = "cn-north-4"
+            [codearts.auth]
+            token = "t"
+            [[maintenance]]
+            name = "w"
+            start = "every saturday"
+            duration_mins = 0
+            timezone = "Mars/Olympus"
+        "#;
+        let err = Config::from_toml(text, "t.toml", &|_| None)
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "maintenance[0].start",
+            "maintenance[0].duration_mins",
+            "maintenance[0].timezone",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 }
 

@@ -29,10 +29,14 @@ pub enum EventKind {
     JobRenamed,
     JobNotFound,
     JobAccessLost,
+    HealthRecovered,
+    SourceUnreachable,
+    SourceRecovered,
+    SilenceEnded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::BuildFailed,
         EventKind::BuildRecovered,
         EventKind::BuildStillFailing,
@@ -43,6 +47,10 @@ impl EventKind {
         EventKind::JobRenamed,
         EventKind::JobNotFound,
         EventKind::JobAccessLost,
+        EventKind::HealthRecovered,
+        EventKind::SourceUnreachable,
+        EventKind::SourceRecovered,
+        EventKind::SilenceEnded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,7 +65,19 @@ impl EventKind {
             EventKind::JobRenamed => "job_renamed",
             EventKind::JobNotFound => "job_not_found",
             EventKind::JobAccessLost => "job_access_lost",
+            EventKind::HealthRecovered => "health_recovered",
+            EventKind::SourceUnreachable => "source_unreachable",
+            EventKind::SourceRecovered => "source_recovered",
+            EventKind::SilenceEnded => "silence_ended",
         }
+    }
+
+    /// Events about CodeArts as a whole (the bot cannot see it), not about one job.
+    pub fn is_source(self) -> bool {
+        matches!(
+            self,
+            EventKind::SourceUnreachable | EventKind::SourceRecovered
+        )
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -69,9 +89,15 @@ impl EventKind {
             EventKind::BuildFailed
             | EventKind::BuildStillFailing
             | EventKind::JobNotFound
-            | EventKind::JobAccessLost => Severity::Critical,
-            EventKind::HealthDropped | EventKind::JobDisabled => Severity::Warning,
-            EventKind::BuildRecovered | EventKind::JobEnabled => Severity::Good,
+            | EventKind::JobAccessLost
+            | EventKind::SourceUnreachable => Severity::Critical,
+            EventKind::HealthDropped | EventKind::JobDisabled | EventKind::SilenceEnded => {
+                Severity::Warning
+            }
+            EventKind::BuildRecovered
+            | EventKind::JobEnabled
+            | EventKind::HealthRecovered
+            | EventKind::SourceRecovered => Severity::Good,
             EventKind::BuildStatusChanged | EventKind::JobRenamed => Severity::Info,
         }
     }
@@ -105,6 +131,11 @@ pub struct Rules {
     pub health_drop: i64,
     /// Falling below this score is `health_dropped`, whatever the size of the fall.
     pub health_floor: i64,
+    /// Rising back to the floor or above after being below it is `health_recovered`.
+    pub health_recovery: bool,
+    /// A visible job must answer 404 (or 403) this many polls in a row before
+    /// `job_not_found` (or `job_access_lost`) is sent.
+    pub missing_after: u32,
 }
 
 impl Default for Rules {
@@ -125,11 +156,18 @@ impl Default for Rules {
             ]),
             health_drop: 5,
             health_floor: 60,
+            health_recovery: false,
+            missing_after: 1,
         }
     }
 }
 
 impl Rules {
+    /// Whether a settled status means the build is broken.
+    pub fn is_failure(&self, status: &str) -> bool {
+        self.class(status) == StatusClass::Failure
+    }
+
     fn class(&self, status: &str) -> StatusClass {
         let s = status.trim().to_ascii_lowercase();
         if s.is_empty() || self.in_progress_statuses.contains(&s) {
@@ -200,6 +238,9 @@ pub struct Snapshot {
     /// The last status that was not in progress, in lower case: what a finished build is
     /// compared with.
     pub settled_status: Option<String>,
+    /// 404/403 answers in a row while the job still counts as visible (see
+    /// [`Rules::missing_after`]).
+    pub missing_polls: u32,
 }
 
 /// One thing that happened to a job, ready to be stored and delivered.
@@ -246,16 +287,31 @@ pub fn detect(
             info: Some(info.clone()),
             presence: Presence::Present,
             settled_status: settled(previous, info, rules),
+            missing_polls: 0,
         },
-        Observation::NotFound | Observation::Forbidden => Snapshot {
-            info: previous.and_then(|p| p.info.clone()),
-            presence: if *observation == Observation::NotFound {
+        Observation::NotFound | Observation::Forbidden => {
+            let gone = if *observation == Observation::NotFound {
                 Presence::NotFound
             } else {
                 Presence::Forbidden
-            },
-            settled_status: previous.and_then(|p| p.settled_status.clone()),
-        },
+            };
+            // A visible job stays visible until it has been missing `missing_after` times.
+            let missing_polls = previous
+                .filter(|p| p.presence == Presence::Present)
+                .map_or(0, |p| p.missing_polls.saturating_add(1));
+            let still_visible = previous.is_some_and(|p| p.presence == Presence::Present)
+                && missing_polls < rules.missing_after.max(1);
+            Snapshot {
+                info: previous.and_then(|p| p.info.clone()),
+                presence: if still_visible {
+                    Presence::Present
+                } else {
+                    gone
+                },
+                settled_status: previous.and_then(|p| p.settled_status.clone()),
+                missing_polls: if still_visible { missing_polls } else { 0 },
+            }
+        }
     };
     let mut out = Detection {
         next: None,
@@ -279,13 +335,17 @@ pub fn detect(
                 compare(before, prev, info, &next, rules, &emit, &mut out.events);
             }
         }
-        (Some(prev), Observation::NotFound) if prev.presence == Presence::Present => {
+        (Some(prev), Observation::NotFound)
+            if prev.presence == Presence::Present && next.presence == Presence::NotFound =>
+        {
             out.events.push(emit.event(
                 EventKind::JobNotFound,
                 format!("Job no longer exists: {} (404)", emit.name()),
             ));
         }
-        (Some(prev), Observation::Forbidden) if prev.presence == Presence::Present => {
+        (Some(prev), Observation::Forbidden)
+            if prev.presence == Presence::Present && next.presence == Presence::Forbidden =>
+        {
             out.events.push(emit.event(
                 EventKind::JobAccessLost,
                 format!("Access lost to job: {} (403)", emit.name()),
@@ -350,8 +410,10 @@ fn compare(
     if let (Some(old), Some(new)) = (before.health_score, after.health_score)
         && new < old
     {
-        let crossed = old >= rules.health_floor && new < rules.health_floor;
-        if old - new >= rules.health_drop || crossed {
+        // Below the floor, the job has already been reported: no repeat until it recovers.
+        let was_above = old >= rules.health_floor;
+        let crossed = was_above && new < rules.health_floor;
+        if was_above && (old - new >= rules.health_drop || crossed) {
             let floor_note = if crossed {
                 format!(", below the floor of {}", rules.health_floor)
             } else {
@@ -362,6 +424,19 @@ fn compare(
                 format!("Health score dropped: {name} ({old} → {new}{floor_note})"),
             ));
         }
+    }
+    if rules.health_recovery
+        && let (Some(old), Some(new)) = (before.health_score, after.health_score)
+        && old < rules.health_floor
+        && new >= rules.health_floor
+    {
+        events.push(emit.event(
+            EventKind::HealthRecovered,
+            format!(
+                "Health score recovered: {name} ({old} → {new}, back at or above the floor of {})",
+                rules.health_floor
+            ),
+        ));
     }
     match (before.disabled, after.disabled) {
         (Some(false) | None, Some(true)) => {
@@ -446,11 +521,14 @@ mod tests {
 
     /// Runs a sequence of observations from nothing and returns the kinds of each step.
     fn run(observations: &[Observation]) -> Vec<Vec<EventKind>> {
-        let rules = Rules::default();
+        run_with(&Rules::default(), observations)
+    }
+
+    fn run_with(rules: &Rules, observations: &[Observation]) -> Vec<Vec<EventKind>> {
         let mut snapshot: Option<Snapshot> = None;
         let mut out = Vec::new();
         for obs in observations {
-            let d = detect(&job(), snapshot.as_ref(), obs, &rules, now());
+            let d = detect(&job(), snapshot.as_ref(), obs, rules, now());
             out.push(d.events.iter().map(|e| e.kind).collect());
             if let Some(next) = d.next {
                 snapshot = Some(next);
@@ -642,6 +720,107 @@ mod tests {
         for (name, observations, expected) in table {
             assert_eq!(run(&observations), expected, "case: {name}");
         }
+    }
+
+    #[test]
+    fn alert_semantics_rules() {
+        use EventKind::*;
+        use Observation::{Forbidden, NotFound, Unavailable};
+        let none: Vec<EventKind> = vec![];
+        let patient = Rules {
+            missing_after: 3,
+            health_recovery: true,
+            ..Rules::default()
+        };
+        type Case = (&'static str, Vec<Observation>, Vec<Vec<EventKind>>);
+        let table: Vec<Case> = vec![
+            (
+                "404 must repeat missing_after times; failed polls do not count or reset",
+                vec![
+                    found("success", 1, 80),
+                    NotFound,
+                    Unavailable,
+                    NotFound,
+                    NotFound,
+                    NotFound,
+                ],
+                vec![
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    vec![JobNotFound],
+                    none.clone(),
+                ],
+            ),
+            (
+                "a job back before missing_after is silent, and the count starts over",
+                vec![
+                    found("success", 1, 80),
+                    Forbidden,
+                    Forbidden,
+                    found("success", 1, 80),
+                    Forbidden,
+                    Forbidden,
+                ],
+                vec![
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                ],
+            ),
+            (
+                "403 three times: job_access_lost once",
+                vec![
+                    found("success", 1, 80),
+                    Forbidden,
+                    Forbidden,
+                    Forbidden,
+                    Forbidden,
+                ],
+                vec![
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    vec![JobAccessLost],
+                    none.clone(),
+                ],
+            ),
+            (
+                "below the floor: no repeat on further drops; recovery above it is announced once",
+                vec![
+                    found("success", 1, 80),
+                    found("success", 1, 50),
+                    found("success", 1, 30),
+                    found("success", 1, 55),
+                    found("success", 1, 65),
+                    found("success", 1, 70),
+                ],
+                vec![
+                    none.clone(),
+                    vec![HealthDropped],
+                    none.clone(),
+                    none.clone(),
+                    vec![HealthRecovered],
+                    none.clone(),
+                ],
+            ),
+        ];
+        for (name, observations, expected) in table {
+            assert_eq!(run_with(&patient, &observations), expected, "case: {name}");
+        }
+        // health_recovery is off by default.
+        assert_eq!(
+            run(&[
+                found("success", 1, 80),
+                found("success", 1, 50),
+                found("success", 1, 70)
+            ]),
+            vec![none.clone(), vec![HealthDropped], none]
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`store`]: SQLite (sqlx), migrations in `migrations/`.
 //! - [`poller`]: one poll cycle, and the scheduler that runs cycles.
 //! - [`discover`]: channels' project subscriptions turned into watched jobs.
+//! - [`blind`], [`silence`]: the "cannot see CodeArts" state; mutes, acks and their summaries.
 //! - [`notify`]: the dispatcher and one module per sink.
 //! - [`sim`]: the CodeArts Build simulator used by `demo`, tests and benchmarks.
 //! - [`config`]: the TOML file, `${NAME}` expansion, validation.
@@ -24,6 +25,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod blind;
 pub mod card;
 pub mod chat;
 pub mod cli;
@@ -39,5 +41,6 @@ pub mod poller;
 pub mod ratelimit;
 pub mod secret;
 pub mod server;
+pub mod silence;
 pub mod sim;
 pub mod store;

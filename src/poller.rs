@@ -72,6 +72,7 @@ struct Pending {
     job: JobId,
     detection: Detection,
     routes: Vec<Vec<String>>,
+    suppressed: Vec<Option<String>>,
     now: chrono::DateTime<Utc>,
 }
 
@@ -123,6 +124,7 @@ const WRITE_BATCH: usize = 256;
 pub async fn run_cycle(app: &App) -> Result<CycleReport, store::Error> {
     let started = Instant::now();
     crate::discover::refresh_if_due(app).await?;
+    crate::silence::sweep(app, Utc::now()).await?;
     let jobs = Arc::new(app.store.watched_jobs().await?);
     app.snapshots.ensure_loaded(&app.store).await?;
     let (to_writer, from_workers) = tokio::sync::mpsc::channel::<Pending>(WRITE_BATCH * 4);
@@ -221,15 +223,16 @@ async fn work(
             );
             info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
         }
-        let routes = detection
+        let (routes, suppressed) = detection
             .events
             .iter()
-            .map(|event| app.route(&polled.job, event))
-            .collect();
+            .map(|event| app.route_now(&polled.job, event, now))
+            .unzip();
         let pending = Pending {
             job: polled.job.job_id,
             detection,
             routes,
+            suppressed,
             now,
         };
         if to_writer.send(pending).await.is_err() {
@@ -256,6 +259,7 @@ async fn write_loop(
                     job: &p.job,
                     detection: &p.detection,
                     routes: &p.routes,
+                    suppressed: &p.suppressed,
                     now: p.now,
                 })
                 .collect();
@@ -390,6 +394,11 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
     async {
         let result = run_cycle(app).await;
         record_cycle(app, &result);
+        if let Ok(report) = &result
+            && let Err(e) = track_source(app, report).await
+        {
+            warn!(error = %e, "cannot record whether CodeArts could be reached");
+        }
         match result {
             Ok(report) => {
                 let failed: HashMap<_, _> = report.failed.iter().collect();
@@ -423,6 +432,51 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
     }
     .instrument(span)
     .await
+}
+
+/// Advances the "monitoring blind" state with this cycle ([`crate::blind`]), sending
+/// `source_unreachable` / `source_recovered` to the channels with `source_alerts = true`.
+pub async fn track_source(app: &App, report: &CycleReport) -> Result<(), store::Error> {
+    use crate::blind::{self, CycleOutcome};
+    let outcome = if report.jobs == 0 {
+        CycleOutcome::Idle
+    } else if report.source_unreachable() {
+        let kinds: Vec<String> = report
+            .failed
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        CycleOutcome::Unreachable {
+            cause: kinds.join(", "),
+        }
+    } else {
+        CycleOutcome::Reached
+    };
+    let state = app.store.source_state().await?;
+    let now = Utc::now();
+    let (next, event) = blind::step(&state, &outcome, app.config.rules.blind_after, now);
+    if next == state && event.is_none() {
+        return Ok(());
+    }
+    let channels: Vec<String> = match &event {
+        Some(event) => app.route_source(event),
+        None => Vec::new(),
+    };
+    let recorded = app
+        .store
+        .record_source(&next, event.as_ref(), &channels)
+        .await?;
+    if let Some(event) = &event {
+        app.metrics.inc(
+            "codearts_bot_events_total",
+            &[("kind", event.kind.as_str())],
+        );
+        warn!(event = %event.kind, summary = %event.summary, channels = channels.len(), "source event");
+    }
+    if recorded.deliveries > 0 {
+        app.dispatch_wake.notify_one();
+    }
+    Ok(())
 }
 
 /// Feeds a cycle's outcome to the metrics and to `/readyz`.

@@ -528,3 +528,41 @@ async fn the_gateway_answers_through_serenitys_client_with_the_same_handler() {
     assert_eq!(body["type"], 4);
     assert_eq!(body["data"]["embeds"][0]["title"], sim::seeded_job_name(0));
 }
+
+#[tokio::test]
+async fn silences_from_chat_are_stored_with_who_and_why() {
+    let bot = Bot::start().await;
+    let job = bot.job(0);
+    let answer = bot
+        .slack("/codearts", &format!("mute {job} 2h deploy freeze"), "U7")
+        .await;
+    assert_eq!(answer["response_type"], "in_channel", "{answer}");
+    assert!(answer["text"].as_str().unwrap().contains("Muted job"));
+    let open = bot.app.store.open_silences().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].created_by.as_str(), open[0].reason.as_str()),
+        ("slack:U7", "deploy freeze")
+    );
+    let bad = bot.slack("/codearts", "mute everything 2h", "U7").await;
+    assert_eq!(bad["response_type"], "ephemeral");
+    let bad = bot
+        .slack("/codearts", &format!("mute {job} forever"), "U7")
+        .await;
+    assert!(
+        bad["text"].as_str().unwrap().contains("not a duration"),
+        "{bad}"
+    );
+
+    let (_, answer) = bot
+        .discord(command("unmute", json!([{"name": "target", "value": job}])))
+        .await;
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Unmuted"),
+        "{answer}"
+    );
+    assert!(bot.app.store.open_silences().await.unwrap().is_empty());
+}

@@ -34,6 +34,7 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         min_severity: None,
         projects: None,
         channel_id: None,
+        source_alerts: false,
     }
 }
 

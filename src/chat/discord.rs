@@ -201,7 +201,7 @@ pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<
     }
     if command.mutates() && !d.manage_roles.is_empty() && !has_role(&d.manage_roles) {
         return Some(format!(
-            "Changing the watch list (/{}) needs one of the bot's manage roles.",
+            "Changing what the bot watches or sends (/{}) needs one of the bot's manage roles.",
             command.name()
         ));
     }
@@ -468,7 +468,16 @@ pub fn command_definitions() -> Value {
         {"name": "history", "description": "A job's last events", "options": [
             id("The job id"),
             {"type": 4, "name": "n", "description": "How many (1 to 20, default 10)", "required": false, "min_value": 1, "max_value": 20}
-        ]}
+        ]},
+        {"name": "mute", "description": "Stop sending alerts for a while (they are still recorded)", "options": [
+            {"type": 3, "name": "target", "description": "A job id, a project id, or all", "required": true},
+            {"type": 3, "name": "duration", "description": "e.g. 30m, 2h, 1d (at most 30d)", "required": true},
+            {"type": 3, "name": "reason", "description": "Why (shown with the silence)", "required": false, "max_length": 200}
+        ]},
+        {"name": "unmute", "description": "End a mute now", "options": [
+            {"type": 3, "name": "target", "description": "The job id, project id, or all that was muted", "required": true}
+        ]},
+        {"name": "ack", "description": "I'm on it: no repeat alerts for this job until it recovers", "options": [id("The job id")]}
     ])
 }
 

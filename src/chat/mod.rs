@@ -31,11 +31,32 @@ const TREND_READINGS: u32 = 12;
 /// A parsed chat command. Ids are kept as typed so the reply can quote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Job { id: String },
-    Watch { id: String, channel: Option<String> },
-    Unwatch { id: String },
+    Job {
+        id: String,
+    },
+    Watch {
+        id: String,
+        channel: Option<String>,
+    },
+    Unwatch {
+        id: String,
+    },
     Watches,
-    History { id: String, n: Option<i64> },
+    History {
+        id: String,
+        n: Option<i64>,
+    },
+    Mute {
+        target: String,
+        duration: String,
+        reason: Option<String>,
+    },
+    Unmute {
+        target: String,
+    },
+    Ack {
+        id: String,
+    },
 }
 
 impl Command {
@@ -46,12 +67,18 @@ impl Command {
             Command::Unwatch { .. } => "unwatch",
             Command::Watches => "watches",
             Command::History { .. } => "history",
+            Command::Mute { .. } => "mute",
+            Command::Unmute { .. } => "unmute",
+            Command::Ack { .. } => "ack",
         }
     }
 
-    /// Commands that change the watch list (they may need a role).
+    /// Commands that change what the bot watches or sends (they may need a role).
     pub fn mutates(&self) -> bool {
-        matches!(self, Command::Watch { .. } | Command::Unwatch { .. })
+        !matches!(
+            self,
+            Command::Job { .. } | Command::Watches | Command::History { .. }
+        )
     }
 
     /// Builds a command from its name and named options (the Discord shape; Slack's text is
@@ -70,6 +97,15 @@ impl Command {
                 id: id(),
                 n: option("n").and_then(|n| n.trim().parse().ok()),
             },
+            "mute" => Command::Mute {
+                target: option("target").unwrap_or_default(),
+                duration: option("duration").unwrap_or_default(),
+                reason: option("reason").filter(|r| !r.trim().is_empty()),
+            },
+            "unmute" => Command::Unmute {
+                target: option("target").unwrap_or_default(),
+            },
+            "ack" => Command::Ack { id: id() },
             _ => return None,
         })
     }
@@ -85,6 +121,145 @@ pub struct Invoker {
     pub channel: Option<String>,
     /// Discord role ids (empty elsewhere).
     pub roles: Vec<String>,
+}
+
+impl Invoker {
+    /// How the invoker is named in silences: `discord:<user id>`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.transport, self.user)
+    }
+}
+
+fn silence_reply(result: Result<String, String>) -> Reply {
+    match result {
+        Ok(done) => Reply::Done(done),
+        Err(e) => Reply::Error(e),
+    }
+}
+
+/// `/mute <target> <duration> [reason]` (and the CLI's `mute`).
+pub async fn mute(
+    app: &App,
+    target: &str,
+    duration: &str,
+    reason: Option<&str>,
+    by: &str,
+) -> Result<String, String> {
+    use crate::silence::{Kind, Scope, parse_duration};
+    let scope = Scope::parse(target)?;
+    let length = parse_duration(duration)?;
+    if let Scope::Project(project) = &scope {
+        // A typo would otherwise mute nothing and look like it worked.
+        app.snapshots
+            .ensure_loaded(&app.store)
+            .await
+            .map_err(store_failure)?;
+        let watched = app.store.watched_jobs().await.map_err(store_failure)?;
+        let known = watched.iter().any(|w| {
+            app.snapshots
+                .get(&w.job_id)
+                .and_then(|s| s.info.as_ref().and_then(|i| i.project_id.clone()))
+                .is_some_and(|p| p == *project)
+        });
+        if !known {
+            return Err(format!(
+                "No watched job is in project {project}: check the id (a job id is 32 letters \
+                 and digits; `all` mutes everything)."
+            ));
+        }
+    }
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(length).unwrap_or_default();
+    let reason = reason.map(|r| crate::notify::text::truncate_chars(r.trim(), 200));
+    let silence = app
+        .store
+        .add_silence(
+            Kind::Mute,
+            &scope,
+            by,
+            reason.as_deref().unwrap_or(""),
+            now,
+            until,
+        )
+        .await
+        .map_err(store_failure)?;
+    crate::silence::sweep(app, now)
+        .await
+        .map_err(store_failure)?;
+    Ok(format!(
+        "Muted {} until {} (silence #{}{}). Events are still recorded and shown in /history; \
+         when the silence ends, jobs still broken are summarised.",
+        scope.describe(),
+        until.format("%Y-%m-%d %H:%M UTC"),
+        silence.id,
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    ))
+}
+
+/// `/unmute <target>`: ends every mute on exactly that target (with the usual summary).
+pub async fn unmute(app: &App, target: &str, by: &str) -> Result<String, String> {
+    use crate::silence::{Kind, Scope};
+    let scope = Scope::parse(target)?;
+    let now = Utc::now();
+    let open = app.store.open_silences().await.map_err(store_failure)?;
+    let mut ended = Vec::new();
+    for silence in open
+        .iter()
+        .filter(|s| s.kind == Kind::Mute && s.scope == scope)
+    {
+        crate::silence::end(app, silence, now, &format!("{by} unmuted it"))
+            .await
+            .map_err(store_failure)?;
+        ended.push(format!("#{}", silence.id));
+    }
+    crate::silence::sweep(app, now)
+        .await
+        .map_err(store_failure)?;
+    if ended.is_empty() {
+        return Err(format!("No mute is on {}.", scope.describe()));
+    }
+    Ok(format!(
+        "Unmuted {} (ended silence {}).",
+        scope.describe(),
+        ended.join(", ")
+    ))
+}
+
+/// `/ack <id>`: someone is on it; repeat alerts for the job stop until it recovers.
+pub async fn ack(app: &App, raw: &str, by: &str) -> Result<String, String> {
+    use crate::silence::{ACK_DURATION, Kind, Scope};
+    let id = parse_id(raw)?;
+    app.snapshots
+        .ensure_loaded(&app.store)
+        .await
+        .map_err(store_failure)?;
+    if !crate::silence::broken(app, &id) {
+        return Err(format!(
+            "Job {id} is not failing as far as the bot knows: nothing to acknowledge."
+        ));
+    }
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(ACK_DURATION).unwrap_or_default();
+    let silence = app
+        .store
+        .add_silence(
+            Kind::Ack,
+            &Scope::Job(id.clone()),
+            by,
+            "acknowledged",
+            now,
+            until,
+        )
+        .await
+        .map_err(store_failure)?;
+    crate::silence::sweep(app, now)
+        .await
+        .map_err(store_failure)?;
+    Ok(format!(
+        "Acknowledged job {id} (silence #{}): no more repeat alerts for it until it recovers \
+         (the recovery is still sent), at most 7 days.",
+        silence.id
+    ))
 }
 
 /// A job's card, as `/job` shows it.
@@ -163,7 +338,20 @@ impl Chat {
                 self.app.config.commands.per_user_per_minute,
                 wait.as_secs().max(1)
             )),
-            Ok(()) => self.run(command).await,
+            Ok(()) => match command {
+                Command::Mute {
+                    target,
+                    duration,
+                    reason,
+                } => silence_reply(
+                    mute(&self.app, target, duration, reason.as_deref(), &who.label()).await,
+                ),
+                Command::Unmute { target } => {
+                    silence_reply(unmute(&self.app, target, &who.label()).await)
+                }
+                Command::Ack { id } => silence_reply(ack(&self.app, id, &who.label()).await),
+                _ => self.run(command).await,
+            },
         };
         self.app.metrics.inc(
             "codearts_bot_chat_commands_total",
@@ -213,6 +401,9 @@ impl Chat {
             Command::Unwatch { id } => self.unwatch(id).await,
             Command::Watches => self.watches().await,
             Command::History { id, n } => self.history(id, *n).await,
+            Command::Mute { .. } | Command::Unmute { .. } | Command::Ack { .. } => {
+                return Reply::Error("This command needs to know who asked.".to_owned());
+            }
         };
         result.unwrap_or_else(Reply::Error)
     }
@@ -400,7 +591,7 @@ impl Chat {
                  watches; `/watch {id}` to start)."
             ));
         }
-        let name = events[0].job_name.clone();
+        let name = events[0].0.job_name.clone();
         Ok(Reply::List {
             title: format!("Last {} events of {name}", events.len()),
             lines: events.iter().map(history_line).collect(),
@@ -480,11 +671,14 @@ impl Chat {
     }
 }
 
-fn history_line(event: &Event) -> Line {
+fn history_line((event, suppressed): &(Event, Option<String>)) -> Line {
     Line {
         when: Some(event.detected_at),
         label: event.kind.as_str().to_owned(),
-        text: event.summary.clone(),
+        text: match suppressed {
+            Some(why) => format!("{} (not sent: {why})", event.summary),
+            None => event.summary.clone(),
+        },
     }
 }
 

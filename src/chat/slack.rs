@@ -93,7 +93,9 @@ pub struct SlashCommand {
 }
 
 const USAGE: &str = "Usage: `/codearts job <id>`, `/codearts watch <id> [channel]`, \
-    `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`.";
+    `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`, \
+    `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
+    `/codearts ack <id>`.";
 
 impl SlashCommand {
     pub fn invoker(&self) -> Invoker {
@@ -111,7 +113,9 @@ impl SlashCommand {
         let mut words: Vec<&str> = self.text.split_whitespace().collect();
         let name = self.command.trim_start_matches('/');
         let name = match name {
-            "job" | "watch" | "unwatch" | "watches" | "history" => name.to_owned(),
+            "job" | "watch" | "unwatch" | "watches" | "history" | "mute" | "unmute" | "ack" => {
+                name.to_owned()
+            }
             _ if words.is_empty() => return None,
             _ => words.remove(0).to_lowercase(),
         };
@@ -120,6 +124,9 @@ impl SlashCommand {
             "id" => args.first().map(|s| (*s).to_owned()),
             "channel" if name == "watch" => args.get(1).map(|s| (*s).to_owned()),
             "n" if name == "history" => args.get(1).map(|s| (*s).to_owned()),
+            "target" => args.first().map(|s| (*s).to_owned()),
+            "duration" => args.get(1).map(|s| (*s).to_owned()),
+            "reason" if args.len() > 2 => Some(args[2..].join(" ")),
             _ => None,
         })
     }
@@ -139,7 +146,7 @@ pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<
     }
     if command.mutates() && !s.manage_users.is_empty() && !s.manage_users.contains(&who.user) {
         return Some(format!(
-            "Changing the watch list ({}) is limited to the bot's managers.",
+            "Changing what the bot watches or sends ({}) is limited to the bot's managers.",
             command.name()
         ));
     }

@@ -336,6 +336,9 @@ impl Dispatcher {
     fn link(&self, delivery: &DueDelivery) -> Option<String> {
         let template = self.link_template.as_deref()?;
         let event = &delivery.event;
+        if event.job_id.is_empty() {
+            return None; // an event about CodeArts as a whole, or several jobs
+        }
         let project = event
             .current
             .as_ref()

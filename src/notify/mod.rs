@@ -748,6 +748,7 @@ mod tests {
             min_severity: None,
             projects: None,
             channel_id: None,
+            source_alerts: false,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -802,6 +803,7 @@ mod tests {
             min_severity: None,
             projects: None,
             channel_id: None,
+            source_alerts: false,
         }
     }
 

@@ -235,6 +235,10 @@ pub fn headline(kind: EventKind) -> &'static str {
         EventKind::JobRenamed => "Job renamed",
         EventKind::JobNotFound => "Job no longer exists",
         EventKind::JobAccessLost => "Access lost to job",
+        EventKind::HealthRecovered => "Health score recovered",
+        EventKind::SourceUnreachable => "CodeArts cannot be reached",
+        EventKind::SourceRecovered => "CodeArts reachable again",
+        EventKind::SilenceEnded => "Silence ended, still broken",
     }
 }
 
@@ -354,8 +358,10 @@ pub fn what_changed(event: &Event) -> Option<String> {
         | EventKind::BuildRecovered
         | EventKind::BuildStillFailing
         | EventKind::BuildStatusChanged => status_change(event),
-        EventKind::HealthDropped => health_change(event),
+        EventKind::HealthDropped | EventKind::HealthRecovered => health_change(event),
         EventKind::JobDisabled | EventKind::JobEnabled => disabled_change(event),
+        // The summary says it all: how long, and why.
+        EventKind::SourceUnreachable | EventKind::SourceRecovered | EventKind::SilenceEnded => None,
         EventKind::JobRenamed => {
             let name = |i: Option<&crate::codearts::JobInfo>| {
                 i.and_then(|i| i.job_name.clone())
@@ -397,7 +403,11 @@ pub fn card_facts(event: &Event, when: impl Fn(DateTime<Utc>) -> String) -> Vec<
     let health = health_change(event).filter(|h| changed.as_ref() != Some(h));
     let facts = [
         ("Changed", changed, 100),
-        ("Job id", Some(event.job_id.clone()), 60),
+        (
+            "Job id",
+            Some(event.job_id.clone()).filter(|id| !id.is_empty()),
+            60,
+        ),
         ("Status", status, 50),
         ("Health score", health, 40),
         ("Last build", last_build_time(event).map(when), 30),

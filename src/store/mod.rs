@@ -294,9 +294,11 @@ impl Store {
 
     /// The latest snapshot of every job that has one, by job id.
     pub async fn snapshots(&self) -> Result<HashMap<String, Snapshot>> {
-        let rows = sqlx::query("SELECT job_id, info, presence, settled_status FROM job_state")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT job_id, info, presence, settled_status, missing_polls FROM job_state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("job_id")?, snapshot_from_row(row)?)))
             .collect()
@@ -316,6 +318,7 @@ impl Store {
             job,
             detection,
             routes,
+            suppressed: &[],
             now,
         }])
         .await
@@ -630,17 +633,20 @@ impl Store {
         Ok(source)
     }
 
-    /// The last `n` events of a job, newest first.
-    pub async fn events_for(&self, job: &JobId, n: u32) -> Result<Vec<Event>> {
+    /// The last `n` events of a job, newest first, each with why it was not sent (if it was
+    /// suppressed by a silence or a maintenance window).
+    pub async fn events_for(&self, job: &JobId, n: u32) -> Result<Vec<(Event, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT kind, job_id, job_name, detected_at, previous, current, summary
+            "SELECT kind, job_id, job_name, detected_at, previous, current, summary, suppressed
              FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
         )
         .bind(job.as_str())
         .bind(i64::from(n))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(event_from_row).collect()
+        rows.iter()
+            .map(|row| Ok((event_from_row(row)?, row.try_get("suppressed")?)))
+            .collect()
     }
 
     /// The job's last `n` stored health scores, oldest first (from the snapshot history, which
@@ -663,6 +669,148 @@ impl Store {
         Ok(scores)
     }
 
+    /// Whether CodeArts as a whole could be seen lately ([`crate::blind`]).
+    pub async fn source_state(&self) -> Result<crate::blind::SourceState> {
+        let row = sqlx::query(
+            "SELECT failed_cycles, blind_since, alerted, cause FROM source_state WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(crate::blind::SourceState::default());
+        };
+        Ok(crate::blind::SourceState {
+            failed_cycles: row
+                .try_get::<i64, _>("failed_cycles")?
+                .try_into()
+                .unwrap_or(0),
+            blind_since: row.try_get::<Option<i64>, _>("blind_since")?.map(from_ms),
+            alerted: row.try_get::<i64, _>("alerted")? != 0,
+            cause: row.try_get("cause")?,
+        })
+    }
+
+    /// Stores the new source state and, in the same transaction, its event (if any) with one
+    /// delivery per channel.
+    pub async fn record_source(
+        &self,
+        state: &crate::blind::SourceState,
+        event: Option<&Event>,
+        channels: &[String],
+    ) -> Result<Recorded> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO source_state (id, failed_cycles, blind_since, alerted, cause)
+             VALUES (1, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET failed_cycles = excluded.failed_cycles,
+                 blind_since = excluded.blind_since, alerted = excluded.alerted,
+                 cause = excluded.cause",
+        )
+        .bind(i64::from(state.failed_cycles))
+        .bind(state.blind_since.map(to_ms))
+        .bind(i64::from(state.alerted))
+        .bind(&state.cause)
+        .execute(&mut *tx)
+        .await?;
+        let mut recorded = Recorded::default();
+        if let Some(event) = event {
+            recorded.deliveries =
+                insert_event(&mut tx, event, channels, None, to_ms(Utc::now())).await?;
+            recorded.events = 1;
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Stores one event that is not about a job's snapshot (a silence's summary) with one
+    /// delivery per channel, in one transaction.
+    pub async fn record_event(&self, event: &Event, channels: &[String]) -> Result<Recorded> {
+        let mut tx = self.write().await?;
+        let deliveries = insert_event(&mut tx, event, channels, None, to_ms(Utc::now())).await?;
+        tx.commit().await?;
+        Ok(Recorded {
+            events: 1,
+            deliveries,
+        })
+    }
+
+    /// Stores a new silence and returns it with its id.
+    pub async fn add_silence(
+        &self,
+        kind: crate::silence::Kind,
+        scope: &crate::silence::Scope,
+        created_by: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<crate::silence::Silence> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO silences (kind, scope, target, created_by, reason, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(scope.kind())
+        .bind(scope.target())
+        .bind(created_by)
+        .bind(reason)
+        .bind(to_ms(now))
+        .bind(to_ms(expires_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(crate::silence::Silence {
+            id,
+            kind,
+            scope: scope.clone(),
+            created_by: created_by.to_owned(),
+            reason: reason.to_owned(),
+            created_at: now,
+            expires_at,
+        })
+    }
+
+    /// Silences not ended yet (expired ones included, until the sweep ends them), oldest first.
+    pub async fn open_silences(&self) -> Result<Vec<crate::silence::Silence>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, scope, target, created_by, reason, created_at, expires_at
+             FROM silences WHERE ended_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let scope: String = row.try_get("scope")?;
+                let target: String = row.try_get("target")?;
+                Ok(crate::silence::Silence {
+                    id: row.try_get("id")?,
+                    kind: crate::silence::Kind::parse(&row.try_get::<String, _>("kind")?),
+                    scope: crate::silence::Scope::from_parts(&scope, &target).ok_or_else(|| {
+                        corrupt("silences", format!("unknown scope {scope:?} {target:?}"))
+                    })?,
+                    created_by: row.try_get("created_by")?,
+                    reason: row.try_get("reason")?,
+                    created_at: from_ms(row.try_get("created_at")?),
+                    expires_at: from_ms(row.try_get("expires_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Ends a silence; `false` when it had already ended (or never existed).
+    pub async fn end_silence(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done =
+            sqlx::query("UPDATE silences SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
+                .bind(to_ms(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
     /// Number of stored events (all jobs).
     pub async fn event_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
@@ -679,6 +827,9 @@ pub struct Observed<'a> {
     pub detection: &'a Detection,
     /// `routes[i]`: the channels of `detection.events[i]`.
     pub routes: &'a [Vec<String>],
+    /// `suppressed[i]`: why `detection.events[i]` is recorded but not sent (a silence, a
+    /// maintenance window), if it is.
+    pub suppressed: &'a [Option<String>],
     pub now: DateTime<Utc>,
 }
 
@@ -690,6 +841,7 @@ async fn write_observation(
         job,
         detection,
         routes,
+        suppressed,
         now,
     } = *observed;
     let now_ms = to_ms(now);
@@ -697,17 +849,19 @@ async fn write_observation(
     if let Some(next) = &detection.next {
         let info = next.info.as_ref().map(to_json);
         sqlx::query(
-            "INSERT INTO job_state (job_id, info, presence, settled_status, observed_at)
-             VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO job_state (job_id, info, presence, settled_status, observed_at,
+                                    missing_polls)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (job_id) DO UPDATE SET info = excluded.info,
                  presence = excluded.presence, settled_status = excluded.settled_status,
-                 observed_at = excluded.observed_at",
+                 observed_at = excluded.observed_at, missing_polls = excluded.missing_polls",
         )
         .bind(job.as_str())
         .bind(&info)
         .bind(next.presence.as_str())
         .bind(&next.settled_status)
         .bind(now_ms)
+        .bind(i64::from(next.missing_polls))
         .execute(&mut **tx)
         .await?;
         sqlx::query(
@@ -722,38 +876,54 @@ async fn write_observation(
         .await?;
     }
     for (i, event) in detection.events.iter().enumerate() {
-        let event_id: i64 = sqlx::query_scalar(
-            "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&event.job_id)
-        .bind(event.kind.as_str())
-        .bind(&event.job_name)
-        .bind(to_ms(event.detected_at))
-        .bind(event.previous.as_ref().map(to_json))
-        .bind(event.current.as_ref().map(to_json))
-        .bind(&event.summary)
-        .fetch_one(&mut **tx)
-        .await?;
+        let suppressed = suppressed.get(i).and_then(Option::as_deref);
+        let channels = routes.get(i).map_or(&[][..], Vec::as_slice);
+        recorded.deliveries += insert_event(tx, event, channels, suppressed, now_ms).await?;
         recorded.events += 1;
-        for channel in routes.get(i).into_iter().flatten() {
-            sqlx::query(
-                "INSERT INTO deliveries (id, seq, event_id, channel, status, attempts,
-                                         next_attempt_at, created_at)
-                 VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), ?, ?,
-                         'pending', 0, ?, ?)",
-            )
-            .bind(new_delivery_id())
-            .bind(event_id)
-            .bind(channel)
-            .bind(now_ms)
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-            recorded.deliveries += 1;
-        }
     }
     Ok(recorded)
+}
+
+/// Stores one event and queues one delivery per channel; returns the deliveries queued.
+/// `suppressed` says why it is recorded but not sent (then `channels` should be empty).
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: &Event,
+    channels: &[String],
+    suppressed: Option<&str>,
+    now_ms: i64,
+) -> Result<usize> {
+    let event_id: i64 = sqlx::query_scalar(
+        "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary,
+                             suppressed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&event.job_id)
+    .bind(event.kind.as_str())
+    .bind(&event.job_name)
+    .bind(to_ms(event.detected_at))
+    .bind(event.previous.as_ref().map(to_json))
+    .bind(event.current.as_ref().map(to_json))
+    .bind(&event.summary)
+    .bind(suppressed)
+    .fetch_one(&mut **tx)
+    .await?;
+    for channel in channels {
+        sqlx::query(
+            "INSERT INTO deliveries (id, seq, event_id, channel, status, attempts,
+                                     next_attempt_at, created_at)
+             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), ?, ?,
+                     'pending', 0, ?, ?)",
+        )
+        .bind(new_delivery_id())
+        .bind(event_id)
+        .bind(channel)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(channels.len())
 }
 
 fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot> {
@@ -766,6 +936,10 @@ fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot> {
         presence: Presence::parse(&presence)
             .ok_or_else(|| corrupt("job_state", format!("unknown presence {presence:?}")))?,
         settled_status: row.try_get("settled_status")?,
+        missing_polls: row
+            .try_get::<i64, _>("missing_polls")?
+            .try_into()
+            .unwrap_or(0),
     })
 }
 

@@ -1,0 +1,387 @@
+//! Alert semantics end to end over the simulator, a capture server and a real SQLite file:
+//! the "monitoring blind" state, silences (mute, unmute, expiry, ack), maintenance windows,
+//! and restarts in the middle of each.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use codearts_bot::app::App;
+use codearts_bot::config::Config;
+use codearts_bot::poller::{self, CycleReport};
+use codearts_bot::silence::{Kind, Scope};
+use codearts_bot::sim::{self, SimHandle};
+use serde_json::{Value, json};
+use support::capture::CaptureServer;
+
+struct Harness {
+    sim: SimHandle,
+    capture: CaptureServer,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(jobs: usize) -> Self {
+        Self {
+            sim: sim::spawn(sim::SimConfig {
+                jobs,
+                ..sim::SimConfig::default()
+            })
+            .await
+            .unwrap(),
+            capture: CaptureServer::start().await,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn job(&self, i: usize) -> String {
+        sim::seeded_job_id(i).to_string()
+    }
+
+    /// Two jobs, an `ops` channel that opted in to source alerts and a `team` channel that
+    /// did not; `extra` is appended (maintenance windows).
+    fn config(&self, extra: &str) -> Config {
+        let text = format!(
+            r#"
+            [codearts]
+            region = "cn-north-4"
+            endpoint = "{endpoint}"
+            [codearts.auth]
+            token = "{token}"
+            [poll]
+            timeout_secs = 2
+            [rules]
+            blind_after = 3
+            [store]
+            path = "{db}"
+            [http]
+            listen = "127.0.0.1:0"
+            [delivery]
+            group_wait_ms = 0
+            [[jobs]]
+            id = "{job0}"
+            [[jobs]]
+            id = "{job1}"
+            [[channels]]
+            name = "ops"
+            type = "webhook"
+            url = "{ops}"
+            source_alerts = true
+            [[channels]]
+            name = "team"
+            type = "webhook"
+            url = "{team}"
+            {extra}
+            "#,
+            endpoint = self.sim.base_url(),
+            token = self.sim.token(),
+            db = self.dir.path().join("bot.db").display(),
+            job0 = self.job(0),
+            job1 = self.job(1),
+            ops = self.capture.url("/ops"),
+            team = self.capture.url("/team"),
+        );
+        Config::from_toml(&text, "test config", &|_| None).expect("valid config")
+    }
+
+    async fn bot(&self) -> App {
+        App::start(self.config("")).await.unwrap()
+    }
+
+    /// What each channel received: (path, event kind, job id).
+    fn received(&self) -> Vec<(String, String, String)> {
+        self.capture
+            .requests()
+            .iter()
+            .flat_map(|r| {
+                let body = r.json();
+                // One event per message, or a batch with `events`.
+                let events: Vec<Value> = match body.get("events") {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => vec![body],
+                };
+                events
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            r.path.clone(),
+                            e["event"].as_str().unwrap_or_default().to_owned(),
+                            e["job_id"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.received().into_iter().map(|(_, k, _)| k).collect()
+    }
+}
+
+/// A cycle as `run` does it (blind tracking included), then the deliveries that are due.
+async fn tick(app: &App) -> CycleReport {
+    let report = poller::cycle_and_log(app).await.expect("cycle runs");
+    app.dispatcher().drain_due().await.unwrap();
+    report
+}
+
+async fn fail(h: &Harness, job: &str, build: i64) {
+    h.sim
+        .control()
+        .put_job(
+            job,
+            json!({"last_build_status": "failed", "last_build_time": build}),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_no_job_events() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    assert_eq!(tick(&bot).await.ok, 2);
+
+    h.sim
+        .control()
+        .set_fault(json!({"status": 503, "count": 1000}))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert!(tick(&bot).await.source_unreachable());
+    }
+    assert_eq!(
+        h.received(),
+        vec![(
+            "/ops".to_owned(),
+            "source_unreachable".to_owned(),
+            String::new()
+        )],
+        "one alert after blind_after = 3 cycles, only to the channel that opted in"
+    );
+    let alert = h.capture.requests()[0].json();
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .contains("server_error: 2"),
+        "the cause is named: {alert}"
+    );
+
+    // A restart in the middle of the outage neither repeats the alert nor forgets it.
+    drop(bot);
+    let bot = h.bot().await;
+    for _ in 0..3 {
+        tick(&bot).await;
+    }
+    assert_eq!(h.kinds(), vec!["source_unreachable"]);
+
+    // Meanwhile a job really broke: once CodeArts answers, that is reported, with the recovery.
+    h.sim.control().clear_faults().await.unwrap();
+    fail(&h, &h.job(0), 9_000_000_000_000).await;
+    tick(&bot).await;
+    let mut kinds = h.kinds();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            "build_failed",
+            "build_failed",
+            "source_recovered",
+            "source_unreachable"
+        ],
+        "the real change reaches both channels; nothing is invented from the gap"
+    );
+    let recovered = h
+        .capture
+        .requests()
+        .into_iter()
+        .map(|r| r.json())
+        .find(|b| b["event"] == "source_recovered")
+        .unwrap();
+    assert!(
+        recovered["summary"]
+            .as_str()
+            .unwrap()
+            .contains("7 failed cycles"),
+        "{recovered}"
+    );
+    tick(&bot).await;
+    assert_eq!(h.kinds().len(), 4, "nothing more once things are normal");
+}
+
+#[tokio::test]
+async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_job() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    tick(&bot).await;
+    let job = h.job(0);
+
+    let done = codearts_bot::chat::mute(&bot, &job, "1h", Some("deploy freeze"), "slack:U1")
+        .await
+        .unwrap();
+    assert!(done.contains("Muted job"), "{done}");
+    fail(&h, &job, 9_000_000_000_000).await;
+    let report = tick(&bot).await;
+    assert_eq!(report.events, 1);
+    assert!(h.received().is_empty(), "muted: recorded, not sent");
+    let history = bot
+        .store
+        .events_for(&sim::seeded_job_id(0), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        history[0].1.as_deref(),
+        Some("muted #1 by slack:U1: deploy freeze"),
+        "/history shows why it was not sent"
+    );
+
+    // A restart keeps the mute.
+    drop(bot);
+    let bot = h.bot().await;
+    fail(&h, &job, 9_000_000_000_001).await;
+    tick(&bot).await;
+    assert!(h.received().is_empty());
+
+    // Unmuting early sends one summary of what is still broken, to the job's channels.
+    let done = codearts_bot::chat::unmute(&bot, &job, "slack:U2")
+        .await
+        .unwrap();
+    assert!(done.contains("Unmuted"), "{done}");
+    bot.dispatcher().drain_due().await.unwrap();
+    let received = h.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(
+        received
+            .iter()
+            .all(|(_, kind, id)| kind == "silence_ended" && *id == job)
+    );
+    let summary = h.capture.requests()[0].json()["summary"].clone();
+    assert!(
+        summary.as_str().unwrap().contains("still broken")
+            && summary.to_string().contains("U2 unmuted it"),
+        "{summary}"
+    );
+    assert!(codearts_bot::chat::unmute(&bot, &job, "x").await.is_err());
+}
+
+#[tokio::test]
+async fn an_expired_silence_summarises_once_and_a_healthy_one_says_nothing() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    tick(&bot).await;
+    fail(&h, &h.job(1), 9_000_000_000_000).await;
+    let now = Utc::now();
+    let soon = now + chrono::Duration::milliseconds(800);
+    bot.store
+        .add_silence(Kind::Mute, &Scope::All, "cli:alice", "", now, soon)
+        .await
+        .unwrap();
+    tick(&bot).await; // the failure is muted
+    assert!(h.received().is_empty());
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    tick(&bot).await; // the sweep ends it: one summary naming the broken job
+    let kinds = h.kinds();
+    assert_eq!(
+        kinds,
+        vec!["silence_ended", "silence_ended"],
+        "both channels of the job"
+    );
+    tick(&bot).await;
+    assert_eq!(h.kinds().len(), 2, "once");
+    assert!(bot.store.open_silences().await.unwrap().is_empty());
+
+    // A mute over healthy jobs ends quietly.
+    h.sim
+        .control()
+        .put_job(
+            &h.job(1),
+            json!({"last_build_status": "success", "last_build_time": 9_000_000_000_001_i64}),
+        )
+        .await
+        .unwrap();
+    tick(&bot).await;
+    let before = h.kinds().len();
+    let now = Utc::now();
+    bot.store
+        .add_silence(
+            Kind::Mute,
+            &Scope::All,
+            "cli:alice",
+            "",
+            now,
+            now + chrono::Duration::milliseconds(300),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tick(&bot).await;
+    assert_eq!(h.kinds().len(), before);
+}
+
+#[tokio::test]
+async fn an_ack_holds_repeats_lets_the_recovery_through_and_ends_with_it() {
+    let h = Harness::start(2).await;
+    let bot = h.bot().await;
+    tick(&bot).await;
+    let job = h.job(0);
+    assert!(
+        codearts_bot::chat::ack(&bot, &job, "discord:1")
+            .await
+            .unwrap_err()
+            .contains("not failing"),
+        "nothing to acknowledge on a healthy job"
+    );
+    fail(&h, &job, 9_000_000_000_000).await;
+    tick(&bot).await;
+    assert_eq!(h.kinds(), vec!["build_failed", "build_failed"]);
+    codearts_bot::chat::ack(&bot, &job, "discord:1")
+        .await
+        .unwrap();
+    fail(&h, &job, 9_000_000_000_001).await;
+    tick(&bot).await;
+    assert_eq!(h.kinds().len(), 2, "still failing is held while acked");
+    h.sim
+        .control()
+        .put_job(
+            &job,
+            json!({"last_build_status": "success", "last_build_time": 9_000_000_000_002_i64}),
+        )
+        .await
+        .unwrap();
+    tick(&bot).await;
+    assert_eq!(h.kinds()[2..], ["build_recovered", "build_recovered"]);
+    tick(&bot).await;
+    assert!(
+        bot.store.open_silences().await.unwrap().is_empty(),
+        "the recovery ended the ack"
+    );
+}
+
+#[tokio::test]
+async fn a_maintenance_window_records_and_sends_nothing() {
+    let h = Harness::start(2).await;
+    // A window starting every minute and lasting two: always open.
+    let config = h.config(
+        r#"
+        [[maintenance]]
+        name = "always"
+        start = "0 * * * * *"
+        duration_mins = 2
+        timezone = "Asia/Shanghai"
+        "#,
+    );
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+    fail(&h, &h.job(0), 9_000_000_000_000).await;
+    assert_eq!(tick(&bot).await.events, 1);
+    assert!(h.received().is_empty());
+    let history = bot
+        .store
+        .events_for(&sim::seeded_job_id(0), 1)
+        .await
+        .unwrap();
+    assert_eq!(history[0].1.as_deref(), Some("maintenance window always"));
+}
