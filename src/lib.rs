@@ -35,6 +35,7 @@ pub mod demo;
 pub mod detect;
 pub mod discover;
 pub mod health;
+pub mod incident;
 pub mod metrics;
 pub mod notify;
 pub mod poller;

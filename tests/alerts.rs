@@ -385,3 +385,106 @@ async fn a_maintenance_window_records_and_sends_nothing() {
         .unwrap();
     assert_eq!(history[0].1.as_deref(), Some("maintenance window always"));
 }
+
+#[tokio::test]
+async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_then_resolved() {
+    let h = Harness::start(1).await;
+    let mut config = h.config("");
+    config.jobs.truncate(1);
+    config.channels = vec![
+        toml::from_str(&format!(
+            "name = \"discord\"\ntype = \"discord\"\nurl = \"{}\"",
+            h.capture.url("/api/webhooks/1/tok")
+        ))
+        .unwrap(),
+        toml::from_str(&format!(
+            "name = \"hooks\"\ntype = \"webhook\"\nurl = \"{}\"",
+            h.capture.url("/hooks")
+        ))
+        .unwrap(),
+    ];
+    let mut bot = App::start(config.clone()).await.unwrap();
+    tick(&bot).await;
+    let job = h.job(0);
+    fail(&h, &job, 9_000_000_000_000).await;
+    tick(&bot).await;
+    for build in 1..=3 {
+        if build == 2 {
+            // A restart in the middle: the incident and its message are in the database.
+            drop(bot);
+            bot = App::start(config.clone()).await.unwrap();
+        }
+        fail(&h, &job, 9_000_000_000_000 + build).await;
+        tick(&bot).await;
+    }
+    h.sim
+        .control()
+        .put_job(
+            &job,
+            json!({"last_build_status": "success", "last_build_time": 9_000_000_000_010_i64}),
+        )
+        .await
+        .unwrap();
+    tick(&bot).await;
+    drop(bot);
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+
+    let discord: Vec<_> = h
+        .capture
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/webhooks/"))
+        .collect();
+    let shape: Vec<(String, String)> = discord
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let first_id = "1"; // the capture server numbers the messages it creates
+    let edit_path = format!("/api/webhooks/1/tok/messages/{first_id}");
+    assert_eq!(
+        shape,
+        vec![
+            (
+                "POST".to_owned(),
+                "/api/webhooks/1/tok?wait=true".to_owned()
+            ),
+            ("PATCH".to_owned(), edit_path.clone()),
+            ("PATCH".to_owned(), edit_path.clone()),
+            ("PATCH".to_owned(), edit_path.clone()),
+            (
+                "POST".to_owned(),
+                "/api/webhooks/1/tok?wait=true".to_owned()
+            ),
+            ("PATCH".to_owned(), edit_path.clone()),
+        ],
+        "one message, edited for each of the 3 failed builds; the recovery is a new message and \
+         the incident's message is marked resolved"
+    );
+    let third_edit = discord[3].json().to_string();
+    assert!(third_edit.contains("4 failed builds"), "{third_edit}");
+    let resolved = discord[5].json().to_string();
+    assert!(
+        resolved.contains("Resolved after") && resolved.contains("4 failed builds"),
+        "{resolved}"
+    );
+    assert!(discord[4].json().to_string().contains("Build fixed"));
+
+    // A platform that cannot edit gets each event as its own message.
+    let hooks: Vec<String> = h
+        .received()
+        .into_iter()
+        .filter(|(path, _, _)| path == "/hooks")
+        .map(|(_, kind, _)| kind)
+        .collect();
+    assert_eq!(
+        hooks,
+        vec![
+            "build_failed",
+            "build_still_failing",
+            "build_still_failing",
+            "build_still_failing",
+            "build_recovered"
+        ]
+    );
+}

@@ -74,6 +74,89 @@ impl DiscordSink {
     }
 }
 
+impl DiscordSink {
+    /// Posts the batch and returns the message's id from Discord's answer (`?wait=true`).
+    pub async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
+        let url = with_wait(super::parse_url(&self.url)?);
+        let body = serde_json::to_vec(&render_batch(batch))
+            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+        super::classify_http(answer.status, &answer.headers, &answer.body)
+            .map_err(|e| e.scrubbed(&self.url))?;
+        Ok(message_id(&answer.body))
+    }
+
+    /// Edits a message this webhook posted:
+    /// `PATCH /webhooks/{id}/{token}/messages/{message_id}` (keeping `thread_id`).
+    pub async fn edit(&self, message_id: &str, payload: &Value) -> Result<(), SendError> {
+        let mut url = super::parse_url(&self.url)?;
+        let path = format!("{}/messages/{message_id}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        let kept: Vec<String> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "thread_id")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
+        let body = serde_json::to_vec(payload)
+            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let answer = super::send_json(
+            &self.http,
+            reqwest::Method::PATCH,
+            url,
+            &self.url,
+            body,
+            Default::default(),
+        )
+        .await?;
+        super::classify_http(answer.status, &answer.headers, &answer.body)
+            .map_err(|e| e.scrubbed(&self.url))
+    }
+}
+
+/// The `id` of the message object Discord answers with.
+pub(crate) fn message_id(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let id = value.get("id")?;
+    id.as_str()
+        .map(str::to_owned)
+        .or_else(|| id.as_u64().map(|n| n.to_string()))
+}
+
+/// An incident's message: the latest event's card with the incident's state as a field
+/// (open: how long and how many failed builds; resolved: after how long), as an edit payload.
+pub fn render_incident(
+    out: &Outgoing<'_>,
+    incident: &crate::incident::Incident,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    let mut payload = render_batch(std::slice::from_ref(out));
+    if let Some(embed) = payload
+        .get_mut("embeds")
+        .and_then(|e| e.get_mut(0))
+        .and_then(Value::as_object_mut)
+    {
+        let field = serde_json::json!({
+            "name": if incident.is_open() { "Incident" } else { "Incident resolved" },
+            "value": incident.status_line(now),
+            "inline": false,
+        });
+        match embed.get_mut("fields").and_then(Value::as_array_mut) {
+            Some(fields) if fields.len() < 25 => fields.insert(0, field),
+            Some(_) => {}
+            None => {
+                embed.insert("fields".to_owned(), Value::Array(vec![field]));
+            }
+        }
+    }
+    if let Some(map) = payload.as_object_mut() {
+        // An edit cannot change who posted it.
+        map.remove("username");
+        map.remove("avatar_url");
+    }
+    payload
+}
+
 /// Adds `wait=true` to the URL's query, keeping whatever else it holds (`thread_id`).
 fn with_wait(mut url: reqwest::Url) -> reqwest::Url {
     let kept: Vec<&str> = url

@@ -32,6 +32,37 @@ impl DiscordBotSink {
 
     /// One message carrying the batch; `Ok` once Discord answered 2xx.
     pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        self.post_for_id(batch).await.map(|_| ())
+    }
+
+    /// Edits a message the bot posted in the channel.
+    pub async fn edit(
+        &self,
+        message_id: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), SendError> {
+        let id: u64 = message_id
+            .parse()
+            .map_err(|_| SendError::permanent("not a Discord message id"))?;
+        let body = serde_json::to_vec(payload)
+            .map_err(|e| SendError::permanent(format!("cannot encode the message: {e}")))?;
+        let request = Request::new(
+            Route::ChannelMessage {
+                channel_id: self.channel,
+                message_id: serenity::model::id::MessageId::new(id.max(1)),
+            },
+            LightMethod::Patch,
+        )
+        .body(Some(body));
+        self.http
+            .request(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.refusal(e))
+    }
+
+    /// Posts the batch and returns the new message's id.
+    pub async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
         let mut payload = discord::render_batch(batch);
         if let Some(map) = payload.as_object_mut() {
             // A bot speaks under its own name and avatar.
@@ -48,14 +79,25 @@ impl DiscordBotSink {
         )
         .body(Some(body));
         match self.http.request(request).await {
-            Ok(_) => Ok(()),
-            Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(e))) => {
+            Ok(response) => Ok(response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|body| discord::message_id(&body))),
+            Err(e) => Err(self.refusal(e)),
+        }
+    }
+
+    /// What a failed request means for the delivery.
+    fn refusal(&self, error: serenity::Error) -> SendError {
+        match error {
+            serenity::Error::Http(HttpError::UnsuccessfulRequest(e)) => {
                 let status = e.status_code.as_u16();
                 let reason = format!(
                     "Discord answered {status} (code {}: {})",
                     e.error.code, e.error.message
                 );
-                Err(match status {
+                match status {
                     429 | 408 | 425 | 500..=599 => SendError::Retry {
                         reason,
                         after: None,
@@ -68,13 +110,13 @@ impl DiscordBotSink {
                         self.channel.get()
                     )),
                     _ => SendError::permanent(reason),
-                })
+                }
             }
             // Transport failures (connection, timeout): the message may not have arrived.
-            Err(e) => Err(SendError::Retry {
+            e => SendError::Retry {
                 reason: format!("could not reach Discord: {}", strip_token(&e.to_string())),
                 after: None,
-            }),
+            },
         }
     }
 }

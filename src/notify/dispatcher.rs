@@ -20,6 +20,17 @@ use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
 use crate::store::{self, DueDelivery, PendingHead, Settle, Store};
 
+/// The incident and message a delivery updates in place: a failure of an open incident whose
+/// message this channel shows.
+fn editable(d: &DueDelivery) -> Option<(&crate::incident::Incident, &str)> {
+    let (incident, message) = d.incident.as_ref()?;
+    let update = matches!(
+        d.event.kind,
+        crate::detect::EventKind::BuildFailed | crate::detect::EventKind::BuildStillFailing
+    );
+    (update && incident.is_open()).then_some((incident, message.as_deref()?))
+}
+
 /// How often the dispatcher looks at the outbox when nothing wakes it.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
@@ -237,8 +248,13 @@ impl Dispatcher {
                 error!(%channel, %reason, deliveries = due.len(), "deliveries dropped");
                 return self.settle(channel, &due, Settle::Failed(&reason)).await;
             };
-            let mut due = self.store.due_for_channel(channel, now, sink.max_batch()).await?;
-            let max_age = chrono::Duration::seconds(i64::try_from(self.config.max_age_secs).unwrap_or(i64::MAX));
+            let mut due = self
+                .store
+                .due_for_channel(channel, now, sink.max_batch())
+                .await?;
+            let max_age = chrono::Duration::seconds(
+                i64::try_from(self.config.max_age_secs).unwrap_or(i64::MAX),
+            );
             let (expired, live): (Vec<DueDelivery>, Vec<DueDelivery>) =
                 due.drain(..).partition(|d| now - d.created_at > max_age);
             let mut report = DispatchReport::default();
@@ -248,48 +264,175 @@ impl Dispatcher {
                     self.config.max_age_secs
                 );
                 error!(%channel, %reason, deliveries = expired.len(), "deliveries abandoned");
-                report.add(self.settle(channel, &expired, Settle::Failed(&reason)).await?);
+                report.add(
+                    self.settle(channel, &expired, Settle::Failed(&reason))
+                        .await?,
+                );
             }
             if live.is_empty() {
                 return Ok(report);
             }
-            let links: Vec<Option<String>> = live.iter().map(|d| self.link(d)).collect();
-            let batch: Vec<Outgoing<'_>> = live
+            // An update of an incident whose message this channel shows: edit it in place
+            // (one per pass, in order). Anything before the first such update is posted.
+            if sink.edits_messages()
+                && let Some(first) = live.first()
+                && editable(first).is_some()
+            {
+                report.add(self.edit(sink, channel, first).await?);
+                return Ok(report);
+            }
+            let cut = live
                 .iter()
-                .zip(&links)
-                .map(|(d, link)| Outgoing {
-                    delivery_id: &d.id,
-                    event: &d.event,
-                    link: link.as_deref(),
-                })
-                .collect();
-            self.note_sent(channel);
-            let outcome = sink.send_batch(&batch).await;
-            report.messages += 1;
-            let settled = match outcome {
-                Ok(()) => {
-                    info!(deliveries = live.len(), "delivered");
-                    self.settle(channel, &live, Settle::Sent(Utc::now())).await?
-                }
-                Err(SendError::Permanent { reason }) => {
-                    error!(%channel, %reason, deliveries = live.len(), "the chat service refused the message; not retrying (fix the channel config)");
-                    self.settle(channel, &live, Settle::Failed(&reason)).await?
-                }
-                Err(SendError::Retry { reason, after }) => {
-                    let attempts = live.iter().map(|d| d.attempts).max().unwrap_or(0);
-                    let wait = after
-                        .map(|a| a.max(Duration::from_millis(100)))
-                        .unwrap_or_else(|| self.backoff(attempts));
-                    warn!(%channel, %reason, retry_in_ms = wait.as_millis() as u64, deliveries = live.len(), "delivery failed; will retry");
-                    let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    self.settle(channel, &live, Settle::Retry { at, error: &reason }).await?
-                }
-            };
-            report.add(settled);
+                .position(|d| sink.edits_messages() && editable(d).is_some())
+                .unwrap_or(live.len());
+            report.add(self.post(sink, channel, &live[..cut]).await?);
             Ok(report)
         }
         .instrument(span)
         .await
+    }
+
+    /// Posts deliveries as one message and settles them by the outcome. Remembers the message
+    /// that shows each incident (when it is the message's only event) for later edits, and
+    /// marks resolved incidents' old messages as resolved.
+    async fn post(
+        &self,
+        sink: &Sink,
+        channel: &str,
+        live: &[DueDelivery],
+    ) -> Result<DispatchReport, store::Error> {
+        let links: Vec<Option<String>> = live.iter().map(|d| self.link(d)).collect();
+        let batch: Vec<Outgoing<'_>> = live
+            .iter()
+            .zip(&links)
+            .map(|(d, link)| Outgoing {
+                delivery_id: &d.id,
+                event: &d.event,
+                link: link.as_deref(),
+            })
+            .collect();
+        self.note_sent(channel);
+        let outcome = sink.send_batch_for_id(&batch).await;
+        let mut report = DispatchReport {
+            messages: 1,
+            ..DispatchReport::default()
+        };
+        let settled = match outcome {
+            Ok(message) => {
+                info!(deliveries = live.len(), "delivered");
+                let settled = self.settle(channel, live, Settle::Sent(Utc::now())).await?;
+                self.after_post(sink, channel, live, &batch, message.as_deref())
+                    .await?;
+                settled
+            }
+            Err(SendError::Permanent { reason }) => {
+                error!(%channel, %reason, deliveries = live.len(), "the chat service refused the message; not retrying (fix the channel config)");
+                self.settle(channel, live, Settle::Failed(&reason)).await?
+            }
+            Err(SendError::Retry { reason, after }) => {
+                self.retry_later(channel, live, &reason, after).await?
+            }
+        };
+        report.add(settled);
+        Ok(report)
+    }
+
+    /// Incident bookkeeping once a message was accepted.
+    async fn after_post(
+        &self,
+        sink: &Sink,
+        channel: &str,
+        live: &[DueDelivery],
+        batch: &[Outgoing<'_>],
+        message: Option<&str>,
+    ) -> Result<(), store::Error> {
+        let now = Utc::now();
+        for (d, out) in live.iter().zip(batch) {
+            let Some((incident, shown_in)) = &d.incident else {
+                continue;
+            };
+            // A grouped message shows other jobs too: editing it would rewrite their cards.
+            let own = (live.len() == 1).then_some(message).flatten();
+            self.store
+                .note_incident_message(
+                    incident.id,
+                    channel,
+                    own.filter(|_| incident.is_open()),
+                    now,
+                )
+                .await?;
+            if let (false, Some(old)) = (incident.is_open(), shown_in)
+                && sink.edits_messages()
+            {
+                // The recovery was posted as a new message; the incident's message now says
+                // it is resolved (best effort: the news itself went out).
+                if let Err(e) = sink.edit_incident(old, out, incident).await {
+                    warn!(%channel, error = %e, "could not mark the incident's message as resolved");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Edits the message of `d`'s incident with its latest state. A message that can no longer
+    /// be edited (deleted) is replaced by a new post.
+    async fn edit(
+        &self,
+        sink: &Sink,
+        channel: &str,
+        d: &DueDelivery,
+    ) -> Result<DispatchReport, store::Error> {
+        let Some((incident, message)) = editable(d) else {
+            return self.post(sink, channel, std::slice::from_ref(d)).await;
+        };
+        let link = self.link(d);
+        let out = Outgoing {
+            delivery_id: &d.id,
+            event: &d.event,
+            link: link.as_deref(),
+        };
+        self.note_sent(channel);
+        match sink.edit_incident(message, &out, incident).await {
+            Ok(()) => {
+                info!(incident = incident.id, "incident message edited");
+                self.store
+                    .note_incident_message(incident.id, channel, None, Utc::now())
+                    .await?;
+                let mut report = self
+                    .settle(channel, std::slice::from_ref(d), Settle::Sent(Utc::now()))
+                    .await?;
+                report.messages += 1;
+                Ok(report)
+            }
+            Err(SendError::Permanent { reason }) => {
+                warn!(%channel, %reason, incident = incident.id, "the incident's message cannot be edited; posting a new one");
+                self.post(sink, channel, std::slice::from_ref(d)).await
+            }
+            Err(SendError::Retry { reason, after }) => {
+                let mut report = self
+                    .retry_later(channel, std::slice::from_ref(d), &reason, after)
+                    .await?;
+                report.messages += 1;
+                Ok(report)
+            }
+        }
+    }
+
+    async fn retry_later(
+        &self,
+        channel: &str,
+        live: &[DueDelivery],
+        reason: &str,
+        after: Option<Duration>,
+    ) -> Result<DispatchReport, store::Error> {
+        let attempts = live.iter().map(|d| d.attempts).max().unwrap_or(0);
+        let wait = after
+            .map(|a| a.max(Duration::from_millis(100)))
+            .unwrap_or_else(|| self.backoff(attempts));
+        warn!(%channel, %reason, retry_in_ms = wait.as_millis() as u64, deliveries = live.len(), "delivery failed; will retry");
+        let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        self.settle(channel, live, Settle::Retry { at, error: reason })
+            .await
     }
 
     async fn settle(

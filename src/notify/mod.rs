@@ -233,6 +233,46 @@ impl Sink {
         }
     }
 
+    /// Whether the platform lets the bot edit a message it posted (Discord webhook and bot):
+    /// incidents are then edited in place.
+    pub fn edits_messages(&self) -> bool {
+        matches!(self, Sink::Discord(_) | Sink::DiscordBot(_))
+    }
+
+    /// [`Sink::send_batch`], returning the posted message's id where the platform gives one
+    /// back (Discord).
+    pub async fn send_batch_for_id(
+        &self,
+        batch: &[Outgoing<'_>],
+    ) -> Result<Option<String>, SendError> {
+        match self {
+            Sink::Discord(s) if !batch.is_empty() => s.post_for_id(batch).await,
+            Sink::DiscordBot(s) if !batch.is_empty() => s.post_for_id(batch).await,
+            _ => self.send_batch(batch).await.map(|()| None),
+        }
+    }
+
+    /// Replaces a posted message with the incident's card for `out` (its latest event).
+    /// Only for sinks that [`Sink::edits_messages`].
+    pub async fn edit_incident(
+        &self,
+        message_id: &str,
+        out: &Outgoing<'_>,
+        incident: &crate::incident::Incident,
+    ) -> Result<(), SendError> {
+        if message_id.is_empty() || !message_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SendError::permanent(format!(
+                "{message_id:?} is not a Discord message id"
+            )));
+        }
+        let payload = discord::render_incident(out, incident, chrono::Utc::now());
+        match self {
+            Sink::Discord(s) => s.edit(message_id, &payload).await,
+            Sink::DiscordBot(s) => s.edit(message_id, &payload).await,
+            _ => Err(SendError::permanent("this platform cannot edit messages")),
+        }
+    }
+
     /// The most events one message may carry on this platform: `webhook` 1 (one POST per
     /// event), `discord` 25 (9 full embeds and a 10th listing the rest), `stdout` 50, `slack`,
     /// `feishu` and `dingtalk` 20, `wecom` 10 (its 4096-byte limit leaves about 400 bytes per
@@ -344,8 +384,20 @@ async fn post(
     body: Vec<u8>,
     headers: HeaderMap,
 ) -> Result<Answer, SendError> {
+    send_json(http, reqwest::Method::POST, url, secret_url, body, headers).await
+}
+
+/// Sends a JSON body with `method` and returns whatever came back (see [`post`]).
+async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: reqwest::Url,
+    secret_url: &Secret,
+    body: Vec<u8>,
+    headers: HeaderMap,
+) -> Result<Answer, SendError> {
     let response = http
-        .post(url)
+        .request(method, url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(reqwest::header::USER_AGENT, USER_AGENT)
         .headers(headers)

@@ -18,6 +18,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::codearts::{JobId, JobInfo};
 use crate::detect::{Detection, Event, EventKind, Presence, Snapshot};
+use crate::incident::{self, Incident};
 
 /// A store failure. The message names the file or the row, never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,9 @@ pub struct DueDelivery {
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub event: Event,
+    /// The incident the event belongs to (its current state), and the message that shows it
+    /// on this channel, if one was recorded.
+    pub incident: Option<(Incident, Option<String>)>,
 }
 
 /// What one recorded observation wrote.
@@ -381,8 +385,14 @@ impl Store {
     ) -> Result<Vec<DueDelivery>> {
         let rows = sqlx::query(
             "SELECT d.id, d.channel, d.attempts, d.created_at, d.next_attempt_at,
-                    e.job_id, e.kind, e.job_name, e.detected_at, e.previous, e.current, e.summary
+                    e.job_id, e.kind, e.job_name, e.detected_at, e.previous, e.current, e.summary,
+                    i.id AS incident_id, i.opened_at AS incident_opened_at,
+                    i.closed_at AS incident_closed_at, i.failed_builds AS incident_failed_builds,
+                    i.last_status AS incident_last_status, m.message_id AS incident_message_id
              FROM deliveries d JOIN events e ON e.id = d.event_id
+             LEFT JOIN incidents i ON i.id = e.incident_id
+             LEFT JOIN incident_messages m ON m.incident_id = e.incident_id
+                                           AND m.channel = d.channel
              WHERE d.status = 'pending' AND d.channel = ?
              ORDER BY d.seq LIMIT ?",
         )
@@ -405,6 +415,7 @@ impl Store {
                     .unwrap_or(u32::MAX),
                 created_at: from_ms(row.try_get("created_at")?),
                 event: event_from_row(row)?,
+                incident: incident_from_row(row)?,
             });
         }
         Ok(out)
@@ -811,6 +822,33 @@ impl Store {
         Ok(done > 0)
     }
 
+    /// Records that `channel` heard about an incident now, and the message that shows it
+    /// (kept when `message_id` is `None`).
+    pub async fn note_incident_message(
+        &self,
+        incident_id: i64,
+        channel: &str,
+        message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO incident_messages (incident_id, channel, message_id, noticed_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (incident_id, channel) DO UPDATE SET
+                 message_id = COALESCE(excluded.message_id, incident_messages.message_id),
+                 noticed_at = excluded.noticed_at",
+        )
+        .bind(incident_id)
+        .bind(channel)
+        .bind(message_id)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Number of stored events (all jobs).
     pub async fn event_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
@@ -878,10 +916,72 @@ async fn write_observation(
     for (i, event) in detection.events.iter().enumerate() {
         let suppressed = suppressed.get(i).and_then(Option::as_deref);
         let channels = routes.get(i).map_or(&[][..], Vec::as_slice);
-        recorded.deliveries += insert_event(tx, event, channels, suppressed, now_ms).await?;
+        let incident_id = advance_incident(tx, event, now_ms).await?;
+        recorded.deliveries +=
+            insert_event_with(tx, event, channels, suppressed, incident_id, now_ms).await?;
         recorded.events += 1;
     }
     Ok(recorded)
+}
+
+/// Opens, updates or closes the job's incident for this event ([`incident::step`]); returns
+/// the incident the event belongs to.
+async fn advance_incident(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: &Event,
+    now_ms: i64,
+) -> Result<Option<i64>> {
+    let open: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE job_id = ? AND closed_at IS NULL")
+            .bind(&event.job_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let status = event
+        .current
+        .as_ref()
+        .and_then(|i| i.last_build_status.clone());
+    Ok(match (incident::step(open.is_some(), event.kind), open) {
+        (incident::Step::Open, _) => Some(
+            sqlx::query_scalar(
+                "INSERT INTO incidents (job_id, job_name, opened_at, failed_builds, last_status,
+                                        updated_at)
+                 VALUES (?, ?, ?, 1, ?, ?) RETURNING id",
+            )
+            .bind(&event.job_id)
+            .bind(&event.job_name)
+            .bind(to_ms(event.detected_at))
+            .bind(&status)
+            .bind(now_ms)
+            .fetch_one(&mut **tx)
+            .await?,
+        ),
+        (incident::Step::Failed, Some(id)) => {
+            sqlx::query(
+                "UPDATE incidents SET failed_builds = failed_builds + 1, last_status = ?,
+                                      job_name = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(&status)
+            .bind(&event.job_name)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            Some(id)
+        }
+        (incident::Step::Close, Some(id)) => {
+            sqlx::query(
+                "UPDATE incidents SET closed_at = ?, last_status = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(to_ms(event.detected_at))
+            .bind(&status)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            Some(id)
+        }
+        _ => None,
+    })
 }
 
 /// Stores one event and queues one delivery per channel; returns the deliveries queued.
@@ -893,10 +993,21 @@ async fn insert_event(
     suppressed: Option<&str>,
     now_ms: i64,
 ) -> Result<usize> {
+    insert_event_with(tx, event, channels, suppressed, None, now_ms).await
+}
+
+async fn insert_event_with(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: &Event,
+    channels: &[String],
+    suppressed: Option<&str>,
+    incident_id: Option<i64>,
+    now_ms: i64,
+) -> Result<usize> {
     let event_id: i64 = sqlx::query_scalar(
         "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary,
-                             suppressed)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                             suppressed, incident_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&event.job_id)
     .bind(event.kind.as_str())
@@ -906,6 +1017,7 @@ async fn insert_event(
     .bind(event.current.as_ref().map(to_json))
     .bind(&event.summary)
     .bind(suppressed)
+    .bind(incident_id)
     .fetch_one(&mut **tx)
     .await?;
     for channel in channels {
@@ -924,6 +1036,27 @@ async fn insert_event(
         .await?;
     }
     Ok(channels.len())
+}
+
+fn incident_from_row(row: &SqliteRow) -> Result<Option<(Incident, Option<String>)>> {
+    let Some(id) = row.try_get::<Option<i64>, _>("incident_id")? else {
+        return Ok(None);
+    };
+    let incident = Incident {
+        id,
+        job_id: row.try_get("job_id")?,
+        job_name: row.try_get("job_name")?,
+        opened_at: from_ms(row.try_get("incident_opened_at")?),
+        closed_at: row
+            .try_get::<Option<i64>, _>("incident_closed_at")?
+            .map(from_ms),
+        failed_builds: row
+            .try_get::<i64, _>("incident_failed_builds")?
+            .try_into()
+            .unwrap_or(0),
+        last_status: row.try_get("incident_last_status")?,
+    };
+    Ok(Some((incident, row.try_get("incident_message_id")?)))
 }
 
 fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot> {
