@@ -432,6 +432,9 @@ pub struct ChannelConfig {
     /// Also receive `source_unreachable` / `source_recovered` (the bot cannot see CodeArts).
     #[serde(default)]
     pub source_alerts: bool,
+    /// While an incident stays open, remind the channel this often (minutes, at least 10;
+    /// default: never).
+    pub remind_every_mins: Option<u32>,
 }
 
 /// `[discord]`: the bot, shared by `discord_bot` channels and the chat commands.
@@ -934,6 +937,13 @@ impl Config {
                     ));
                 }
                 _ => {}
+            }
+            if let Some(every) = ch.remind_every_mins
+                && !(10..=10_080).contains(&every)
+            {
+                problems.push(format!(
+                    "{key}.remind_every_mins: {every} is out of range (10 to 10080, a week)"
+                ));
             }
             for (j, project) in ch.projects.iter().flatten().enumerate() {
                 if let Err(e) = crate::codearts::listing::check_project_id(project) {

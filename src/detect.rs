@@ -33,10 +33,11 @@ pub enum EventKind {
     SourceUnreachable,
     SourceRecovered,
     SilenceEnded,
+    IncidentReminder,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::BuildFailed,
         EventKind::BuildRecovered,
         EventKind::BuildStillFailing,
@@ -51,6 +52,7 @@ impl EventKind {
         EventKind::SourceUnreachable,
         EventKind::SourceRecovered,
         EventKind::SilenceEnded,
+        EventKind::IncidentReminder,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl EventKind {
             EventKind::SourceUnreachable => "source_unreachable",
             EventKind::SourceRecovered => "source_recovered",
             EventKind::SilenceEnded => "silence_ended",
+            EventKind::IncidentReminder => "incident_reminder",
         }
     }
 
@@ -90,7 +93,8 @@ impl EventKind {
             | EventKind::BuildStillFailing
             | EventKind::JobNotFound
             | EventKind::JobAccessLost
-            | EventKind::SourceUnreachable => Severity::Critical,
+            | EventKind::SourceUnreachable
+            | EventKind::IncidentReminder => Severity::Critical,
             EventKind::HealthDropped | EventKind::JobDisabled | EventKind::SilenceEnded => {
                 Severity::Warning
             }

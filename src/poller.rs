@@ -394,10 +394,16 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
     async {
         let result = run_cycle(app).await;
         record_cycle(app, &result);
-        if let Ok(report) = &result
-            && let Err(e) = track_source(app, report).await
-        {
-            warn!(error = %e, "cannot record whether CodeArts could be reached");
+        if let Ok(report) = &result {
+            if let Err(e) = track_source(app, report).await {
+                warn!(error = %e, "cannot record whether CodeArts could be reached");
+            }
+            // While CodeArts cannot be seen, "still broken" would be a guess.
+            if !report.source_unreachable()
+                && let Err(e) = crate::incident::send_reminders(app, Utc::now()).await
+            {
+                warn!(error = %e, "cannot queue incident reminders");
+            }
         }
         match result {
             Ok(report) => {

@@ -440,8 +440,13 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         .iter()
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
-    let first_id = "1"; // the capture server numbers the messages it creates
-    let edit_path = format!("/api/webhooks/1/tok/messages/{first_id}");
+    // The capture server numbers the messages it creates; every edit targets the first one.
+    let edit_path = shape[1].1.clone();
+    assert!(
+        edit_path.starts_with("/api/webhooks/1/tok/messages/")
+            && edit_path.rsplit('/').next().unwrap().parse::<u64>().is_ok(),
+        "{edit_path}"
+    );
     assert_eq!(
         shape,
         vec![
@@ -487,4 +492,70 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
             "build_recovered"
         ]
     );
+}
+
+#[tokio::test]
+async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
+    let h = Harness::start(2).await;
+    let mut config = h.config("");
+    config.channels[0].remind_every_mins = Some(10); // ops; team has no reminders
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+    let job = h.job(0);
+    fail(&h, &job, 9_000_000_000_000).await;
+    tick(&bot).await;
+    let remind = |minutes: i64| {
+        let bot = bot.clone();
+        async move {
+            let at = Utc::now() + chrono::Duration::minutes(minutes);
+            let n = codearts_bot::incident::send_reminders(&bot, at)
+                .await
+                .unwrap();
+            bot.dispatcher().drain_due().await.unwrap();
+            n
+        }
+    };
+    assert_eq!(remind(5).await, 0, "not yet");
+    assert_eq!(remind(11).await, 1, "ops only");
+    assert_eq!(remind(12).await, 0, "once per interval");
+    assert_eq!(remind(22).await, 1);
+    let reminders: Vec<_> = h
+        .received()
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "incident_reminder")
+        .collect();
+    assert_eq!(reminders.len(), 2);
+    assert!(
+        reminders
+            .iter()
+            .all(|(path, _, id)| path == "/ops" && *id == job)
+    );
+    let text = h
+        .capture
+        .requests()
+        .into_iter()
+        .map(|r| r.json())
+        .find(|b| b["event"] == "incident_reminder")
+        .unwrap()["summary"]
+        .to_string();
+    assert!(
+        text.contains("Still broken") && text.contains("1 failed build"),
+        "{text}"
+    );
+
+    // An ack stops them; so does the recovery.
+    codearts_bot::chat::ack(&bot, &job, "slack:U1")
+        .await
+        .unwrap();
+    assert_eq!(remind(40).await, 0, "acked");
+    h.sim
+        .control()
+        .put_job(
+            &job,
+            json!({"last_build_status": "success", "last_build_time": 9_000_000_000_001_i64}),
+        )
+        .await
+        .unwrap();
+    tick(&bot).await;
+    assert_eq!(remind(60).await, 0, "recovered: no open incident");
 }

@@ -35,6 +35,7 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         projects: None,
         channel_id: None,
         source_alerts: false,
+        remind_every_mins: None,
     }
 }
 

@@ -352,7 +352,12 @@ impl Dispatcher {
                 continue;
             };
             // A grouped message shows other jobs too: editing it would rewrite their cards.
-            let own = (live.len() == 1).then_some(message).flatten();
+            // Only a failure's own card becomes the incident's message (not a reminder).
+            let card = matches!(
+                d.event.kind,
+                crate::detect::EventKind::BuildFailed | crate::detect::EventKind::BuildStillFailing
+            );
+            let own = (live.len() == 1 && card).then_some(message).flatten();
             self.store
                 .note_incident_message(
                     incident.id,

@@ -801,6 +801,7 @@ mod tests {
             projects: None,
             channel_id: None,
             source_alerts: false,
+            remind_every_mins: None,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -856,6 +857,7 @@ mod tests {
             projects: None,
             channel_id: None,
             source_alerts: false,
+            remind_every_mins: None,
         }
     }
 

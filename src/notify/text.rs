@@ -239,6 +239,7 @@ pub fn headline(kind: EventKind) -> &'static str {
         EventKind::SourceUnreachable => "CodeArts cannot be reached",
         EventKind::SourceRecovered => "CodeArts reachable again",
         EventKind::SilenceEnded => "Silence ended, still broken",
+        EventKind::IncidentReminder => "Still broken",
     }
 }
 
@@ -361,7 +362,10 @@ pub fn what_changed(event: &Event) -> Option<String> {
         EventKind::HealthDropped | EventKind::HealthRecovered => health_change(event),
         EventKind::JobDisabled | EventKind::JobEnabled => disabled_change(event),
         // The summary says it all: how long, and why.
-        EventKind::SourceUnreachable | EventKind::SourceRecovered | EventKind::SilenceEnded => None,
+        EventKind::SourceUnreachable
+        | EventKind::SourceRecovered
+        | EventKind::SilenceEnded
+        | EventKind::IncidentReminder => None,
         EventKind::JobRenamed => {
             let name = |i: Option<&crate::codearts::JobInfo>| {
                 i.and_then(|i| i.job_name.clone())

@@ -822,6 +822,80 @@ impl Store {
         Ok(done > 0)
     }
 
+    /// Open incidents, each with when every channel last heard about it.
+    pub async fn open_incidents(&self) -> Result<Vec<(Incident, HashMap<String, DateTime<Utc>>)>> {
+        let rows = sqlx::query(
+            "SELECT id, job_id, job_name, opened_at, failed_builds, last_status
+             FROM incidents WHERE closed_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let noticed = sqlx::query(
+                "SELECT channel, noticed_at FROM incident_messages WHERE incident_id = ?",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("channel")?, from_ms(r.try_get("noticed_at")?))))
+            .collect::<Result<HashMap<String, DateTime<Utc>>>>()?;
+            out.push((
+                Incident {
+                    id,
+                    job_id: row.try_get("job_id")?,
+                    job_name: row.try_get("job_name")?,
+                    opened_at: from_ms(row.try_get("opened_at")?),
+                    closed_at: None,
+                    failed_builds: row
+                        .try_get::<i64, _>("failed_builds")?
+                        .try_into()
+                        .unwrap_or(0),
+                    last_status: row.try_get("last_status")?,
+                },
+                noticed,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Queues a reminder of an incident to one channel, and notes that the channel heard about
+    /// it now, in one transaction (so a crash cannot send it twice or forget it was sent).
+    pub async fn record_reminder(
+        &self,
+        incident_id: i64,
+        event: &Event,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let now_ms = to_ms(now);
+        // The delivery is due at once, whatever clock the caller reasons with.
+        insert_event_with(
+            &mut tx,
+            event,
+            &[channel.to_owned()],
+            None,
+            Some(incident_id),
+            to_ms(Utc::now()),
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO incident_messages (incident_id, channel, message_id, noticed_at)
+             VALUES (?, ?, NULL, ?)
+             ON CONFLICT (incident_id, channel) DO UPDATE SET noticed_at = excluded.noticed_at",
+        )
+        .bind(incident_id)
+        .bind(channel)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records that `channel` heard about an incident now, and the message that shows it
     /// (kept when `message_id` is `None`).
     pub async fn note_incident_message(
@@ -837,7 +911,7 @@ impl Store {
              VALUES (?, ?, ?, ?)
              ON CONFLICT (incident_id, channel) DO UPDATE SET
                  message_id = COALESCE(excluded.message_id, incident_messages.message_id),
-                 noticed_at = excluded.noticed_at",
+                 noticed_at = MAX(excluded.noticed_at, incident_messages.noticed_at)",
         )
         .bind(incident_id)
         .bind(channel)
