@@ -178,18 +178,33 @@ impl App {
     }
 
     /// [`App::route`], then the silences and maintenance windows in force at `now`: a
-    /// suppressed event goes nowhere, and the reason is stored with it.
+    /// suppressed event goes nowhere, and the reason is stored with it. A flip of a `flaky`
+    /// job skips the channels that take the daily digest instead.
     pub fn route_now(
         &self,
         job: &WatchedJob,
         event: &Event,
         now: chrono::DateTime<chrono::Utc>,
+        flaky: bool,
     ) -> (Vec<String>, Option<String>) {
-        let channels = self.route(job, event);
-        match self.suppression(event, now) {
-            Some(reason) => (Vec::new(), Some(reason)),
-            None => (channels, None),
+        let mut channels = self.route(job, event);
+        if let Some(reason) = self.suppression(event, now) {
+            return (Vec::new(), Some(reason));
         }
+        if flaky && event.kind.is_flip() {
+            let before = channels.len();
+            channels.retain(|name| {
+                !self
+                    .config
+                    .channels
+                    .iter()
+                    .any(|c| c.name == *name && c.flaky_digest)
+            });
+            if channels.is_empty() && before > 0 {
+                return (channels, Some("flaky job: in the daily digest".to_owned()));
+            }
+        }
+        (channels, None)
     }
 
     /// Why an event must not be sent right now, if it must not.

@@ -5,10 +5,12 @@
 //! concurrency (the ceiling), and full poll cycles through the real pipeline (client, detector,
 //! SQLite transaction, outbox): the baseline, one where 10% of the jobs changed, and one where
 //! nothing changed. Reports jobs per second, wall time, the ratio to the ceiling, and resident
-//! memory (idle after start, and peak). Results go to docs/benchmarks.md.
+//! memory (idle after start, and peak). Then the delivery passes of [`crate::bench_delivery`]:
+//! events per second through the outbox, and messages per event in a 1,000-job burst.
+//! Results go to docs/benchmarks.md.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,13 +49,16 @@ impl Pass {
 }
 
 /// The child simulator; killed on drop.
-struct SimProcess {
+pub(crate) struct SimProcess {
     child: Child,
-    url: String,
+    pub(crate) url: String,
+    /// Kept open: the simulator prints more lines after the first, and a closed pipe would
+    /// make those prints fail and the simulator exit.
+    _stdout: BufReader<ChildStdout>,
 }
 
 impl SimProcess {
-    fn start(jobs: usize) -> anyhow::Result<Self> {
+    pub(crate) fn start(jobs: usize) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find our own executable")?;
         let mut child = Command::new(exe)
             .args([
@@ -69,8 +74,9 @@ impl SimProcess {
             .spawn()
             .context("cannot start the simulator")?;
         let stdout = child.stdout.take().context("simulator stdout")?;
+        let mut stdout = BufReader::new(stdout);
         let mut first = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut first)
             .context("simulator said nothing")?;
         let url = first
@@ -79,7 +85,11 @@ impl SimProcess {
             .filter(|u| u.starts_with("http://"))
             .with_context(|| format!("unexpected first line from the simulator: {first:?}"))?
             .to_owned();
-        Ok(Self { child, url })
+        Ok(Self {
+            child,
+            url,
+            _stdout: stdout,
+        })
     }
 }
 
@@ -210,8 +220,11 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     }
     app.store.close().await;
     drop(app);
+    // The delivery passes start their own simulators.
+    drop(sim);
+    let delivery = crate::bench_delivery::run(&dir, options.concurrency).await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    delivery
 }
 
 /// Runs the bot as `run` does, on a one-second schedule, with a webhook channel pointing at a
@@ -340,7 +353,12 @@ async fn plain_get_loop(base: &str, ids: &[String], concurrency: usize) -> anyho
     })
 }
 
-async fn change_jobs(base: &str, ids: &[String], concurrency: usize) -> anyhow::Result<()> {
+/// Makes every job of `ids` a fresh failed build (`success → failed` for seeded jobs).
+pub(crate) async fn change_jobs(
+    base: &str,
+    ids: &[String],
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let control = sim::Control::new(base, sim::DEFAULT_TOKEN);
     let limit = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();

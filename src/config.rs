@@ -289,6 +289,10 @@ pub struct RulesConfig {
     pub missing_after: u32,
     /// Cycles in a row in which every poll failed before `source_unreachable` is sent.
     pub blind_after: u32,
+    /// Recent builds the flakiness check looks at.
+    pub flaky_window: usize,
+    /// Flips (failure/success) within the window that make a job flaky; 0 turns it off.
+    pub flaky_threshold: usize,
     pub failure_statuses: Vec<String>,
     pub success_statuses: Vec<String>,
     pub in_progress_statuses: Vec<String>,
@@ -303,6 +307,8 @@ impl Default for RulesConfig {
             health_recovery: r.health_recovery,
             missing_after: r.missing_after,
             blind_after: 3,
+            flaky_window: r.flaky_window,
+            flaky_threshold: r.flaky_threshold,
             failure_statuses: r.failure_statuses,
             success_statuses: r.success_statuses,
             in_progress_statuses: r.in_progress_statuses,
@@ -321,6 +327,8 @@ impl RulesConfig {
             health_floor: self.health_floor,
             health_recovery: self.health_recovery,
             missing_after: self.missing_after,
+            flaky_window: self.flaky_window,
+            flaky_threshold: self.flaky_threshold,
         }
     }
 }
@@ -435,6 +443,9 @@ pub struct ChannelConfig {
     /// While an incident stays open, remind the channel this often (minutes, at least 10;
     /// default: never).
     pub remind_every_mins: Option<u32>,
+    /// Flips of flaky jobs go into one daily digest instead of one message each.
+    #[serde(default)]
+    pub flaky_digest: bool,
 }
 
 /// `[discord]`: the bot, shared by `discord_bot` channels and the chat commands.
@@ -830,6 +841,20 @@ impl Config {
             problems.push(format!(
                 "rules.blind_after: {} is out of range (1 to 1000 cycles)",
                 r.blind_after
+            ));
+        }
+        if !(2..=100).contains(&r.flaky_window) {
+            problems.push(format!(
+                "rules.flaky_window: {} is out of range (2 to 100 builds)",
+                r.flaky_window
+            ));
+        }
+        if r.flaky_threshold >= r.flaky_window.max(2) {
+            problems.push(format!(
+                "rules.flaky_threshold: {} flips cannot happen within {} builds (at most {}; 0 turns the check off)",
+                r.flaky_threshold,
+                r.flaky_window,
+                r.flaky_window.saturating_sub(1)
             ));
         }
         let rules = r.rules();

@@ -34,10 +34,11 @@ pub enum EventKind {
     SourceRecovered,
     SilenceEnded,
     IncidentReminder,
+    FlakyDigest,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::BuildFailed,
         EventKind::BuildRecovered,
         EventKind::BuildStillFailing,
@@ -53,6 +54,7 @@ impl EventKind {
         EventKind::SourceRecovered,
         EventKind::SilenceEnded,
         EventKind::IncidentReminder,
+        EventKind::FlakyDigest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,7 +74,16 @@ impl EventKind {
             EventKind::SourceRecovered => "source_recovered",
             EventKind::SilenceEnded => "silence_ended",
             EventKind::IncidentReminder => "incident_reminder",
+            EventKind::FlakyDigest => "flaky_digest",
         }
+    }
+
+    /// A build flipping between broken and fixed: what a flaky job's digest replaces.
+    pub fn is_flip(self) -> bool {
+        matches!(
+            self,
+            EventKind::BuildFailed | EventKind::BuildRecovered | EventKind::BuildStillFailing
+        )
     }
 
     /// Events about CodeArts as a whole (the bot cannot see it), not about one job.
@@ -95,9 +106,10 @@ impl EventKind {
             | EventKind::JobAccessLost
             | EventKind::SourceUnreachable
             | EventKind::IncidentReminder => Severity::Critical,
-            EventKind::HealthDropped | EventKind::JobDisabled | EventKind::SilenceEnded => {
-                Severity::Warning
-            }
+            EventKind::HealthDropped
+            | EventKind::JobDisabled
+            | EventKind::SilenceEnded
+            | EventKind::FlakyDigest => Severity::Warning,
             EventKind::BuildRecovered
             | EventKind::JobEnabled
             | EventKind::HealthRecovered
@@ -140,6 +152,11 @@ pub struct Rules {
     /// A visible job must answer 404 (or 403) this many polls in a row before
     /// `job_not_found` (or `job_access_lost`) is sent.
     pub missing_after: u32,
+    /// How many recent builds the flakiness check looks at.
+    pub flaky_window: usize,
+    /// A job whose outcome flipped (failure/success) at least this often within the window is
+    /// flaky; 0 turns the check off.
+    pub flaky_threshold: usize,
 }
 
 impl Default for Rules {
@@ -162,6 +179,8 @@ impl Default for Rules {
             health_floor: 60,
             health_recovery: false,
             missing_after: 1,
+            flaky_window: 10,
+            flaky_threshold: 4,
         }
     }
 }
@@ -245,6 +264,25 @@ pub struct Snapshot {
     /// 404/403 answers in a row while the job still counts as visible (see
     /// [`Rules::missing_after`]).
     pub missing_polls: u32,
+    /// Outcomes of the recent finished builds, oldest first: `F` failure, `S` success (at most
+    /// [`Rules::flaky_window`]).
+    pub outcomes: String,
+}
+
+impl Snapshot {
+    /// How often the recent outcomes flipped between failure and success.
+    pub fn flips(&self) -> usize {
+        self.outcomes
+            .as_bytes()
+            .windows(2)
+            .filter(|w| w[0] != w[1])
+            .count()
+    }
+
+    /// Whether the job counts as flaky under `rules`.
+    pub fn is_flaky(&self, rules: &Rules) -> bool {
+        rules.flaky_threshold > 0 && self.flips() >= rules.flaky_threshold
+    }
 }
 
 /// One thing that happened to a job, ready to be stored and delivered.
@@ -292,6 +330,7 @@ pub fn detect(
             presence: Presence::Present,
             settled_status: settled(previous, info, rules),
             missing_polls: 0,
+            outcomes: outcomes(previous, info, rules),
         },
         Observation::NotFound | Observation::Forbidden => {
             let gone = if *observation == Observation::NotFound {
@@ -314,6 +353,7 @@ pub fn detect(
                 },
                 settled_status: previous.and_then(|p| p.settled_status.clone()),
                 missing_polls: if still_visible { missing_polls } else { 0 },
+                outcomes: previous.map(|p| p.outcomes.clone()).unwrap_or_default(),
             }
         }
     };
@@ -370,6 +410,27 @@ fn settled(previous: Option<&Snapshot>, info: &JobInfo, rules: &Rules) -> Option
     }
 }
 
+/// The recent outcomes with this answer's build added when it is a new finished build (a
+/// different `last_build_time`, or the first sight) that failed or passed.
+fn outcomes(previous: Option<&Snapshot>, info: &JobInfo, rules: &Rules) -> String {
+    let mut out = previous.map(|p| p.outcomes.clone()).unwrap_or_default();
+    let before = previous.and_then(|p| p.info.as_ref());
+    let new_build = before.is_none_or(|b| b.last_build_time != info.last_build_time);
+    let mark = match info.last_build_status.as_deref().map(|s| rules.class(s)) {
+        Some(StatusClass::Failure) => Some('F'),
+        Some(StatusClass::Success) => Some('S'),
+        _ => None,
+    };
+    if let (true, Some(mark)) = (new_build, mark) {
+        out.push(mark);
+        let keep = rules.flaky_window.max(2);
+        if out.len() > keep {
+            out.drain(..out.len() - keep);
+        }
+    }
+    out
+}
+
 struct EventSink<'a> {
     job: &'a JobId,
     now: DateTime<Utc>,
@@ -408,8 +469,15 @@ fn compare(
     events: &mut Vec<Event>,
 ) {
     let name = emit.name();
-    if let Some(kind_summary) = build_transition(before, prev, after, next, rules, &name) {
-        events.push(emit.event(kind_summary.0, kind_summary.1));
+    if let Some((kind, mut summary)) = build_transition(before, prev, after, next, rules, &name) {
+        if next.is_flaky(rules) {
+            summary.push_str(&format!(
+                " · flaky: {} flips in the last {} builds",
+                next.flips(),
+                next.outcomes.len()
+            ));
+        }
+        events.push(emit.event(kind, summary));
     }
     if let (Some(old), Some(new)) = (before.health_score, after.health_score)
         && new < old
@@ -825,6 +893,54 @@ mod tests {
             ]),
             vec![none.clone(), vec![HealthDropped], none]
         );
+    }
+
+    #[test]
+    fn a_job_flipping_often_is_flaky_and_its_alerts_say_so() {
+        let rules = Rules::default(); // window 10, threshold 4
+        let mut snapshot: Option<Snapshot> = None;
+        let mut summaries = Vec::new();
+        let statuses = [
+            "success", "failed", "success", "failed", "success", "failed",
+        ];
+        for (build, status) in statuses.iter().enumerate() {
+            let d = detect(
+                &job(),
+                snapshot.as_ref(),
+                &found(status, build as i64, 80),
+                &rules,
+                now(),
+            );
+            summaries.extend(d.events.iter().map(|e| e.summary.clone()));
+            snapshot = d.next.or(snapshot);
+            // The same build seen again adds nothing.
+            let again = detect(
+                &job(),
+                snapshot.as_ref(),
+                &found(status, build as i64, 80),
+                &rules,
+                now(),
+            );
+            assert!(again.next.is_none() && again.events.is_empty());
+        }
+        let s = snapshot.unwrap();
+        assert_eq!((s.outcomes.as_str(), s.flips()), ("SFSFSF", 5));
+        assert!(s.is_flaky(&rules));
+        assert!(
+            !summaries[2].contains("flaky"),
+            "3 flips: not yet: {}",
+            summaries[2]
+        );
+        assert!(
+            summaries[3].contains("flaky: 4 flips in the last 5 builds"),
+            "{}",
+            summaries[3]
+        );
+        let off = Rules {
+            flaky_threshold: 0,
+            ..Rules::default()
+        };
+        assert!(!s.is_flaky(&off));
     }
 
     #[test]

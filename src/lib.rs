@@ -25,6 +25,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_delivery;
 pub mod blind;
 pub mod card;
 pub mod chat;
@@ -34,6 +35,7 @@ pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod discover;
+pub mod flaky;
 pub mod health;
 pub mod incident;
 pub mod metrics;

@@ -223,10 +223,15 @@ async fn work(
             );
             info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
         }
+        let flaky = detection
+            .next
+            .as_ref()
+            .or(previous.as_deref())
+            .is_some_and(|s| s.is_flaky(&app.rules));
         let (routes, suppressed) = detection
             .events
             .iter()
-            .map(|event| app.route_now(&polled.job, event, now))
+            .map(|event| app.route_now(&polled.job, event, now, flaky))
             .unzip();
         let pending = Pending {
             job: polled.job.job_id,
@@ -399,10 +404,13 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
                 warn!(error = %e, "cannot record whether CodeArts could be reached");
             }
             // While CodeArts cannot be seen, "still broken" would be a guess.
-            if !report.source_unreachable()
-                && let Err(e) = crate::incident::send_reminders(app, Utc::now()).await
-            {
-                warn!(error = %e, "cannot queue incident reminders");
+            if !report.source_unreachable() {
+                if let Err(e) = crate::incident::send_reminders(app, Utc::now()).await {
+                    warn!(error = %e, "cannot queue incident reminders");
+                }
+                if let Err(e) = crate::flaky::send_digests(app, Utc::now()).await {
+                    warn!(error = %e, "cannot queue the flaky-jobs digest");
+                }
             }
         }
         match result {

@@ -559,3 +559,93 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
     tick(&bot).await;
     assert_eq!(remind(60).await, 0, "recovered: no open incident");
 }
+
+#[tokio::test]
+async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewhere() {
+    let h = Harness::start(2).await;
+    let mut config = h.config("");
+    config.channels[1].flaky_digest = true; // team: digest; ops: every flip, marked flaky
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+    assert_eq!(
+        codearts_bot::flaky::send_digests(&bot, Utc::now())
+            .await
+            .unwrap(),
+        0,
+        "the first call starts the clock"
+    );
+    let job = h.job(0);
+    for build in 1..=6_i64 {
+        let status = if build % 2 == 1 { "failed" } else { "success" };
+        h.sim
+            .control()
+            .put_job(
+                &job,
+                json!({"last_build_status": status, "last_build_time": 9_000_000_000_000 + build}),
+            )
+            .await
+            .unwrap();
+        tick(&bot).await;
+    }
+    let received = h.received();
+    let ops: Vec<&String> = received
+        .iter()
+        .filter(|(p, _, _)| p == "/ops")
+        .map(|(_, k, _)| k)
+        .collect();
+    let team: Vec<&String> = received
+        .iter()
+        .filter(|(p, _, _)| p == "/team")
+        .map(|(_, k, _)| k)
+        .collect();
+    assert_eq!(ops.len(), 6, "every flip on the channel without the digest");
+    // The baseline counts as a build: S, then F S F S F S: flaky from the 4th flip on.
+    assert_eq!(team.len(), 3, "flips before the job was flaky: {team:?}");
+    let last_ops = h
+        .capture
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/ops")
+        .last()
+        .unwrap()
+        .json();
+    assert!(
+        last_ops["summary"]
+            .as_str()
+            .unwrap()
+            .contains("flaky: 6 flips"),
+        "{last_ops}"
+    );
+    let history = bot
+        .store
+        .events_for(&sim::seeded_job_id(0), 1)
+        .await
+        .unwrap();
+    assert_eq!(history[0].1, None, "sent to ops, so not suppressed");
+
+    let queued = codearts_bot::flaky::send_digests(&bot, Utc::now() + chrono::Duration::hours(25))
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    bot.dispatcher().drain_due().await.unwrap();
+    let digest = h
+        .capture
+        .requests()
+        .into_iter()
+        .map(|r| (r.path.clone(), r.json()))
+        .find(|(_, b)| b["event"] == "flaky_digest")
+        .unwrap();
+    assert_eq!(digest.0, "/team");
+    let summary = digest.1["summary"].as_str().unwrap().to_owned();
+    assert!(
+        summary.contains(&sim::seeded_job_name(0)) && summary.contains("SFSFSFS"),
+        "{summary}"
+    );
+    assert_eq!(
+        codearts_bot::flaky::send_digests(&bot, Utc::now() + chrono::Duration::hours(26))
+            .await
+            .unwrap(),
+        0,
+        "one a day"
+    );
+}

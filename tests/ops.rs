@@ -182,6 +182,7 @@ async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones(
         presence: Presence::Present,
         settled_status: Some(status.to_owned()),
         missing_polls: 0,
+        outcomes: String::new(),
     };
     // 1,200 old observations, each with a sent delivery; one old pending delivery; one recent.
     for i in 0..1200 {
@@ -433,6 +434,7 @@ async fn the_database_file_stays_flat_when_retention_keeps_up_with_a_long_run() 
                     presence: Presence::Present,
                     settled_status: Some(status.to_owned()),
                     missing_polls: 0,
+                    outcomes: String::new(),
                 }),
                 events: vec![Event {
                     kind: EventKind::BuildFailed,

@@ -36,6 +36,7 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         channel_id: None,
         source_alerts: false,
         remind_every_mins: None,
+        flaky_digest: false,
     }
 }
 

@@ -802,6 +802,7 @@ mod tests {
             channel_id: None,
             source_alerts: false,
             remind_every_mins: None,
+            flaky_digest: false,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -858,6 +859,7 @@ mod tests {
             channel_id: None,
             source_alerts: false,
             remind_every_mins: None,
+            flaky_digest: false,
         }
     }
 

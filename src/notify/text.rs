@@ -240,6 +240,7 @@ pub fn headline(kind: EventKind) -> &'static str {
         EventKind::SourceRecovered => "CodeArts reachable again",
         EventKind::SilenceEnded => "Silence ended, still broken",
         EventKind::IncidentReminder => "Still broken",
+        EventKind::FlakyDigest => "Flaky jobs, daily digest",
     }
 }
 
@@ -365,7 +366,8 @@ pub fn what_changed(event: &Event) -> Option<String> {
         EventKind::SourceUnreachable
         | EventKind::SourceRecovered
         | EventKind::SilenceEnded
-        | EventKind::IncidentReminder => None,
+        | EventKind::IncidentReminder
+        | EventKind::FlakyDigest => None,
         EventKind::JobRenamed => {
             let name = |i: Option<&crate::codearts::JobInfo>| {
                 i.and_then(|i| i.job_name.clone())

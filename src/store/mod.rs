@@ -299,7 +299,7 @@ impl Store {
     /// The latest snapshot of every job that has one, by job id.
     pub async fn snapshots(&self) -> Result<HashMap<String, Snapshot>> {
         let rows = sqlx::query(
-            "SELECT job_id, info, presence, settled_status, missing_polls FROM job_state",
+            "SELECT job_id, info, presence, settled_status, missing_polls, outcomes FROM job_state",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -896,6 +896,54 @@ impl Store {
         Ok(())
     }
 
+    /// When `channel` last got the flaky-jobs digest; starts the clock (and returns `None`) the
+    /// first time.
+    pub async fn flaky_digest_sent_at(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let sent: Option<i64> =
+            sqlx::query_scalar("SELECT sent_at FROM flaky_digests WHERE channel = ?")
+                .bind(channel)
+                .fetch_optional(&self.pool)
+                .await?;
+        if sent.is_none() {
+            self.note_flaky_digest(channel, None, now).await?;
+        }
+        Ok(sent.map(from_ms))
+    }
+
+    /// Queues a digest (if any) to `channel` and notes it was sent now, in one transaction.
+    pub async fn note_flaky_digest(
+        &self,
+        channel: &str,
+        event: Option<&Event>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        if let Some(event) = event {
+            insert_event(
+                &mut tx,
+                event,
+                &[channel.to_owned()],
+                None,
+                to_ms(Utc::now()),
+            )
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO flaky_digests (channel, sent_at) VALUES (?, ?)
+             ON CONFLICT (channel) DO UPDATE SET sent_at = excluded.sent_at",
+        )
+        .bind(channel)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records that `channel` heard about an incident now, and the message that shows it
     /// (kept when `message_id` is `None`).
     pub async fn note_incident_message(
@@ -962,11 +1010,12 @@ async fn write_observation(
         let info = next.info.as_ref().map(to_json);
         sqlx::query(
             "INSERT INTO job_state (job_id, info, presence, settled_status, observed_at,
-                                    missing_polls)
-             VALUES (?, ?, ?, ?, ?, ?)
+                                    missing_polls, outcomes)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (job_id) DO UPDATE SET info = excluded.info,
                  presence = excluded.presence, settled_status = excluded.settled_status,
-                 observed_at = excluded.observed_at, missing_polls = excluded.missing_polls",
+                 observed_at = excluded.observed_at, missing_polls = excluded.missing_polls,
+                 outcomes = excluded.outcomes",
         )
         .bind(job.as_str())
         .bind(&info)
@@ -974,6 +1023,7 @@ async fn write_observation(
         .bind(&next.settled_status)
         .bind(now_ms)
         .bind(i64::from(next.missing_polls))
+        .bind(&next.outcomes)
         .execute(&mut **tx)
         .await?;
         sqlx::query(
@@ -1147,6 +1197,7 @@ fn snapshot_from_row(row: &SqliteRow) -> Result<Snapshot> {
             .try_get::<i64, _>("missing_polls")?
             .try_into()
             .unwrap_or(0),
+        outcomes: row.try_get("outcomes")?,
     })
 }
 

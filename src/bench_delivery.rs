@@ -1,0 +1,648 @@
+//! `codearts-bot bench`, the delivery passes: how fast the outbox empties into chat, and how
+//! many messages a burst of failures becomes.
+//!
+//! Each pass starts its own simulator child process with [`BURST`] seeded jobs, a bot on a
+//! fresh SQLite file, and a receiver in this process (axum on loopback) that answers 200 and
+//! counts what arrives. After a baseline cycle every job is changed `success → failed` through
+//! the simulator's control API, the real dispatcher (`Dispatcher::run`, as `app::run` starts
+//! it) is started, and one poll cycle queues the burst; the pass ends when the store has every
+//! delivery `sent`.
+//!
+//! - Pass A, outbox throughput: one `webhook` channel, with the default `delivery` config and
+//!   with `group_wait_ms = 0`.
+//! - Pass B, messages per event: one channel each of `webhook`, `slack` and `discord`.
+//!
+//! How events are counted: a `webhook` POST is the JSON contract of `notify::webhook`, one event
+//! per body, counted by its `job_name`; a Slack or Discord message counts one event per seeded
+//! job name (`sim-job-NNNN`) it mentions, once however often it repeats it. Every channel is
+//! also checked to have named every job of the burst.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use crate::app::App;
+use crate::bench::{SimProcess, change_jobs};
+use crate::config::Config;
+use crate::{poller, sim};
+
+/// The jobs that fail together in one cycle (issue #4: "a 1,000-job burst").
+pub const BURST: usize = 1000;
+
+/// How long a pass may take before the benchmark gives up on it.
+const PASS_LIMIT: Duration = Duration::from_secs(600);
+
+/// How often the store is asked whether every delivery is sent.
+const STORE_POLL: Duration = Duration::from_millis(20);
+
+/// What the seeded job names start with (see [`sim::seeded_job_name`]).
+const NAME_PREFIX: &str = "sim-job-";
+
+/// One channel of a pass; the receiver serves it at `/{name}`.
+#[derive(Debug, Clone, Copy)]
+struct ChannelSpec {
+    name: &'static str,
+    /// The config's `type`.
+    kind: &'static str,
+}
+
+impl ChannelSpec {
+    fn counting(self) -> Counting {
+        if self.kind == "webhook" {
+            Counting::WebhookJson
+        } else {
+            Counting::JobNames
+        }
+    }
+}
+
+/// How the receiver finds the events in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// The generic webhook contract: one JSON event per POST, named by its `job_name`.
+    WebhookJson,
+    /// A chat message: the seeded job names it mentions, each once.
+    JobNames,
+}
+
+/// What one channel's receiver saw.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    messages: usize,
+    /// Events summed over messages (an event sent twice counts twice).
+    events: usize,
+    max_per_message: usize,
+    /// Events in the first message (a quiet channel sends at once, with what is queued so far).
+    first_events: Option<usize>,
+    /// Messages in which no event could be found.
+    unreadable: usize,
+    /// The jobs named at least once.
+    distinct: BTreeSet<String>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Tally {
+    fn record(&mut self, at: Instant, names: Option<BTreeSet<String>>) {
+        self.first_events
+            .get_or_insert(names.as_ref().map_or(0, BTreeSet::len));
+        self.messages += 1;
+        self.first.get_or_insert(at);
+        self.last = Some(at);
+        match names {
+            Some(names) if !names.is_empty() => {
+                self.events += names.len();
+                self.max_per_message = self.max_per_message.max(names.len());
+                self.distinct.extend(names);
+            }
+            _ => self.unreadable += 1,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    counting: Arc<HashMap<String, Counting>>,
+    tallies: Arc<Mutex<BTreeMap<String, Tally>>>,
+}
+
+/// The loopback receiver: one path per channel, 200 to everything it can count.
+struct Receiver {
+    base: String,
+    tallies: Arc<Mutex<BTreeMap<String, Tally>>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Receiver {
+    async fn start(channels: &[ChannelSpec]) -> anyhow::Result<Self> {
+        let counting: HashMap<String, Counting> = channels
+            .iter()
+            .map(|c| (c.name.to_owned(), c.counting()))
+            .collect();
+        let tallies: BTreeMap<String, Tally> = channels
+            .iter()
+            .map(|c| (c.name.to_owned(), Tally::default()))
+            .collect();
+        let tallies = Arc::new(Mutex::new(tallies));
+        let state = ReceiverState {
+            counting: Arc::new(counting),
+            tallies: Arc::clone(&tallies),
+        };
+        let router = axum::Router::new()
+            .route("/{channel}", post(receive))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("the delivery receiver cannot bind 127.0.0.1:0")?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(Self {
+            base,
+            tallies,
+            task,
+        })
+    }
+
+    fn url(&self, channel: &str) -> String {
+        format!("{}/{channel}", self.base)
+    }
+
+    fn tallies(&self) -> BTreeMap<String, Tally> {
+        self.tallies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    UrlPath(channel): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
+    let at = Instant::now();
+    let Some(counting) = state.counting.get(&channel).copied() else {
+        return StatusCode::NOT_FOUND;
+    };
+    let names = events_in(counting, &body);
+    let mut tallies = state.tallies.lock().unwrap_or_else(PoisonError::into_inner);
+    match tallies.get_mut(&channel) {
+        Some(tally) => {
+            tally.record(at, names);
+            StatusCode::OK
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+/// The jobs whose events a message carries, or `None` when it is not what the channel sends.
+fn events_in(counting: Counting, body: &[u8]) -> Option<BTreeSet<String>> {
+    match counting {
+        Counting::WebhookJson => {
+            let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+            value.get("id")?.as_str()?;
+            let name = value.get("job_name")?.as_str()?;
+            Some(BTreeSet::from([name.to_owned()]))
+        }
+        Counting::JobNames => Some(job_names(&String::from_utf8_lossy(body))),
+    }
+}
+
+/// Every seeded job name (`sim-job-` and digits) in a text, each once.
+fn job_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(NAME_PREFIX) {
+        let after = &rest[at + NAME_PREFIX.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            names.insert(format!("{NAME_PREFIX}{}", &after[..digits]));
+        }
+        rest = &after[digits..];
+    }
+    names
+}
+
+/// One pass: the channels, and the grouping wait (`None`: the default).
+struct Burst<'a> {
+    name: &'static str,
+    channels: &'a [ChannelSpec],
+    group_wait_ms: Option<u64>,
+    concurrency: usize,
+    dir: &'a Path,
+}
+
+/// What one channel received in a pass, with the limits its sink declares.
+#[derive(Debug, Clone)]
+struct ChannelResult {
+    name: &'static str,
+    kind: &'static str,
+    max_batch: usize,
+    pacing: Vec<(u32, Duration)>,
+    tally: Tally,
+    /// First and last message, since the burst's cycle started.
+    first: Option<Duration>,
+    last: Option<Duration>,
+}
+
+impl ChannelResult {
+    /// First to last message, as measured.
+    fn span(&self) -> Option<Duration> {
+        Some(self.last?.saturating_sub(self.first?))
+    }
+
+    /// First to last message at the earliest pacing allows, every message full.
+    fn floor(&self, events: usize) -> Duration {
+        pacing_floor(events.div_ceil(self.max_batch.max(1)), &self.pacing)
+    }
+
+    /// Events per second pacing allows in the long run: full messages at the tightest window.
+    fn sustained_bound(&self) -> f64 {
+        let per_sec = self
+            .pacing
+            .iter()
+            .map(|(max, window)| f64::from(*max) / window.as_secs_f64().max(1e-9))
+            .fold(f64::INFINITY, f64::min);
+        per_sec * self.max_batch as f64
+    }
+
+    fn pacing_text(&self) -> String {
+        if self.pacing.is_empty() {
+            return "unpaced".to_owned();
+        }
+        self.pacing
+            .iter()
+            .map(|(max, window)| format!("{max} per {} s", window.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+}
+
+/// What a pass measured.
+#[derive(Debug, Clone)]
+struct BurstResult {
+    group_wait_ms: u64,
+    /// Events and deliveries the burst's cycle queued.
+    events: usize,
+    deliveries: usize,
+    failed_polls: usize,
+    cycle: Duration,
+    /// Since the cycle started, until the store had no pending delivery left.
+    all_sent: Duration,
+    sent: u64,
+    failed: u64,
+    channels: Vec<ChannelResult>,
+}
+
+impl BurstResult {
+    fn first_message(&self) -> Option<Duration> {
+        self.channels.iter().filter_map(|c| c.first).min()
+    }
+
+    fn last_message(&self) -> Option<Duration> {
+        self.channels.iter().filter_map(|c| c.last).max()
+    }
+}
+
+/// Runs the delivery passes and prints their report. `dir` holds their databases.
+pub async fn run(dir: &Path, concurrency: usize) -> anyhow::Result<()> {
+    println!(
+        "\ndelivery: {BURST} jobs go success -> failed in one cycle; a simulator child process \
+         and a fresh database per pass, the real dispatcher, a receiver on loopback in this \
+         process (several minutes: the platforms' pacing bounds it)"
+    );
+    let webhook = [ChannelSpec {
+        name: "webhook",
+        kind: "webhook",
+    }];
+    let default_wait = burst(&Burst {
+        name: "a-default",
+        channels: &webhook,
+        group_wait_ms: None,
+        concurrency,
+        dir,
+    })
+    .await
+    .context("delivery pass A (default config)")?;
+    let no_wait = burst(&Burst {
+        name: "a-no-wait",
+        channels: &webhook,
+        group_wait_ms: Some(0),
+        concurrency,
+        dir,
+    })
+    .await
+    .context("delivery pass A (group_wait_ms = 0)")?;
+    print_throughput(&[&default_wait, &no_wait]);
+
+    let mixed = [
+        ChannelSpec {
+            name: "webhook",
+            kind: "webhook",
+        },
+        ChannelSpec {
+            name: "slack",
+            kind: "slack",
+        },
+        ChannelSpec {
+            name: "discord",
+            kind: "discord",
+        },
+    ];
+    let burst_b = burst(&Burst {
+        name: "b",
+        channels: &mixed,
+        group_wait_ms: None,
+        concurrency,
+        dir,
+    })
+    .await
+    .context("delivery pass B")?;
+    print_messages_per_event(&burst_b);
+    Ok(())
+}
+
+async fn burst(pass: &Burst<'_>) -> anyhow::Result<BurstResult> {
+    let sim = SimProcess::start(BURST)?;
+    let receiver = Receiver::start(pass.channels).await?;
+    let ids: Vec<String> = (0..BURST)
+        .map(|i| sim::seeded_job_id(i).to_string())
+        .collect();
+    let db = pass.dir.join(format!("delivery-{}.db", pass.name));
+    let mut text = format!(
+        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{}\"\n[codearts.auth]\ntoken = \"{}\"\n\
+         [poll]\nconcurrency = {}\ntimeout_secs = 30\n[store]\npath = \"{}\"\n",
+        sim.url,
+        sim::DEFAULT_TOKEN,
+        pass.concurrency,
+        db.display()
+    );
+    if let Some(ms) = pass.group_wait_ms {
+        text.push_str(&format!("[delivery]\ngroup_wait_ms = {ms}\n"));
+    }
+    for channel in pass.channels {
+        text.push_str(&format!(
+            "[[channels]]\nname = \"{}\"\ntype = \"{}\"\nurl = \"{}\"\n",
+            channel.name,
+            channel.kind,
+            receiver.url(channel.name)
+        ));
+    }
+    for id in &ids {
+        text.push_str(&format!("[[jobs]]\nid = \"{id}\"\n"));
+    }
+    let config = Config::from_toml(&text, "bench delivery config", &|_| None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = App::start(config).await?;
+    let baseline = poller::run_cycle(&app).await?;
+    if baseline.failed_total() > 0 || baseline.events > 0 {
+        bail!(
+            "the baseline cycle should store {BURST} jobs quietly; {} polls failed, {} events",
+            baseline.failed_total(),
+            baseline.events
+        );
+    }
+    change_jobs(&sim.url, &ids, pass.concurrency).await?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let dispatcher = app.dispatcher();
+    let wake = Arc::clone(&app.dispatch_wake);
+    let dispatching = tokio::spawn(async move { dispatcher.run(wake, stop_rx).await });
+    let started = Instant::now();
+    let report = poller::run_cycle(&app).await?;
+    let cycle = started.elapsed();
+    let counts = loop {
+        let counts = app.store.outbox_counts().await?;
+        if counts.pending == 0 && counts.sent + counts.failed >= report.deliveries as u64 {
+            break counts;
+        }
+        if started.elapsed() > PASS_LIMIT {
+            bail!(
+                "{} of {} deliveries still pending after {} s",
+                counts.pending,
+                report.deliveries,
+                PASS_LIMIT.as_secs()
+            );
+        }
+        tokio::time::sleep(STORE_POLL).await;
+    };
+    let all_sent = started.elapsed();
+    let _ = stop_tx.send(true);
+    let _ = dispatching.await;
+
+    let tallies = receiver.tallies();
+    let since = |at: Option<Instant>| at.map(|t| t.saturating_duration_since(started));
+    let channels = pass
+        .channels
+        .iter()
+        .map(|spec| {
+            let sink = app.sinks.get(spec.name);
+            let tally = tallies.get(spec.name).cloned().unwrap_or_default();
+            ChannelResult {
+                name: spec.name,
+                kind: spec.kind,
+                max_batch: sink.map_or(1, |s| s.max_batch()),
+                pacing: sink.map(|s| s.pacing()).unwrap_or_default(),
+                first: since(tally.first),
+                last: since(tally.last),
+                tally,
+            }
+        })
+        .collect();
+    let result = BurstResult {
+        group_wait_ms: app.config.delivery.group_wait_ms,
+        events: report.events,
+        deliveries: report.deliveries,
+        failed_polls: report.failed_total(),
+        cycle,
+        all_sent,
+        sent: counts.sent,
+        failed: counts.failed,
+        channels,
+    };
+    app.store.close().await;
+    drop(app);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    Ok(result)
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(|| "n/a".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+}
+
+/// Events per second over a span.
+fn rate(events: usize, span: Option<Duration>) -> String {
+    span.filter(|s| !s.is_zero()).map_or_else(
+        || "n/a".to_owned(),
+        |s| format!("{:.1}", events as f64 / s.as_secs_f64()),
+    )
+}
+
+fn print_throughput(runs: &[&BurstResult]) {
+    let Some(channel) = runs.first().and_then(|r| r.channels.first()) else {
+        return;
+    };
+    println!(
+        "\npass A, outbox throughput: {BURST} events to one {} channel (pacing {}, {} event(s) per \
+         message: at most {:.1} events/s; first to last message at the earliest {:.1} s)",
+        channel.kind,
+        channel.pacing_text(),
+        channel.max_batch,
+        channel.sustained_bound(),
+        channel.floor(BURST).as_secs_f64()
+    );
+    println!(
+        "\n| delivery config | events | delivered | messages | cycle | first message | all sent | events/s (first message to all sent) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let default = crate::config::DeliveryConfig::default().group_wait_ms;
+    for run in runs {
+        let Some(c) = run.channels.first() else {
+            continue;
+        };
+        let label = if run.group_wait_ms == default {
+            format!("group_wait_ms = {} (default)", run.group_wait_ms)
+        } else {
+            format!("group_wait_ms = {}", run.group_wait_ms)
+        };
+        let from_first = c.first.map(|f| run.all_sent.saturating_sub(f));
+        println!(
+            "| {label} | {} | {} | {} | {:.2} s | {} | {:.2} s | {} |",
+            run.events,
+            c.tally.distinct.len(),
+            c.tally.messages,
+            run.cycle.as_secs_f64(),
+            secs(c.first),
+            run.all_sent.as_secs_f64(),
+            rate(run.events, from_first),
+        );
+        warn_if_incomplete(run);
+    }
+}
+
+fn print_messages_per_event(run: &BurstResult) {
+    println!(
+        "\npass B, messages per event: {BURST} jobs fail in one cycle, {} events, {} deliveries \
+         to {} channels (group_wait_ms = {}); times since the cycle started (it took {:.2} s)",
+        run.events,
+        run.deliveries,
+        run.channels.len(),
+        run.group_wait_ms,
+        run.cycle.as_secs_f64()
+    );
+    println!(
+        "\n| channel | pacing | events per message: limit, most seen | messages | events in first message | events carried | jobs named | messages/event | first message | last message | first to last | pacing floor, first to last |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut messages = 0;
+    for c in &run.channels {
+        messages += c.tally.messages;
+        println!(
+            "| {} ({}) | {} | {}, {} | {} | {} | {} | {} | {:.3} | {} | {} | {} | {:.1} s |",
+            c.name,
+            c.kind,
+            c.pacing_text(),
+            c.max_batch,
+            c.tally.max_per_message,
+            c.tally.messages,
+            c.tally.first_events.unwrap_or(0),
+            c.tally.events,
+            c.tally.distinct.len(),
+            c.tally.messages as f64 / run.events.max(1) as f64,
+            secs(c.first),
+            secs(c.last),
+            secs(c.span()),
+            c.floor(run.events).as_secs_f64()
+        );
+    }
+    println!(
+        "\nall channels: {messages} messages for {} events = {:.3} messages per event \
+         ({:.3} per delivery); last event delivered {} after the cycle started, every delivery \
+         marked sent in the store after {:.2} s",
+        run.events,
+        messages as f64 / run.events.max(1) as f64,
+        messages as f64 / run.deliveries.max(1) as f64,
+        secs(run.last_message()),
+        run.all_sent.as_secs_f64()
+    );
+    if let Some(first) = run.first_message() {
+        println!(
+            "first message {} after the cycle started",
+            secs(Some(first))
+        );
+    }
+    warn_if_incomplete(run);
+}
+
+/// Says so when the numbers above do not describe a complete burst.
+fn warn_if_incomplete(run: &BurstResult) {
+    if run.events != BURST || run.failed_polls > 0 {
+        println!(
+            "WARNING: the burst cycle found {} events ({} polls failed), not {BURST}",
+            run.events, run.failed_polls
+        );
+    }
+    if run.failed > 0 || run.sent != run.deliveries as u64 {
+        println!(
+            "WARNING: {} deliveries sent and {} failed, of {}",
+            run.sent, run.failed, run.deliveries
+        );
+    }
+    for c in &run.channels {
+        if c.tally.distinct.len() != run.events || c.tally.unreadable > 0 {
+            println!(
+                "WARNING: {} named {} of {} jobs ({} messages without a countable event)",
+                c.name,
+                c.tally.distinct.len(),
+                run.events,
+                c.tally.unreadable
+            );
+        }
+    }
+}
+
+/// When the last of `messages` messages may go at the earliest, the first going at 0, under
+/// the dispatcher's pacing: within each `(max, window)`, a message waits until fewer than `max`
+/// messages went out in the last `window`.
+fn pacing_floor(messages: usize, windows: &[(u32, Duration)]) -> Duration {
+    let mut at: Vec<Duration> = Vec::with_capacity(messages);
+    for k in 0..messages {
+        let earliest = windows
+            .iter()
+            .filter_map(|(max, window)| {
+                let max = usize::try_from(*max).ok()?;
+                let j = k.checked_sub(max)?;
+                at.get(j).map(|t| *t + *window)
+            })
+            .max()
+            .unwrap_or_default();
+        at.push(earliest);
+    }
+    at.last().copied().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names_are_found_once_each_with_their_digits() {
+        let text = r#"{"title":"Build failed: sim-job-0007","text":"sim-job-0007, sim-job-0123 and sim-job-"}"#;
+        let names: Vec<String> = job_names(text).into_iter().collect();
+        assert_eq!(names, ["sim-job-0007", "sim-job-0123"]);
+    }
+
+    #[test]
+    fn a_webhook_body_carries_one_event_and_anything_else_none() {
+        let body = br#"{"id":"d1","event":"build_failed","job_name":"sim-job-0001"}"#;
+        assert_eq!(
+            events_in(Counting::WebhookJson, body),
+            Some(BTreeSet::from(["sim-job-0001".to_owned()]))
+        );
+        assert_eq!(events_in(Counting::WebhookJson, b"not json"), None);
+    }
+
+    #[test]
+    fn pacing_floor_follows_every_window() {
+        let secs = Duration::from_secs;
+        // 1,000 webhook POSTs at 10 per second: the last goes 99 s after the first.
+        assert_eq!(pacing_floor(1000, &[(10, secs(1))]), secs(99));
+        // 40 Discord messages: 30 in the first 10 s (5 per 2 s), then the 30-per-minute window.
+        assert_eq!(pacing_floor(40, &[(5, secs(2)), (30, secs(60))]), secs(62));
+        assert_eq!(pacing_floor(0, &[(1, secs(1))]), Duration::ZERO);
+        assert_eq!(pacing_floor(5, &[]), Duration::ZERO);
+    }
+}
