@@ -649,3 +649,52 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
         "one a day"
     );
 }
+
+#[tokio::test]
+async fn a_discord_bot_channel_edits_the_incident_message_through_serenity() {
+    use support::capture::Reply;
+    let h = Harness::start(1).await;
+    let mut config = h.config("");
+    config.jobs.truncate(1);
+    config.discord.token = Some(codearts_bot::secret::Secret::new("bot-token-0123456789"));
+    config.discord.api_base = Some(h.capture.url(""));
+    config.channels = vec![
+        toml::from_str(
+            "name = \"bot\"\ntype = \"discord_bot\"\nchannel_id = \"123456789012345678\"",
+        )
+        .unwrap(),
+    ];
+    let bot = App::start(config).await.unwrap();
+    tick(&bot).await;
+    // Discord answers a bot's message with the message object.
+    h.capture.script(vec![Reply::json(
+        200,
+        json!({"id": "555000000000000001", "channel_id": "123456789012345678", "type": 0}),
+    )]);
+    let job = h.job(0);
+    fail(&h, &job, 9_000_000_000_000).await;
+    tick(&bot).await;
+    fail(&h, &job, 9_000_000_000_001).await;
+    tick(&bot).await;
+    let sent: Vec<(String, String)> = h
+        .capture
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (
+                "POST".to_owned(),
+                "/api/v10/channels/123456789012345678/messages".to_owned()
+            ),
+            (
+                "PATCH".to_owned(),
+                "/api/v10/channels/123456789012345678/messages/555000000000000001".to_owned()
+            ),
+        ]
+    );
+    let edit = h.capture.requests()[1].json().to_string();
+    assert!(edit.contains("2 failed builds"), "{edit}");
+}

@@ -566,3 +566,56 @@ async fn silences_from_chat_are_stored_with_who_and_why() {
     );
     assert!(bot.app.store.open_silences().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_gateway_registers_the_commands_in_each_allowed_guild() {
+    let bot = Bot::start_with(|config| {
+        config.discord.guilds = vec!["1300000000000000003".into(), "1300000000000000009".into()];
+    })
+    .await;
+    let http = serenity::http::HttpBuilder::new("bot-token-for-tests")
+        .proxy(bot.capture.url(""))
+        .ratelimiter_disabled(true)
+        .application_id(serenity::all::ApplicationId::new(1_200_000_000_000_000_002))
+        .build();
+    bot.capture.script(vec![
+        support::capture::Reply::json(200, json!([])),
+        support::capture::Reply::json(200, json!([])),
+    ]);
+    gateway::register(&Chat::new(bot.app.clone()), &http)
+        .await
+        .expect("registration reaches the capture server");
+    let sent = bot.capture.requests();
+    let paths: Vec<(String, String)> = sent
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            (
+                "PUT".to_owned(),
+                "/api/v10/applications/1200000000000000002/guilds/1300000000000000003/commands"
+                    .to_owned()
+            ),
+            (
+                "PUT".to_owned(),
+                "/api/v10/applications/1200000000000000002/guilds/1300000000000000009/commands"
+                    .to_owned()
+            ),
+        ]
+    );
+    let names: Vec<String> = sent[0]
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "job", "watch", "unwatch", "watches", "history", "mute", "unmute", "ack"
+        ]
+    );
+}

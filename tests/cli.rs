@@ -325,3 +325,51 @@ async fn check_prints_the_card_or_the_json_and_fails_clearly() {
     assert_eq!(unknown.status.code(), Some(4), "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("not found"));
 }
+
+#[test]
+fn silences_from_the_shell_are_listed_and_refuse_what_they_cannot_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let config = write(
+        dir.path(),
+        "bot.toml",
+        &format!("{GOOD}\n[store]\npath = \"{}\"\n", db.display()),
+    );
+    let env = [("TEST_TOKEN", "t"), ("USER", "alice")];
+    let out = bot(
+        &[
+            "mute",
+            "all",
+            "2h",
+            "--reason",
+            "release night",
+            "--config",
+            &config,
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Muted all jobs until"), "{text}");
+
+    let out = bot(&["silences", "--config", &config], &env);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("mute")
+            && text.contains("all jobs")
+            && text.contains("cli:alice: release night"),
+        "{text}"
+    );
+
+    let out = bot(&["mute", JOB, "forever", "--config", &config], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a duration"), "{}", stderr(&out));
+    let out = bot(&["ack", "12345", "--config", &config], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a job id"), "{}", stderr(&out));
+
+    let out = bot(&["unmute", "all", "--config", &config], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bot(&["silences", "--config", &config], &env);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no silences in force"));
+}
