@@ -605,8 +605,7 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
         .capture
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/ops")
-        .last()
+        .rfind(|r| r.path == "/ops")
         .unwrap()
         .json();
     assert!(
