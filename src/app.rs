@@ -139,15 +139,7 @@ impl App {
                     .as_ref()
                     .is_none_or(|names| names.contains(&c.name))
             })
-            .filter(|c| {
-                c.events
-                    .as_ref()
-                    .is_none_or(|kinds| kinds.iter().any(|k| k == event.kind.as_str()))
-            })
-            .filter(|c| {
-                c.min_severity
-                    .is_none_or(|min| event.kind.severity() >= min.severity())
-            })
+            .filter(|c| takes_kind(c, event))
             .filter(|c| {
                 c.projects
                     .as_ref()
@@ -164,15 +156,7 @@ impl App {
             .channels
             .iter()
             .filter(|c| c.source_alerts)
-            .filter(|c| {
-                c.events
-                    .as_ref()
-                    .is_none_or(|kinds| kinds.iter().any(|k| k == event.kind.as_str()))
-            })
-            .filter(|c| {
-                c.min_severity
-                    .is_none_or(|min| event.kind.severity() >= min.severity())
-            })
+            .filter(|c| takes_kind(c, event))
             .map(|c| c.name.clone())
             .collect()
     }
@@ -224,6 +208,17 @@ impl App {
             Arc::clone(&self.metrics),
         )
     }
+}
+
+/// Whether a channel's `events` and `min_severity` let this event's kind through.
+fn takes_kind(channel: &crate::config::ChannelConfig, event: &Event) -> bool {
+    channel
+        .events
+        .as_ref()
+        .is_none_or(|kinds| kinds.iter().any(|k| k == event.kind.as_str()))
+        && channel
+            .min_severity
+            .is_none_or(|min| event.kind.severity() >= min.severity())
 }
 
 /// serenity's HTTP client for the bot, when `[discord] token` is set: one per process, shared

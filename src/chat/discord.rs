@@ -311,28 +311,13 @@ fn card_embed(card: &JobCard) -> Value {
 }
 
 fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
-    let mut text = String::new();
-    for line in lines {
-        let when = line
-            .when
-            .map(|t| format!("<t:{}:R> ", t.timestamp()))
-            .unwrap_or_default();
-        let entry = format!(
-            "{when}`{}` {}\n",
-            line.label.replace('`', "'"),
-            discord_safe(&line.text)
-        );
-        if text.len() + entry.len() > 3_900 {
-            break;
-        }
-        text.push_str(&entry);
-    }
-    if more > 0 {
-        text.push_str(&format!("… and {more} more"));
-    }
-    if text.is_empty() {
-        text.push_str("(none)");
-    }
+    let text = super::list_text(
+        lines,
+        more,
+        3_900,
+        |t| format!("<t:{}:R>", t.timestamp()),
+        discord_safe,
+    );
     json!({
         "title": truncate_utf16(&printable(title), 256),
         "description": truncate_utf16(&text, 4096),
@@ -342,11 +327,7 @@ fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
 
 /// `POST /discord/interactions`, when `[discord] public_key` is set.
 pub fn routes(chat: Chat, key: VerifyingKey) -> Router {
-    let follow_ups = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
+    let follow_ups = super::follow_up_client();
     Router::new()
         .route("/discord/interactions", post(interactions))
         .with_state(Endpoint {
@@ -417,26 +398,14 @@ async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Valu
         .api_base
         .clone()
         .unwrap_or_else(|| "https://discord.com".to_owned());
-    tokio::spawn(async move {
-        let reply = task
-            .await
-            .unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()));
-        let url = format!(
-            "{}/api/v10/webhooks/{}/{}/messages/@original",
-            base.trim_end_matches('/'),
-            interaction.application_id,
-            interaction.token
-        );
-        match client.patch(url).json(&render(&reply)).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => warn!(
-                status = r.status().as_u16(),
-                "Discord refused the deferred answer"
-            ),
-            Err(e) => {
-                warn!(error = %crate::codearts::client::without_url(&e), "cannot send the deferred answer to Discord")
-            }
-        }
+    let url = format!(
+        "{}/api/v10/webhooks/{}/{}/messages/@original",
+        base.trim_end_matches('/'),
+        interaction.application_id,
+        interaction.token
+    );
+    super::answer_later(task, "discord", move |reply| {
+        client.patch(url).json(&render(reply))
     });
     json!({"type": 5})
 }

@@ -168,24 +168,16 @@ pub async fn mute(
             ));
         }
     }
-    let now = Utc::now();
-    let until = now + chrono::Duration::from_std(length).unwrap_or_default();
     let reason = reason.map(|r| crate::notify::text::truncate_chars(r.trim(), 200));
-    let silence = app
-        .store
-        .add_silence(
-            Kind::Mute,
-            &scope,
-            by,
-            reason.as_deref().unwrap_or(""),
-            now,
-            until,
-        )
-        .await
-        .map_err(store_failure)?;
-    crate::silence::sweep(app, now)
-        .await
-        .map_err(store_failure)?;
+    let (silence, until) = add_silence(
+        app,
+        Kind::Mute,
+        &scope,
+        by,
+        reason.as_deref().unwrap_or(""),
+        length,
+    )
+    .await?;
     Ok(format!(
         "Muted {} until {} (silence #{}{}). Events are still recorded and shown in /history; \
          when the silence ends, jobs still broken are summarised.",
@@ -238,23 +230,15 @@ pub async fn ack(app: &App, raw: &str, by: &str) -> Result<String, String> {
             "Job {id} is not failing as far as the bot knows: nothing to acknowledge."
         ));
     }
-    let now = Utc::now();
-    let until = now + chrono::Duration::from_std(ACK_DURATION).unwrap_or_default();
-    let silence = app
-        .store
-        .add_silence(
-            Kind::Ack,
-            &Scope::Job(id.clone()),
-            by,
-            "acknowledged",
-            now,
-            until,
-        )
-        .await
-        .map_err(store_failure)?;
-    crate::silence::sweep(app, now)
-        .await
-        .map_err(store_failure)?;
+    let (silence, _) = add_silence(
+        app,
+        Kind::Ack,
+        &Scope::Job(id.clone()),
+        by,
+        "acknowledged",
+        ACK_DURATION,
+    )
+    .await?;
     Ok(format!(
         "Acknowledged job {id} (silence #{}): no more repeat alerts for it until it recovers \
          (the recovery is still sent), at most 7 days.",
@@ -353,14 +337,7 @@ impl Chat {
                 _ => self.run(command).await,
             },
         };
-        self.app.metrics.inc(
-            "codearts_bot_chat_commands_total",
-            &[
-                ("transport", who.transport),
-                ("command", command.name()),
-                ("outcome", reply.outcome()),
-            ],
-        );
+        self.count(who, command, reply.outcome());
         info!(
             transport = who.transport,
             user = %who.user,
@@ -383,15 +360,19 @@ impl Chat {
             reason = %why,
             "chat command refused"
         );
+        self.count(who, command, "refused");
+        Some(Reply::Error(why))
+    }
+
+    fn count(&self, who: &Invoker, command: &Command, outcome: &str) {
         self.app.metrics.inc(
             "codearts_bot_chat_commands_total",
             &[
                 ("transport", who.transport),
                 ("command", command.name()),
-                ("outcome", "refused"),
+                ("outcome", outcome),
             ],
         );
-        Some(Reply::Error(why))
     }
 
     async fn run(&self, command: &Command) -> Reply {
@@ -734,6 +715,97 @@ fn store_failure(e: crate::store::Error) -> String {
     warn!(error = %e, "chat command: the database failed");
     "The bot's database failed: try again, and tell whoever runs the bot if it keeps failing."
         .to_owned()
+}
+
+/// A list reply's lines as one text of at most `budget` bytes: each line is the time as `when`
+/// writes it, the label in code style and the text escaped by `escape`; then how many more.
+pub(crate) fn list_text(
+    lines: &[Line],
+    more: usize,
+    budget: usize,
+    when: impl Fn(DateTime<Utc>) -> String,
+    escape: impl Fn(&str) -> String,
+) -> String {
+    let mut text = String::new();
+    for line in lines {
+        let at = line
+            .when
+            .map(|t| format!("{} ", when(t)))
+            .unwrap_or_default();
+        let entry = format!(
+            "{at}`{}` {}\n",
+            line.label.replace('`', "'"),
+            escape(&line.text)
+        );
+        if text.len() + entry.len() > budget {
+            break;
+        }
+        text.push_str(&entry);
+    }
+    if more > 0 {
+        text.push_str(&format!("… and {more} more"));
+    }
+    if text.is_empty() {
+        text.push_str("(none)");
+    }
+    text
+}
+
+/// The HTTP client for answers sent after the request returned (a deferred Discord
+/// interaction's edit, a Slack `response_url`).
+pub(crate) fn follow_up_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// Sends the reply of a command that outlived its request once it is done: `request` builds
+/// the call that carries the rendered reply.
+pub(crate) fn answer_later(
+    task: tokio::task::JoinHandle<Reply>,
+    platform: &'static str,
+    request: impl FnOnce(&Reply) -> reqwest::RequestBuilder + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let reply = task
+            .await
+            .unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()));
+        match request(&reply).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => warn!(
+                platform,
+                status = r.status().as_u16(),
+                "the late answer was refused"
+            ),
+            Err(e) => {
+                warn!(platform, error = %crate::codearts::client::without_url(&e), "cannot send the late answer")
+            }
+        }
+    });
+}
+
+/// Stores a silence and applies it at once (the poller's copy is reloaded).
+async fn add_silence(
+    app: &App,
+    kind: crate::silence::Kind,
+    scope: &crate::silence::Scope,
+    by: &str,
+    reason: &str,
+    length: Duration,
+) -> Result<(crate::silence::Silence, DateTime<Utc>), String> {
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(length).unwrap_or_default();
+    let silence = app
+        .store
+        .add_silence(kind, scope, by, reason, now, until)
+        .await
+        .map_err(store_failure)?;
+    crate::silence::sweep(app, now)
+        .await
+        .map_err(store_failure)?;
+    Ok((silence, until))
 }
 
 /// Health readings as a sparkline, e.g. `▆▆▅▃▂`.

@@ -9,8 +9,6 @@
 //! `/codearts history <id> [n]`), or register any of `/job`, `/watch`, `/unwatch`, `/watches`,
 //! `/history` as separate commands pointing at the same URL: both forms are understood.
 
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -217,28 +215,7 @@ fn card_message(card: &JobCard) -> Value {
 }
 
 fn list_message(title: &str, lines: &[Line], more: usize) -> Value {
-    let mut text = String::new();
-    for line in lines {
-        let when = line
-            .when
-            .map(|t| format!("{} ", slack_time(t)))
-            .unwrap_or_default();
-        let entry = format!(
-            "{when}`{}` {}\n",
-            line.label.replace('`', "'"),
-            slack_safe(&line.text)
-        );
-        if text.len() + entry.len() > 2_900 {
-            break;
-        }
-        text.push_str(&entry);
-    }
-    if more > 0 {
-        text.push_str(&format!("… and {more} more"));
-    }
-    if text.is_empty() {
-        text.push_str("(none)");
-    }
+    let text = super::list_text(lines, more, 2_900, slack_time, slack_safe);
     json!({
         "response_type": "in_channel",
         "text": slack_safe(title),
@@ -251,11 +228,7 @@ fn list_message(title: &str, lines: &[Line], more: usize) -> Value {
 
 /// `POST /slack/commands`, when `[slack] signing_secret` is set.
 pub fn routes(chat: Chat, signing_secret: Secret) -> Router {
-    let follow_ups = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
+    let follow_ups = super::follow_up_client();
     Router::new()
         .route("/slack/commands", post(commands))
         .with_state(Endpoint {
@@ -309,31 +282,13 @@ async fn commands(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bo
         Err(task) => task,
     };
     // Slow: acknowledge now, answer through response_url when the command is done.
-    let client = endpoint.follow_ups.clone();
-    let response_url = form.response_url.clone();
-    tokio::spawn(async move {
-        let reply = task
-            .await
-            .unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()));
-        if response_url.is_empty() {
-            return;
-        }
-        match client
-            .post(&response_url)
-            .json(&render(&reply))
-            .send()
-            .await
-        {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => warn!(
-                status = r.status().as_u16(),
-                "Slack refused the delayed answer"
-            ),
-            Err(e) => {
-                warn!(error = %crate::codearts::client::without_url(&e), "cannot send the delayed answer to Slack")
-            }
-        }
-    });
+    if !form.response_url.is_empty() {
+        let client = endpoint.follow_ups.clone();
+        let response_url = form.response_url.clone();
+        super::answer_later(task, "slack", move |reply| {
+            client.post(response_url).json(&render(reply))
+        });
+    }
     Json(json!({"response_type": "ephemeral", "text": "Asking CodeArts…"})).into_response()
 }
 
