@@ -19,6 +19,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::warn;
 
+pub use super::signed::Rejected;
+use super::signed::{fresh_headers, read_body, unauthorized};
 use super::{Chat, Command, Invoker, JobCard, Line, Reply, sparkline};
 use crate::notify::text::{discord_safe, printable, truncate_utf16};
 
@@ -40,16 +42,6 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_bytes(&bytes).map_err(|e| e.to_string())
 }
 
-/// Why a request was refused (logged; the answer is a bare 401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejected {
-    MissingHeaders,
-    BadTimestamp,
-    Stale,
-    BadSignature,
-    TooLarge,
-}
-
 /// Checks a request's signature and freshness.
 pub fn verify(
     key: &VerifyingKey,
@@ -57,17 +49,13 @@ pub fn verify(
     body: &[u8],
     now_secs: i64,
 ) -> Result<(), Rejected> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(signature), Some(timestamp)) = (
-        header("x-signature-ed25519"),
-        header("x-signature-timestamp"),
-    ) else {
-        return Err(Rejected::MissingHeaders);
-    };
-    let sent: i64 = timestamp.parse().map_err(|_| Rejected::BadTimestamp)?;
-    if (now_secs - sent).abs() > MAX_SKEW_SECS {
-        return Err(Rejected::Stale);
-    }
+    let (signature, timestamp) = fresh_headers(
+        headers,
+        "x-signature-ed25519",
+        "x-signature-timestamp",
+        now_secs,
+        MAX_SKEW_SECS,
+    )?;
     let signature: [u8; 64] = hex::decode(signature)
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -349,15 +337,12 @@ async fn interactions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let unauthorized = |why: Rejected| {
-        warn!(reason = ?why, "Discord interaction refused with 401");
-        (StatusCode::UNAUTHORIZED, "invalid request signature").into_response()
-    };
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return unauthorized(Rejected::TooLarge);
+    let body = match read_body(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(why) => return unauthorized("discord", why),
     };
     if let Err(why) = verify(&endpoint.key, &headers, &body, Utc::now().timestamp()) {
-        return unauthorized(why);
+        return unauthorized("discord", why);
     }
     let interaction: Interaction = match serde_json::from_slice(&body) {
         Ok(i) => i,

@@ -8,6 +8,7 @@
 pub mod discord;
 pub mod gateway;
 pub mod limits;
+pub mod signed;
 pub mod slack;
 
 use std::sync::Arc;

@@ -22,6 +22,8 @@ use sha2::Sha256;
 use tracing::warn;
 
 use super::discord::deadline;
+pub use super::signed::Rejected;
+use super::signed::{fresh_headers, read_body, unauthorized};
 use super::{Chat, Command, Invoker, JobCard, Line, Reply, sparkline};
 use crate::notify::text::{printable, slack_safe, truncate_chars};
 use crate::secret::Secret;
@@ -31,16 +33,6 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Furthest a request's timestamp may be from now.
 pub const MAX_SKEW_SECS: i64 = 300;
 
-/// Why a request was refused (logged; the answer is a bare 401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejected {
-    MissingHeaders,
-    BadTimestamp,
-    Stale,
-    BadSignature,
-    TooLarge,
-}
-
 /// Checks Slack's request signature (constant-time) and the timestamp's freshness.
 pub fn verify(
     signing_secret: &[u8],
@@ -48,17 +40,13 @@ pub fn verify(
     body: &[u8],
     now_secs: i64,
 ) -> Result<(), Rejected> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(signature), Some(timestamp)) = (
-        header("x-slack-signature"),
-        header("x-slack-request-timestamp"),
-    ) else {
-        return Err(Rejected::MissingHeaders);
-    };
-    let sent: i64 = timestamp.parse().map_err(|_| Rejected::BadTimestamp)?;
-    if (now_secs - sent).abs() > MAX_SKEW_SECS {
-        return Err(Rejected::Stale);
-    }
+    let (signature, timestamp) = fresh_headers(
+        headers,
+        "x-slack-signature",
+        "x-slack-request-timestamp",
+        now_secs,
+        MAX_SKEW_SECS,
+    )?;
     let expected = signature
         .strip_prefix("v0=")
         .and_then(|h| hex::decode(h).ok())
@@ -246,12 +234,9 @@ struct Endpoint {
 }
 
 async fn commands(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Body) -> Response {
-    let unauthorized = |why: Rejected| {
-        warn!(reason = ?why, "Slack command refused with 401");
-        (StatusCode::UNAUTHORIZED, "invalid request signature").into_response()
-    };
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return unauthorized(Rejected::TooLarge);
+    let body = match read_body(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(why) => return unauthorized("slack", why),
     };
     if let Err(why) = verify(
         endpoint.signing_secret.expose().as_bytes(),
@@ -259,7 +244,7 @@ async fn commands(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bo
         &body,
         Utc::now().timestamp(),
     ) {
-        return unauthorized(why);
+        return unauthorized("slack", why);
     }
     let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
