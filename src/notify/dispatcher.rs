@@ -129,7 +129,8 @@ impl Dispatcher {
             if report.attempted() == 0 {
                 if flush && self.waiting_for_pacing().await? {
                     // Flushing: wait for the pacing slot rather than leave it for later.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let wait = self.time_to_next().await.unwrap_or(IDLE_TICK);
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 break;
@@ -185,15 +186,47 @@ impl Dispatcher {
         })
     }
 
-    /// How long until something pending may be tried, capped at a second.
+    /// How long until something pending may be tried (its retry time, its grouping wait, and
+    /// the channel's next pacing slot, whichever is last), capped at a second.
     async fn time_to_next(&self) -> Option<Duration> {
         let heads = self.store.pending_heads().await.ok()?;
         let now = Utc::now();
         let next = heads
             .iter()
-            .map(|h| (self.ready_at(h, false) - now).to_std().unwrap_or_default())
+            .map(|h| {
+                let ready = (self.ready_at(h, false) - now).to_std().unwrap_or_default();
+                ready.max(self.pacing_wait(&h.channel))
+            })
             .min()?;
-        Some(next.clamp(Duration::from_millis(50), IDLE_TICK))
+        // A few milliseconds at least, so a slot that is just opening is not spun on.
+        Some(next.clamp(Duration::from_millis(5), IDLE_TICK))
+    }
+
+    /// How long until every pacing window of the channel has room for one more message:
+    /// in a full window, until its oldest message in the way leaves it.
+    fn pacing_wait(&self, channel: &str) -> Duration {
+        let Some(sink) = self.sinks.get(channel) else {
+            return Duration::ZERO;
+        };
+        let Ok(sent_at) = self.sent_at.lock() else {
+            return Duration::ZERO;
+        };
+        let Some(history) = sent_at.get(channel) else {
+            return Duration::ZERO;
+        };
+        sink.pacing()
+            .iter()
+            .filter_map(|(max, window)| {
+                let recent: Vec<&Instant> =
+                    history.iter().filter(|t| t.elapsed() < *window).collect();
+                let max = usize::try_from(*max).unwrap_or(usize::MAX);
+                // With `max` allowed, the message that must leave is the one `max` back from
+                // the newest; it leaves `window` after it was sent.
+                let blocking = recent.len().checked_sub(max)?;
+                Some(window.saturating_sub(recent[blocking].elapsed()))
+            })
+            .max()
+            .unwrap_or_default()
     }
 
     async fn waiting_for_pacing(&self) -> Result<bool, store::Error> {
@@ -510,5 +543,41 @@ impl Dispatcher {
             .min(self.config.max_backoff_secs);
         let ms = base.saturating_mul(1000);
         Duration::from_millis(rand::rng().random_range(ms / 2..=ms.max(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_next_wake_is_when_the_pacing_slot_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let channel: crate::config::ChannelConfig = toml::from_str(
+            "name = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"",
+        )
+        .unwrap();
+        let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
+        let sinks = Arc::new(BTreeMap::from([("hook".to_owned(), sink)]));
+        let d = Dispatcher::new(
+            store,
+            sinks,
+            DeliveryConfig::default(),
+            None,
+            Arc::new(Metrics::new()),
+        );
+        assert_eq!(d.pacing_wait("hook"), Duration::ZERO);
+        for _ in 0..9 {
+            d.note_sent("hook");
+        }
+        assert_eq!(d.pacing_wait("hook"), Duration::ZERO, "9 of 10 per second");
+        d.note_sent("hook");
+        let wait = d.pacing_wait("hook");
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "the 10th message fills the window until the first leaves it: {wait:?}"
+        );
+        assert!(!d.pacing_allows("hook"));
     }
 }
