@@ -69,12 +69,15 @@ endpoint = "{endpoint}"
 token = "{token}"
 [poll]
 schedule = "*/5 * * * * *"
+[rules]
+blind_after = 2
 [store]
 path = "{db}"
 {jobs}
 [[channels]]
 name = "demo-channel"
 type = "stdout"
+source_alerts = true
 "#,
         endpoint = simulator.base_url(),
         token = simulator.token(),
@@ -131,11 +134,21 @@ type = "stdout"
     step(&app, "nightly-e2e is disabled in the console.").await?;
 
     control
-        .set_fault(json!({"status": 503, "count": 3}))
+        .set_fault(json!({"status": 503, "count": 6}))
         .await?;
     step(
         &app,
         "CodeArts answers 503 to every call: no job event is invented from an outage.",
+    )
+    .await?;
+    step(
+        &app,
+        "Still 503 on every call: after rules.blind_after cycles (2 here) the bot says it is blind.",
+    )
+    .await?;
+    step(
+        &app,
+        "CodeArts answers again: one recovery message, saying how long the bot could not see.",
     )
     .await?;
 
@@ -154,7 +167,9 @@ type = "stdout"
 
 async fn step(app: &App, what: &str) -> anyhow::Result<()> {
     println!("▶ {what}");
-    let report = poller::run_cycle(app).await?;
+    let report = poller::cycle_and_log(app)
+        .await
+        .context("the poll cycle failed: the database could not be used")?;
     let delivered = app.dispatcher().drain_due().await?;
     println!(
         "  poll cycle: {} jobs, {} answered, {} failed polls, {} events, {} messages sent\n",

@@ -79,7 +79,12 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
     };
     line(
         "job",
-        Some(format!("{} ({})", event.job_name, event.job_id)),
+        // Events about CodeArts as a whole (or several jobs) have no job id.
+        Some(if event.job_id.is_empty() {
+            event.job_name.clone()
+        } else {
+            format!("{} ({})", event.job_name, event.job_id)
+        }),
     );
     line("status", text::status_change(event));
     line(
