@@ -416,6 +416,8 @@ async fn run_once(app: &app::App) -> Result<(), Failure> {
     let report = crate::poller::run_cycle(app)
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the poll cycle could not run: {e}")))?;
+    // Blind tracking counts cycles, so `run --once` from an external scheduler gets it too.
+    crate::poller::after_cycle(app, &report).await;
     let delivered =
         app.dispatcher().drain_due().await.map_err(|e| {
             Failure::new(EXIT_RUNTIME, format!("the outbox could not be read: {e}"))

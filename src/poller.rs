@@ -400,18 +400,7 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
         let result = run_cycle(app).await;
         record_cycle(app, &result);
         if let Ok(report) = &result {
-            if let Err(e) = track_source(app, report).await {
-                warn!(error = %e, "cannot record whether CodeArts could be reached");
-            }
-            // While CodeArts cannot be seen, "still broken" would be a guess.
-            if !report.source_unreachable() {
-                if let Err(e) = crate::incident::send_reminders(app, Utc::now()).await {
-                    warn!(error = %e, "cannot queue incident reminders");
-                }
-                if let Err(e) = crate::flaky::send_digests(app, Utc::now()).await {
-                    warn!(error = %e, "cannot queue the flaky-jobs digest");
-                }
-            }
+            after_cycle(app, report).await;
         }
         match result {
             Ok(report) => {
@@ -446,6 +435,24 @@ pub async fn cycle_and_log(app: &App) -> Option<CycleReport> {
     }
     .instrument(span)
     .await
+}
+
+/// What follows every cycle, scheduled or `run --once`: the "monitoring blind" state, incident
+/// reminders and the flaky-jobs digest. Failures are logged; the next cycle tries again.
+pub async fn after_cycle(app: &App, report: &CycleReport) {
+    if let Err(e) = track_source(app, report).await {
+        warn!(error = %e, "cannot record whether CodeArts could be reached");
+    }
+    // While CodeArts cannot be seen, "still broken" would be a guess.
+    if report.source_unreachable() {
+        return;
+    }
+    if let Err(e) = crate::incident::send_reminders(app, Utc::now()).await {
+        warn!(error = %e, "cannot queue incident reminders");
+    }
+    if let Err(e) = crate::flaky::send_digests(app, Utc::now()).await {
+        warn!(error = %e, "cannot queue the flaky-jobs digest");
+    }
 }
 
 /// Advances the "monitoring blind" state with this cycle ([`crate::blind`]), sending
