@@ -6,8 +6,9 @@
 //! SQLite transaction, outbox): the baseline, one where 10% of the jobs changed, and one where
 //! nothing changed. Reports jobs per second, wall time, the ratio to the ceiling, and resident
 //! memory (idle after start, and peak). Then the delivery passes of [`crate::bench_delivery`]:
-//! events per second through the outbox, and messages per event in a 1,000-job burst.
-//! Results go to docs/benchmarks.md.
+//! events per second through the outbox, and messages per event in a 1,000-job burst; and the
+//! chat command pass of [`crate::bench_chat`]: `/job` latency through the signed Discord and
+//! Slack endpoints. Results go to docs/benchmarks.md.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -222,9 +223,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     drop(app);
     // The delivery passes start their own simulators.
     drop(sim);
-    let delivery = crate::bench_delivery::run(&dir, options.concurrency).await;
+    let rest = async {
+        crate::bench_delivery::run(&dir, options.concurrency).await?;
+        crate::bench_chat::run(&dir).await
+    }
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
-    delivery
+    rest
 }
 
 /// Runs the bot as `run` does, on a one-second schedule, with a webhook channel pointing at a

@@ -25,6 +25,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_chat;
 pub mod bench_delivery;
 pub mod blind;
 pub mod card;

@@ -423,11 +423,9 @@ impl Chat {
         let watched = self
             .app
             .store
-            .watched_jobs()
+            .is_watched(&id)
             .await
-            .map_err(store_failure)?
-            .iter()
-            .any(|w| w.job_id == id);
+            .map_err(store_failure)?;
         let trend = if watched {
             self.app
                 .store

@@ -272,6 +272,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether one job is on the watch list (one indexed lookup, not the whole list).
+    pub async fn is_watched(&self, job: &JobId) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM watched_jobs WHERE job_id = ?")
+            .bind(job.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Every watched job, in a stable order.
     pub async fn watched_jobs(&self) -> Result<Vec<WatchedJob>> {
         let rows = sqlx::query("SELECT job_id, source, channels FROM watched_jobs ORDER BY job_id")
