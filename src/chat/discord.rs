@@ -174,14 +174,8 @@ impl Interaction {
 /// The allow-lists of `[discord]`: `Some(why)` when the invoker may not run the command.
 pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<String> {
     let d = &chat.app.config.discord;
-    let listed = |list: &[String], id: Option<&str>| {
-        list.is_empty() || id.is_some_and(|id| list.iter().any(|x| x == id))
-    };
-    if !listed(&d.guilds, who.space.as_deref()) {
-        return Some("This bot does not answer commands in this server.".to_owned());
-    }
-    if !listed(&d.channels, who.channel.as_deref()) {
-        return Some("This bot does not answer commands in this channel.".to_owned());
+    if let Some(why) = who.refused_place(&d.guilds, &d.channels, "server") {
+        return Some(why);
     }
     let has_role = |roles: &[String]| who.roles.iter().any(|r| roles.contains(r));
     if !d.roles.is_empty() && !has_role(&d.roles) {

@@ -121,14 +121,8 @@ impl SlashCommand {
 /// The allow-lists of `[slack]`: `Some(why)` when the invoker may not run the command.
 pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<String> {
     let s = &chat.app.config.slack;
-    let listed = |list: &[String], id: Option<&str>| {
-        list.is_empty() || id.is_some_and(|id| list.iter().any(|x| x == id))
-    };
-    if !listed(&s.teams, who.space.as_deref()) {
-        return Some("This bot does not answer commands in this workspace.".to_owned());
-    }
-    if !listed(&s.channels, who.channel.as_deref()) {
-        return Some("This bot does not answer commands in this channel.".to_owned());
+    if let Some(why) = who.refused_place(&s.teams, &s.channels, "workspace") {
+        return Some(why);
     }
     if command.mutates() && !s.manage_users.is_empty() && !s.manage_users.contains(&who.user) {
         return Some(format!(
