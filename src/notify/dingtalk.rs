@@ -88,8 +88,7 @@ impl DingtalkSink {
         if let Some(secret) = &self.secret {
             url = signed_url(url, secret.expose(), chrono::Utc::now().timestamp_millis());
         }
-        let body = serde_json::to_vec(&render_batch(batch))
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let body = super::encode(&render_batch(batch))?;
         let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
         ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
     }

@@ -67,10 +67,7 @@ impl DiscordSink {
 
     /// Posts the events as one message (see [`render_batch`]); `Ok` once Discord answered 2xx.
     pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
-        let url = with_wait(super::parse_url(&self.url)?);
-        let body = serde_json::to_vec(&render_batch(batch))
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
-        super::post_json(&self.http, url, &self.url, body, Default::default()).await
+        self.post_for_id(batch).await.map(|_| ())
     }
 }
 
@@ -78,8 +75,7 @@ impl DiscordSink {
     /// Posts the batch and returns the message's id from Discord's answer (`?wait=true`).
     pub async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
         let url = with_wait(super::parse_url(&self.url)?);
-        let body = serde_json::to_vec(&render_batch(batch))
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let body = super::encode(&render_batch(batch))?;
         let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
         super::classify_http(answer.status, &answer.headers, &answer.body)
             .map_err(|e| e.scrubbed(&self.url))?;
@@ -98,8 +94,7 @@ impl DiscordSink {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-        let body = serde_json::to_vec(payload)
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let body = super::encode(payload)?;
         let answer = super::send_json(
             &self.http,
             reqwest::Method::PATCH,

@@ -44,8 +44,7 @@ impl DiscordBotSink {
         let id: u64 = message_id
             .parse()
             .map_err(|_| SendError::permanent("not a Discord message id"))?;
-        let body = serde_json::to_vec(payload)
-            .map_err(|e| SendError::permanent(format!("cannot encode the message: {e}")))?;
+        let body = super::encode(payload)?;
         let request = Request::new(
             Route::ChannelMessage {
                 channel_id: self.channel,
@@ -69,8 +68,7 @@ impl DiscordBotSink {
             map.remove("username");
             map.remove("avatar_url");
         }
-        let body = serde_json::to_vec(&payload)
-            .map_err(|e| SendError::permanent(format!("cannot encode the message: {e}")))?;
+        let body = super::encode(&payload)?;
         let request = Request::new(
             Route::ChannelMessages {
                 channel_id: self.channel,

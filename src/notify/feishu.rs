@@ -86,8 +86,7 @@ impl FeishuSink {
             body["timestamp"] = json!(timestamp.to_string());
             body["sign"] = json!(sign(secret.expose(), timestamp));
         }
-        let body = serde_json::to_vec(&body)
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let body = super::encode(&body)?;
         let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
         ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
     }

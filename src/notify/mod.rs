@@ -341,6 +341,12 @@ impl std::fmt::Debug for Sink {
 }
 
 /// Parses a sink's URL, with an error that does not repeat it.
+/// A message as JSON bytes; a value that cannot be encoded is a permanent failure.
+fn encode(message: &impl serde::Serialize) -> Result<Vec<u8>, SendError> {
+    serde_json::to_vec(message)
+        .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))
+}
+
 fn parse_url(url: &Secret) -> Result<reqwest::Url, SendError> {
     if url.is_empty() {
         return Err(SendError::permanent("the channel has no url configured"));

@@ -61,8 +61,7 @@ impl SlackSink {
     /// Posts the events as one message; `Ok` once Slack answered 2xx (`ok`).
     pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
         let url = super::parse_url(&self.url)?;
-        let body = serde_json::to_vec(&render_batch(batch))
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let body = super::encode(&render_batch(batch))?;
         super::post_json(&self.http, url, &self.url, body, Default::default()).await
     }
 }

@@ -69,8 +69,7 @@ impl WecomSink {
     /// Posts the events as one markdown message; `Ok` once WeCom answered `errcode == 0`.
     pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
         let url = super::parse_url(&self.url)?;
-        let body = serde_json::to_vec(&render_batch(batch))
-            .map_err(|e| SendError::permanent(format!("could not encode the message: {e}")))?;
+        let body = super::encode(&render_batch(batch))?;
         let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
         ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
     }
