@@ -114,7 +114,9 @@ pub async fn refresh(app: &App) -> Result<Report, store::Error> {
         .into_iter()
         .map(|(job, channels)| (job, channels.into_iter().collect()))
         .collect();
-    app.store.sync_project_jobs(&listed, &dropped).await?;
+    if !listed.is_empty() || !dropped.is_empty() {
+        app.store.sync_project_jobs(&listed, &dropped).await?;
+    }
     report.listed = listed.len();
     report.dropped = dropped.len();
     if !subscriptions.is_empty() || report.dropped > 0 {

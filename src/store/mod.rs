@@ -831,7 +831,8 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Open incidents, each with when every channel last heard about it.
+    /// Open incidents, each with when every channel last heard about it (two queries, however
+    /// many incidents are open).
     pub async fn open_incidents(&self) -> Result<Vec<(Incident, HashMap<String, DateTime<Utc>>)>> {
         let rows = sqlx::query(
             "SELECT id, job_id, job_name, opened_at, failed_builds, last_status
@@ -839,20 +840,24 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            let noticed = sqlx::query(
-                "SELECT channel, noticed_at FROM incident_messages WHERE incident_id = ?",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("channel")?, from_ms(r.try_get("noticed_at")?))))
-            .collect::<Result<HashMap<String, DateTime<Utc>>>>()?;
-            out.push((
-                Incident {
+        let mut noticed: HashMap<i64, HashMap<String, DateTime<Utc>>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT m.incident_id, m.channel, m.noticed_at
+             FROM incident_messages m JOIN incidents i ON i.id = m.incident_id
+             WHERE i.closed_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            noticed
+                .entry(row.try_get("incident_id")?)
+                .or_default()
+                .insert(row.try_get("channel")?, from_ms(row.try_get("noticed_at")?));
+        }
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let incident = Incident {
                     id,
                     job_id: row.try_get("job_id")?,
                     job_name: row.try_get("job_name")?,
@@ -863,11 +868,10 @@ impl Store {
                         .try_into()
                         .unwrap_or(0),
                     last_status: row.try_get("last_status")?,
-                },
-                noticed,
-            ));
-        }
-        Ok(out)
+                };
+                Ok((incident, noticed.remove(&id).unwrap_or_default()))
+            })
+            .collect()
     }
 
     /// Queues a reminder of an incident to one channel, and notes that the channel heard about
