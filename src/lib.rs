@@ -1,50 +1,47 @@
 //! codearts-bot: watches Huawei Cloud CodeArts Build jobs and tells chat when something changes.
 //!
-//! The pipeline, and the module that owns each step:
+//! # Layout
+//!
+//! Layers, highest first; a module imports only from the layers below it (checked by
+//! `tests/it/layers.rs`):
 //! ```text
-//!  cron tick ─> poller ─> codearts::Client ─> JobInfo | codearts::Error
-//!                             │
-//!  store (previous snapshot) ─> detect (pure) ─> events
-//!                             │
-//!  store: one transaction = new snapshot + events + one delivery per channel
-//!                             │
-//!  notify::Dispatcher ─> notify::<platform> (render + send) ─> chat
+//!  cli       the command line, `check`'s card, the demo            (main.rs calls cli::main)
+//!  bench     the `bench` command: poll, chat and delivery passes
+//!  app       the composition root: builds the context, runs the services, ordered shutdown
+//!  server    axum: /healthz, /readyz, /metrics; mounts the chat routes
+//!  chat      inbound chat: commands (one table), Discord, Slack, the gateway
+//!  engine    the service layer: Ctx, routing + enqueue, poller, scheduler, discovery,
+//!            silences, reminders, digests, source (blind) tracking, retention
+//!  notify    outbound: sinks per platform, the dispatcher, wording and card fitting
+//!  config    the TOML file by section, `${VAR}` expansion, validation, the clients it describes
+//!  store     SQLite (sqlx) by aggregate, migrations in `migrations/`
+//!  domain    pure types and rules: events and the detector, incidents, silences, source state
+//!  sim       the CodeArts Build simulator used by `demo`, tests and benchmarks
+//!  codearts  the API client, typed answers, errors, auth, signing, regions
+//!  util      text, secrets, metrics, rate limiter, health
 //! ```
-//! - [`codearts`]: the API client, typed answers, auth, regions.
-//! - [`detect`]: the pure transition rules.
-//! - [`store`]: SQLite (sqlx), migrations in `migrations/`.
-//! - [`poller`]: one poll cycle, and the scheduler that runs cycles.
-//! - [`discover`]: channels' project subscriptions turned into watched jobs.
-//! - [`blind`], [`silence`]: the "cannot see CodeArts" state; mutes, acks and their summaries.
-//! - [`notify`]: the dispatcher and one module per sink.
-//! - [`sim`]: the CodeArts Build simulator used by `demo`, tests and benchmarks.
-//! - [`config`]: the TOML file, `${NAME}` expansion, validation.
-//! - [`server`]: `/healthz`, `/readyz`, `/metrics` ([`metrics`], [`health`]).
-//! - [`chat`]: `/job` and the other chat commands, on Discord and Slack.
-//! - [`app`]: wires the pieces into what `run`, `check` and `demo` start.
+//!
+//! The pipeline:
+//! ```text
+//!  cron tick ─> engine::poller ─> codearts::Client ─> JobInfo | codearts::Error
+//!                             │
+//!  store (previous snapshot) ─> domain::detect (pure) ─> events
+//!                             │
+//!  engine::routing ─> store: one transaction = snapshot + events + one delivery per channel
+//!                             │
+//!  notify::dispatcher ─> notify::<platform> (render + send) ─> chat
+//! ```
 
 pub mod app;
 pub mod bench;
-pub mod bench_chat;
-pub mod bench_delivery;
-pub mod blind;
-pub mod card;
 pub mod chat;
 pub mod cli;
 pub mod codearts;
 pub mod config;
-pub mod demo;
-pub mod detect;
-pub mod discover;
-pub mod flaky;
-pub mod health;
-pub mod incident;
-pub mod metrics;
+pub mod domain;
+pub mod engine;
 pub mod notify;
-pub mod poller;
-pub mod ratelimit;
-pub mod secret;
 pub mod server;
-pub mod silence;
 pub mod sim;
 pub mod store;
+pub mod util;

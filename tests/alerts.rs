@@ -7,10 +7,11 @@ mod support;
 use std::time::Duration;
 
 use chrono::Utc;
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::config::Config;
-use codearts_bot::poller::{self, CycleReport};
-use codearts_bot::silence::{Kind, Scope};
+use codearts_bot::domain::silence::{Kind, Scope};
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::poller::CycleReport;
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::{Value, json};
 use support::capture::CaptureServer;
@@ -85,8 +86,8 @@ impl Harness {
         Config::from_toml(&text, "test config", &|_| None).expect("valid config")
     }
 
-    async fn bot(&self) -> App {
-        App::start(self.config("")).await.unwrap()
+    async fn bot(&self) -> Ctx {
+        app::start(self.config("")).await.unwrap()
     }
 
     /// What each channel received: (path, event kind, job id).
@@ -121,8 +122,10 @@ impl Harness {
 }
 
 /// A cycle as `run` does it (blind tracking included), then the deliveries that are due.
-async fn tick(app: &App) -> CycleReport {
-    let report = poller::cycle_and_log(app).await.expect("cycle runs");
+async fn tick(app: &Ctx) -> CycleReport {
+    let report = codearts_bot::engine::schedule::cycle_and_log(app)
+        .await
+        .expect("cycle runs");
     app.dispatcher().drain_due().await.unwrap();
     report
 }
@@ -219,9 +222,10 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
     tick(&bot).await;
     let job = h.job(0);
 
-    let done = codearts_bot::chat::mute(&bot, &job, "1h", Some("deploy freeze"), "slack:U1")
-        .await
-        .unwrap();
+    let done =
+        codearts_bot::engine::silences::mute(&bot, &job, "1h", Some("deploy freeze"), "slack:U1")
+            .await
+            .unwrap();
     assert!(done.contains("Muted job"), "{done}");
     fail(&h, &job, 9_000_000_000_000).await;
     let report = tick(&bot).await;
@@ -246,7 +250,7 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
     assert!(h.received().is_empty());
 
     // Unmuting early sends one summary of what is still broken, to the job's channels.
-    let done = codearts_bot::chat::unmute(&bot, &job, "slack:U2")
+    let done = codearts_bot::engine::silences::unmute(&bot, &job, "slack:U2")
         .await
         .unwrap();
     assert!(done.contains("Unmuted"), "{done}");
@@ -264,7 +268,11 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
             && summary.to_string().contains("U2 unmuted it"),
         "{summary}"
     );
-    assert!(codearts_bot::chat::unmute(&bot, &job, "x").await.is_err());
+    assert!(
+        codearts_bot::engine::silences::unmute(&bot, &job, "x")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -328,16 +336,17 @@ async fn an_ack_holds_repeats_lets_the_recovery_through_and_ends_with_it() {
     tick(&bot).await;
     let job = h.job(0);
     assert!(
-        codearts_bot::chat::ack(&bot, &job, "discord:1")
+        codearts_bot::engine::silences::ack(&bot, &job, "discord:1")
             .await
             .unwrap_err()
+            .to_string()
             .contains("not failing"),
         "nothing to acknowledge on a healthy job"
     );
     fail(&h, &job, 9_000_000_000_000).await;
     tick(&bot).await;
     assert_eq!(h.kinds(), vec!["build_failed", "build_failed"]);
-    codearts_bot::chat::ack(&bot, &job, "discord:1")
+    codearts_bot::engine::silences::ack(&bot, &job, "discord:1")
         .await
         .unwrap();
     fail(&h, &job, 9_000_000_000_001).await;
@@ -373,7 +382,7 @@ async fn a_maintenance_window_records_and_sends_nothing() {
         timezone = "Asia/Shanghai"
         "#,
     );
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
     fail(&h, &h.job(0), 9_000_000_000_000).await;
     assert_eq!(tick(&bot).await.events, 1);
@@ -403,7 +412,7 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         ))
         .unwrap(),
     ];
-    let mut bot = App::start(config.clone()).await.unwrap();
+    let mut bot = app::start(config.clone()).await.unwrap();
     tick(&bot).await;
     let job = h.job(0);
     fail(&h, &job, 9_000_000_000_000).await;
@@ -412,7 +421,7 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         if build == 2 {
             // A restart in the middle: the incident and its message are in the database.
             drop(bot);
-            bot = App::start(config.clone()).await.unwrap();
+            bot = app::start(config.clone()).await.unwrap();
         }
         fail(&h, &job, 9_000_000_000_000 + build).await;
         tick(&bot).await;
@@ -427,7 +436,7 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         .unwrap();
     tick(&bot).await;
     drop(bot);
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
 
     let discord: Vec<_> = h
@@ -499,7 +508,7 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
     let h = Harness::start(2).await;
     let mut config = h.config("");
     config.channels[0].remind_every_mins = Some(10); // ops; team has no reminders
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
     let job = h.job(0);
     fail(&h, &job, 9_000_000_000_000).await;
@@ -508,7 +517,7 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
         let bot = bot.clone();
         async move {
             let at = Utc::now() + chrono::Duration::minutes(minutes);
-            let n = codearts_bot::incident::send_reminders(&bot, at)
+            let n = codearts_bot::engine::reminders::send_reminders(&bot, at)
                 .await
                 .unwrap();
             bot.dispatcher().drain_due().await.unwrap();
@@ -544,7 +553,7 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
     );
 
     // An ack stops them; so does the recovery.
-    codearts_bot::chat::ack(&bot, &job, "slack:U1")
+    codearts_bot::engine::silences::ack(&bot, &job, "slack:U1")
         .await
         .unwrap();
     assert_eq!(remind(40).await, 0, "acked");
@@ -565,10 +574,10 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
     let h = Harness::start(2).await;
     let mut config = h.config("");
     config.channels[1].flaky_digest = true; // team: digest; ops: every flip, marked flaky
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
     assert_eq!(
-        codearts_bot::flaky::send_digests(&bot, Utc::now())
+        codearts_bot::engine::digests::send_digests(&bot, Utc::now())
             .await
             .unwrap(),
         0,
@@ -622,9 +631,10 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
         .unwrap();
     assert_eq!(history[0].1, None, "sent to ops, so not suppressed");
 
-    let queued = codearts_bot::flaky::send_digests(&bot, Utc::now() + chrono::Duration::hours(25))
-        .await
-        .unwrap();
+    let queued =
+        codearts_bot::engine::digests::send_digests(&bot, Utc::now() + chrono::Duration::hours(25))
+            .await
+            .unwrap();
     assert_eq!(queued, 1);
     bot.dispatcher().drain_due().await.unwrap();
     let digest = h
@@ -641,7 +651,7 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
         "{summary}"
     );
     assert_eq!(
-        codearts_bot::flaky::send_digests(&bot, Utc::now() + chrono::Duration::hours(26))
+        codearts_bot::engine::digests::send_digests(&bot, Utc::now() + chrono::Duration::hours(26))
             .await
             .unwrap(),
         0,
@@ -655,7 +665,9 @@ async fn a_discord_bot_channel_edits_the_incident_message_through_serenity() {
     let h = Harness::start(1).await;
     let mut config = h.config("");
     config.jobs.truncate(1);
-    config.discord.token = Some(codearts_bot::secret::Secret::new("bot-token-0123456789"));
+    config.discord.token = Some(codearts_bot::util::secret::Secret::new(
+        "bot-token-0123456789",
+    ));
     config.discord.api_base = Some(h.capture.url(""));
     config.channels = vec![
         toml::from_str(
@@ -663,7 +675,7 @@ async fn a_discord_bot_channel_edits_the_incident_message_through_serenity() {
         )
         .unwrap(),
     ];
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
     // Discord answers a bot's message with the message object.
     h.capture.script(vec![Reply::json(

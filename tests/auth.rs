@@ -9,9 +9,10 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::config::Config;
-use codearts_bot::poller;
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::Value;
 use support::capture::CaptureServer;
@@ -65,8 +66,8 @@ fn aksk_auth(sk: &str) -> String {
     )
 }
 
-async fn bot(text: &str) -> App {
-    App::start(Config::from_toml(text, "test", &|_| None).unwrap())
+async fn bot(text: &str) -> Ctx {
+    app::start(Config::from_toml(text, "test", &|_| None).unwrap())
         .await
         .unwrap()
 }

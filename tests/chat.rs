@@ -7,10 +7,11 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::chat::{Chat, gateway};
 use codearts_bot::config::Config;
-use codearts_bot::poller;
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
@@ -23,7 +24,7 @@ const SLACK_SECRET: &str = "slack-signing-secret-for-tests";
 struct Bot {
     sim: SimHandle,
     capture: CaptureServer,
-    app: App,
+    app: Ctx,
     addr: SocketAddr,
     key: SigningKey,
     http: reqwest::Client,
@@ -83,7 +84,7 @@ impl Bot {
         );
         let mut config = Config::from_toml(&text, "test config", &|_| None).expect("valid config");
         edit(&mut config);
-        let app = App::start(config).await.unwrap();
+        let app = app::start(config).await.unwrap();
         let (listener, addr) = codearts_bot::server::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();

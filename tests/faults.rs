@@ -9,9 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::config::Config;
-use codearts_bot::poller;
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use rand::Rng;
 use serde_json::json;
@@ -152,9 +153,9 @@ async fn twenty_sigkills_at_random_points_lose_nothing_and_send_nothing_twice() 
     );
 }
 
-async fn bot(sim: &SimHandle, jobs: usize, dir: &Path, hook: &str) -> App {
+async fn bot(sim: &SimHandle, jobs: usize, dir: &Path, hook: &str) -> Ctx {
     let text = config_text(sim, jobs, &dir.join("bot.db"), hook, "");
-    App::start(Config::from_toml(&text, "t", &|_| None).unwrap())
+    app::start(Config::from_toml(&text, "t", &|_| None).unwrap())
         .await
         .unwrap()
 }

@@ -9,13 +9,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::codearts::{JobId, JobInfo};
 use codearts_bot::config::Config;
-use codearts_bot::detect::{Detection, Event, EventKind, Presence, Snapshot};
+use codearts_bot::domain::detect::{Detection, Event, EventKind, Presence, Snapshot};
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::schedule;
+use codearts_bot::server;
 use codearts_bot::sim::{self, SimHandle};
 use codearts_bot::store::Store;
-use codearts_bot::{poller, server};
 use serde_json::{Value, json};
 use support::capture::{CaptureServer, Reply};
 
@@ -52,7 +54,7 @@ url = "{hook}"
     )
 }
 
-async fn serve(app: &App) -> SocketAddr {
+async fn serve(app: &Ctx) -> SocketAddr {
     let (listener, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     tokio::spawn(server::serve(listener, app.clone(), std::future::pending()));
     addr
@@ -74,7 +76,7 @@ async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
     let capture = CaptureServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(&sim, &dir.path().join("bot.db"), &capture.url("/h"), "");
-    let app = App::start(Config::from_toml(&text, "t", &|_| None).unwrap())
+    let app = app::start(Config::from_toml(&text, "t", &|_| None).unwrap())
         .await
         .unwrap();
     let addr = serve(&app).await;
@@ -89,7 +91,7 @@ async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
     let mut last = (0, String::new());
     while tokio::time::Instant::now() < deadline {
-        poller::cycle_and_log(&app).await;
+        schedule::cycle_and_log(&app).await;
         last = get(addr, "/readyz").await;
         if last.0 == 503 {
             break;
@@ -112,7 +114,7 @@ async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
 
     // Ready again once a cycle reaches CodeArts.
     sim.control().clear_faults().await.unwrap();
-    poller::cycle_and_log(&app).await;
+    schedule::cycle_and_log(&app).await;
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["ready"], true);
@@ -125,7 +127,7 @@ async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
         )
         .await
         .unwrap();
-    poller::cycle_and_log(&app).await;
+    schedule::cycle_and_log(&app).await;
     app.dispatcher().drain_due().await.unwrap();
     let (status, metrics) = get(addr, "/metrics").await;
     assert_eq!(status, 200);

@@ -5,9 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::config::Config;
-use codearts_bot::poller::{self, CycleReport};
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::poller::{self, CycleReport};
 use codearts_bot::sim::{self, SimHandle};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -87,13 +88,13 @@ group_wait_ms = 200
         .expect("test config is valid")
     }
 
-    async fn bot(&self) -> App {
-        App::start(self.config()).await.expect("bot starts")
+    async fn bot(&self) -> Ctx {
+        app::start(self.config()).await.expect("bot starts")
     }
 }
 
 /// One poll cycle and one pass of deliveries, as a tick of `run` does.
-async fn tick(app: &App) -> CycleReport {
+async fn tick(app: &Ctx) -> CycleReport {
     let report = poller::run_cycle(app).await.expect("cycle runs");
     app.dispatcher().drain_due().await.expect("outbox readable");
     report
@@ -282,7 +283,7 @@ struct Running {
 }
 
 impl Running {
-    fn start(bot: &App) -> Self {
+    fn start(bot: &Ctx) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
             let _ = stopped.await;
@@ -386,7 +387,7 @@ async fn max_rps_spreads_a_cycle_and_a_throttling_answer_slows_the_poller_down()
     let h = Harness::start(10).await;
     let mut config = h.config();
     config.poll.max_rps = Some(20.0);
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
 
     let started = std::time::Instant::now();
     let report = poller::run_cycle(&bot).await.unwrap();
@@ -435,7 +436,7 @@ async fn two_hundred_jobs_failing_together_become_a_handful_of_messages_with_eve
     .unwrap();
     config.channels = vec![discord, slack];
     config.delivery.group_wait_ms = 500;
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     poller::run_cycle(&bot).await.unwrap();
 
     for id in &h.jobs {
@@ -503,7 +504,7 @@ async fn channels_filter_by_kind_severity_project_and_job_list() {
         channel("our-project", &format!("projects = [\"{project}\"]")),
         channel("other-project", "projects = [\"someone-else\"]"),
     ];
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
 
     h.sim
@@ -564,7 +565,9 @@ async fn channels_filter_by_kind_severity_project_and_job_list() {
 async fn a_discord_bot_channel_posts_through_serenity_as_the_bot() {
     let h = Harness::start(1).await;
     let mut config = h.config();
-    config.discord.token = Some(codearts_bot::secret::Secret::new("bot-token-0123456789"));
+    config.discord.token = Some(codearts_bot::util::secret::Secret::new(
+        "bot-token-0123456789",
+    ));
     config.discord.api_base = Some(h.capture.url(""));
     config.channels = vec![
         toml::from_str(
@@ -572,7 +575,7 @@ async fn a_discord_bot_channel_posts_through_serenity_as_the_bot() {
         )
         .unwrap(),
     ];
-    let bot = App::start(config).await.unwrap();
+    let bot = app::start(config).await.unwrap();
     tick(&bot).await;
     h.sim
         .control()

@@ -5,10 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use codearts_bot::app::App;
+use codearts_bot::app;
 use codearts_bot::config::Config;
-use codearts_bot::discover;
-use codearts_bot::poller::{self, CycleReport};
+use codearts_bot::engine::Ctx;
+use codearts_bot::engine::discovery;
+use codearts_bot::engine::poller::{self, CycleReport};
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::json;
 use support::capture::CaptureServer;
@@ -48,7 +49,7 @@ impl Harness {
         }
     }
 
-    async fn bot(&self) -> App {
+    async fn bot(&self) -> Ctx {
         let text = format!(
             r#"
             [codearts]
@@ -81,11 +82,11 @@ impl Harness {
             everything = self.capture.url("/everything"),
         );
         let config = Config::from_toml(&text, "test config", &|_| None).expect("valid config");
-        App::start(config).await.expect("bot starts")
+        app::start(config).await.expect("bot starts")
     }
 }
 
-async fn tick(app: &App) -> CycleReport {
+async fn tick(app: &Ctx) -> CycleReport {
     let report = poller::run_cycle(app).await.expect("cycle runs");
     app.dispatcher().drain_due().await.expect("outbox readable");
     report
@@ -148,7 +149,7 @@ async fn new_jobs_join_deleted_jobs_are_reported_then_dropped_and_an_outage_keep
 
     // A job created in the project joins at the next listing, without an event.
     h.add_jobs(TEAM_PROJECT, 0xa1, 4).await;
-    let listed = discover::refresh(&bot).await.unwrap();
+    let listed = discovery::refresh(&bot).await.unwrap();
     assert_eq!((listed.listed, listed.dropped), (4, 0));
     let report = tick(&bot).await;
     assert_eq!((report.jobs, report.events), (4, 0));
@@ -156,7 +157,7 @@ async fn new_jobs_join_deleted_jobs_are_reported_then_dropped_and_an_outage_keep
     // A deleted job leaves the listing, but is polled once more so its deletion is reported.
     let deleted = job_id(0xa1, 1);
     h.sim.control().delete_job(&deleted).await.unwrap();
-    let listed = discover::refresh(&bot).await.unwrap();
+    let listed = discovery::refresh(&bot).await.unwrap();
     assert_eq!((listed.listed, listed.dropped), (3, 0));
     let report = tick(&bot).await;
     assert_eq!((report.jobs, report.not_found, report.events), (4, 1, 1));
@@ -164,7 +165,7 @@ async fn new_jobs_join_deleted_jobs_are_reported_then_dropped_and_an_outage_keep
         paths_and_jobs(&h.capture),
         vec![("/team".to_owned(), "job_not_found".to_owned(), deleted)]
     );
-    let listed = discover::refresh(&bot).await.unwrap();
+    let listed = discovery::refresh(&bot).await.unwrap();
     assert_eq!(
         listed.dropped, 1,
         "seen gone, the job leaves the watch list"
@@ -177,7 +178,7 @@ async fn new_jobs_join_deleted_jobs_are_reported_then_dropped_and_an_outage_keep
         .set_fault(json!({"status": 503, "count": 1}))
         .await
         .unwrap();
-    let listed = discover::refresh(&bot).await.unwrap();
+    let listed = discovery::refresh(&bot).await.unwrap();
     assert_eq!(listed.failed.len(), 1);
     assert!(listed.failed[TEAM_PROJECT].contains("503"), "{listed:?}");
     assert_eq!(listed.dropped, 0);

@@ -33,15 +33,6 @@ pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 /// Interaction response flag: only the invoker sees the message.
 pub const EPHEMERAL: u64 = 64;
 
-/// Parses the application's public key (64 hex digits).
-pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
-    let bytes: [u8; 32] = hex::decode(hex_key.trim())
-        .map_err(|e| e.to_string())?
-        .try_into()
-        .map_err(|_| "not 32 bytes".to_owned())?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| e.to_string())
-}
-
 /// Checks a request's signature and freshness.
 pub fn verify(
     key: &VerifyingKey,
@@ -173,7 +164,7 @@ impl Interaction {
 
 /// The allow-lists of `[discord]`: `Some(why)` when the invoker may not run the command.
 pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<String> {
-    let d = &chat.app.config.discord;
+    let d = &chat.ctx.config.discord;
     if let Some(why) = who.refused_place(&d.guilds, &d.channels, "server") {
         return Some(why);
     }
@@ -205,7 +196,7 @@ pub async fn answer(chat: &Chat, interaction: &Interaction) -> Reply {
 /// The autocomplete answer (callback type 8) for the `id` option.
 pub async fn autocomplete(chat: &Chat, interaction: &Interaction) -> Value {
     let who = interaction.invoker();
-    let d = &chat.app.config.discord;
+    let d = &chat.ctx.config.discord;
     let allowed = (d.guilds.is_empty() || who.space.as_ref().is_some_and(|g| d.guilds.contains(g)))
         && (d.roles.is_empty() || who.roles.iter().any(|r| d.roles.contains(r)));
     let choices: Vec<Value> = if allowed {
@@ -371,7 +362,7 @@ async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Valu
     let client = endpoint.follow_ups.clone();
     let base = endpoint
         .chat
-        .app
+        .ctx
         .config
         .discord
         .api_base
@@ -432,6 +423,7 @@ pub fn command_definitions() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_discord_public_key;
     use ed25519_dalek::{Signer, SigningKey};
 
     fn signed(key: &SigningKey, timestamp: &str, body: &[u8]) -> HeaderMap {
@@ -449,7 +441,8 @@ mod tests {
     #[test]
     fn signatures_verify_only_over_the_exact_bytes_and_a_fresh_timestamp() {
         let key = SigningKey::from_bytes(&[7; 32]);
-        let public = parse_public_key(&hex::encode(key.verifying_key().to_bytes())).unwrap();
+        let public =
+            parse_discord_public_key(&hex::encode(key.verifying_key().to_bytes())).unwrap();
         let body = br#"{"type":1}"#;
         let now = 1_800_000_000;
         let headers = signed(&key, &now.to_string(), body);
@@ -475,8 +468,8 @@ mod tests {
 
     #[test]
     fn a_public_key_must_be_64_hex_digits() {
-        assert!(parse_public_key("abcd").is_err());
-        assert!(parse_public_key(&"zz".repeat(32)).is_err());
+        assert!(parse_discord_public_key("abcd").is_err());
+        assert!(parse_discord_public_key(&"zz".repeat(32)).is_err());
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub async fn respond(chat: &Chat, http: &Http, interaction: &Interaction) -> ser
 /// Registers the commands in each allowed guild (instant), or globally when none is listed.
 pub async fn register(chat: &Chat, http: &Http) -> serenity::Result<()> {
     let definitions = discord::command_definitions();
-    let guilds = &chat.app.config.discord.guilds;
+    let guilds = &chat.ctx.config.discord.guilds;
     if guilds.is_empty() {
         http.create_global_commands(&definitions).await?;
         info!("slash commands registered globally (Discord may take a while to show them)");
@@ -150,7 +150,7 @@ impl EventHandler for Handler {
 pub async fn run(chat: Chat, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut backoff = Duration::from_secs(30);
     loop {
-        let Some(http) = crate::app::discord_http_builder(&chat.app.config) else {
+        let Some(http) = chat.ctx.config.discord_http_builder() else {
             return;
         };
         let built =

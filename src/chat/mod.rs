@@ -17,9 +17,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::app::App;
 use crate::codearts::{self, JobId, JobInfo};
-use crate::detect::Event;
+use crate::domain::detect::Event;
+use crate::engine::Ctx;
+use crate::engine::silences::{self, SilenceError};
 use crate::store::WatchSource;
 
 use limits::{AnswerCache, UserLimiter};
@@ -153,120 +154,12 @@ impl Invoker {
     }
 }
 
-fn silence_reply(result: Result<String, String>) -> Reply {
+fn silence_reply(result: Result<String, SilenceError>) -> Reply {
     match result {
         Ok(done) => Reply::Done(done),
-        Err(e) => Reply::Error(e),
+        Err(SilenceError::Refused(why)) => Reply::Error(why),
+        Err(SilenceError::Store(e)) => Reply::Error(store_failure(e)),
     }
-}
-
-/// `/mute <target> <duration> [reason]` (and the CLI's `mute`).
-pub async fn mute(
-    app: &App,
-    target: &str,
-    duration: &str,
-    reason: Option<&str>,
-    by: &str,
-) -> Result<String, String> {
-    use crate::silence::{Kind, Scope, parse_duration};
-    let scope = Scope::parse(target)?;
-    let length = parse_duration(duration)?;
-    if let Scope::Project(project) = &scope {
-        // A typo would otherwise mute nothing and look like it worked.
-        app.snapshots
-            .ensure_loaded(&app.store)
-            .await
-            .map_err(store_failure)?;
-        let watched = app.store.watched_jobs().await.map_err(store_failure)?;
-        let known = watched.iter().any(|w| {
-            app.snapshots
-                .get(&w.job_id)
-                .and_then(|s| s.info.as_ref().and_then(|i| i.project_id.clone()))
-                .is_some_and(|p| p == *project)
-        });
-        if !known {
-            return Err(format!(
-                "No watched job is in project {project}: check the id (a job id is 32 letters \
-                 and digits; `all` mutes everything)."
-            ));
-        }
-    }
-    let reason = reason.map(|r| crate::notify::text::truncate_chars(r.trim(), 200));
-    let (silence, until) = add_silence(
-        app,
-        Kind::Mute,
-        &scope,
-        by,
-        reason.as_deref().unwrap_or(""),
-        length,
-    )
-    .await?;
-    Ok(format!(
-        "Muted {} until {} (silence #{}{}). Events are still recorded and shown in /history; \
-         when the silence ends, jobs still broken are summarised.",
-        scope.describe(),
-        until.format("%Y-%m-%d %H:%M UTC"),
-        silence.id,
-        reason.map(|r| format!(": {r}")).unwrap_or_default()
-    ))
-}
-
-/// `/unmute <target>`: ends every mute on exactly that target (with the usual summary).
-pub async fn unmute(app: &App, target: &str, by: &str) -> Result<String, String> {
-    use crate::silence::{Kind, Scope};
-    let scope = Scope::parse(target)?;
-    let now = Utc::now();
-    let open = app.store.open_silences().await.map_err(store_failure)?;
-    let mut ended = Vec::new();
-    for silence in open
-        .iter()
-        .filter(|s| s.kind == Kind::Mute && s.scope == scope)
-    {
-        crate::silence::end(app, silence, now, &format!("{by} unmuted it"))
-            .await
-            .map_err(store_failure)?;
-        ended.push(format!("#{}", silence.id));
-    }
-    crate::silence::sweep(app, now)
-        .await
-        .map_err(store_failure)?;
-    if ended.is_empty() {
-        return Err(format!("No mute is on {}.", scope.describe()));
-    }
-    Ok(format!(
-        "Unmuted {} (ended silence {}).",
-        scope.describe(),
-        ended.join(", ")
-    ))
-}
-
-/// `/ack <id>`: someone is on it; repeat alerts for the job stop until it recovers.
-pub async fn ack(app: &App, raw: &str, by: &str) -> Result<String, String> {
-    use crate::silence::{ACK_DURATION, Kind, Scope};
-    let id = parse_id(raw)?;
-    app.snapshots
-        .ensure_loaded(&app.store)
-        .await
-        .map_err(store_failure)?;
-    if !crate::silence::broken(app, &id) {
-        return Err(format!(
-            "Job {id} is not failing as far as the bot knows: nothing to acknowledge."
-        ));
-    }
-    let (silence, _) = add_silence(
-        app,
-        Kind::Ack,
-        &Scope::Job(id.clone()),
-        by,
-        "acknowledged",
-        ACK_DURATION,
-    )
-    .await?;
-    Ok(format!(
-        "Acknowledged job {id} (silence #{}): no more repeat alerts for it until it recovers \
-         (the recovery is still sent), at most 7 days.",
-        silence.id
-    ))
 }
 
 /// A job's card, as `/job` shows it.
@@ -319,21 +212,21 @@ impl Reply {
     }
 }
 
-/// The commands' shared state: the app, one cached answer per job, and each user's budget.
+/// The commands' shared state: the ctx, one cached answer per job, and each user's budget.
 #[derive(Clone)]
 pub struct Chat {
-    pub app: App,
+    pub ctx: Ctx,
     cache: Arc<AnswerCache>,
     users: Arc<UserLimiter>,
 }
 
 impl Chat {
-    pub fn new(app: App) -> Self {
-        let c = &app.config.commands;
+    pub fn new(ctx: Ctx) -> Self {
+        let c = &ctx.config.commands;
         Self {
             cache: Arc::new(AnswerCache::new(Duration::from_secs(c.cache_secs))),
             users: Arc::new(UserLimiter::new(c.per_user_per_minute)),
-            app,
+            ctx,
         }
     }
 
@@ -342,7 +235,7 @@ impl Chat {
         let reply = match self.users.check(&format!("{}:{}", who.transport, who.user)) {
             Err(wait) => Reply::Error(format!(
                 "You are sending commands faster than this bot allows ({} per minute): try again in {} s.",
-                self.app.config.commands.per_user_per_minute,
+                self.ctx.config.commands.per_user_per_minute,
                 wait.as_secs().max(1)
             )),
             Ok(()) => match command {
@@ -351,12 +244,15 @@ impl Chat {
                     duration,
                     reason,
                 } => silence_reply(
-                    mute(&self.app, target, duration, reason.as_deref(), &who.label()).await,
+                    silences::mute(&self.ctx, target, duration, reason.as_deref(), &who.label())
+                        .await,
                 ),
                 Command::Unmute { target } => {
-                    silence_reply(unmute(&self.app, target, &who.label()).await)
+                    silence_reply(silences::unmute(&self.ctx, target, &who.label()).await)
                 }
-                Command::Ack { id } => silence_reply(ack(&self.app, id, &who.label()).await),
+                Command::Ack { id } => {
+                    silence_reply(silences::ack(&self.ctx, id, &who.label()).await)
+                }
                 _ => self.run(command).await,
             },
         };
@@ -388,7 +284,7 @@ impl Chat {
     }
 
     fn count(&self, who: &Invoker, command: &Command, outcome: &str) {
-        self.app.metrics.inc(
+        self.ctx.metrics.inc(
             "codearts_bot_chat_commands_total",
             &[
                 ("transport", who.transport),
@@ -416,16 +312,16 @@ impl Chat {
     /// refused when its project is not one chat may query.
     async fn query(&self, raw: &str) -> Result<(JobId, JobInfo), String> {
         let id = parse_id(raw)?;
-        let (app, job) = (self.app.clone(), id.clone());
+        let (ctx, job) = (self.ctx.clone(), id.clone());
         let answer = self
             .cache
             .get_or_fetch(&id, || async move {
-                app.limiter.acquire().await;
-                crate::poller::query(&app, &job).await
+                ctx.limiter.acquire().await;
+                crate::engine::poller::query(&ctx, &job).await
             })
             .await;
         let info = answer.map_err(|e| api_failure(&id, &e))?;
-        let allowed = &self.app.config.commands.projects;
+        let allowed = &self.ctx.config.commands.projects;
         if !allowed.is_empty()
             && !info
                 .project_id
@@ -443,13 +339,13 @@ impl Chat {
     async fn job(&self, raw: &str) -> Result<Reply, String> {
         let (id, info) = self.query(raw).await?;
         let watched = self
-            .app
+            .ctx
             .store
             .is_watched(&id)
             .await
             .map_err(store_failure)?;
         let trend = if watched {
-            self.app
+            self.ctx
                 .store
                 .health_trend(&id, TREND_READINGS)
                 .await
@@ -458,7 +354,7 @@ impl Chat {
             Vec::new()
         };
         let link = self
-            .app
+            .ctx
             .config
             .codearts
             .link_template
@@ -475,10 +371,10 @@ impl Chat {
 
     async fn watch(&self, raw: &str, channel: Option<&str>) -> Result<Reply, String> {
         if let Some(name) = channel
-            && !self.app.config.channels.iter().any(|c| c.name == name)
+            && !self.ctx.config.channels.iter().any(|c| c.name == name)
         {
             let known: Vec<&str> = self
-                .app
+                .ctx
                 .config
                 .channels
                 .iter()
@@ -498,7 +394,7 @@ impl Chat {
         let (id, info) = self.query(raw).await?;
         let channels = channel.map(|c| vec![c.to_owned()]);
         let before = self
-            .app
+            .ctx
             .store
             .watch_from_chat(&id, channels.as_deref())
             .await
@@ -519,7 +415,7 @@ impl Chat {
     async fn unwatch(&self, raw: &str) -> Result<Reply, String> {
         let id = parse_id(raw)?;
         let before = self
-            .app
+            .ctx
             .store
             .unwatch_from_chat(&id)
             .await
@@ -541,10 +437,10 @@ impl Chat {
     }
 
     async fn watches(&self) -> Result<Reply, String> {
-        let watched = self.app.store.watched_jobs().await.map_err(store_failure)?;
-        self.app
+        let watched = self.ctx.store.watched_jobs().await.map_err(store_failure)?;
+        self.ctx
             .snapshots
-            .ensure_loaded(&self.app.store)
+            .ensure_loaded(&self.ctx.store)
             .await
             .map_err(store_failure)?;
         let total = watched.len();
@@ -553,7 +449,7 @@ impl Chat {
             .take(MAX_LIST)
             .map(|w| {
                 let name = self
-                    .app
+                    .ctx
                     .snapshots
                     .get(&w.job_id)
                     .and_then(|s| s.info.as_ref().and_then(|i| i.job_name.clone()))
@@ -582,7 +478,7 @@ impl Chat {
         self.check_stored_project(&id).await?;
         let n = n.unwrap_or(10).clamp(1, MAX_LIST as i64) as u32;
         let events = self
-            .app
+            .ctx
             .store
             .events_for(&id, n)
             .await
@@ -604,17 +500,17 @@ impl Chat {
     /// With `commands.projects` set, refuses a job whose stored snapshot is in another project
     /// (store-only commands must not show what `/job` would refuse).
     async fn check_stored_project(&self, id: &JobId) -> Result<(), String> {
-        let allowed = &self.app.config.commands.projects;
+        let allowed = &self.ctx.config.commands.projects;
         if allowed.is_empty() {
             return Ok(());
         }
-        self.app
+        self.ctx
             .snapshots
-            .ensure_loaded(&self.app.store)
+            .ensure_loaded(&self.ctx.store)
             .await
             .map_err(store_failure)?;
         let project = self
-            .app
+            .ctx
             .snapshots
             .get(id)
             .and_then(|s| s.info.as_ref().and_then(|i| i.project_id.clone()));
@@ -630,13 +526,13 @@ impl Chat {
     /// Autocomplete for the `id` option: watched jobs whose id or name contains what was typed,
     /// as `(label, id)`, at most 25.
     pub async fn suggestions(&self, typed: &str) -> Vec<(String, String)> {
-        let Ok(watched) = self.app.store.watched_jobs().await else {
+        let Ok(watched) = self.ctx.store.watched_jobs().await else {
             return Vec::new();
         };
         if self
-            .app
+            .ctx
             .snapshots
-            .ensure_loaded(&self.app.store)
+            .ensure_loaded(&self.ctx.store)
             .await
             .is_err()
         {
@@ -647,7 +543,7 @@ impl Chat {
             .iter()
             .filter_map(|w| {
                 let name = self
-                    .app
+                    .ctx
                     .snapshots
                     .get(&w.job_id)
                     .and_then(|s| s.info.as_ref().and_then(|i| i.job_name.clone()))
@@ -805,28 +701,6 @@ pub(crate) fn answer_later(
             }
         }
     });
-}
-
-/// Stores a silence and applies it at once (the poller's copy is reloaded).
-async fn add_silence(
-    app: &App,
-    kind: crate::silence::Kind,
-    scope: &crate::silence::Scope,
-    by: &str,
-    reason: &str,
-    length: Duration,
-) -> Result<(crate::silence::Silence, DateTime<Utc>), String> {
-    let now = Utc::now();
-    let until = now + chrono::Duration::from_std(length).unwrap_or_default();
-    let silence = app
-        .store
-        .add_silence(kind, scope, by, reason, now, until)
-        .await
-        .map_err(store_failure)?;
-    crate::silence::sweep(app, now)
-        .await
-        .map_err(store_failure)?;
-    Ok((silence, until))
 }
 
 /// Health readings as a sparkline, e.g. `▆▆▅▃▂`.

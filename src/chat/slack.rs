@@ -26,7 +26,7 @@ pub use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
 use super::{Chat, Command, Invoker, JobCard, Line, Reply, sparkline};
 use crate::notify::text::{printable, slack_safe, truncate_chars};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// Largest request accepted (real ones are well under 4 KB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -120,7 +120,7 @@ impl SlashCommand {
 
 /// The allow-lists of `[slack]`: `Some(why)` when the invoker may not run the command.
 pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<String> {
-    let s = &chat.app.config.slack;
+    let s = &chat.ctx.config.slack;
     if let Some(why) = who.refused_place(&s.teams, &s.channels, "workspace") {
         return Some(why);
     }

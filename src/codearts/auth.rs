@@ -17,7 +17,7 @@ use tracing::{error, info, warn};
 
 use super::client::{ApiError, without_url};
 use super::signer::{self, SignableRequest};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// A token is treated as expired this long before its `expires_at` (at most a tenth of its
 /// lifetime), so no call races the expiry.

@@ -20,8 +20,8 @@ use sha2::Sha256;
 
 use super::text::{self, Line, Markup};
 use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
-use crate::detect::Severity;
-use crate::secret::Secret;
+use crate::domain::detect::Severity;
+use crate::util::secret::Secret;
 
 /// The markdown text's limit, counted as JSON-escaped bytes. DingTalk publishes no figure for
 /// markdown; messages of about 20,000 bytes are refused, so this stays well below.
@@ -195,7 +195,7 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Event;
+    use crate::domain::detect::Event;
 
     use crate::notify::test_event as event;
 

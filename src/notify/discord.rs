@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::text::{self, discord_safe, truncate_utf16, utf16_len};
 use super::{Outgoing, SendError};
-use crate::detect::{Event, EventKind, Severity};
-use crate::secret::Secret;
+use crate::domain::detect::{Event, EventKind, Severity};
+use crate::util::secret::Secret;
 
 /// Discord's limits, in characters (counted here as UTF-16 units, never fewer than Discord's).
 pub const CONTENT_MAX: usize = 2000;
@@ -122,7 +122,7 @@ pub(crate) fn message_id(body: &[u8]) -> Option<String> {
 /// (open: how long and how many failed builds; resolved: after how long), as an edit payload.
 pub fn render_incident(
     out: &Outgoing<'_>,
-    incident: &crate::incident::Incident,
+    incident: &crate::domain::incident::Incident,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     let mut payload = render_batch(std::slice::from_ref(out));

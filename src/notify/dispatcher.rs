@@ -17,16 +17,17 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{Outgoing, SendError, Sink, render_link};
 use crate::config::DeliveryConfig;
-use crate::metrics::Metrics;
 use crate::store::{self, DueDelivery, PendingHead, Settle, Store};
+use crate::util::metrics::Metrics;
 
 /// The incident and message a delivery updates in place: a failure of an open incident whose
 /// message this channel shows.
-fn editable(d: &DueDelivery) -> Option<(&crate::incident::Incident, &str)> {
+fn editable(d: &DueDelivery) -> Option<(&crate::domain::incident::Incident, &str)> {
     let (incident, message) = d.incident.as_ref()?;
     let update = matches!(
         d.event.kind,
-        crate::detect::EventKind::BuildFailed | crate::detect::EventKind::BuildStillFailing
+        crate::domain::detect::EventKind::BuildFailed
+            | crate::domain::detect::EventKind::BuildStillFailing
     );
     (update && incident.is_open()).then_some((incident, message.as_deref()?))
 }
@@ -388,7 +389,8 @@ impl Dispatcher {
             // Only a failure's own card becomes the incident's message (not a reminder).
             let card = matches!(
                 d.event.kind,
-                crate::detect::EventKind::BuildFailed | crate::detect::EventKind::BuildStillFailing
+                crate::domain::detect::EventKind::BuildFailed
+                    | crate::domain::detect::EventKind::BuildStillFailing
             );
             let own = (live.len() == 1 && card).then_some(message).flatten();
             self.store

@@ -20,8 +20,8 @@ use sha2::Sha256;
 
 use super::text::{self, Line, Markup};
 use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
-use crate::detect::Severity;
-use crate::secret::Secret;
+use crate::domain::detect::Severity;
+use crate::util::secret::Secret;
 
 /// The body's limit: "20 KB", read as 20,000 bytes to be safe under either reading.
 pub const BODY_MAX: usize = 20_000;
@@ -225,7 +225,7 @@ fn card_lines(out: &Outgoing<'_>, single: bool) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Event;
+    use crate::domain::detect::Event;
 
     use crate::notify::test_event as event;
 

@@ -31,8 +31,8 @@ use reqwest::header::HeaderMap;
 
 use crate::codearts::client::without_url;
 use crate::config::{ChannelConfig, ChannelType};
-use crate::detect::Event;
-use crate::secret::Secret;
+use crate::domain::detect::Event;
+use crate::util::secret::Secret;
 
 /// Error bodies are read up to this size; the rest is not needed to explain a failure.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -258,7 +258,7 @@ impl Sink {
         &self,
         message_id: &str,
         out: &Outgoing<'_>,
-        incident: &crate::incident::Incident,
+        incident: &crate::domain::incident::Incident,
     ) -> Result<(), SendError> {
         if message_id.is_empty() || !message_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SendError::permanent(format!(
@@ -638,7 +638,7 @@ fn truncate_reason(reason: &str) -> String {
 
 /// A build_failed event of a job with this name, the same in every platform's tests.
 #[cfg(test)]
-pub(crate) fn test_event(name: &str) -> crate::detect::Event {
+pub(crate) fn test_event(name: &str) -> crate::domain::detect::Event {
     let info = |status: &str, health| crate::codearts::JobInfo {
         job_name: Some(name.to_owned()),
         last_build_status: Some(status.to_owned()),
@@ -648,7 +648,7 @@ pub(crate) fn test_event(name: &str) -> crate::detect::Event {
         ..crate::codearts::JobInfo::default()
     };
     Event {
-        kind: crate::detect::EventKind::BuildFailed,
+        kind: crate::domain::detect::EventKind::BuildFailed,
         job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
         job_name: name.to_owned(),
         detected_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 26, 12, 0, 0)

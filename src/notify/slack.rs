@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::text::{self, Line, Markup};
 use super::{LINK_LABEL, Outgoing, SendError};
-use crate::detect::Severity;
-use crate::secret::Secret;
+use crate::domain::detect::Severity;
+use crate::util::secret::Secret;
 
 /// At most this many blocks in one message.
 pub const BLOCKS_MAX: usize = 50;
@@ -198,7 +198,7 @@ fn fallback(batch: &[Outgoing<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Event;
+    use crate::domain::detect::Event;
 
     use crate::notify::test_event as event;
 

@@ -106,7 +106,7 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
 mod tests {
     use super::*;
     use crate::codearts::JobInfo;
-    use crate::detect::{Event, EventKind};
+    use crate::domain::detect::{Event, EventKind};
     use chrono::{TimeZone, Utc};
 
     fn info(status: &str, health: i64) -> JobInfo {

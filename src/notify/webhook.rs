@@ -19,7 +19,7 @@ use sha2::Sha256;
 use super::text;
 use super::{Outgoing, SendError};
 use crate::codearts::JobInfo;
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 /// The header carrying the delivery id.
 pub const DELIVERY_HEADER: &str = "x-codearts-bot-delivery";
@@ -141,7 +141,7 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{Event, EventKind};
+    use crate::domain::detect::{Event, EventKind};
     use chrono::{TimeZone, Utc};
 
     fn event() -> Event {

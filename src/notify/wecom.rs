@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::text::{self, Line, Markup};
 use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
-use crate::detect::Severity;
-use crate::secret::Secret;
+use crate::domain::detect::Severity;
+use crate::util::secret::Secret;
 
 /// The markdown content's limit, in UTF-8 bytes.
 pub const CONTENT_MAX: usize = 4096;
@@ -153,7 +153,7 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Event;
+    use crate::domain::detect::Event;
 
     use crate::notify::test_event as event;
 

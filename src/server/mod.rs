@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use crate::engine::Ctx;
 
 /// Binds the configured address (port 0 allowed) and reports the bound address.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
@@ -30,23 +30,23 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
     Ok((listener, bound))
 }
 
-pub fn router(app: App) -> Router {
-    let chat = crate::chat::Chat::new(app.clone());
+pub fn router(ctx: Ctx) -> Router {
+    let chat = crate::chat::Chat::new(ctx.clone());
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(app.clone());
-    if let Some(key) = app
+        .with_state(ctx.clone());
+    if let Some(key) = ctx
         .config
         .discord
         .public_key
         .as_deref()
-        .and_then(|k| crate::chat::discord::parse_public_key(k).ok())
+        .and_then(|k| crate::config::parse_discord_public_key(k).ok())
     {
         router = router.merge(crate::chat::discord::routes(chat.clone(), key));
     }
-    if let Some(secret) = &app.config.slack.signing_secret {
+    if let Some(secret) = &ctx.config.slack.signing_secret {
         router = router.merge(crate::chat::slack::routes(chat, secret.clone()));
     }
     router
@@ -55,10 +55,10 @@ pub fn router(app: App) -> Router {
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    app: App,
+    ctx: Ctx,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    axum::serve(listener, router(ctx))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -68,9 +68,9 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness: what an orchestrator and an operator need to know, in one JSON answer.
-async fn readyz(State(app): State<App>) -> Response {
+async fn readyz(State(ctx): State<Ctx>) -> Response {
     let mut problems: Vec<String> = Vec::new();
-    let database = match tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await {
+    let database = match tokio::time::timeout(Duration::from_secs(2), ctx.store.ping()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(e)) => {
             problems.push(format!("database: {e}"));
@@ -81,10 +81,10 @@ async fn readyz(State(app): State<App>) -> Response {
             "timeout".to_owned()
         }
     };
-    let interval = app.health.interval;
+    let interval = ctx.health.interval;
     let allowed = interval * 3;
-    let last = app.health.last_success();
-    let since_start = app.health.started.elapsed();
+    let last = ctx.health.last_success();
+    let since_start = ctx.health.started.elapsed();
     match last {
         Some(at) => {
             let age = (Utc::now() - at).to_std().unwrap_or_default();
@@ -102,17 +102,17 @@ async fn readyz(State(app): State<App>) -> Response {
         )),
         None => {}
     }
-    if let Some(why) = app.health.last_failure()
+    if let Some(why) = ctx.health.last_failure()
         && !problems.is_empty()
     {
         problems.push(format!("last cycle: {why}"));
     }
     let mut warnings: Vec<String> = Vec::new();
-    if let Some(rps) = app.config.poll.max_rps {
-        let watched = app
+    if let Some(rps) = ctx.config.poll.max_rps {
+        let watched = ctx
             .metrics
             .value("codearts_bot_watched_jobs", &[])
-            .max(app.config.jobs.len() as f64);
+            .max(ctx.config.jobs.len() as f64);
         let needed = watched / rps;
         if needed > interval.as_secs_f64() {
             warnings.push(format!(
@@ -138,25 +138,25 @@ async fn readyz(State(app): State<App>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics(State(app): State<App>) -> Response {
+async fn metrics(State(ctx): State<Ctx>) -> Response {
     // Gauges that are cheaper to read at scrape time than to keep up to date.
-    if let Ok(outbox) = app.store.outbox_pending_summary().await {
-        app.metrics
+    if let Ok(outbox) = ctx.store.outbox_pending_summary().await {
+        ctx.metrics
             .set("codearts_bot_outbox_pending", &[], outbox.pending as f64);
         let age = outbox
             .oldest
             .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
-        app.metrics
+        ctx.metrics
             .set("codearts_bot_outbox_oldest_age_seconds", &[], age);
     }
-    if let Some((ok, failed)) = app.client.auth().token_requests() {
-        app.metrics.set_counter(
+    if let Some((ok, failed)) = ctx.client.auth().token_requests() {
+        ctx.metrics.set_counter(
             "codearts_bot_token_refreshes_total",
             &[("outcome", "ok")],
             ok as f64,
         );
-        app.metrics.set_counter(
+        ctx.metrics.set_counter(
             "codearts_bot_token_refreshes_total",
             &[("outcome", "failed")],
             failed as f64,
@@ -167,7 +167,7 @@ async fn metrics(State(app): State<App>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        ctx.metrics.render(),
     )
         .into_response()
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::codearts::auth::Auth;
 use crate::codearts::{Client, Error, JobInfo};
-use crate::secret::Secret;
+use crate::util::secret::Secret;
 
 const DOC_ID: &str = "f5af662119404ad187437cd272b5099b";
 

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::codearts::{JobId, JobInfo};
-use crate::detect::{Detection, Event, EventKind, Presence, Snapshot};
-use crate::incident::{self, Incident};
+use crate::domain::detect::{Detection, Event, EventKind, Presence, Snapshot};
+use crate::domain::incident::{self, Incident};
 
 /// A store failure. The message names the file or the row, never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -689,17 +689,17 @@ impl Store {
         Ok(scores)
     }
 
-    /// Whether CodeArts as a whole could be seen lately ([`crate::blind`]).
-    pub async fn source_state(&self) -> Result<crate::blind::SourceState> {
+    /// Whether CodeArts as a whole could be seen lately ([`crate::domain::source_state`]).
+    pub async fn source_state(&self) -> Result<crate::domain::source_state::SourceState> {
         let row = sqlx::query(
             "SELECT failed_cycles, blind_since, alerted, cause FROM source_state WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            return Ok(crate::blind::SourceState::default());
+            return Ok(crate::domain::source_state::SourceState::default());
         };
-        Ok(crate::blind::SourceState {
+        Ok(crate::domain::source_state::SourceState {
             failed_cycles: row
                 .try_get::<i64, _>("failed_cycles")?
                 .try_into()
@@ -714,7 +714,7 @@ impl Store {
     /// delivery per channel.
     pub async fn record_source(
         &self,
-        state: &crate::blind::SourceState,
+        state: &crate::domain::source_state::SourceState,
         event: Option<&Event>,
         channels: &[String],
     ) -> Result<Recorded> {
@@ -757,13 +757,13 @@ impl Store {
     /// Stores a new silence and returns it with its id.
     pub async fn add_silence(
         &self,
-        kind: crate::silence::Kind,
-        scope: &crate::silence::Scope,
+        kind: crate::domain::silence::Kind,
+        scope: &crate::domain::silence::Scope,
         created_by: &str,
         reason: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<crate::silence::Silence> {
+    ) -> Result<crate::domain::silence::Silence> {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO silences (kind, scope, target, created_by, reason, created_at, expires_at)
@@ -779,7 +779,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(crate::silence::Silence {
+        Ok(crate::domain::silence::Silence {
             id,
             kind,
             scope: scope.clone(),
@@ -791,7 +791,7 @@ impl Store {
     }
 
     /// Silences not ended yet (expired ones included, until the sweep ends them), oldest first.
-    pub async fn open_silences(&self) -> Result<Vec<crate::silence::Silence>> {
+    pub async fn open_silences(&self) -> Result<Vec<crate::domain::silence::Silence>> {
         let rows = sqlx::query(
             "SELECT id, kind, scope, target, created_by, reason, created_at, expires_at
              FROM silences WHERE ended_at IS NULL ORDER BY id",
@@ -802,12 +802,12 @@ impl Store {
             .map(|row| {
                 let scope: String = row.try_get("scope")?;
                 let target: String = row.try_get("target")?;
-                Ok(crate::silence::Silence {
+                Ok(crate::domain::silence::Silence {
                     id: row.try_get("id")?,
-                    kind: crate::silence::Kind::parse(&row.try_get::<String, _>("kind")?),
-                    scope: crate::silence::Scope::from_parts(&scope, &target).ok_or_else(|| {
-                        corrupt("silences", format!("unknown scope {scope:?} {target:?}"))
-                    })?,
+                    kind: crate::domain::silence::Kind::parse(&row.try_get::<String, _>("kind")?),
+                    scope: crate::domain::silence::Scope::from_parts(&scope, &target).ok_or_else(
+                        || corrupt("silences", format!("unknown scope {scope:?} {target:?}")),
+                    )?,
                     created_by: row.try_get("created_by")?,
                     reason: row.try_get("reason")?,
                     created_at: from_ms(row.try_get("created_at")?),
@@ -882,7 +882,7 @@ impl Store {
         event: &Event,
         channel: &str,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Recorded> {
         let mut tx = self.write().await?;
         let now_ms = to_ms(now);
         // The delivery is due at once, whatever clock the caller reasons with.
@@ -906,7 +906,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Recorded {
+            events: 1,
+            deliveries: 1,
+        })
     }
 
     /// When `channel` last got the flaky-jobs digest; starts the clock (and returns `None`) the
@@ -933,7 +936,7 @@ impl Store {
         channel: &str,
         event: Option<&Event>,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Recorded> {
         let mut tx = self.write().await?;
         if let Some(event) = event {
             insert_event(
@@ -954,7 +957,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        let queued = usize::from(event.is_some());
+        Ok(Recorded {
+            events: queued,
+            deliveries: queued,
+        })
     }
 
     /// Records that `channel` heard about an incident now, and the message that shows it

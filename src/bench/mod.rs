@@ -5,24 +5,29 @@
 //! concurrency (the ceiling), and full poll cycles through the real pipeline (client, detector,
 //! SQLite transaction, outbox): the baseline, one where 10% of the jobs changed, and one where
 //! nothing changed. Reports jobs per second, wall time, the ratio to the ceiling, and resident
-//! memory (idle after start, and peak). Then the delivery passes of [`crate::bench_delivery`]:
+//! memory (idle after start, and peak). Then the delivery passes of [`crate::bench::delivery`]:
 //! events per second through the outbox, and messages per event in a 1,000-job burst; and the
-//! chat command pass of [`crate::bench_chat`]: `/job` latency through the signed Discord and
+//! chat command pass of [`crate::bench::chat`]: `/job` latency through the signed Discord and
 //! Slack endpoints. Results go to docs/benchmarks.md.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+pub mod chat;
+pub mod delivery;
+pub mod process;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::app::App;
+use crate::app;
+use crate::bench::process::{SimProcess, change_jobs, resident_memory};
 use crate::config::Config;
-use crate::{poller, sim};
+use crate::engine::Ctx;
+use crate::engine::poller;
+use crate::sim;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -47,74 +52,6 @@ impl Pass {
     pub fn jobs_per_sec(&self) -> f64 {
         self.jobs as f64 / self.wall.as_secs_f64().max(1e-9)
     }
-}
-
-/// The child simulator; killed on drop.
-pub(crate) struct SimProcess {
-    child: Child,
-    pub(crate) url: String,
-    /// Kept open: the simulator prints more lines after the first, and a closed pipe would
-    /// make those prints fail and the simulator exit.
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl SimProcess {
-    pub(crate) fn start(jobs: usize) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("cannot find our own executable")?;
-        let mut child = Command::new(exe)
-            .args([
-                "sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--jobs",
-                &jobs.to_string(),
-            ])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start the simulator")?;
-        let stdout = child.stdout.take().context("simulator stdout")?;
-        let mut stdout = BufReader::new(stdout);
-        let mut first = String::new();
-        stdout
-            .read_line(&mut first)
-            .context("simulator said nothing")?;
-        let url = first
-            .split_whitespace()
-            .last()
-            .filter(|u| u.starts_with("http://"))
-            .with_context(|| format!("unexpected first line from the simulator: {first:?}"))?
-            .to_owned();
-        Ok(Self {
-            child,
-            url,
-            _stdout: stdout,
-        })
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Resident memory of this process: (current, peak) in bytes, from /proc (Linux).
-pub fn resident_memory() -> (Option<u64>, Option<u64>) {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return (None, None);
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn mb(bytes: Option<u64>) -> String {
@@ -152,7 +89,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let config =
         Config::from_toml(&text, "bench config", &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
     drop(text);
-    let app = App::start(config).await?;
+    let ctx = app::start(config).await?;
     let (idle_rss, _) = resident_memory();
 
     println!(
@@ -173,11 +110,11 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     };
     passes.push(ceiling.clone());
 
-    passes.push(cycle(&app, "cycle 1: baseline (every job stored)").await?);
+    passes.push(cycle(&ctx, "cycle 1: baseline (every job stored)").await?);
     let changed = (options.jobs * options.changed_percent / 100).max(1);
     change_jobs(&sim.url, &ids[..changed], options.concurrency).await?;
-    passes.push(cycle(&app, "cycle 2: 10% of jobs changed").await?);
-    passes.push(cycle(&app, "cycle 3: nothing changed").await?);
+    passes.push(cycle(&ctx, "cycle 2: 10% of jobs changed").await?);
+    passes.push(cycle(&ctx, "cycle 3: nothing changed").await?);
 
     println!(
         "\n| pass | wall | jobs/s | failed | events | vs GET loop |\n|---|---:|---:|---:|---:|---:|"
@@ -196,7 +133,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     // Peak before the latency pass, which starts a second bot in this process.
     let (_, peak_rss) = resident_memory();
     let latencies = change_to_chat_latency(&sim.url, &ids, &dir, options.concurrency).await?;
-    let outbox = app.store.outbox_counts().await?;
+    let outbox = ctx.store.outbox_counts().await?;
     println!(
         "\nresident memory: {} idle after start with {} watched jobs, {} peak (targets: 30 MB idle, 60 MB peak)",
         mb(idle_rss),
@@ -219,13 +156,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             max.as_secs_f64()
         );
     }
-    app.store.close().await;
-    drop(app);
+    ctx.store.close().await;
+    drop(ctx);
     // The delivery passes start their own simulators.
     drop(sim);
     let rest = async {
-        crate::bench_delivery::run(&dir, options.concurrency).await?;
-        crate::bench_chat::run(&dir).await
+        delivery::run(&dir, options.concurrency).await?;
+        chat::run(&dir).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -274,11 +211,11 @@ async fn change_to_chat_latency(
     }
     let config = Config::from_toml(&text, "bench latency config", &|_| None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = App::start(config).await?;
+    let ctx = app::start(config).await?;
     // Baseline first, so the scheduled cycles only see the changes we make.
-    poller::run_cycle(&app).await?;
+    poller::run_cycle(&ctx).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(crate::app::run(app, async {
+    let running = tokio::spawn(crate::app::run(ctx, async {
         let _ = stop_rx.await;
     }));
     let control = sim::Control::new(sim_url, sim::DEFAULT_TOKEN);
@@ -305,9 +242,9 @@ async fn change_to_chat_latency(
     Ok(samples)
 }
 
-async fn cycle(app: &App, name: &'static str) -> anyhow::Result<Pass> {
+async fn cycle(ctx: &Ctx, name: &'static str) -> anyhow::Result<Pass> {
     let started = Instant::now();
-    let report = poller::run_cycle(app).await?;
+    let report = poller::run_cycle(ctx).await?;
     Ok(Pass {
         name,
         wall: started.elapsed(),
@@ -356,34 +293,4 @@ async fn plain_get_loop(base: &str, ids: &[String], concurrency: usize) -> anyho
         failed,
         events: 0,
     })
-}
-
-/// Makes every job of `ids` a fresh failed build (`success → failed` for seeded jobs).
-pub(crate) async fn change_jobs(
-    base: &str,
-    ids: &[String],
-    concurrency: usize,
-) -> anyhow::Result<()> {
-    let control = sim::Control::new(base, sim::DEFAULT_TOKEN);
-    let limit = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    let build_time = chrono::Utc::now().timestamp_millis();
-    for id in ids {
-        let control = control.clone();
-        let limit = Arc::clone(&limit);
-        let id = id.clone();
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            control
-                .put_job(
-                    &id,
-                    json!({"last_build_status": "failed", "last_build_time": build_time}),
-                )
-                .await
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result?.map_err(|e| anyhow::anyhow!("simulator control API: {e}"))?;
-    }
-    Ok(())
 }

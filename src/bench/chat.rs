@@ -43,10 +43,11 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::task::JoinSet;
 
-use crate::app::App;
-use crate::bench::SimProcess;
+use crate::app;
+use crate::bench::process::SimProcess;
 use crate::config::Config;
-use crate::{poller, server, sim};
+use crate::engine::poller;
+use crate::{server, sim};
 
 /// Seeded jobs in the simulator, all watched by the bot.
 pub const JOBS: usize = 1000;
@@ -273,8 +274,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     }
     let config = Config::from_toml(&text, "bench chat config", &|_| None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = App::start(config).await?;
-    let baseline = poller::run_cycle(&app).await?;
+    let ctx = app::start(config).await?;
+    let baseline = poller::run_cycle(&ctx).await?;
     if baseline.failed_total() > 0 || baseline.jobs != JOBS {
         bail!(
             "the baseline cycle should store {JOBS} jobs; it polled {}, {} failed",
@@ -286,10 +287,10 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         .await
         .context("the bench bot cannot bind 127.0.0.1:0")?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::serve(listener, app.clone(), async {
+    let serving = tokio::spawn(server::serve(listener, ctx.clone(), async {
         let _ = stop_rx.await;
     }));
-    let commands = app.config.commands.clone();
+    let commands = ctx.config.commands.clone();
     println!(
         "\nchat commands: a simulator child process with {JOBS} seeded jobs; a bot watching them \
          all (fresh SQLite file, one baseline cycle) serving http://{addr} in this process; \
@@ -361,7 +362,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         results.push(measure(&caller, &control, pass).await?);
     }
     // What the watch list costs: the same bot and database, nothing watched any more.
-    app.store
+    ctx.store
         .sync_config_jobs(&[])
         .await
         .context("cannot empty the bench bot's watch list")?;
@@ -384,8 +385,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     drop(caller);
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
-    app.store.close().await;
-    drop(app);
+    ctx.store.close().await;
+    drop(ctx);
     drop(sim);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::detect::EventKind;
+use crate::domain::detect::EventKind;
 
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,73 +72,6 @@ impl Incident {
             format!("Resolved after {length} · {builds}")
         }
     }
-}
-
-/// Queues the reminders that are due: for every open incident, each channel that gets the
-/// job's alerts and has `remind_every_mins`, when it last heard about the incident (or, if
-/// never, since it opened) that long ago. Silences, acks and maintenance windows hold
-/// reminders like any alert. Returns how many were queued.
-pub async fn send_reminders(
-    app: &crate::app::App,
-    now: DateTime<Utc>,
-) -> Result<usize, crate::store::Error> {
-    if app
-        .config
-        .channels
-        .iter()
-        .all(|c| c.remind_every_mins.is_none())
-    {
-        return Ok(0);
-    }
-    let watched = app.store.watched_jobs().await?;
-    let mut queued = 0;
-    for (incident, noticed) in app.store.open_incidents().await? {
-        let Some(job) = watched
-            .iter()
-            .find(|w| w.job_id.as_str() == incident.job_id)
-        else {
-            continue; // no longer watched
-        };
-        let info = app.snapshots.get(&job.job_id).and_then(|s| s.info.clone());
-        let event = crate::detect::Event {
-            kind: EventKind::IncidentReminder,
-            job_id: incident.job_id.clone(),
-            job_name: incident.job_name.clone(),
-            detected_at: now,
-            previous: None,
-            current: info,
-            summary: format!(
-                "Still broken: {} ({})",
-                incident.job_name,
-                incident.status_line(now)
-            ),
-        };
-        if app.suppression(&event, now).is_some() {
-            continue;
-        }
-        for channel in app.route(job, &event) {
-            let Some(every) = app
-                .config
-                .channels
-                .iter()
-                .find(|c| c.name == channel)
-                .and_then(|c| c.remind_every_mins)
-            else {
-                continue;
-            };
-            let last = noticed.get(&channel).copied().unwrap_or(incident.opened_at);
-            if now - last >= chrono::Duration::minutes(i64::from(every)) {
-                app.store
-                    .record_reminder(incident.id, &event, &channel, now)
-                    .await?;
-                queued += 1;
-            }
-        }
-    }
-    if queued > 0 {
-        app.dispatch_wake.notify_one();
-    }
-    Ok(queued)
 }
 
 #[cfg(test)]

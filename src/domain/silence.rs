@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::codearts::{JobId, listing::check_project_id};
-use crate::detect::{Event, Severity};
+use crate::domain::detect::{Event, Severity};
 
 /// The longest a silence may last.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
@@ -236,138 +236,11 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Ends the silences that are over: expired mutes (with one summary of the still-broken jobs
-/// they covered), and acks whose job recovered or whose time ran out. Then reloads the active
-/// ones into memory. Runs at the start of every cycle.
-pub async fn sweep(app: &crate::app::App, now: DateTime<Utc>) -> Result<(), crate::store::Error> {
-    let open = app.store.open_silences().await?;
-    if open.is_empty() {
-        app.silences.replace(Vec::new());
-        return Ok(());
-    }
-    app.snapshots.ensure_loaded(&app.store).await?;
-    let mut active = Vec::new();
-    for silence in open {
-        let recovered = match (&silence.kind, &silence.scope) {
-            (Kind::Ack, Scope::Job(job)) => !broken(app, job),
-            _ => false,
-        };
-        if now < silence.expires_at && !recovered {
-            active.push(silence);
-            continue;
-        }
-        let how = if recovered {
-            "the job recovered"
-        } else {
-            "it expired"
-        };
-        end(app, &silence, now, how).await?;
-    }
-    app.silences.replace(active);
-    Ok(())
-}
-
-/// Ends one silence (`how` it ended goes in the summary), and for a mute queues one summary of
-/// the jobs it covered that are still broken. Returns the summary's job count.
-pub async fn end(
-    app: &crate::app::App,
-    silence: &Silence,
-    now: DateTime<Utc>,
-    how: &str,
-) -> Result<usize, crate::store::Error> {
-    if !app.store.end_silence(silence.id, now).await? {
-        return Ok(0);
-    }
-    tracing::info!(silence = silence.id, scope = %silence.scope.describe(), how, "silence ended");
-    if silence.kind == Kind::Ack {
-        return Ok(0);
-    }
-    app.snapshots.ensure_loaded(&app.store).await?;
-    let watched = app.store.watched_jobs().await?;
-    let still_broken: Vec<&crate::store::WatchedJob> = watched
-        .iter()
-        .filter(|w| {
-            let project = app
-                .snapshots
-                .get(&w.job_id)
-                .and_then(|s| s.info.as_ref().and_then(|i| i.project_id.clone()));
-            silence.scope.covers(w.job_id.as_str(), project.as_deref()) && broken(app, &w.job_id)
-        })
-        .collect();
-    if still_broken.is_empty() {
-        return Ok(0);
-    }
-    let names: Vec<String> = still_broken
-        .iter()
-        .take(20)
-        .map(|w| {
-            let snapshot = app.snapshots.get(&w.job_id);
-            let info = snapshot.as_ref().and_then(|s| s.info.as_ref());
-            let name = info.map_or("(unnamed job)", |i| i.display_name());
-            let status = snapshot
-                .as_ref()
-                .and_then(|s| s.settled_status.clone())
-                .unwrap_or_else(|| "gone".to_owned());
-            format!("{name} ({status})")
-        })
-        .collect();
-    let more = still_broken.len().saturating_sub(names.len());
-    let single = (still_broken.len() == 1).then(|| still_broken[0]);
-    let event = Event {
-        kind: crate::detect::EventKind::SilenceEnded,
-        job_id: single.map(|w| w.job_id.to_string()).unwrap_or_default(),
-        job_name: single
-            .and_then(|w| app.snapshots.get(&w.job_id))
-            .and_then(|s| s.info.as_ref().map(|i| i.display_name().to_owned()))
-            .unwrap_or_else(|| silence.scope.describe()),
-        detected_at: now,
-        previous: None,
-        current: single
-            .and_then(|w| app.snapshots.get(&w.job_id))
-            .and_then(|s| s.info.clone()),
-        summary: format!(
-            "Silence #{} on {} ({}) ended because {how}; still broken: {}{}",
-            silence.id,
-            silence.scope.describe(),
-            silence.reason_text(),
-            names.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        ),
-    };
-    let mut channels: Vec<String> = Vec::new();
-    for w in &still_broken {
-        for c in app.route(w, &event) {
-            if !channels.contains(&c) {
-                channels.push(c);
-            }
-        }
-    }
-    let recorded = app.store.record_event(&event, &channels).await?;
-    if recorded.deliveries > 0 {
-        app.dispatch_wake.notify_one();
-    }
-    Ok(still_broken.len())
-}
-
-/// Whether a watched job is broken: its last settled build failed, or it is gone.
-pub fn broken(app: &crate::app::App, job: &JobId) -> bool {
-    app.snapshots.get(job).is_some_and(|s| {
-        s.presence != crate::detect::Presence::Present
-            || s.settled_status
-                .as_deref()
-                .is_some_and(|st| app.rules.is_failure(st))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::codearts::JobInfo;
-    use crate::detect::EventKind;
+    use crate::domain::detect::EventKind;
     use chrono::TimeZone;
 
     fn at(h: u32) -> DateTime<Utc> {

@@ -7,9 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::app::App;
+use crate::app;
 use crate::config::Config;
-use crate::{poller, sim};
+use crate::engine::Ctx;
+use crate::engine::schedule;
+use crate::sim;
 
 /// Pause between steps, so a person can follow.
 const STEP_PAUSE: Duration = Duration::from_millis(1200);
@@ -89,7 +91,7 @@ source_alerts = true
     );
     let config = Config::from_toml(&config_text, "demo config", &|_| None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = App::start(config).await?;
+    let ctx = app::start(config).await?;
 
     println!(
         "codearts-bot demo: a CodeArts Build simulator is running at {}",
@@ -102,7 +104,7 @@ source_alerts = true
     );
 
     step(
-        &app,
+        &ctx,
         "Cycle 1: first look at every job. This is the baseline: nothing is alerted.",
     )
     .await?;
@@ -111,10 +113,10 @@ source_alerts = true
     control
         .put_job(&ids[0], json!({"last_build_status": "failed", "last_build_time": build_time, "build_time": "63.2"}))
         .await?;
-    step(&app, "web-frontend's new build fails.").await?;
+    step(&ctx, "web-frontend's new build fails.").await?;
 
     step(
-        &app,
+        &ctx,
         "Nothing changed since the last poll: the channel stays quiet.",
     )
     .await?;
@@ -123,54 +125,54 @@ source_alerts = true
     control
         .put_job(&ids[0], json!({"last_build_status": "success", "last_build_time": build_time, "build_time": "40.1"}))
         .await?;
-    step(&app, "Someone pushes a fix; web-frontend builds again.").await?;
+    step(&ctx, "Someone pushes a fix; web-frontend builds again.").await?;
 
     control
         .put_job(&ids[1], json!({"health_score": 58}))
         .await?;
-    step(&app, "payments-api's health score falls from 81 to 58.").await?;
+    step(&ctx, "payments-api's health score falls from 81 to 58.").await?;
 
     control.put_job(&ids[2], json!({"disabled": true})).await?;
-    step(&app, "nightly-e2e is disabled in the console.").await?;
+    step(&ctx, "nightly-e2e is disabled in the console.").await?;
 
     control
         .set_fault(json!({"status": 503, "count": 6}))
         .await?;
     step(
-        &app,
+        &ctx,
         "CodeArts answers 503 to every call: no job event is invented from an outage.",
     )
     .await?;
     step(
-        &app,
+        &ctx,
         "Still 503 on every call: after rules.blind_after cycles (2 here) the bot says it is blind.",
     )
     .await?;
     step(
-        &app,
+        &ctx,
         "CodeArts answers again: one recovery message, saying how long the bot could not see.",
     )
     .await?;
 
-    let counts = app.store.outbox_counts().await?;
-    let events = app.store.event_count().await?;
+    let counts = ctx.store.outbox_counts().await?;
+    let events = ctx.store.event_count().await?;
     println!(
         "Done: {events} events recorded, {} delivered, {} pending, {} failed.",
         counts.sent, counts.pending, counts.failed
     );
     println!("Run it against your own jobs: see README.md, \"Running against CodeArts\".");
-    app.store.close().await;
+    ctx.store.close().await;
     simulator.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
-async fn step(app: &App, what: &str) -> anyhow::Result<()> {
+async fn step(ctx: &Ctx, what: &str) -> anyhow::Result<()> {
     println!("▶ {what}");
-    let report = poller::cycle_and_log(app)
+    let report = schedule::cycle_and_log(ctx)
         .await
         .context("the poll cycle failed: the database could not be used")?;
-    let delivered = app.dispatcher().drain_due().await?;
+    let delivered = ctx.dispatcher().drain_due().await?;
     println!(
         "  poll cycle: {} jobs, {} answered, {} failed polls, {} events, {} messages sent\n",
         report.jobs,

@@ -4,6 +4,9 @@
 //! 2 bad usage or configuration; 3 CodeArts could not be reached or refused our credentials;
 //! 4 the job does not exist or is not visible to our credentials (`check`).
 
+mod card;
+pub mod demo;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +15,9 @@ use clap::{Parser, Subcommand};
 
 use crate::codearts::{self, JobId};
 use crate::config::Config;
-use crate::{app, bench, card, demo, sim};
+use crate::engine::Ctx;
+use crate::engine::silences::{self, SilenceError};
+use crate::{app, bench, sim};
 
 pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
@@ -245,13 +250,11 @@ async fn execute(command: Command) -> Result<(), Failure> {
     match command {
         Command::Run { config, once } => {
             let config = config.load()?;
-            let app = app::App::start(config)
-                .await
-                .map_err(|e| Failure::runtime(&e))?;
+            let ctx = app::start(config).await.map_err(|e| Failure::runtime(&e))?;
             if once {
-                run_once(&app).await
+                run_once(&ctx).await
             } else {
-                app::run(app, shutdown_signal())
+                app::run(ctx, shutdown_signal())
                     .await
                     .map_err(|e| Failure::runtime(&e))
             }
@@ -320,23 +323,21 @@ async fn execute(command: Command) -> Result<(), Failure> {
             by,
             config,
         } => {
-            let app = start_offline(config).await?;
+            let ctx = start_offline(config).await?;
             let by = who(by);
-            silence_outcome(
-                crate::chat::mute(&app, &target, &duration, reason.as_deref(), &by).await,
-            )
+            silence_outcome(silences::mute(&ctx, &target, &duration, reason.as_deref(), &by).await)
         }
         Command::Unmute { target, by, config } => {
-            let app = start_offline(config).await?;
-            silence_outcome(crate::chat::unmute(&app, &target, &who(by)).await)
+            let ctx = start_offline(config).await?;
+            silence_outcome(silences::unmute(&ctx, &target, &who(by)).await)
         }
         Command::Ack { job_id, by, config } => {
-            let app = start_offline(config).await?;
-            silence_outcome(crate::chat::ack(&app, &job_id, &who(by)).await)
+            let ctx = start_offline(config).await?;
+            silence_outcome(silences::ack(&ctx, &job_id, &who(by)).await)
         }
         Command::Silences { config } => {
-            let app = start_offline(config).await?;
-            let open = app
+            let ctx = start_offline(config).await?;
+            let open = ctx
                 .store
                 .open_silences()
                 .await
@@ -381,12 +382,10 @@ async fn execute(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// The app for a command that only touches the database (no polling, no network).
-async fn start_offline(config: ConfigArg) -> Result<app::App, Failure> {
+/// The ctx for a command that only touches the database (no polling, no network).
+async fn start_offline(config: ConfigArg) -> Result<Ctx, Failure> {
     let config = config.load()?;
-    app::App::start(config)
-        .await
-        .map_err(|e| Failure::runtime(&e))
+    app::start(config).await.map_err(|e| Failure::runtime(&e))
 }
 
 /// Who runs a CLI command, as silences record it.
@@ -402,27 +401,28 @@ fn who(by: Option<String>) -> String {
 }
 
 /// Prints what a silence command did; a refusal (bad target, duration, id) is a usage error.
-fn silence_outcome(result: Result<String, String>) -> Result<(), Failure> {
+fn silence_outcome(result: Result<String, SilenceError>) -> Result<(), Failure> {
     match result {
         Ok(done) => {
             println!("{done}");
             Ok(())
         }
-        Err(e) => Err(Failure::new(EXIT_CONFIG, e)),
+        Err(SilenceError::Refused(why)) => Err(Failure::new(EXIT_CONFIG, why)),
+        Err(e @ SilenceError::Store(_)) => Err(Failure::new(EXIT_RUNTIME, e.to_string())),
     }
 }
 
-async fn run_once(app: &app::App) -> Result<(), Failure> {
-    let report = crate::poller::run_cycle(app)
+async fn run_once(ctx: &Ctx) -> Result<(), Failure> {
+    let report = crate::engine::poller::run_cycle(ctx)
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the poll cycle could not run: {e}")))?;
     // Blind tracking counts cycles, so `run --once` from an external scheduler gets it too.
-    crate::poller::after_cycle(app, &report).await;
+    crate::engine::schedule::after_cycle(ctx, &report).await;
     let delivered =
-        app.dispatcher().drain_due().await.map_err(|e| {
+        ctx.dispatcher().drain_due().await.map_err(|e| {
             Failure::new(EXIT_RUNTIME, format!("the outbox could not be read: {e}"))
         })?;
-    let counts = app
+    let counts = ctx
         .store
         .outbox_counts()
         .await
@@ -441,7 +441,7 @@ async fn run_once(app: &app::App) -> Result<(), Failure> {
         delivered.failed,
         counts.pending
     );
-    app.store.close().await;
+    ctx.store.close().await;
     if report.source_unreachable() {
         let kinds: Vec<String> = report
             .failed
@@ -496,7 +496,7 @@ async fn list_deliveries(config: &Config, status: Option<&str>, limit: u32) -> R
 }
 
 /// The card `notify-test` sends: plainly a test, with every field a real alert has.
-fn sample_event() -> crate::detect::Event {
+fn sample_event() -> crate::domain::detect::Event {
     let now = chrono::Utc::now();
     let info = |status: &str| crate::codearts::JobInfo {
         id: Some("0123456789abcdef0123456789abcdef".to_owned()),
@@ -508,8 +508,8 @@ fn sample_event() -> crate::detect::Event {
         disabled: Some(false),
         ..crate::codearts::JobInfo::default()
     };
-    crate::detect::Event {
-        kind: crate::detect::EventKind::BuildFailed,
+    crate::domain::detect::Event {
+        kind: crate::domain::detect::EventKind::BuildFailed,
         job_id: "0123456789abcdef0123456789abcdef".to_owned(),
         job_name: "codearts-bot test card".to_owned(),
         detected_at: now,
@@ -537,7 +537,7 @@ async fn notify_test(config: &Config, name: &str) -> Result<(), Failure> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
-    let discord = app::discord_http(config);
+    let discord = config.discord_http();
     let sink = crate::notify::Sink::from_config(channel, http, discord.as_ref());
     let event = sample_event();
     let id = format!("dlv_test_{}", uuid::Uuid::new_v4().simple());
@@ -562,8 +562,9 @@ async fn notify_test(config: &Config, name: &str) -> Result<(), Failure> {
 }
 
 async fn check(config: &Config, job: &JobId, json: bool) -> Result<(), Failure> {
-    let client =
-        app::client_for(config).map_err(|e| Failure::new(EXIT_CONFIG, format!("{e:#}")))?;
+    let client = config
+        .codearts_client()
+        .map_err(|e| Failure::new(EXIT_CONFIG, format!("{e:#}")))?;
     match client.job_info(job).await {
         Ok(info) => {
             if json {

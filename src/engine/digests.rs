@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::app::App;
-use crate::detect::{Event, EventKind};
+use crate::domain::detect::{Event, EventKind};
+use crate::engine::{Ctx, routing};
 
 /// How often a channel gets the digest.
 pub const DIGEST_EVERY: chrono::Duration = chrono::Duration::hours(24);
@@ -15,8 +15,8 @@ const MAX_LISTED: usize = 20;
 
 /// Queues the digest to every `flaky_digest` channel whose last one is a day old, when any job
 /// routed to it is flaky. The first call starts each channel's clock. Returns digests queued.
-pub async fn send_digests(app: &App, now: DateTime<Utc>) -> Result<usize, crate::store::Error> {
-    let channels: Vec<&str> = app
+pub async fn send_digests(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, crate::store::Error> {
+    let channels: Vec<&str> = ctx
         .config
         .channels
         .iter()
@@ -26,11 +26,11 @@ pub async fn send_digests(app: &App, now: DateTime<Utc>) -> Result<usize, crate:
     if channels.is_empty() {
         return Ok(0);
     }
-    app.snapshots.ensure_loaded(&app.store).await?;
-    let watched = app.store.watched_jobs().await?;
+    ctx.snapshots.ensure_loaded(&ctx.store).await?;
+    let watched = ctx.store.watched_jobs().await?;
     let mut queued = 0;
     for channel in channels {
-        let Some(last) = app.store.flaky_digest_sent_at(channel, now).await? else {
+        let Some(last) = ctx.store.flaky_digest_sent_at(channel, now).await? else {
             continue;
         };
         if now - last < DIGEST_EVERY {
@@ -38,10 +38,10 @@ pub async fn send_digests(app: &App, now: DateTime<Utc>) -> Result<usize, crate:
         }
         let mut lines = Vec::new();
         for job in &watched {
-            let Some(snapshot) = app.snapshots.get(&job.job_id) else {
+            let Some(snapshot) = ctx.snapshots.get(&job.job_id) else {
                 continue;
             };
-            if !snapshot.is_flaky(&app.rules) {
+            if !snapshot.is_flaky(&ctx.rules) {
                 continue;
             }
             let probe = Event {
@@ -53,7 +53,7 @@ pub async fn send_digests(app: &App, now: DateTime<Utc>) -> Result<usize, crate:
                 current: snapshot.info.clone(),
                 summary: String::new(),
             };
-            if !app.route(job, &probe).iter().any(|c| c == channel) {
+            if !ctx.route(job, &probe).iter().any(|c| c == channel) {
                 continue;
             }
             let name = snapshot
@@ -91,15 +91,13 @@ pub async fn send_digests(app: &App, now: DateTime<Utc>) -> Result<usize, crate:
                 ),
             }
         });
-        app.store
-            .note_flaky_digest(channel, event.as_ref(), now)
-            .await?;
+        routing::enqueue(ctx, async |store| {
+            store.note_flaky_digest(channel, event.as_ref(), now).await
+        })
+        .await?;
         if event.is_some() {
             queued += 1;
         }
-    }
-    if queued > 0 {
-        app.dispatch_wake.notify_one();
     }
     Ok(queued)
 }

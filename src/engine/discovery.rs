@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use crate::app::App;
 use crate::codearts::{self, JobId, listing::MAX_PAGE_SIZE};
-use crate::detect::Presence;
+use crate::domain::detect::Presence;
+use crate::engine::Ctx;
 use crate::store::{self, WatchSource};
 
 /// A listing never reads more pages than this (100,000 jobs), whatever `total` claims.
@@ -52,9 +52,9 @@ pub struct Report {
 }
 
 /// The projects channels subscribe to, each with the subscribing channels' names.
-pub fn subscriptions(app: &App) -> BTreeMap<String, Vec<String>> {
+pub fn subscriptions(ctx: &Ctx) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for channel in &app.config.channels {
+    for channel in &ctx.config.channels {
         for project in channel.projects.iter().flatten() {
             out.entry(project.clone())
                 .or_default()
@@ -65,21 +65,21 @@ pub fn subscriptions(app: &App) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Refreshes the discovered jobs when due. Fails only when the store fails.
-pub async fn refresh_if_due(app: &App) -> Result<Option<Report>, store::Error> {
-    let every = Duration::from_secs(app.config.poll.discover_every_secs);
-    if !app.discovery.take_due(every) {
+pub async fn refresh_if_due(ctx: &Ctx) -> Result<Option<Report>, store::Error> {
+    let every = Duration::from_secs(ctx.config.poll.discover_every_secs);
+    if !ctx.discovery.take_due(every) {
         return Ok(None);
     }
-    refresh(app).await.map(Some)
+    refresh(ctx).await.map(Some)
 }
 
 /// Reads every subscribed project's job list and syncs the discovered part of the watch list.
-pub async fn refresh(app: &App) -> Result<Report, store::Error> {
-    let subscriptions = subscriptions(app);
+pub async fn refresh(ctx: &Ctx) -> Result<Report, store::Error> {
+    let subscriptions = subscriptions(ctx);
     let mut report = Report::default();
     let mut listed: BTreeMap<JobId, BTreeSet<String>> = BTreeMap::new();
     for (project, channels) in &subscriptions {
-        match list_project(app, project).await {
+        match list_project(ctx, project).await {
             Ok(jobs) => {
                 for job in jobs {
                     listed
@@ -100,14 +100,14 @@ pub async fn refresh(app: &App) -> Result<Report, store::Error> {
             }
         }
     }
-    app.snapshots.ensure_loaded(&app.store).await?;
-    let dropped: Vec<JobId> = app
+    ctx.snapshots.ensure_loaded(&ctx.store).await?;
+    let dropped: Vec<JobId> = ctx
         .store
         .watched_jobs()
         .await?
         .into_iter()
         .filter(|w| w.source == WatchSource::Project && !listed.contains_key(&w.job_id))
-        .filter(|w| !keep_unlisted(app, &w.job_id, &subscriptions, &report.failed))
+        .filter(|w| !keep_unlisted(ctx, &w.job_id, &subscriptions, &report.failed))
         .map(|w| w.job_id)
         .collect();
     let listed: Vec<(JobId, Vec<String>)> = listed
@@ -115,7 +115,7 @@ pub async fn refresh(app: &App) -> Result<Report, store::Error> {
         .map(|(job, channels)| (job, channels.into_iter().collect()))
         .collect();
     if !listed.is_empty() || !dropped.is_empty() {
-        app.store.sync_project_jobs(&listed, &dropped).await?;
+        ctx.store.sync_project_jobs(&listed, &dropped).await?;
     }
     report.listed = listed.len();
     report.dropped = dropped.len();
@@ -136,12 +136,12 @@ pub async fn refresh(app: &App) -> Result<Report, store::Error> {
 /// (so the poll that sees it deleted or forbidden still reports it). A job moved to a project
 /// nobody subscribes to, or already seen gone, is dropped.
 fn keep_unlisted(
-    app: &App,
+    ctx: &Ctx,
     job: &JobId,
     subscriptions: &BTreeMap<String, Vec<String>>,
     failed: &BTreeMap<String, String>,
 ) -> bool {
-    let Some(snapshot) = app.snapshots.get(job) else {
+    let Some(snapshot) = ctx.snapshots.get(job) else {
         return false;
     };
     let project = snapshot
@@ -156,12 +156,12 @@ fn keep_unlisted(
 }
 
 /// Every job id of one project, page by page.
-async fn list_project(app: &App, project: &str) -> Result<Vec<JobId>, codearts::Error> {
+async fn list_project(ctx: &Ctx, project: &str) -> Result<Vec<JobId>, codearts::Error> {
     let mut jobs = Vec::new();
     let mut skipped = 0;
     for page_index in 0..MAX_PAGES {
-        app.limiter.acquire().await;
-        let page = app
+        ctx.limiter.acquire().await;
+        let page = ctx
             .client
             .list_jobs(project, page_index, MAX_PAGE_SIZE)
             .await?;

@@ -3,6 +3,10 @@
 //!
 //! The annotated example is `config/codearts-bot.example.toml`; the reference is the README.
 
+mod clients;
+
+pub use clients::parse_discord_public_key;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::codearts::{JobId, region};
-use crate::detect::{EventKind, Rules};
-use crate::secret::Secret;
+use crate::domain::detect::{EventKind, Rules};
+use crate::util::secret::Secret;
 
 /// Where the config is looked for when `--config` is not given.
 pub const ENV_CONFIG_PATH: &str = "CODEARTS_BOT_CONFIG";
@@ -574,8 +578,8 @@ pub enum SeverityName {
 }
 
 impl SeverityName {
-    pub fn severity(self) -> crate::detect::Severity {
-        use crate::detect::Severity;
+    pub fn severity(self) -> crate::domain::detect::Severity {
+        use crate::domain::detect::Severity;
         match self {
             SeverityName::Info => Severity::Info,
             SeverityName::Good => Severity::Good,
@@ -1007,7 +1011,7 @@ impl Config {
     fn validate_commands(&self, problems: &mut Vec<String>) {
         let d = &self.discord;
         if let Some(key) = &d.public_key
-            && crate::chat::discord::parse_public_key(key).is_err()
+            && parse_discord_public_key(key).is_err()
         {
             problems.push(
                 "discord.public_key: not an Ed25519 public key: expected 64 hex digits \

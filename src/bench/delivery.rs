@@ -28,10 +28,11 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 
-use crate::app::App;
-use crate::bench::{SimProcess, change_jobs};
+use crate::app;
+use crate::bench::process::{SimProcess, change_jobs};
 use crate::config::Config;
-use crate::{poller, sim};
+use crate::engine::poller;
+use crate::sim;
 
 /// The jobs that fail together in one cycle (issue #4: "a 1,000-job burst").
 pub const BURST: usize = 1000;
@@ -386,8 +387,8 @@ async fn burst(pass: &Burst<'_>) -> anyhow::Result<BurstResult> {
     }
     let config = Config::from_toml(&text, "bench delivery config", &|_| None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = App::start(config).await?;
-    let baseline = poller::run_cycle(&app).await?;
+    let ctx = app::start(config).await?;
+    let baseline = poller::run_cycle(&ctx).await?;
     if baseline.failed_total() > 0 || baseline.events > 0 {
         bail!(
             "the baseline cycle should store {BURST} jobs quietly; {} polls failed, {} events",
@@ -398,14 +399,14 @@ async fn burst(pass: &Burst<'_>) -> anyhow::Result<BurstResult> {
     change_jobs(&sim.url, &ids, pass.concurrency).await?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let dispatcher = app.dispatcher();
-    let wake = Arc::clone(&app.dispatch_wake);
+    let dispatcher = ctx.dispatcher();
+    let wake = Arc::clone(&ctx.dispatch_wake);
     let dispatching = tokio::spawn(async move { dispatcher.run(wake, stop_rx).await });
     let started = Instant::now();
-    let report = poller::run_cycle(&app).await?;
+    let report = poller::run_cycle(&ctx).await?;
     let cycle = started.elapsed();
     let counts = loop {
-        let counts = app.store.outbox_counts().await?;
+        let counts = ctx.store.outbox_counts().await?;
         if counts.pending == 0 && counts.sent + counts.failed >= report.deliveries as u64 {
             break counts;
         }
@@ -429,7 +430,7 @@ async fn burst(pass: &Burst<'_>) -> anyhow::Result<BurstResult> {
         .channels
         .iter()
         .map(|spec| {
-            let sink = app.sinks.get(spec.name);
+            let sink = ctx.sinks.get(spec.name);
             let tally = tallies.get(spec.name).cloned().unwrap_or_default();
             ChannelResult {
                 name: spec.name,
@@ -443,7 +444,7 @@ async fn burst(pass: &Burst<'_>) -> anyhow::Result<BurstResult> {
         })
         .collect();
     let result = BurstResult {
-        group_wait_ms: app.config.delivery.group_wait_ms,
+        group_wait_ms: ctx.config.delivery.group_wait_ms,
         events: report.events,
         deliveries: report.deliveries,
         failed_polls: report.failed_total(),
@@ -453,8 +454,8 @@ async fn burst(pass: &Burst<'_>) -> anyhow::Result<BurstResult> {
         failed: counts.failed,
         channels,
     };
-    app.store.close().await;
-    drop(app);
+    ctx.store.close().await;
+    drop(ctx);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }

@@ -1,0 +1,9 @@
+//! Pure types and rules: what an observation of a job means (the detector and its events),
+//! incidents, silences, the "monitoring blind" state and job ids as people type them. No I/O,
+//! no clock: callers pass the time.
+
+pub mod detect;
+pub mod ids;
+pub mod incident;
+pub mod silence;
+pub mod source_state;

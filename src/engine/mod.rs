@@ -1,0 +1,19 @@
+//! The service layer: the shared context ([`Ctx`]) and what runs on it. A poll cycle
+//! ([`poller`]) after discovery ([`discovery`]) and the silence sweep ([`silences`]); the
+//! scheduler ([`schedule`]) and what follows each cycle ([`source`], [`reminders`],
+//! [`digests`]); retention ([`retention`]). Every event reaches the outbox through
+//! [`routing`].
+
+pub mod ctx;
+pub mod digests;
+pub mod discovery;
+pub mod poller;
+pub mod reminders;
+pub mod retention;
+pub mod routing;
+pub mod schedule;
+pub mod silences;
+pub mod source;
+pub mod state;
+
+pub use ctx::Ctx;

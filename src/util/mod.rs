@@ -1,0 +1,8 @@
+//! Small building blocks with no knowledge of CodeArts or chat: secrets that cannot leak, text
+//! truncation and durations, Prometheus metrics, the API rate limiter, the bot's own health.
+
+pub mod health;
+pub mod metrics;
+pub mod ratelimit;
+pub mod secret;
+pub mod text;
