@@ -62,7 +62,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for path in entries {
         if path.is_dir() {
             rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
             out.push(path);
         }
     }
@@ -317,6 +319,13 @@ fn inline_paths(toks: &[Token]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < toks.len() {
+        if toks[i] == Token::Ident("use".into()) {
+            // `use` trees are read by [`use_trees`].
+            while i < toks.len() && toks[i] != Token::Punct(';') {
+                i += 1;
+            }
+            continue;
+        }
         let preceded_by_sep = i > 0 && toks[i - 1] == Token::Sep;
         if let (Token::Ident(first), false) = (&toks[i], preceded_by_sep) {
             let mut path = vec![first.clone()];

@@ -207,7 +207,7 @@ impl Caller {
             Ok((status, body)) => check(ask, status, &body),
             Err(e) => Err(format!(
                 "{ask:?}: no answer ({})",
-                crate::codearts::client::without_url(&e)
+                crate::util::http::without_url(&e)
             )),
         };
         Ok((latency, verdict))

@@ -3,11 +3,13 @@
 
 pub mod auth;
 pub mod client;
+pub mod error;
 pub mod listing;
 pub mod model;
 pub mod region;
 pub mod signer;
 
-pub use client::{Client, Error};
+pub use client::Client;
+pub use error::{ApiError, AuthError, Error};
 pub use listing::{JobPage, ListedJob};
 pub use model::{JobId, JobInfo};

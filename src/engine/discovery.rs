@@ -6,8 +6,7 @@
 //! A listing that fails changes nothing for that project: an outage must not unwatch jobs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -18,27 +17,6 @@ use crate::store::{self, WatchSource};
 
 /// A listing never reads more pages than this (100,000 jobs), whatever `total` claims.
 const MAX_PAGES: u32 = 1_000;
-
-/// When the project lists were last read.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    last: Mutex<Option<Instant>>,
-}
-
-impl Discovery {
-    /// Whether a refresh is due, and if so marks it done now (so a failing refresh is not
-    /// retried on every cycle).
-    fn take_due(&self, every: Duration) -> bool {
-        let Ok(mut last) = self.last.lock() else {
-            return false;
-        };
-        let due = last.is_none_or(|at| at.elapsed() >= every);
-        if due {
-            *last = Some(Instant::now());
-        }
-        due
-    }
-}
 
 /// What a refresh did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,6 +164,7 @@ async fn list_project(ctx: &Ctx, project: &str) -> Result<Vec<JobId>, codearts::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::state::Discovery;
 
     #[test]
     fn a_refresh_is_due_first_and_then_after_the_interval() {

@@ -1,8 +1,9 @@
 //! In-memory state the services share, mirrored from the database or counted as they run.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::codearts::JobId;
 use crate::domain::detect::Snapshot;
@@ -49,5 +50,26 @@ impl SnapshotCache {
         {
             map.insert(job.as_str().to_owned(), Arc::new(snapshot));
         }
+    }
+}
+
+/// When the project lists were last read.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Discovery {
+    /// Whether a refresh is due, and if so marks it done now (so a failing refresh is not
+    /// retried on every cycle).
+    pub(crate) fn take_due(&self, every: Duration) -> bool {
+        let Ok(mut last) = self.last.lock() else {
+            return false;
+        };
+        let due = last.is_none_or(|at| at.elapsed() >= every);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
     }
 }

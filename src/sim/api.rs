@@ -14,7 +14,7 @@ use axum::response::Response;
 use super::fault;
 use super::iam::Call;
 use super::reply::{self, Documented};
-use super::server::{Sim, set_request_id};
+use super::shared::{Sim, set_request_id};
 use super::state::Lookup;
 
 /// ShowJobInfo.

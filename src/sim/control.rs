@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::api::is_job_id;
 use super::fault;
 use super::reply::{self, json_error, json_value};
-use super::server::Sim;
+use super::shared::Sim;
 use super::state::Patch;
 
 /// The `/_sim` routes (nested by [`super::server::router`]).

@@ -167,12 +167,12 @@ impl Control {
             .header("X-Auth-Token", &self.token)
             .send()
             .await
-            .map_err(|e| ControlError::Transport(crate::codearts::client::without_url(&e)))?;
+            .map_err(|e| ControlError::Transport(crate::util::http::without_url(&e)))?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| ControlError::Transport(crate::codearts::client::without_url(&e)))?;
+            .map_err(|e| ControlError::Transport(crate::util::http::without_url(&e)))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ControlError::Malformed(format!("{e} (body starts {})", preview(&body)))

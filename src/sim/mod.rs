@@ -124,6 +124,7 @@ mod fault;
 mod iam;
 mod reply;
 mod server;
+mod shared;
 mod state;
 mod stats;
 
@@ -243,7 +244,7 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
         token_ttl: config.token_ttl,
         aksk: config.aksk.clone(),
     });
-    let sim = Arc::new(server::Sim::new(config.token.clone(), identity));
+    let sim = Arc::new(shared::Sim::new(config.token.clone(), identity));
     let now_ms = chrono::Utc::now().timestamp_millis();
     for i in 0..config.jobs {
         sim.jobs

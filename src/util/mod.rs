@@ -2,6 +2,7 @@
 //! truncation and durations, Prometheus metrics, the API rate limiter, the bot's own health.
 
 pub mod health;
+pub mod http;
 pub mod metrics;
 pub mod ratelimit;
 pub mod secret;

@@ -1,156 +1,25 @@
-//! How API calls prove who we are: a static IAM token, an IAM user's password (tokens obtained
-//! and renewed by us), or an access key pair signing every request (SDK-HMAC-SHA256).
-//!
-//! The seam with the client: [`Auth::authorize`] adds credentials to a request that is about
-//! to go out and returns a [`Ticket`]; once the answer is in, [`Auth::settle`] learns whether
-//! the credentials worked and says whether the call is worth one retry.
+//! IAM password authentication: project-scoped tokens obtained with a user's password
+//! (`POST /v3/auth/tokens`), renewed in the background before they expire, and backed off when
+//! IAM or CodeArts refuses them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
-use tokio::sync::OwnedMutexGuard;
 use tracing::{error, info, warn};
 
-use super::client::{ApiError, without_url};
-use super::signer::{self, SignableRequest};
+use super::ticket::{CachedToken, TokenFailure};
+use crate::codearts::error::{ApiError, AuthError};
+use crate::util::http::without_url;
 use crate::util::secret::Secret;
 
-/// A token is treated as expired this long before its `expires_at` (at most a tenth of its
-/// lifetime), so no call races the expiry.
-const EXPIRY_SLACK: Duration = Duration::from_secs(60);
-/// The background renewal never runs more often than this (at most a quarter of a token's
-/// lifetime), whatever the margin says.
-const FRESH: Duration = Duration::from_secs(10);
 /// After a token obtained because CodeArts refused the previous one is refused too (before any
 /// call succeeded with it), no new token is requested on a 401 for this long: IAM keeps issuing
 /// tokens that CodeArts refuses (a project of another region, say), and asking again on every
 /// poll would be a storm of token requests.
 const REFUSED_HOLD: Duration = Duration::from_secs(60);
-
-/// The configured authentication method.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    /// A static `X-Auth-Token` (an IAM token obtained elsewhere; it lives 24 hours).
-    Token(Secret),
-    /// IAM password authentication: project-scoped tokens obtained and renewed here.
-    Password(Arc<IamPassword>),
-    /// Access key signing, as the official SDKs do.
-    AkSk(Arc<AkSk>),
-}
-
-/// What [`Auth::authorize`] hands back; returned to [`Auth::settle`] with the answer.
-#[derive(Debug, Default)]
-pub struct Ticket {
-    /// Held while an AK/SK pair that has not yet been accepted makes its first call, so a wrong
-    /// key fails once instead of once per concurrent poll (the gateway locks a key after five
-    /// consecutive failures).
-    _probe: Option<OwnedMutexGuard<()>>,
-    /// The IAM token the request carried, so a 401 renews only if nobody renewed since.
-    used_token: Option<CachedToken>,
-}
-
-impl Auth {
-    /// Adds the credentials to a request that is about to be sent.
-    pub async fn authorize(&self, request: &mut reqwest::Request) -> Result<Ticket, AuthError> {
-        match self {
-            Auth::Token(token) => {
-                set_secret_header(request, "x-auth-token", token.expose())?;
-                Ok(Ticket::default())
-            }
-            Auth::Password(iam) => {
-                let token = iam.token().await?;
-                set_secret_header(request, "x-auth-token", token.token.expose())?;
-                Ok(Ticket {
-                    used_token: Some(token),
-                    ..Ticket::default()
-                })
-            }
-            Auth::AkSk(aksk) => aksk.sign(request, Utc::now()).await,
-        }
-    }
-
-    /// Called with the answer's 401 error (`None` for any other answer). Returns `true` when
-    /// credentials were renewed and the call is worth one retry.
-    pub async fn settle(&self, ticket: Ticket, unauthorized: Option<&ApiError>) -> bool {
-        match self {
-            Auth::Token(_) => false,
-            Auth::Password(iam) => match unauthorized {
-                Some(e) => {
-                    iam.renew_after_unauthorized(ticket.used_token.as_ref(), e)
-                        .await
-                }
-                None => {
-                    if let Some(used) = &ticket.used_token {
-                        used.accepted.store(true, Ordering::Relaxed);
-                    }
-                    false
-                }
-            },
-            Auth::AkSk(aksk) => {
-                aksk.settle(unauthorized);
-                drop(ticket);
-                false
-            }
-        }
-    }
-
-    /// Starts the background renewal where the method needs one (password tokens).
-    pub fn start_background(&self) {
-        if let Auth::Password(iam) = self {
-            iam.spawn_refresher();
-        }
-    }
-
-    /// IAM token requests so far, `(succeeded, failed)`, for methods that make them.
-    pub fn token_requests(&self) -> Option<(u64, u64)> {
-        match self {
-            Auth::Password(iam) => Some((iam.tokens_obtained(), iam.token_failures())),
-            _ => None,
-        }
-    }
-
-    pub fn method(&self) -> &'static str {
-        match self {
-            Auth::Token(_) => "token",
-            Auth::Password(_) => "password",
-            Auth::AkSk(_) => "aksk",
-        }
-    }
-}
-
-fn set_secret_header(
-    request: &mut reqwest::Request,
-    name: &'static str,
-    value: &str,
-) -> Result<(), AuthError> {
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
-        AuthError::Config(format!(
-            "the {name} value contains characters not allowed in an HTTP header"
-        ))
-    })?;
-    value.set_sensitive(true);
-    request
-        .headers_mut()
-        .insert(HeaderName::from_static(name), value);
-    Ok(())
-}
-
-/// Why credentials could not be attached to a request. Never contains a secret.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AuthError {
-    #[error("authentication is misconfigured: {0}")]
-    Config(String),
-    /// Credentials cannot be had now (IAM down, or refused); polls fail until they can.
-    #[error("no valid credentials: {0}")]
-    Unavailable(String),
-}
-
-// ---------------------------------------------------------------------------------------------
-// IAM password tokens
 
 /// Where the IAM token is scoped: CodeArts Build refuses account-global tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,43 +43,11 @@ pub struct PasswordSettings {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone)]
-struct CachedToken {
-    token: Secret,
-    expires_at: DateTime<Utc>,
-    obtained: Instant,
-    /// From when it was obtained to `expires_at`.
-    lifetime: Duration,
-    /// Obtained because CodeArts refused the token before it (a 401).
-    after_refusal: bool,
-    /// Set once a call made with it was not refused (shared by every clone).
-    accepted: Arc<AtomicBool>,
-    /// Set once the refusal of this token, too, has been logged as an error.
-    reported: Arc<AtomicBool>,
-}
-
-impl CachedToken {
-    fn slack(&self) -> Duration {
-        EXPIRY_SLACK.min(self.lifetime / 10)
-    }
-
-    fn fresh(&self) -> Duration {
-        FRESH.min(self.lifetime / 4)
-    }
-}
-
 #[derive(Default)]
 struct TokenState {
     current: Option<CachedToken>,
     /// Set after a failed request for a token: no new request before `retry_at`.
     failure: Option<TokenFailure>,
-}
-
-#[derive(Clone)]
-struct TokenFailure {
-    message: String,
-    retry_at: Instant,
-    consecutive: u32,
 }
 
 /// Obtains project-scoped IAM tokens with a user's password and keeps one valid.
@@ -286,7 +123,7 @@ impl IamPassword {
     }
 
     /// A valid token: the cached one, or a new one when there is none.
-    async fn token(self: &Arc<Self>) -> Result<CachedToken, AuthError> {
+    pub(super) async fn token(self: &Arc<Self>) -> Result<CachedToken, AuthError> {
         if let Some(cached) = self.current()
             && Self::usable(&cached, Utc::now())
         {
@@ -306,7 +143,7 @@ impl IamPassword {
     /// just retry with the new one), and say whether to retry. When the token obtained after a
     /// refusal is refused too, a new one would be as well: no token request for
     /// [`REFUSED_HOLD`], no retry.
-    async fn renew_after_unauthorized(
+    pub(super) async fn renew_after_unauthorized(
         self: &Arc<Self>,
         used: Option<&CachedToken>,
         error: &ApiError,
@@ -346,7 +183,7 @@ impl IamPassword {
     }
 
     /// Renews ahead of expiry so polls never wait for IAM.
-    fn spawn_refresher(self: &Arc<Self>) {
+    pub(super) fn spawn_refresher(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -569,175 +406,5 @@ impl ApiErrorBody {
             out.push_str(&msg);
         }
         out
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// AK/SK
-
-/// Access key credentials.
-#[derive(Debug, Clone)]
-pub struct AkSkSettings {
-    pub ak: String,
-    pub sk: Secret,
-    pub project_id: String,
-    /// For temporary credentials; sent as `X-Security-Token` (and signed).
-    pub security_token: Option<Secret>,
-}
-
-/// Signs each request with SDK-HMAC-SHA256, and stops calling after the gateway refuses the
-/// signature, because five consecutive failures lock the key for five minutes.
-pub struct AkSk {
-    settings: AkSkSettings,
-    /// `true` once the gateway accepted a signature; until then calls go one at a time.
-    verified: std::sync::atomic::AtomicBool,
-    probe: Arc<tokio::sync::Mutex<()>>,
-    refused: Mutex<Option<TokenFailure>>,
-}
-
-impl std::fmt::Debug for AkSk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AkSk")
-            .field("ak", &self.settings.ak)
-            .field("sk", &"***")
-            .field("project_id", &self.settings.project_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AkSk {
-    pub fn new(settings: AkSkSettings) -> Arc<Self> {
-        Arc::new(Self {
-            settings,
-            verified: std::sync::atomic::AtomicBool::new(false),
-            probe: Arc::new(tokio::sync::Mutex::new(())),
-            refused: Mutex::new(None),
-        })
-    }
-
-    fn refusal(&self) -> Option<AuthError> {
-        let guard = self.refused.lock().ok()?;
-        let failure = guard.as_ref()?;
-        let left = failure.retry_at.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then(|| {
-            AuthError::Unavailable(format!(
-                "{} (not calling again for {}s: the gateway locks a key after 5 consecutive signature failures)",
-                failure.message,
-                left.as_secs()
-            ))
-        })
-    }
-
-    async fn sign(
-        &self,
-        request: &mut reqwest::Request,
-        now: DateTime<Utc>,
-    ) -> Result<Ticket, AuthError> {
-        if let Some(refused) = self.refusal() {
-            return Err(refused);
-        }
-        let mut ticket = Ticket::default();
-        if !self.verified.load(std::sync::atomic::Ordering::Acquire) {
-            ticket._probe = Some(Arc::clone(&self.probe).lock_owned().await);
-            // The probe before us may have been refused while we waited.
-            if let Some(refused) = self.refusal() {
-                return Err(refused);
-            }
-        }
-        let url = request.url().clone();
-        let host = match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(AuthError::Config("the endpoint URL has no host".to_owned())),
-        };
-        let date = now.format(signer::DATE_FORMAT).to_string();
-        let mut signed: Vec<(String, String)> = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("host".to_owned(), host),
-            ("x-sdk-date".to_owned(), date.clone()),
-        ];
-        if !self.settings.project_id.is_empty() {
-            signed.push(("x-project-id".to_owned(), self.settings.project_id.clone()));
-        }
-        if let Some(token) = &self.settings.security_token {
-            signed.push(("x-security-token".to_owned(), token.expose().to_owned()));
-        }
-        let query: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let body = request
-            .body()
-            .and_then(reqwest::Body::as_bytes)
-            .unwrap_or_default()
-            .to_vec();
-        let authorization = signer::authorization(
-            &self.settings.ak,
-            self.settings.sk.expose(),
-            &SignableRequest {
-                method: request.method().as_str(),
-                // The SDKs sign the decoded path and encode each segment themselves.
-                path: &signer::percent_decode(url.path(), false),
-                query: &query,
-                headers: &signed,
-                body: &body,
-            },
-        );
-        let headers = request.headers_mut();
-        for (name, value) in &signed {
-            if name == "host" {
-                continue; // reqwest sends Host from the URL, exactly as signed
-            }
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| AuthError::Config(e.to_string()))?;
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                AuthError::Config(format!(
-                    "the {name} value contains characters not allowed in an HTTP header"
-                ))
-            })?;
-            headers.insert(name, value);
-        }
-        if let Some(token) = headers.get_mut("x-security-token") {
-            token.set_sensitive(true);
-        }
-        let mut value = HeaderValue::from_str(&authorization).map_err(|_| {
-            AuthError::Config(
-                "the access key contains characters not allowed in an HTTP header".to_owned(),
-            )
-        })?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-        Ok(ticket)
-    }
-
-    fn settle(&self, unauthorized: Option<&ApiError>) {
-        let Some(error) = unauthorized else {
-            self.verified
-                .store(true, std::sync::atomic::Ordering::Release);
-            if let Ok(mut refused) = self.refused.lock() {
-                *refused = None;
-            }
-            return;
-        };
-        self.verified
-            .store(false, std::sync::atomic::Ordering::Release);
-        let Ok(mut refused) = self.refused.lock() else {
-            return;
-        };
-        let consecutive = refused.as_ref().map_or(0, |f| f.consecutive) + 1;
-        // Longer than the gateway's 5-minute lock, doubling while the key stays refused.
-        let backoff = Duration::from_secs((360_u64 << (consecutive - 1).min(4)).min(3600));
-        let message = format!(
-            "the API gateway refused the AK/SK signature for access key {} ({}: {}): check codearts.auth.ak/sk (or CLOUD_SDK_AK/CLOUD_SDK_SK) and the machine's clock",
-            self.settings.ak,
-            error.code.as_deref().unwrap_or("401"),
-            error.message.as_deref().unwrap_or("no message"),
-        );
-        error!(%message, retry_in_s = backoff.as_secs(), "AK/SK refused; polling paused to avoid locking the key");
-        *refused = Some(TokenFailure {
-            message,
-            retry_at: Instant::now() + backoff,
-            consecutive,
-        });
     }
 }
