@@ -1,5 +1,5 @@
 //! `codearts-bot bench`, the chat command pass: how long `/job <id>` takes through the HTTP
-//! endpoints, against Discord's 3-second window (issue #5).
+//! endpoints, against Discord's 3-second window for an interaction answer (docs/platforms.md).
 //!
 //! A simulator child process with [`JOBS`] seeded jobs, and a bot on a fresh SQLite file that
 //! watches them all (pinned in its config, one baseline cycle run, so every `/job` answer also

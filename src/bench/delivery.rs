@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::engine::poller;
 use crate::sim;
 
-/// The jobs that fail together in one cycle (issue #4: "a 1,000-job burst").
+/// The jobs that fail together in one cycle: the 1,000-job burst of docs/benchmarks.md.
 pub const BURST: usize = 1000;
 
 /// How long a pass may take before the benchmark gives up on it.

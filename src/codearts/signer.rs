@@ -2,7 +2,7 @@
 //! sign: canonical request, string to sign, `Authorization` header. Pure: the caller passes
 //! the date, so the published vectors reproduce exactly.
 //!
-//! See `shared/codearts/FACTS.md` ("AK/SK signing") and the SDKs' `Signer` classes.
+//! See docs/codearts.md ("AK/SK signing") and the SDKs' `Signer` classes.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

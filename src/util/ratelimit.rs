@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// How long everyone pauses after a throttling answer without `Retry-After`: FACTS.md says
-/// APIG asks for 2 to 5 seconds.
+/// How long everyone pauses after a throttling answer without `Retry-After`: the gateway asks
+/// for 2 to 5 seconds (docs/codearts.md, "Throttling").
 const DEFAULT_PAUSE: Duration = Duration::from_secs(2);
 /// The floor of the adaptive rate.
 const MIN_RPS: f64 = 1.0;
