@@ -599,14 +599,22 @@ async fn run_sim(config: sim::SimConfig) -> Result<(), Failure> {
     let handle = sim::spawn(config)
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, format!("cannot listen on {listen}: {e}")))?;
-    // The first line is machine-readable on purpose: scripts read the port from it.
-    println!("codearts-bot sim listening on {}", handle.base_url());
-    println!("token: {} (send it as X-Auth-Token)", handle.token());
-    println!(
-        "{seeded} jobs seeded; {users} IAM users; AK/SK {}; control API under {}/_sim/ (see docs/simulator.md)",
-        if aksk { "on" } else { "off" },
-        handle.base_url()
+    // The first line is machine-readable on purpose: scripts read the port from it. A script
+    // that reads only that line and closes the pipe must not kill the simulator, so the banner
+    // is written as one piece and a closed stdout is not an error.
+    let banner = format!(
+        "codearts-bot sim listening on {url}\ntoken: {token} (send it as X-Auth-Token)\n\
+         {seeded} jobs seeded; {users} IAM users; AK/SK {aksk}; control API under {url}/_sim/ \
+         (see docs/simulator.md)\n",
+        url = handle.base_url(),
+        token = handle.token(),
+        aksk = if aksk { "on" } else { "off" },
     );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     shutdown_signal().await;
     handle.stop().await;
     Ok(())

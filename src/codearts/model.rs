@@ -1,7 +1,7 @@
 //! Typed CodeArts Build payloads, tolerant of the drift between documentation and real answers.
 //!
 //! Mirrors ShowJobInfo (`GET /v1/job/{job_id}/info`), see
-//! <https://support.huaweicloud.com/intl/en-us/api-codeartsbuild/ShowJobInfo.html>, summarised
+//! <https://support.huaweicloud.com/intl/en-us/api-codeci/ShowJobInfo.html>, summarised
 //! in docs/codearts.md ("ShowJobInfo"). The documented types and the real answers disagree
 //! (`create_time` documented as a number, returned as a string; `build_time` declared a string,
 //! returned as a number by API Explorer), so every numeric field accepts a number or a numeric
