@@ -1,7 +1,8 @@
 //! Observations: the latest snapshot of each job (`job_state`) and its history
 //! (`snapshot_history`), the events the detector found (`events`), and the deliveries each
 //! event queues. One observation's snapshot, events and deliveries commit together or not at
-//! all (docs/codearts.md, "Invariants the store keeps", rule 1); an event moves its job's incident in the same transaction.
+//! all (docs/codearts.md, "Invariants the store keeps", rule 1); an event moves its job's
+//! incident in the same transaction.
 //!
 //! The event insert lives here, not in `outbox`, because every writer of events (observations,
 //! reminders, digests, the source state) goes through it; `alerts` and `outbox` build on this
