@@ -13,7 +13,8 @@ pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Expands every string in the document, in place. A string that fails to expand is left as
 /// written (so that a type error in the same value is still reported as it was before) and
-/// its problem is added as `key.path: message`.
+/// its problem is added as `key.path: message`. Problems come in the order of toml's map of
+/// keys (sorted by name), not in file order; each one carries its line once `error` adds it.
 pub(crate) fn expand_table(table: &mut DeTable<'_>, env: Env<'_>, problems: &mut Vec<String>) {
     expand_entries(table, "", env, problems);
 }
