@@ -10,7 +10,8 @@ use crate::codearts::{
     self,
     auth::{AkSk, AkSkSettings, Auth, IamPassword, PasswordSettings, ProjectScope},
 };
-use crate::config::{AuthMethod, Config};
+use crate::config::codearts::AuthMethod;
+use crate::config::load::Config;
 
 impl Config {
     /// serenity's HTTP client for the bot, when `[discord] token` is set: one per process, shared
@@ -75,14 +76,4 @@ impl Config {
             })),
         })
     }
-}
-
-/// Parses a Discord application's public key (64 hex digits), as `[discord] public_key`
-/// gives it.
-pub fn parse_discord_public_key(hex_key: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
-    let bytes: [u8; 32] = hex::decode(hex_key.trim())
-        .map_err(|e| e.to_string())?
-        .try_into()
-        .map_err(|_| "not 32 bytes".to_owned())?;
-    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|e| e.to_string())
 }

@@ -1,0 +1,281 @@
+//! `[[channels]]`: where events go (the platform, its webhook URL and signing secret) and
+//! which events each channel takes.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::url::validate_url;
+use crate::domain::detect::EventKind;
+use crate::util::secret::Secret;
+
+/// The platform a channel delivers to: `type` in `[[channels]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelType {
+    /// A Discord execute-webhook URL.
+    Discord,
+    /// A Discord channel the bot posts to (`channel_id`, with `[discord] token`).
+    DiscordBot,
+    /// A Slack incoming webhook (Block Kit).
+    Slack,
+    /// A Feishu / Lark custom bot (interactive card), optionally signed.
+    Feishu,
+    /// A DingTalk custom robot (markdown), optionally signed with its `SEC...` secret.
+    Dingtalk,
+    /// A WeCom (WeChat Work) group robot (markdown).
+    Wecom,
+    /// The generic JSON webhook, optionally HMAC-signed.
+    Webhook,
+    /// Cards printed to standard output.
+    Stdout,
+}
+
+impl ChannelType {
+    /// The name used in the config's `type`, in logs and in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelType::Discord => "discord",
+            ChannelType::DiscordBot => "discord_bot",
+            ChannelType::Slack => "slack",
+            ChannelType::Feishu => "feishu",
+            ChannelType::Dingtalk => "dingtalk",
+            ChannelType::Wecom => "wecom",
+            ChannelType::Webhook => "webhook",
+            ChannelType::Stdout => "stdout",
+        }
+    }
+
+    /// Whether the channel's `secret` means something for this platform.
+    fn takes_secret(self) -> bool {
+        matches!(
+            self,
+            ChannelType::Webhook | ChannelType::Feishu | ChannelType::Dingtalk
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ChannelType,
+    /// The webhook URL (it contains the webhook's credential: treated as a secret).
+    pub url: Option<Secret>,
+    /// Signing secret: the HMAC key of `webhook` channels, the signing secret of `feishu`
+    /// bots, the `SEC...` secret of `dingtalk` robots.
+    pub secret: Option<Secret>,
+    /// Only these event kinds reach the channel (default: all).
+    pub events: Option<Vec<String>>,
+    /// Only events at least this severe reach the channel: `info`, `good`, `warning` or
+    /// `critical` (default: all).
+    pub min_severity: Option<SeverityName>,
+    /// Only events of jobs in these CodeArts projects (their `project_id`) reach the channel
+    /// (default: every project).
+    pub projects: Option<Vec<String>>,
+    /// `discord_bot`: the id of the Discord channel to post in.
+    pub channel_id: Option<String>,
+    /// Also receive `source_unreachable` / `source_recovered` (the bot cannot see CodeArts).
+    #[serde(default)]
+    pub source_alerts: bool,
+    /// While an incident stays open, remind the channel this often (minutes, at least 10;
+    /// default: never).
+    pub remind_every_mins: Option<u32>,
+    /// Flips of flaky jobs go into one daily digest instead of one message each.
+    #[serde(default)]
+    pub flaky_digest: bool,
+}
+
+/// A severity as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverityName {
+    Info,
+    Good,
+    Warning,
+    Critical,
+}
+
+impl SeverityName {
+    pub fn severity(self) -> crate::domain::detect::Severity {
+        use crate::domain::detect::Severity;
+        match self {
+            SeverityName::Info => Severity::Info,
+            SeverityName::Good => Severity::Good,
+            SeverityName::Warning => Severity::Warning,
+            SeverityName::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// Checks every channel; returns the channel names, which `[[jobs]] channels` refer to.
+/// `discord_token` says whether `[discord] token` is set, which `discord_bot` channels need.
+pub(crate) fn validate_channels<'a>(
+    channels: &'a [ChannelConfig],
+    discord_token: bool,
+    problems: &mut Vec<String>,
+) -> HashSet<&'a str> {
+    let mut names = HashSet::new();
+    for (i, ch) in channels.iter().enumerate() {
+        let key = format!("channels[{i}]");
+        if ch.name.trim().is_empty() {
+            problems.push(format!("{key}.name: is empty"));
+        } else if !names.insert(ch.name.as_str()) {
+            problems.push(format!(
+                "{key}.name: {:?} is used by another channel",
+                ch.name
+            ));
+        }
+        ch.validate(&key, discord_token, problems);
+    }
+    names
+}
+
+impl ChannelConfig {
+    /// Everything about one channel but its name's uniqueness; `key` is `channels[i]`.
+    fn validate(&self, key: &str, discord_token: bool, problems: &mut Vec<String>) {
+        match (self.kind, &self.url) {
+            (ChannelType::Stdout | ChannelType::DiscordBot, Some(_)) => {
+                problems.push(format!(
+                    "{key}.url: a {} channel takes no url",
+                    self.kind.as_str()
+                ));
+            }
+            (ChannelType::Stdout, None) => {}
+            (ChannelType::DiscordBot, None) => {
+                let id_ok = self
+                    .channel_id
+                    .as_deref()
+                    .is_some_and(|id| id.parse::<u64>().is_ok_and(|n| n > 0));
+                if !id_ok {
+                    problems.push(format!(
+                        "{key}.channel_id: a discord_bot channel needs the Discord channel id (digits; right-click the channel, Copy Channel ID)"
+                    ));
+                }
+                if !discord_token {
+                    problems.push(format!(
+                        "{key}: a discord_bot channel needs [discord] token (the bot's token)"
+                    ));
+                }
+            }
+            (kind, None) => problems.push(format!(
+                "{key}.url: a {} channel needs the webhook url",
+                kind.as_str()
+            )),
+            (_, Some(url)) => {
+                // The message must not show the URL: it is the webhook's credential.
+                if let Err(e) = validate_url(url.expose()) {
+                    problems.push(format!("{key}.url: {}", e.redacted()));
+                }
+            }
+        }
+        match &self.secret {
+            Some(_) if !self.kind.takes_secret() => problems.push(format!(
+                "{key}.secret: only webhook, feishu and dingtalk channels are signed"
+            )),
+            // The message must not show the secret, not even its first characters.
+            Some(secret)
+                if self.kind == ChannelType::Dingtalk && !secret.expose().starts_with("SEC") =>
+            {
+                problems.push(format!(
+                    "{key}.secret: a DingTalk signing secret starts with \"SEC\" \
+                     (copy it from the robot's security settings, \"加签\")"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(every) = self.remind_every_mins
+            && !(10..=10_080).contains(&every)
+        {
+            problems.push(format!(
+                "{key}.remind_every_mins: {every} is out of range (10 to 10080, a week)"
+            ));
+        }
+        for (j, project) in self.projects.iter().flatten().enumerate() {
+            if let Err(e) = crate::codearts::listing::check_project_id(project) {
+                problems.push(format!("{key}.projects[{j}]: {e}"));
+            }
+        }
+        for (j, ev) in self.events.iter().flatten().enumerate() {
+            if EventKind::parse(ev).is_none() {
+                problems.push(format!(
+                    "{key}.events[{j}]: {ev:?} is not an event kind (known: {})",
+                    EventKind::ALL.map(EventKind::as_str).join(", ")
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::error::ConfigError;
+    use crate::config::load::Config;
+
+    const BASE: &str = r#"
+        [codearts]
+        region = "cn-north-4"
+        [codearts.auth]
+        token = "t"
+    "#;
+
+    fn with(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(&format!("{BASE}\n{extra}"), "test.toml", &|_| None)
+    }
+
+    fn channel(kind: &str, secret: Option<&str>) -> String {
+        let secret = secret.map_or(String::new(), |s| format!("secret = \"{s}\"\n"));
+        format!(
+            "[[channels]]\nname = \"c\"\ntype = \"{kind}\"\nurl = \"https://chat.example/hook?key=K3Y\"\n{secret}"
+        )
+    }
+
+    #[test]
+    fn every_chat_platform_is_a_channel_type() {
+        for kind in ["discord", "slack", "feishu", "dingtalk", "wecom", "webhook"] {
+            let config = with(&channel(kind, None)).unwrap();
+            assert_eq!(config.channels[0].kind.as_str(), kind);
+        }
+        let stdout = with("[[channels]]\nname = \"c\"\ntype = \"stdout\"\n").unwrap();
+        assert_eq!(stdout.channels[0].kind, ChannelType::Stdout);
+    }
+
+    #[test]
+    fn every_platform_but_stdout_needs_a_url() {
+        for kind in ["slack", "feishu", "dingtalk", "wecom"] {
+            let err = with(&format!("[[channels]]\nname = \"c\"\ntype = \"{kind}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "channels[0].url: a {kind} channel needs the webhook url"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_for_signing_platforms_only_and_dingtalks_start_with_sec() {
+        assert!(with(&channel("feishu", Some("fs-secret"))).is_ok());
+        assert!(with(&channel("dingtalk", Some("SECabc123"))).is_ok());
+        assert!(with(&channel("webhook", Some("hm4c"))).is_ok());
+        for kind in ["slack", "wecom", "discord"] {
+            let err = with(&channel(kind, Some("nope"))).unwrap_err().to_string();
+            assert!(
+                err.contains("channels[0].secret: only webhook, feishu and dingtalk"),
+                "{err}"
+            );
+        }
+        let err = with(&channel("dingtalk", Some("plainS3CRET")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("starts with \"SEC\""), "{err}");
+        assert!(
+            !err.contains("plainS3CRET") && !err.contains("K3Y"),
+            "{err}"
+        );
+    }
+}

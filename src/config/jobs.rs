@@ -1,0 +1,42 @@
+//! `[[jobs]]`: the build jobs watched from the file, and the channels each one reports to.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codearts::JobId;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub id: String,
+    /// Channel names; absent means every channel.
+    pub channels: Option<Vec<String>>,
+}
+
+/// Checks every job: its id, that it is listed once, and that the channels it names exist
+/// (`channel_names`, from the `[[channels]]` check).
+pub(crate) fn validate_jobs(
+    jobs: &[JobConfig],
+    channel_names: &HashSet<&str>,
+    problems: &mut Vec<String>,
+) {
+    let mut ids = HashSet::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match JobId::parse(&job.id) {
+            Ok(id) => {
+                if !ids.insert(id) {
+                    problems.push(format!("jobs[{i}].id: {:?} is listed twice", job.id));
+                }
+            }
+            Err(e) => problems.push(format!("jobs[{i}].id: {e}")),
+        }
+        for (j, name) in job.channels.iter().flatten().enumerate() {
+            if !channel_names.contains(name.as_str()) {
+                problems.push(format!(
+                    "jobs[{i}].channels[{j}]: no channel is named {name:?}"
+                ));
+            }
+        }
+    }
+}
