@@ -1,12 +1,11 @@
-//! Discord: the HTTP interactions endpoint (`POST /discord/interactions`), and the rendering
-//! of replies as interaction responses, shared with the gateway ([`super::gateway`]).
+//! Discord: the HTTP interactions endpoint (`POST /discord/interactions`), the rendering of
+//! replies as interaction responses, and the slash command definitions derived from the command
+//! table ([`super::commands::COMMANDS`]), all shared with the gateway ([`super::gateway`]).
 //!
 //! Every request is verified before anything else is read: Ed25519 over the bytes of
 //! `X-Signature-Timestamp` followed by the raw body, with the application's public key. Bad or
 //! missing signatures, timestamps more than five minutes away and oversized bodies get 401
 //! (Discord sends deliberately bad signatures and removes endpoints that accept them).
-
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -19,17 +18,21 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::warn;
 
+use super::commands::spec::{Kind, Opt};
+use super::commands::{COMMANDS, Command};
+use super::handler::Chat;
+use super::invoker::Invoker;
+pub use super::late::{DEFER_AFTER, deadline};
+use super::late::{answer_later, follow_up_client};
+use super::reply::{JobCard, Line, Reply, list_text, sparkline};
 pub use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
-use super::{Chat, Command, Invoker, JobCard, Line, Reply, sparkline};
 use crate::notify::text::{discord_safe, printable, truncate_utf16};
 
 /// Largest interaction body accepted (real ones are a few KB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Oldest (or furthest in the future) timestamp accepted.
 pub const MAX_SKEW_SECS: i64 = 300;
-/// How long a command may take before the answer is deferred (Discord allows 3 s in all).
-pub const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 /// Interaction response flag: only the invoker sees the message.
 pub const EPHEMERAL: u64 = 64;
 
@@ -284,7 +287,7 @@ fn card_embed(card: &JobCard) -> Value {
 }
 
 fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
-    let text = super::list_text(
+    let text = list_text(
         lines,
         more,
         3_900,
@@ -300,7 +303,7 @@ fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
 
 /// `POST /discord/interactions`, when `[discord] public_key` is set.
 pub fn routes(chat: Chat, key: VerifyingKey) -> Router {
-    let follow_ups = super::follow_up_client();
+    let follow_ups = follow_up_client();
     Router::new()
         .route("/discord/interactions", post(interactions))
         .with_state(Endpoint {
@@ -374,50 +377,50 @@ async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Valu
         interaction.application_id,
         interaction.token
     );
-    super::answer_later(task, "discord", move |reply| {
+    answer_later(task, "discord", move |reply| {
         client.patch(url).json(&render(reply))
     });
     json!({"type": 5})
 }
 
-/// The reply if it is ready within [`DEFER_AFTER`], else the task still running.
-pub async fn deadline(
-    mut task: tokio::task::JoinHandle<Reply>,
-) -> Result<Reply, tokio::task::JoinHandle<Reply>> {
-    match tokio::time::timeout(DEFER_AFTER, &mut task).await {
-        Ok(joined) => Ok(joined.unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()))),
-        Err(_) => Err(task),
-    }
+/// The slash commands as Discord registers them, from the command table (the `id` options
+/// autocomplete).
+pub fn command_definitions() -> Value {
+    COMMANDS
+        .iter()
+        .map(|c| {
+            let mut definition = json!({"name": c.name, "description": c.description});
+            if !c.options.is_empty() {
+                definition["options"] = c.options.iter().map(option_definition).collect();
+            }
+            definition
+        })
+        .collect()
 }
 
-/// The slash commands as Discord registers them (the `id` options autocomplete).
-pub fn command_definitions() -> Value {
-    let id = |description: &str| {
-        json!({"type": 3, "name": "id", "description": description, "required": true,
-               "autocomplete": true, "min_length": 32, "max_length": 32})
+/// One option as Discord registers it: type 3 is a string, 4 an integer.
+fn option_definition(o: &Opt) -> Value {
+    let kind = match o.kind {
+        Kind::Text => 3,
+        Kind::Integer => 4,
     };
-    json!([
-        {"name": "job", "description": "Show a CodeArts Build job's card", "options": [id("The job id (32 letters and digits)")]},
-        {"name": "watch", "description": "Alert on a job's changes", "options": [
-            id("The job id"),
-            {"type": 3, "name": "channel", "description": "Only this alert channel (a name from the bot's config)", "required": false}
-        ]},
-        {"name": "unwatch", "description": "Stop alerting on a job added from chat", "options": [id("The job id")]},
-        {"name": "watches", "description": "List the jobs the bot watches"},
-        {"name": "history", "description": "A job's last events", "options": [
-            id("The job id"),
-            {"type": 4, "name": "n", "description": "How many (1 to 20, default 10)", "required": false, "min_value": 1, "max_value": 20}
-        ]},
-        {"name": "mute", "description": "Stop sending alerts for a while (they are still recorded)", "options": [
-            {"type": 3, "name": "target", "description": "A job id, a project id, or all", "required": true},
-            {"type": 3, "name": "duration", "description": "e.g. 30m, 2h, 1d (at most 30d)", "required": true},
-            {"type": 3, "name": "reason", "description": "Why (shown with the silence)", "required": false, "max_length": 200}
-        ]},
-        {"name": "unmute", "description": "End a mute now", "options": [
-            {"type": 3, "name": "target", "description": "The job id, project id, or all that was muted", "required": true}
-        ]},
-        {"name": "ack", "description": "I'm on it: no repeat alerts for this job until it recovers", "options": [id("The job id")]}
-    ])
+    let mut option =
+        json!({"type": kind, "name": o.name, "description": o.description, "required": o.required});
+    if o.autocomplete {
+        option["autocomplete"] = json!(true);
+    }
+    let bounds = [
+        ("min_length", o.min_length.map(i64::from)),
+        ("max_length", o.max_length.map(i64::from)),
+        ("min_value", o.min_value),
+        ("max_value", o.max_value),
+    ];
+    for (key, value) in bounds {
+        if let Some(value) = value {
+            option[key] = json!(value);
+        }
+    }
+    option
 }
 
 #[cfg(test)]
@@ -480,5 +483,39 @@ mod tests {
         assert!(!data["content"].as_str().unwrap().contains("@everyone"));
         let data = render(&Reply::Done("ok".into()));
         assert!(data.get("flags").is_none());
+    }
+
+    /// The definitions derived from the table are exactly the ones Discord had registered
+    /// before the table existed (same commands, options and order).
+    #[test]
+    fn definitions_are_unchanged() {
+        let id = |description: &str| {
+            json!({"type": 3, "name": "id", "description": description, "required": true,
+                   "autocomplete": true, "min_length": 32, "max_length": 32})
+        };
+        let before = json!([
+            {"name": "job", "description": "Show a CodeArts Build job's card", "options": [id("The job id (32 letters and digits)")]},
+            {"name": "watch", "description": "Alert on a job's changes", "options": [
+                id("The job id"),
+                {"type": 3, "name": "channel", "description": "Only this alert channel (a name from the bot's config)", "required": false}
+            ]},
+            {"name": "unwatch", "description": "Stop alerting on a job added from chat", "options": [id("The job id")]},
+            {"name": "watches", "description": "List the jobs the bot watches"},
+            {"name": "history", "description": "A job's last events", "options": [
+                id("The job id"),
+                {"type": 4, "name": "n", "description": "How many (1 to 20, default 10)", "required": false, "min_value": 1, "max_value": 20}
+            ]},
+            {"name": "mute", "description": "Stop sending alerts for a while (they are still recorded)", "options": [
+                {"type": 3, "name": "target", "description": "A job id, a project id, or all", "required": true},
+                {"type": 3, "name": "duration", "description": "e.g. 30m, 2h, 1d (at most 30d)", "required": true},
+                {"type": 3, "name": "reason", "description": "Why (shown with the silence)", "required": false, "max_length": 200}
+            ]},
+            {"name": "unmute", "description": "End a mute now", "options": [
+                {"type": 3, "name": "target", "description": "The job id, project id, or all that was muted", "required": true}
+            ]},
+            {"name": "ack", "description": "I'm on it: no repeat alerts for this job until it recovers", "options": [id("The job id")]}
+        ]);
+        assert_eq!(command_definitions(), before);
+        assert_eq!(command_definitions().to_string(), before.to_string());
     }
 }

@@ -12,8 +12,9 @@ use serenity::all::{
 };
 use tracing::{info, warn};
 
-use super::Chat;
 use super::discord::{self, CommandOption, Data, IdOnly, Interaction, Member};
+use super::handler::Chat;
+use super::reply::Reply;
 
 /// The bot's interaction, in the shape the shared handler reads.
 pub fn from_serenity(cmd: &CommandInteraction, kind: u8) -> Interaction {
@@ -88,7 +89,7 @@ pub async fn respond(chat: &Chat, http: &Http, interaction: &Interaction) -> ser
                 .await?;
             let reply = task
                 .await
-                .unwrap_or_else(|_| super::Reply::Error("The command failed.".to_owned()));
+                .unwrap_or_else(|_| Reply::Error("The command failed.".to_owned()));
             http.edit_original_interaction_response(token, &discord::render(&reply), Vec::new())
                 .await
                 .map(|_| ())

@@ -4,10 +4,10 @@
 //! secret, `v0:{timestamp}:{raw body}`)), compared in constant time, and
 //! `X-Slack-Request-Timestamp` within 300 s of now; anything else gets 401.
 //!
-//! Commands: register `/codearts` and use it with subcommands (`/codearts job <id>`,
-//! `/codearts watch <id> [channel]`, `/codearts unwatch <id>`, `/codearts watches`,
-//! `/codearts history <id> [n]`), or register any of `/job`, `/watch`, `/unwatch`, `/watches`,
-//! `/history` as separate commands pointing at the same URL: both forms are understood.
+//! Commands: register `/codearts` and use it with subcommands (`/codearts job <id>`), or
+//! register any command of the table ([`super::commands::COMMANDS`]) as its own slash command
+//! pointing at the same URL (`/job <id>`): both forms are understood, options are positional
+//! words in the table's order, and the usage text is derived from the table.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -21,10 +21,13 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tracing::warn;
 
-use super::discord::deadline;
+use super::commands::{self, COMMANDS, Command};
+use super::handler::Chat;
+use super::invoker::Invoker;
+use super::late::{answer_later, deadline, follow_up_client};
+use super::reply::{JobCard, Line, Reply, list_text, sparkline};
 pub use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
-use super::{Chat, Command, Invoker, JobCard, Line, Reply, sparkline};
 use crate::notify::text::{printable, slack_safe, truncate_chars};
 use crate::util::secret::Secret;
 
@@ -78,10 +81,15 @@ pub struct SlashCommand {
     pub response_url: String,
 }
 
-const USAGE: &str = "Usage: `/codearts job <id>`, `/codearts watch <id> [channel]`, \
-    `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`, \
-    `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
-    `/codearts ack <id>`.";
+/// What an unknown or empty command is answered: every command of the table, e.g.
+/// "Usage: `/codearts job <id>`, `/codearts watches`, …".
+pub(crate) fn usage() -> String {
+    let commands: Vec<String> = COMMANDS
+        .iter()
+        .map(|c| format!("`/codearts {}`", c.usage()))
+        .collect();
+    format!("Usage: {}.", commands.join(", "))
+}
 
 impl SlashCommand {
     pub fn invoker(&self) -> Invoker {
@@ -94,27 +102,17 @@ impl SlashCommand {
         }
     }
 
-    /// `/job <id>` or `/codearts job <id>` (any other command name takes a subcommand).
+    /// `/job <id>` or `/codearts job <id>` (any command name not in the table takes a
+    /// subcommand); the options are the words after the name, in the table's order.
     pub fn parse(&self) -> Option<Command> {
         let mut words: Vec<&str> = self.text.split_whitespace().collect();
-        let name = self.command.trim_start_matches('/');
-        let name = match name {
-            "job" | "watch" | "unwatch" | "watches" | "history" | "mute" | "unmute" | "ack" => {
-                name.to_owned()
-            }
-            _ if words.is_empty() => return None,
-            _ => words.remove(0).to_lowercase(),
+        let direct = commands::spec(self.command.trim_start_matches('/'));
+        let spec = match direct {
+            Some(spec) => spec,
+            None if words.is_empty() => return None,
+            None => commands::spec(&words.remove(0).to_lowercase())?,
         };
-        let args = words;
-        Command::from_parts(&name, |option| match option {
-            "id" => args.first().map(|s| (*s).to_owned()),
-            "channel" if name == "watch" => args.get(1).map(|s| (*s).to_owned()),
-            "n" if name == "history" => args.get(1).map(|s| (*s).to_owned()),
-            "target" => args.first().map(|s| (*s).to_owned()),
-            "duration" => args.get(1).map(|s| (*s).to_owned()),
-            "reason" if args.len() > 2 => Some(args[2..].join(" ")),
-            _ => None,
-        })
+        Some((spec.parse)(&|option| spec.positional(&words, option)))
     }
 }
 
@@ -197,7 +195,7 @@ fn card_message(card: &JobCard) -> Value {
 }
 
 fn list_message(title: &str, lines: &[Line], more: usize) -> Value {
-    let text = super::list_text(lines, more, 2_900, slack_time, slack_safe);
+    let text = list_text(lines, more, 2_900, slack_time, slack_safe);
     json!({
         "response_type": "in_channel",
         "text": slack_safe(title),
@@ -210,7 +208,7 @@ fn list_message(title: &str, lines: &[Line], more: usize) -> Value {
 
 /// `POST /slack/commands`, when `[slack] signing_secret` is set.
 pub fn routes(chat: Chat, signing_secret: Secret) -> Router {
-    let follow_ups = super::follow_up_client();
+    let follow_ups = follow_up_client();
     Router::new()
         .route("/slack/commands", post(commands))
         .with_state(Endpoint {
@@ -248,7 +246,7 @@ async fn commands(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bo
         }
     };
     let Some(command) = form.parse() else {
-        return Json(render(&Reply::Error(USAGE.to_owned()))).into_response();
+        return Json(render(&Reply::Error(usage()))).into_response();
     };
     let who = form.invoker();
     let chat = endpoint.chat.clone();
@@ -264,7 +262,7 @@ async fn commands(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bo
     if !form.response_url.is_empty() {
         let client = endpoint.follow_ups.clone();
         let response_url = form.response_url.clone();
-        super::answer_later(task, "slack", move |reply| {
+        answer_later(task, "slack", move |reply| {
             client.post(response_url).json(&render(reply))
         });
     }
@@ -338,5 +336,34 @@ mod tests {
         );
         assert_eq!(form("/codearts", "").parse(), None);
         assert_eq!(form("/codearts", "deploy x").parse(), None);
+    }
+
+    /// The usage text derived from the table is the one Slack users were shown before it.
+    #[test]
+    fn usage_is_unchanged() {
+        assert_eq!(
+            usage(),
+            "Usage: `/codearts job <id>`, `/codearts watch <id> [channel]`, \
+             `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`, \
+             `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
+             `/codearts ack <id>`."
+        );
+    }
+
+    #[test]
+    fn a_mute_reason_takes_the_remaining_words() {
+        let form = SlashCommand {
+            command: "/mute".into(),
+            text: "all 2h deploy window".into(),
+            ..SlashCommand::default()
+        };
+        assert_eq!(
+            form.parse(),
+            Some(Command::Mute {
+                target: "all".into(),
+                duration: "2h".into(),
+                reason: Some("deploy window".into())
+            })
+        );
     }
 }

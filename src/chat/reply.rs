@@ -1,0 +1,115 @@
+//! What a command answers before a transport renders it: the platform-neutral [`Reply`], a
+//! job's [`JobCard`], a list's [`Line`]s, and the pieces both renderers share (the list text
+//! under a size budget, the health sparkline).
+
+use chrono::{DateTime, Utc};
+
+use crate::codearts::{JobId, JobInfo};
+
+/// Most lines a list reply shows.
+pub const MAX_LIST: usize = 20;
+
+/// A job's card, as `/job` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCard {
+    pub id: JobId,
+    pub info: JobInfo,
+    /// Stored health readings, oldest first (empty when the job is not watched).
+    pub trend: Vec<i64>,
+    pub watched: bool,
+    pub link: Option<String>,
+}
+
+/// One line of a list reply: trusted `label` markup-free text, untrusted `text` (escaped by
+/// each renderer), and an optional time each platform shows in the reader's timezone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub when: Option<DateTime<Utc>>,
+    pub label: String,
+    pub text: String,
+}
+
+/// What a command answers, before a transport renders it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Card(Box<JobCard>),
+    /// A titled list (`/watches`, `/history`).
+    List {
+        title: String,
+        lines: Vec<Line>,
+        more: usize,
+    },
+    /// A change was made (`/watch`, `/unwatch`): shown in the channel.
+    Done(String),
+    /// Nothing could be done, and why: shown only to the invoker.
+    Error(String),
+}
+
+impl Reply {
+    /// Errors and refusals are shown only to the person who asked.
+    pub fn ephemeral(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// The `outcome` label of the commands metric and log line.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            Reply::Error(_) => "error",
+            _ => "ok",
+        }
+    }
+}
+
+/// A list reply's lines as one text of at most `budget` bytes: each line is the time as `when`
+/// writes it, the label in code style and the text escaped by `escape`; then how many more.
+pub(crate) fn list_text(
+    lines: &[Line],
+    more: usize,
+    budget: usize,
+    when: impl Fn(DateTime<Utc>) -> String,
+    escape: impl Fn(&str) -> String,
+) -> String {
+    let mut text = String::new();
+    for line in lines {
+        let at = line
+            .when
+            .map(|t| format!("{} ", when(t)))
+            .unwrap_or_default();
+        let entry = format!(
+            "{at}`{}` {}\n",
+            line.label.replace('`', "'"),
+            escape(&line.text)
+        );
+        if text.len() + entry.len() > budget {
+            break;
+        }
+        text.push_str(&entry);
+    }
+    if more > 0 {
+        text.push_str(&format!("… and {more} more"));
+    }
+    if text.is_empty() {
+        text.push_str("(none)");
+    }
+    text
+}
+
+/// Health readings as a sparkline, e.g. `▆▆▅▃▂`.
+pub fn sparkline(scores: &[i64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    scores
+        .iter()
+        .map(|s| BARS[(s.clamp(&0, &100) * 7 / 100) as usize])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_spans_the_score_range() {
+        assert_eq!(sparkline(&[0, 50, 100]), "▁▄█");
+        assert_eq!(sparkline(&[]), "");
+    }
+}
