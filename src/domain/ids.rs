@@ -18,3 +18,15 @@ pub fn parse_job_id(raw: &str) -> Result<JobId, String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_id_is_named_and_explained() {
+        let e = parse_job_id("12345").unwrap_err();
+        assert!(e.contains("`12345` is not a job id"), "{e}");
+        assert!(parse_job_id(" ").unwrap_err().contains("Give a job id"));
+    }
+}

@@ -1,11 +1,12 @@
 //! `/history <id> [n]`: a job's last stored events, with why any was not sent.
 
-use super::shared::{Call, parse_id, store_failure};
+use super::shared::{Call, store_failure};
 use crate::chat::reply::{Line, MAX_LIST, Reply};
 use crate::domain::detect::Event;
+use crate::domain::ids::parse_job_id;
 
 pub(crate) async fn run(call: &Call<'_>, raw: &str, n: Option<i64>) -> Result<Reply, String> {
-    let id = parse_id(raw)?;
+    let id = parse_job_id(raw)?;
     call.check_stored_project(&id).await?;
     let n = n.unwrap_or(10).clamp(1, MAX_LIST as i64) as u32;
     let events = call

@@ -8,6 +8,7 @@ use crate::chat::invoker::Invoker;
 use crate::chat::limits::AnswerCache;
 use crate::chat::reply::Reply;
 use crate::codearts::{self, JobId, JobInfo};
+use crate::domain::ids::parse_job_id;
 use crate::engine::Ctx;
 use crate::engine::silences::SilenceError;
 
@@ -23,7 +24,7 @@ impl Call<'_> {
     /// The job's answer (shared by queries of the same job within `commands.cache_secs`),
     /// refused when its project is not one chat may query.
     pub(crate) async fn query(&self, raw: &str) -> Result<(JobId, JobInfo), String> {
-        let id = parse_id(raw)?;
+        let id = parse_job_id(raw)?;
         let (ctx, job) = (self.ctx.clone(), id.clone());
         let answer = self
             .cache
@@ -75,22 +76,6 @@ impl Call<'_> {
     }
 }
 
-/// A job id as typed, or what the user is told when it is not one.
-pub(crate) fn parse_id(raw: &str) -> Result<JobId, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(
-            "Give a job id: the 32 letters and digits at the end of the job's URL.".to_owned(),
-        );
-    }
-    JobId::parse(raw).map_err(|_| {
-        format!(
-            "`{}` is not a job id: a job id is 32 letters and digits (copy it from the job's URL).",
-            crate::notify::text::truncate_chars(&crate::notify::text::printable(raw), 64)
-        )
-    })
-}
-
 /// What the invoker is told when CodeArts would not answer; the details go to the log.
 fn api_failure(id: &JobId, e: &codearts::Error) -> String {
     warn!(job_id = %id, error = %e, kind = e.kind(), request_id = e.request_id().unwrap_or("-"), "chat query failed");
@@ -129,17 +114,5 @@ pub(crate) fn silence_reply(result: Result<String, SilenceError>) -> Result<Repl
         Ok(done) => Ok(Reply::Done(done)),
         Err(SilenceError::Refused(why)) => Err(why),
         Err(SilenceError::Store(e)) => Err(store_failure(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bad_id_is_named_and_explained() {
-        let e = parse_id("12345").unwrap_err();
-        assert!(e.contains("`12345` is not a job id"), "{e}");
-        assert!(parse_id(" ").unwrap_err().contains("Give a job id"));
     }
 }

@@ -1,12 +1,13 @@
 //! `/unwatch <id>`: stops watching a job that was added from chat (config and project watches
 //! are changed in the config instead, and the answer says so).
 
-use super::shared::{Call, parse_id, store_failure};
+use super::shared::{Call, store_failure};
 use crate::chat::reply::Reply;
+use crate::domain::ids::parse_job_id;
 use crate::store::WatchSource;
 
 pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
-    let id = parse_id(raw)?;
+    let id = parse_job_id(raw)?;
     let before = call
         .ctx
         .store
