@@ -13,7 +13,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::codearts::{self, JobId};
 use crate::domain::detect::{self, Detection, Observation};
-use crate::engine::Ctx;
+use crate::engine::{Ctx, routing};
 use crate::store::{self, WatchedJob};
 
 /// What one cycle did.
@@ -224,7 +224,7 @@ async fn write_loop(
                     now: p.now,
                 })
                 .collect();
-            match ctx.store.record_batch(&observed).await {
+            match routing::enqueue(&ctx, async |store| store.record_batch(&observed).await).await {
                 Ok(recorded) => {
                     total.events += recorded.events;
                     total.deliveries += recorded.deliveries;
@@ -232,9 +232,6 @@ async fn write_loop(
                         if let Some(next) = &p.detection.next {
                             ctx.snapshots.put(&p.job, next.clone());
                         }
-                    }
-                    if recorded.deliveries > 0 {
-                        ctx.dispatch_wake.notify_one();
                     }
                 }
                 Err(e) => {
