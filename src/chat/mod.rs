@@ -382,7 +382,7 @@ impl Chat {
                 .collect();
             return Err(format!(
                 "No alert channel is named `{}` (configured: {}).",
-                crate::notify::text::printable(name),
+                crate::util::text::printable(name),
                 if known.is_empty() {
                     "none".to_owned()
                 } else {
@@ -557,7 +557,7 @@ impl Chat {
                     } else {
                         format!(
                             "{} ({})",
-                            crate::notify::text::truncate_chars(&name, 60),
+                            crate::util::text::truncate_chars(&name, 60),
                             w.job_id
                         )
                     };
@@ -598,7 +598,7 @@ fn parse_id(raw: &str) -> Result<JobId, String> {
     JobId::parse(raw).map_err(|_| {
         format!(
             "`{}` is not a job id: a job id is 32 letters and digits (copy it from the job's URL).",
-            crate::notify::text::truncate_chars(&crate::notify::text::printable(raw), 64)
+            crate::util::text::truncate_chars(&crate::util::text::printable(raw), 64)
         )
     })
 }

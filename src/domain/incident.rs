@@ -57,7 +57,7 @@ impl Incident {
     /// One line: state, duration and failed builds, e.g.
     /// `Open for 2h 05m · 3 failed builds · last status failed`.
     pub fn status_line(&self, now: DateTime<Utc>) -> String {
-        let length = crate::notify::text::format_duration(self.duration(now).as_secs_f64())
+        let length = crate::util::text::format_duration(self.duration(now).as_secs_f64())
             .unwrap_or_else(|| "a moment".to_owned());
         let builds = match self.failed_builds {
             1 => "1 failed build".to_owned(),

@@ -68,7 +68,7 @@ impl Scope {
             .map_err(|_| {
                 format!(
                     "{:?} is neither `all`, a job id (32 letters and digits) nor a project id",
-                    crate::notify::text::truncate_chars(raw, 64)
+                    crate::util::text::truncate_chars(raw, 64)
                 )
             })
     }
@@ -201,7 +201,7 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
             "{:?} is not a duration: write e.g. 30m, 2h, 1d or 1h30m",
-            crate::notify::text::truncate_chars(&raw, 32)
+            crate::util::text::truncate_chars(&raw, 32)
         )
     };
     let mut total = 0u64;

@@ -76,7 +76,7 @@ pub fn step(
                 let summary = format!(
                     "CodeArts Build reachable again after {} blind ({} failed cycles; last cause: {}). \
                      Changes made meanwhile are reported as of now.",
-                    crate::notify::text::format_duration(blind_for.as_secs_f64())
+                    crate::util::text::format_duration(blind_for.as_secs_f64())
                         .unwrap_or_else(|| "a moment".to_owned()),
                     state.failed_cycles,
                     state.cause.as_deref().unwrap_or("unknown"),
