@@ -2,7 +2,7 @@
 //! section per event.
 //!
 //! Mirrors <https://open.dingtalk.com/document/robots/custom-robot-access> (summarised in
-//! `docs/platforms.md`): `POST .../robot/send?access_token=...`, body
+//! `docs/platforms.md#dingtalk`): `POST .../robot/send?access_token=...`, body
 //! `{"msgtype": "markdown", "markdown": {"title", "text"}, "at": {...}}`. With a signing secret
 //! (`SEC...`) the URL also carries `timestamp` (milliseconds) and `sign`, the URL-encoded
 //! `base64(HMAC-SHA256(key = secret, message = timestamp + "\n" + secret))`. DingTalk answers

@@ -4,9 +4,9 @@
 //!
 //! Mirrors <https://discord.com/developers/docs/resources/webhook#execute-webhook> and the
 //! embed limits in <https://discord.com/developers/docs/resources/message#embed-object-embed-limits>
-//! (summarised in `docs/platforms.md`). Every limit is enforced here, so Discord never
-//! answers 400 to a long job name; every untrusted string is markdown-escaped and its mentions
-//! made inert, on top of `"allowed_mentions": {"parse": []}`.
+//! (summarised in `docs/platforms.md#discord-webhook`). Every limit is enforced here, so
+//! Discord never answers 400 to a long job name; every untrusted string is markdown-escaped and
+//! its mentions made inert, on top of `"allowed_mentions": {"parse": []}`.
 
 use serde_json::{Value, json};
 

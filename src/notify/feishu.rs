@@ -2,7 +2,7 @@
 //! a markdown element per event.
 //!
 //! Mirrors <https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot> (summarised in
-//! `docs/platforms.md`): `{"msg_type": "interactive", "card": {...}}`, custom bots may use
+//! `docs/platforms.md#feishu`): `{"msg_type": "interactive", "card": {...}}`, custom bots may use
 //! URL buttons only; with a signing secret the body also carries `timestamp` (seconds, as
 //! text) and `sign = base64(HMAC-SHA256(key = timestamp + "\n" + secret, message = ""))`.
 //! The body must stay within 20 KB. Feishu answers HTTP 200 to refused messages: success is
@@ -38,8 +38,8 @@ pub const MAX_BATCH: usize = 20;
 /// Room kept for `timestamp` and `sign`, which are added after fitting.
 const SIGNATURE_RESERVE: usize = 128;
 
-/// Feishu's facts (see `docs/platforms.md#feishu`): 5 messages per second and 100 per minute per bot, signed in the body when the
-/// channel has a secret, no editing.
+/// Feishu's facts (see `docs/platforms.md#feishu`): 5 messages per second and 100 per minute
+/// per bot, signed in the body when the channel has a secret, no editing.
 pub const FACTS: PlatformFacts = PlatformFacts {
     name: "feishu",
     max_batch: MAX_BATCH,

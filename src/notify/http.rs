@@ -5,7 +5,8 @@
 //!
 //! A webhook URL is a credential (Discord's, Slack's and Feishu's embed the token, DingTalk's
 //! and WeCom's carry it in the query): no reason built here ever contains one. The answer
-//! shapes handled here are listed per platform in `docs/platforms.md`.
+//! shapes handled here are listed per platform in
+//! `docs/platforms.md#how-answers-are-classified`.
 
 use std::time::Duration;
 

@@ -2,7 +2,8 @@
 //! `pub const FACTS` in each platform's file) and the [`Platform`] trait its sink implements.
 //! [`super::sink::Sink`] and the dispatcher read these instead of matching on the platform, so
 //! a platform's batch size, pacing, signing, editing and size limit are stated once, next to
-//! the code that relies on them. Every figure is sourced in `docs/platforms.md`.
+//! the code that relies on them. Every figure is sourced in `docs/platforms.md`
+//! (`#summary` lists them side by side).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -169,7 +169,7 @@ impl Sink {
 
     /// How fast this destination may be sent to, as windows of (at most this many messages,
     /// per this long), every one of which must hold; empty means unlimited. The figures and
-    /// their sources: `docs/platforms.md`.
+    /// their sources: `docs/platforms.md#summary`.
     pub fn pacing(&self) -> Vec<(u32, Duration)> {
         self.facts()
             .pacing

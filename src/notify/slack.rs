@@ -2,8 +2,9 @@
 //! section per event.
 //!
 //! Mirrors <https://api.slack.com/messaging/webhooks> and the block limits in
-//! <https://api.slack.com/reference/block-kit/blocks> (summarised in `docs/platforms.md`):
-//! at most 50 blocks, a header's text at most 150 characters, a section's text at most 3000.
+//! <https://api.slack.com/reference/block-kit/blocks> (summarised in
+//! `docs/platforms.md#slack-incoming-webhook`): at most 50 blocks, a header's text at most
+//! 150 characters, a section's text at most 3000.
 //! Success is HTTP 200 with the body `ok`; errors are 4xx with a plain-text reason
 //! (`invalid_payload`, `channel_not_found`, ...), 429 with `Retry-After` when too fast.
 //!

@@ -2,7 +2,7 @@
 //! per event.
 //!
 //! Mirrors <https://developer.work.weixin.qq.com/document/path/91770> (summarised in
-//! `docs/platforms.md`): `POST .../webhook/send?key=KEY` (the key is the credential; there
+//! `docs/platforms.md#wecom`): `POST .../webhook/send?key=KEY` (the key is the credential; there
 //! is no signature), body `{"msgtype": "markdown", "markdown": {"content": ...}}` with the
 //! content at most 4096 **bytes** of UTF-8. WeCom answers HTTP 200 to refused messages:
 //! success is JSON `errcode == 0`.
