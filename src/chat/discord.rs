@@ -27,7 +27,8 @@ use super::late::{answer_later, follow_up_client};
 use super::reply::{JobCard, Line, Reply, list_text, sparkline};
 pub use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
-use crate::notify::text::{discord_safe, printable, truncate_utf16};
+use crate::notify::escape::discord_safe;
+use crate::util::text::{printable, truncate_utf16};
 
 /// Largest interaction body accepted (real ones are a few KB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -256,7 +257,7 @@ fn card_embed(card: &JobCard) -> Value {
     }
     if let Some(text) = info
         .build_seconds()
-        .and_then(crate::notify::text::format_duration)
+        .and_then(crate::util::text::format_duration)
     {
         fields.push(json!({"name": "Duration", "value": text, "inline": true}));
     }
@@ -280,7 +281,7 @@ fn card_embed(card: &JobCard) -> Value {
         "fields": fields,
         "footer": {"text": if card.watched { "watched by this bot" } else { "not watched: /watch to get alerts" }},
     });
-    if let Some(link) = crate::notify::text::valid_link(card.link.as_deref()) {
+    if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
         embed["url"] = json!(link);
     }
     embed

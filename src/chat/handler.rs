@@ -121,7 +121,7 @@ impl Chat {
                     } else {
                         format!(
                             "{} ({})",
-                            crate::notify::text::truncate_chars(&name, 60),
+                            crate::util::text::truncate_chars(&name, 60),
                             w.job_id
                         )
                     };

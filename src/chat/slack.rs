@@ -28,8 +28,9 @@ use super::late::{answer_later, deadline, follow_up_client};
 use super::reply::{JobCard, Line, Reply, list_text, sparkline};
 pub use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
-use crate::notify::text::{printable, slack_safe, truncate_chars};
+use crate::notify::escape::slack_safe;
 use crate::util::secret::Secret;
+use crate::util::text::{printable, truncate_chars};
 
 /// Largest request accepted (real ones are well under 4 KB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -163,7 +164,7 @@ fn card_message(card: &JobCard) -> Value {
     }
     if let Some(text) = info
         .build_seconds()
-        .and_then(crate::notify::text::format_duration)
+        .and_then(crate::util::text::format_duration)
     {
         fields.push(json!({"type": "mrkdwn", "text": format!("*Duration*\n{text}")}));
     }
@@ -183,7 +184,7 @@ fn card_message(card: &JobCard) -> Value {
         json!({"type": "context", "elements": [{"type": "mrkdwn", "text":
             if card.watched { "watched by this bot" } else { "not watched: `/codearts watch <id>` to get alerts" }}]}),
     ];
-    if let Some(link) = crate::notify::text::valid_link(card.link.as_deref()) {
+    if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button",
             "text": {"type": "plain_text", "text": "Open in CodeArts"}, "url": link}]}));
     }

@@ -399,10 +399,7 @@ fn who(by: Option<String>) -> String {
         .or_else(|| std::env::var("USER").ok())
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "someone".to_owned());
-    format!(
-        "cli:{}",
-        crate::notify::text::truncate_chars(name.trim(), 64)
-    )
+    format!("cli:{}", crate::util::text::truncate_chars(name.trim(), 64))
 }
 
 /// Prints what a silence command did; a refusal (bad target, duration, id) is a usage error.

@@ -2,14 +2,14 @@
 //! section per event.
 //!
 //! Mirrors <https://open.dingtalk.com/document/robots/custom-robot-access> (summarised in
-//! `shared/chat/FACTS.md`): `POST .../robot/send?access_token=...`, body
+//! `docs/platforms.md#dingtalk`): `POST .../robot/send?access_token=...`, body
 //! `{"msgtype": "markdown", "markdown": {"title", "text"}, "at": {...}}`. With a signing secret
 //! (`SEC...`) the URL also carries `timestamp` (milliseconds) and `sign`, the URL-encoded
 //! `base64(HMAC-SHA256(key = secret, message = timestamp + "\n" + secret))`. DingTalk answers
 //! HTTP 200 to refused messages: success is JSON `errcode == 0`.
 //!
 //! Nobody is ever mentioned: `at` lists no one and `isAtAll` is false, and untrusted text goes
-//! through [`text::markdown_safe`] so no `@13800000000` or `@all` can be read as a mention.
+//! through [`escape::markdown_safe`] so no `@13800000000` or `@all` can be read as a mention.
 
 use std::time::Duration;
 
@@ -18,10 +18,16 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::text::{self, Line, Markup};
-use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
+use super::error::SendError;
+use super::fit::{self, Line, Markup};
+use super::http::{self, CodedAnswers};
+use super::outgoing::{LINK_LABEL, Outgoing};
+use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
+use super::{escape, wording};
+use crate::config::ChannelConfig;
 use crate::domain::detect::Severity;
 use crate::util::secret::Secret;
+use crate::util::text;
 
 /// The markdown text's limit, counted as JSON-escaped bytes. DingTalk publishes no figure for
 /// markdown; messages of about 20,000 bytes are refused, so this stays well below.
@@ -30,6 +36,21 @@ pub const TEXT_MAX: usize = 15_000;
 pub const TITLE_MAX: usize = 64;
 /// The most events one message carries.
 pub const MAX_BATCH: usize = 20;
+
+/// DingTalk's facts (see `docs/platforms.md#dingtalk`): about 20 messages per minute per robot,
+/// signed in the URL when the channel has a secret, no editing.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "dingtalk",
+    max_batch: MAX_BATCH,
+    pacing: &[Window::per_secs(20, 60)],
+    signing: Signing::SecretInQuery,
+    edits_messages: false,
+    size_limit: Some(SizeLimit {
+        applies_to: "markdown text",
+        max: TEXT_MAX,
+        unit: Unit::JsonBytes,
+    }),
+};
 
 /// What DingTalk's result codes mean.
 const ANSWERS: CodedAnswers = CodedAnswers {
@@ -46,8 +67,8 @@ const ANSWERS: CodedAnswers = CodedAnswers {
 
 /// DingTalk markdown, counted as JSON-escaped bytes.
 const MARKDOWN: Markup = Markup {
-    escape: text::markdown_safe,
-    width: text::json_width,
+    escape: escape::markdown_safe,
+    width: fit::json_width,
     newline: "\n",
 };
 
@@ -80,16 +101,30 @@ impl DingtalkSink {
         let secret = secret.filter(|s| !s.is_empty());
         Self { url, secret, http }
     }
+}
+
+impl Platform for DingtalkSink {
+    fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new(
+            channel.url.clone().unwrap_or_default(),
+            channel.secret.clone(),
+            http,
+        )
+    }
 
     /// Posts the events as one markdown message, signed when the robot has a secret; `Ok` once
     /// DingTalk answered `errcode == 0`.
-    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
-        let mut url = super::parse_url(&self.url)?;
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let mut url = http::parse_url(&self.url)?;
         if let Some(secret) = &self.secret {
             url = signed_url(url, secret.expose(), chrono::Utc::now().timestamp_millis());
         }
-        let body = super::encode(&render_batch(batch))?;
-        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+        let body = http::encode(&render_batch(batch))?;
+        let answer = http::post(&self.http, url, &self.url, body, Default::default()).await?;
         ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
     }
 }
@@ -131,11 +166,11 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         .max()
         .unwrap_or(Severity::Info);
     let (title, header) = match batch {
-        [only] => (text::title(only.event), String::new()),
+        [only] => (wording::title(only.event), String::new()),
         _ => {
             let count = format!(
                 "{} {} CodeArts Build events",
-                text::severity_icon(severity),
+                wording::severity_icon(severity),
                 batch.len()
             );
             (count.clone(), format!("### {count}{SEPARATOR}"))
@@ -155,7 +190,7 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     json!({
         "msgtype": "markdown",
         "markdown": {
-            "title": text::truncate_chars(&text::plain_safe(&title), TITLE_MAX),
+            "title": text::truncate_chars(&escape::plain_safe(&title), TITLE_MAX),
             "text": markdown,
         },
         "at": { "isAtAll": false, "atMobiles": [], "atUserIds": [] },
@@ -169,25 +204,27 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
     let mut lines = vec![Line::new(
         format!(
             "#### {} {}: ",
-            text::severity_icon(event.kind.severity()),
-            text::headline(event.kind)
+            wording::severity_icon(event.kind.severity()),
+            wording::headline(event.kind)
         ),
         event.job_name.clone(),
         "",
-        text::RANK_TITLE,
+        fit::RANK_TITLE,
     )];
-    lines.extend(text::fact_lines(event, |label| format!("- **{label}:** ")));
-    if let Some(link) = text::valid_link(out.link) {
+    lines.extend(wording::fact_lines(event, |label| {
+        format!("- **{label}:** ")
+    }));
+    if let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
-            format!("- [{LINK_LABEL}]({})", text::markdown_url(&link)),
-            text::RANK_LINK,
+            format!("- [{LINK_LABEL}]({})", escape::markdown_url(&link)),
+            fit::RANK_LINK,
         ));
     }
     lines.push(Line::new(
         "- Delivery ",
         out.delivery_id,
         "",
-        text::RANK_DELIVERY,
+        fit::RANK_DELIVERY,
     ));
     lines
 }
@@ -197,7 +234,7 @@ mod tests {
     use super::*;
     use crate::domain::detect::Event;
 
-    use crate::notify::test_event as event;
+    use crate::notify::outgoing::test_event as event;
 
     #[test]
     fn one_event_is_a_heading_and_a_list_mentioning_nobody() {

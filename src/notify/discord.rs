@@ -4,16 +4,22 @@
 //!
 //! Mirrors <https://discord.com/developers/docs/resources/webhook#execute-webhook> and the
 //! embed limits in <https://discord.com/developers/docs/resources/message#embed-object-embed-limits>
-//! (summarised in `shared/chat/FACTS.md`). Every limit is enforced here, so Discord never
-//! answers 400 to a long job name; every untrusted string is markdown-escaped and its mentions
-//! made inert, on top of `"allowed_mentions": {"parse": []}`.
+//! (summarised in `docs/platforms.md#discord-webhook`). Every limit is enforced here, so
+//! Discord never answers 400 to a long job name; every untrusted string is markdown-escaped and
+//! its mentions made inert, on top of `"allowed_mentions": {"parse": []}`.
 
 use serde_json::{Value, json};
 
-use super::text::{self, discord_safe, truncate_utf16, utf16_len};
-use super::{Outgoing, SendError};
+use super::error::SendError;
+use super::escape::{self, discord_safe};
+use super::http;
+use super::outgoing::Outgoing;
+use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
+use super::wording;
+use crate::config::ChannelConfig;
 use crate::domain::detect::{Event, EventKind, Severity};
 use crate::util::secret::Secret;
+use crate::util::text::{self, truncate_utf16, utf16_len};
 
 /// Discord's limits, in characters (counted here as UTF-16 units, never fewer than Discord's).
 pub const CONTENT_MAX: usize = 2000;
@@ -53,39 +59,69 @@ impl std::fmt::Debug for DiscordSink {
     }
 }
 
+/// Discord's execute-webhook facts (see `docs/platforms.md#discord-webhook`). Pacing follows
+/// the community figures, Discord publishes none per webhook: 5 per 2 s and 30 per minute.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "discord",
+    max_batch: MAX_BATCH,
+    pacing: &[Window::per_secs(5, 2), Window::per_secs(30, 60)],
+    signing: Signing::None,
+    edits_messages: true,
+    size_limit: Some(SizeLimit {
+        applies_to: "all embeds of one message",
+        max: EMBEDS_TOTAL_MAX,
+        unit: Unit::Utf16,
+    }),
+};
+
 impl DiscordSink {
     /// `url` is the execute-webhook URL, optionally with `?thread_id=`; `http` carries the
     /// delivery timeout.
     pub fn new(url: Secret, http: reqwest::Client) -> Self {
         Self { url, http }
     }
+}
 
-    /// Posts the event's embed; `Ok` once Discord answered 2xx.
-    pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
-        self.send_batch(std::slice::from_ref(out)).await
+impl Platform for DiscordSink {
+    fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new(channel.url.clone().unwrap_or_default(), http)
     }
 
     /// Posts the events as one message (see [`render_batch`]); `Ok` once Discord answered 2xx.
-    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
         self.post_for_id(batch).await.map(|_| ())
     }
-}
 
-impl DiscordSink {
     /// Posts the batch and returns the message's id from Discord's answer (`?wait=true`).
-    pub async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
-        let url = with_wait(super::parse_url(&self.url)?);
-        let body = super::encode(&render_batch(batch))?;
-        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
-        super::classify_http(answer.status, &answer.headers, &answer.body)
+    async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
+        let url = with_wait(http::parse_url(&self.url)?);
+        let body = http::encode(&render_batch(batch))?;
+        let answer = http::post(&self.http, url, &self.url, body, Default::default()).await?;
+        http::classify_http(answer.status, &answer.headers, &answer.body)
             .map_err(|e| e.scrubbed(&self.url))?;
         Ok(message_id(&answer.body))
     }
 
+    async fn edit_incident(
+        &self,
+        message_id: &str,
+        out: &Outgoing<'_>,
+        incident: &crate::domain::incident::Incident,
+    ) -> Result<(), SendError> {
+        let payload = render_incident(out, incident, chrono::Utc::now());
+        self.edit(message_id, &payload).await
+    }
+}
+
+impl DiscordSink {
     /// Edits a message this webhook posted:
     /// `PATCH /webhooks/{id}/{token}/messages/{message_id}` (keeping `thread_id`).
     pub async fn edit(&self, message_id: &str, payload: &Value) -> Result<(), SendError> {
-        let mut url = super::parse_url(&self.url)?;
+        let mut url = http::parse_url(&self.url)?;
         let path = format!("{}/messages/{message_id}", url.path().trim_end_matches('/'));
         url.set_path(&path);
         let kept: Vec<String> = url
@@ -94,8 +130,8 @@ impl DiscordSink {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
-        let body = super::encode(payload)?;
-        let answer = super::send_json(
+        let body = http::encode(payload)?;
+        let answer = http::send_json(
             &self.http,
             reqwest::Method::PATCH,
             url,
@@ -104,7 +140,7 @@ impl DiscordSink {
             Default::default(),
         )
         .await?;
-        super::classify_http(answer.status, &answer.headers, &answer.body)
+        http::classify_http(answer.status, &answer.headers, &answer.body)
             .map_err(|e| e.scrubbed(&self.url))
     }
 }
@@ -299,8 +335,8 @@ fn event_embed(out: &Outgoing<'_>) -> Embed {
         title: truncate_utf16(
             &format!(
                 "{} {}: {}",
-                text::severity_icon(event.kind.severity()),
-                text::headline(event.kind),
+                wording::severity_icon(event.kind.severity()),
+                wording::headline(event.kind),
                 discord_safe(&event.job_name)
             ),
             TITLE_MAX,
@@ -311,7 +347,7 @@ fn event_embed(out: &Outgoing<'_>) -> Embed {
             &format!("Delivery {}", text::printable(out.delivery_id)),
             FOOTER_MAX,
         ),
-        url: text::valid_link(out.link),
+        url: escape::valid_link(out.link),
         colour: colour(event.kind.severity()),
         timestamp: Some(text::rfc3339(event.detected_at)),
     }
@@ -328,14 +364,14 @@ fn summary_embed(rest: &[Outgoing<'_>]) -> Embed {
     let mut description = String::new();
     for (i, out) in rest.iter().enumerate() {
         let event = out.event;
-        let change = text::what_changed(event)
+        let change = wording::what_changed(event)
             .map(|c| format!(" ({})", discord_safe(&c)))
             .unwrap_or_default();
         let line = truncate_utf16(
             &format!(
                 "{} {}: {}{change}",
-                text::severity_icon(event.kind.severity()),
-                text::headline(event.kind),
+                wording::severity_icon(event.kind.severity()),
+                wording::headline(event.kind),
                 discord_safe(&event.job_name),
             ),
             SUMMARY_LINE_MAX,
@@ -355,7 +391,7 @@ fn summary_embed(rest: &[Outgoing<'_>]) -> Embed {
     Embed {
         title: format!(
             "{} {} more event{}",
-            text::severity_icon(severity),
+            wording::severity_icon(severity),
             rest.len(),
             if rest.len() == 1 { "" } else { "s" }
         ),
@@ -374,10 +410,10 @@ fn description(event: &Event) -> String {
     if !event.summary.contains('→') {
         let change = match event.kind {
             EventKind::JobDisabled | EventKind::JobEnabled => {
-                text::disabled_change(event).map(|c| ("Disabled", c))
+                wording::disabled_change(event).map(|c| ("Disabled", c))
             }
-            EventKind::HealthDropped => text::health_change(event).map(|c| ("Health score", c)),
-            _ => text::status_change(event).map(|c| ("Status", c)),
+            EventKind::HealthDropped => wording::health_change(event).map(|c| ("Health score", c)),
+            _ => wording::status_change(event).map(|c| ("Status", c)),
         };
         if let Some((label, change)) = change.filter(|(_, c)| c.contains('→')) {
             out.push_str(&format!("\n**{label}:** {}", discord_safe(&change)));
@@ -388,18 +424,18 @@ fn description(event: &Event) -> String {
 
 /// The facts under the description, each within the field limits; empty ones left out.
 fn fields(event: &Event) -> Vec<Field> {
-    let last_build = text::last_build_time(event).map(|t| format!("<t:{}:R>", t.timestamp()));
-    let duration = text::build_seconds(event).and_then(text::format_duration);
+    let last_build = wording::last_build_time(event).map(|t| format!("<t:{}:R>", t.timestamp()));
+    let duration = wording::build_seconds(event).and_then(text::format_duration);
     let facts = [
         ("Job id", Some(discord_safe(&event.job_id))),
         (
             "Status",
-            text::status_change(event).map(|s| discord_safe(&s)),
+            wording::status_change(event).map(|s| discord_safe(&s)),
         ),
         ("Last build", last_build),
         ("Duration", duration),
-        ("Health score", text::health_change(event)),
-        ("Disabled", text::disabled_change(event)),
+        ("Health score", wording::health_change(event)),
+        ("Disabled", wording::disabled_change(event)),
     ];
     facts
         .into_iter()

@@ -1,14 +1,32 @@
 //! The `discord_bot` sink: posts to a channel as the bot, through serenity's HTTP client (the
 //! same client the chat commands use), so Discord's per-route rate limits are tracked by
 //! serenity's ratelimiter. The message is the `discord` webhook's payload (embeds,
-//! `allowed_mentions: {"parse": []}`), minus what only webhooks may set.
+//! `allowed_mentions: {"parse": []}`), minus what only webhooks may set. Facts and sources:
+//! `docs/platforms.md#discord-bot`.
 
 use std::sync::Arc;
 
 use serenity::http::{Http, HttpError, LightMethod, Request, Route};
 use serenity::model::id::ChannelId;
 
-use super::{Outgoing, SendError, discord};
+use super::discord;
+use super::error::SendError;
+use super::http;
+use super::outgoing::Outgoing;
+use super::platform::{Platform, PlatformFacts, Signing, Window};
+use crate::config::ChannelConfig;
+
+/// The bot's facts: a message is the `discord` webhook's payload, so the same batch size and
+/// size limit. serenity's ratelimiter follows Discord's headers per route; the pacing here only
+/// keeps a burst to a channel's documented pace.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "discord_bot",
+    max_batch: discord::MAX_BATCH,
+    pacing: &[Window::per_secs(5, 5)],
+    signing: Signing::None,
+    edits_messages: true,
+    size_limit: discord::FACTS.size_limit,
+};
 
 /// A Discord channel the bot posts to.
 pub struct DiscordBotSink {
@@ -30,11 +48,6 @@ impl DiscordBotSink {
         Self { http, channel }
     }
 
-    /// One message carrying the batch; `Ok` once Discord answered 2xx.
-    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
-        self.post_for_id(batch).await.map(|_| ())
-    }
-
     /// Edits a message the bot posted in the channel.
     pub async fn edit(
         &self,
@@ -44,7 +57,7 @@ impl DiscordBotSink {
         let id: u64 = message_id
             .parse()
             .map_err(|_| SendError::permanent("not a Discord message id"))?;
-        let body = super::encode(payload)?;
+        let body = http::encode(payload)?;
         let request = Request::new(
             Route::ChannelMessage {
                 channel_id: self.channel,
@@ -58,32 +71,6 @@ impl DiscordBotSink {
             .await
             .map(|_| ())
             .map_err(|e| self.refusal(e))
-    }
-
-    /// Posts the batch and returns the new message's id.
-    pub async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
-        let mut payload = discord::render_batch(batch);
-        if let Some(map) = payload.as_object_mut() {
-            // A bot speaks under its own name and avatar.
-            map.remove("username");
-            map.remove("avatar_url");
-        }
-        let body = super::encode(&payload)?;
-        let request = Request::new(
-            Route::ChannelMessages {
-                channel_id: self.channel,
-            },
-            LightMethod::Post,
-        )
-        .body(Some(body));
-        match self.http.request(request).await {
-            Ok(response) => Ok(response
-                .bytes()
-                .await
-                .ok()
-                .and_then(|body| discord::message_id(&body))),
-            Err(e) => Err(self.refusal(e)),
-        }
     }
 
     /// What a failed request means for the delivery.
@@ -116,6 +103,67 @@ impl DiscordBotSink {
                 after: None,
             },
         }
+    }
+}
+
+impl Platform for DiscordBotSink {
+    /// A `channel_id` that is missing or not a number becomes channel 1, which Discord refuses
+    /// (config validation normally prevents that); without a bot client the sink gets one with
+    /// no token, which Discord refuses too.
+    fn from_config(
+        channel: &ChannelConfig,
+        _http: reqwest::Client,
+        discord: Option<&Arc<Http>>,
+    ) -> Self {
+        let channel_id = channel
+            .channel_id
+            .as_deref()
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|id| *id > 0)
+            .unwrap_or(1);
+        let http = discord.cloned().unwrap_or_else(|| Arc::new(Http::new("")));
+        Self::new(http, ChannelId::new(channel_id))
+    }
+
+    /// One message carrying the batch; `Ok` once Discord answered 2xx.
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        self.post_for_id(batch).await.map(|_| ())
+    }
+
+    /// Posts the batch and returns the new message's id.
+    async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
+        let mut payload = discord::render_batch(batch);
+        if let Some(map) = payload.as_object_mut() {
+            // A bot speaks under its own name and avatar.
+            map.remove("username");
+            map.remove("avatar_url");
+        }
+        let body = http::encode(&payload)?;
+        let request = Request::new(
+            Route::ChannelMessages {
+                channel_id: self.channel,
+            },
+            LightMethod::Post,
+        )
+        .body(Some(body));
+        match self.http.request(request).await {
+            Ok(response) => Ok(response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|body| discord::message_id(&body))),
+            Err(e) => Err(self.refusal(e)),
+        }
+    }
+
+    async fn edit_incident(
+        &self,
+        message_id: &str,
+        out: &Outgoing<'_>,
+        incident: &crate::domain::incident::Incident,
+    ) -> Result<(), SendError> {
+        let payload = discord::render_incident(out, incident, chrono::Utc::now());
+        self.edit(message_id, &payload).await
     }
 }
 

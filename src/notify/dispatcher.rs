@@ -15,7 +15,9 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{Outgoing, SendError, Sink, render_link};
+use super::error::SendError;
+use super::outgoing::{Outgoing, render_link};
+use super::sink::Sink;
 use crate::config::DeliveryConfig;
 use crate::store::{self, DueDelivery, PendingHead, Settle, Store};
 use crate::util::metrics::Metrics;

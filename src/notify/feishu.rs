@@ -2,14 +2,14 @@
 //! a markdown element per event.
 //!
 //! Mirrors <https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot> (summarised in
-//! `shared/chat/FACTS.md`): `{"msg_type": "interactive", "card": {...}}`, custom bots may use
+//! `docs/platforms.md#feishu`): `{"msg_type": "interactive", "card": {...}}`, custom bots may use
 //! URL buttons only; with a signing secret the body also carries `timestamp` (seconds, as
 //! text) and `sign = base64(HMAC-SHA256(key = timestamp + "\n" + secret, message = ""))`.
 //! The body must stay within 20 KB. Feishu answers HTTP 200 to refused messages: success is
 //! JSON `code == 0` (older deployments: `StatusCode == 0`).
 //!
-//! Untrusted text goes through [`text::feishu_safe`] (markdown characters and `<at>` tags as
-//! HTML entities, `@` inert) or, in the header, [`text::plain_safe`].
+//! Untrusted text goes through [`escape::feishu_safe`] (markdown characters and `<at>` tags as
+//! HTML entities, `@` inert) or, in the header, [`escape::plain_safe`].
 
 use std::time::Duration;
 
@@ -18,10 +18,16 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::text::{self, Line, Markup};
-use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
+use super::error::SendError;
+use super::fit::{self, Line, Markup};
+use super::http::{self, CodedAnswers};
+use super::outgoing::{LINK_LABEL, Outgoing};
+use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
+use super::{escape, wording};
+use crate::config::ChannelConfig;
 use crate::domain::detect::Severity;
 use crate::util::secret::Secret;
+use crate::util::text;
 
 /// The body's limit: "20 KB", read as 20,000 bytes to be safe under either reading.
 pub const BODY_MAX: usize = 20_000;
@@ -31,6 +37,21 @@ pub const HEADER_MAX: usize = 100;
 pub const MAX_BATCH: usize = 20;
 /// Room kept for `timestamp` and `sign`, which are added after fitting.
 const SIGNATURE_RESERVE: usize = 128;
+
+/// Feishu's facts (see `docs/platforms.md#feishu`): 5 messages per second and 100 per minute
+/// per bot, signed in the body when the channel has a secret, no editing.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "feishu",
+    max_batch: MAX_BATCH,
+    pacing: &[Window::per_secs(5, 1), Window::per_secs(100, 60)],
+    signing: Signing::SecretInBody,
+    edits_messages: false,
+    size_limit: Some(SizeLimit {
+        applies_to: "request body",
+        max: BODY_MAX,
+        unit: Unit::JsonBytes,
+    }),
+};
 
 /// What Feishu's result codes mean.
 const ANSWERS: CodedAnswers = CodedAnswers {
@@ -46,8 +67,8 @@ const ANSWERS: CodedAnswers = CodedAnswers {
 
 /// Card markdown, counted as JSON-escaped bytes since the limit is on the body.
 const MARKDOWN: Markup = Markup {
-    escape: text::feishu_safe,
-    width: text::json_width,
+    escape: escape::feishu_safe,
+    width: fit::json_width,
     newline: "\n",
 };
 
@@ -75,19 +96,33 @@ impl FeishuSink {
         let secret = secret.filter(|s| !s.is_empty());
         Self { url, secret, http }
     }
+}
+
+impl Platform for FeishuSink {
+    fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new(
+            channel.url.clone().unwrap_or_default(),
+            channel.secret.clone(),
+            http,
+        )
+    }
 
     /// Posts the events as one card, signed when the bot has a secret; `Ok` once Feishu
     /// answered `code == 0`.
-    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
-        let url = super::parse_url(&self.url)?;
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let url = http::parse_url(&self.url)?;
         let mut body = render_batch(batch);
         if let Some(secret) = &self.secret {
             let timestamp = chrono::Utc::now().timestamp();
             body["timestamp"] = json!(timestamp.to_string());
             body["sign"] = json!(sign(secret.expose(), timestamp));
         }
-        let body = super::encode(&body)?;
-        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+        let body = http::encode(&body)?;
+        let answer = http::post(&self.http, url, &self.url, body, Default::default()).await?;
         ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
     }
 }
@@ -123,18 +158,18 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         .max()
         .unwrap_or(Severity::Info);
     let heading = match batch {
-        [only] => text::title(only.event),
+        [only] => wording::title(only.event),
         _ => format!(
             "{} {} CodeArts Build events",
-            text::severity_icon(severity),
+            wording::severity_icon(severity),
             batch.len()
         ),
     };
-    let heading = text::truncate_utf16(&text::plain_safe(&heading), HEADER_MAX);
+    let heading = text::truncate_utf16(&escape::plain_safe(&heading), HEADER_MAX);
     let single = batch.len() == 1;
     let cards: Vec<Vec<Line>> = batch.iter().map(|o| card_lines(o, single)).collect();
     let button = match batch {
-        [only] => text::valid_link(only.link),
+        [only] => escape::valid_link(only.link),
         _ => None,
     };
     let closing = |n: usize| format!("{} and {n} more", text::MARKER);
@@ -193,31 +228,31 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
 fn card_lines(out: &Outgoing<'_>, single: bool) -> Vec<Line> {
     let event = out.event;
     let mut lines = vec![if single {
-        Line::new("**Job:** ", event.job_name.clone(), "", text::RANK_TITLE)
+        Line::new("**Job:** ", event.job_name.clone(), "", fit::RANK_TITLE)
     } else {
         Line::new(
             format!(
                 "{} **{}:** ",
-                text::severity_icon(event.kind.severity()),
-                text::headline(event.kind)
+                wording::severity_icon(event.kind.severity()),
+                wording::headline(event.kind)
             ),
             event.job_name.clone(),
             "",
-            text::RANK_TITLE,
+            fit::RANK_TITLE,
         )
     }];
-    lines.extend(text::fact_lines(event, |label| format!("**{label}:** ")));
-    if !single && let Some(link) = text::valid_link(out.link) {
+    lines.extend(wording::fact_lines(event, |label| format!("**{label}:** ")));
+    if !single && let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
-            format!("[{LINK_LABEL}]({})", text::markdown_url(&link)),
-            text::RANK_LINK,
+            format!("[{LINK_LABEL}]({})", escape::markdown_url(&link)),
+            fit::RANK_LINK,
         ));
     }
     lines.push(Line::new(
         "<font color='grey'>Delivery ",
         out.delivery_id,
         "</font>",
-        text::RANK_DELIVERY,
+        fit::RANK_DELIVERY,
     ));
     lines
 }
@@ -227,7 +262,7 @@ mod tests {
     use super::*;
     use crate::domain::detect::Event;
 
-    use crate::notify::test_event as event;
+    use crate::notify::outgoing::test_event as event;
 
     #[test]
     fn one_event_is_a_red_card_with_its_facts_and_a_url_button() {

@@ -2,20 +2,26 @@
 //! section per event.
 //!
 //! Mirrors <https://api.slack.com/messaging/webhooks> and the block limits in
-//! <https://api.slack.com/reference/block-kit/blocks> (summarised in `shared/chat/FACTS.md`):
-//! at most 50 blocks, a header's text at most 150 characters, a section's text at most 3000.
+//! <https://api.slack.com/reference/block-kit/blocks> (summarised in
+//! `docs/platforms.md#slack-incoming-webhook`): at most 50 blocks, a header's text at most
+//! 150 characters, a section's text at most 3000.
 //! Success is HTTP 200 with the body `ok`; errors are 4xx with a plain-text reason
 //! (`invalid_payload`, `channel_not_found`, ...), 429 with `Retry-After` when too fast.
 //!
-//! Untrusted text goes through [`text::slack_safe`]: `&`, `<` and `>` become entities, so no
+//! Untrusted text goes through [`escape::slack_safe`]: `&`, `<` and `>` become entities, so no
 //! `<!channel>`, `<@U123>` or `<url|label>` can form, and `@channel`/`@here` stay plain words.
 
 use serde_json::{Value, json};
 
-use super::text::{self, Line, Markup};
-use super::{LINK_LABEL, Outgoing, SendError};
+use super::error::SendError;
+use super::fit::{self, Line, Markup};
+use super::outgoing::{LINK_LABEL, Outgoing};
+use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
+use super::{escape, http, wording};
+use crate::config::ChannelConfig;
 use crate::domain::detect::Severity;
 use crate::util::secret::Secret;
+use crate::util::text;
 
 /// At most this many blocks in one message.
 pub const BLOCKS_MAX: usize = 50;
@@ -31,9 +37,24 @@ pub const MAX_BATCH: usize = 20;
 /// The notification text (`text`, shown where blocks are not) is kept this short.
 const FALLBACK_MAX: usize = 300;
 
+/// Slack's incoming-webhook facts (see `docs/platforms.md#slack-incoming-webhook`): about one
+/// message per second, no signature (the URL is the credential), no editing through a webhook.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "slack",
+    max_batch: MAX_BATCH,
+    pacing: &[Window::per_secs(1, 1)],
+    signing: Signing::None,
+    edits_messages: false,
+    size_limit: Some(SizeLimit {
+        applies_to: "a section block's text",
+        max: SECTION_TEXT_MAX,
+        unit: Unit::Utf16,
+    }),
+};
+
 /// Slack counts characters; UTF-16 units are never fewer.
 const MRKDWN: Markup = Markup {
-    escape: text::slack_safe,
+    escape: escape::slack_safe,
     width: char::len_utf16,
     newline: "\n",
 };
@@ -57,12 +78,22 @@ impl SlackSink {
     pub fn new(url: Secret, http: reqwest::Client) -> Self {
         Self { url, http }
     }
+}
+
+impl Platform for SlackSink {
+    fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new(channel.url.clone().unwrap_or_default(), http)
+    }
 
     /// Posts the events as one message; `Ok` once Slack answered 2xx (`ok`).
-    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
-        let url = super::parse_url(&self.url)?;
-        let body = super::encode(&render_batch(batch))?;
-        super::post_json(&self.http, url, &self.url, body, Default::default()).await
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let url = http::parse_url(&self.url)?;
+        let body = http::encode(&render_batch(batch))?;
+        http::post_json(&self.http, url, &self.url, body, Default::default()).await
     }
 }
 
@@ -78,10 +109,10 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         .max()
         .unwrap_or(Severity::Info);
     let heading = match batch {
-        [only] => text::title(only.event),
+        [only] => wording::title(only.event),
         _ => format!(
             "{} {} CodeArts Build events",
-            text::severity_icon(severity),
+            wording::severity_icon(severity),
             batch.len()
         ),
     };
@@ -89,7 +120,7 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         "type": "header",
         "text": {
             "type": "plain_text",
-            "text": text::truncate_utf16(&text::plain_safe(&heading), HEADER_MAX),
+            "text": text::truncate_utf16(&escape::plain_safe(&heading), HEADER_MAX),
             "emoji": true,
         },
     })];
@@ -115,31 +146,31 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
 fn section(out: &Outgoing<'_>, single: bool, index: usize) -> Value {
     let event = out.event;
     let mut lines = vec![if single {
-        Line::new("*Job:* ", event.job_name.clone(), "", text::RANK_TITLE)
+        Line::new("*Job:* ", event.job_name.clone(), "", fit::RANK_TITLE)
     } else {
         Line::new(
             format!(
                 "{} *{}:* ",
-                text::severity_icon(event.kind.severity()),
-                text::headline(event.kind)
+                wording::severity_icon(event.kind.severity()),
+                wording::headline(event.kind)
             ),
             event.job_name.clone(),
             "",
-            text::RANK_TITLE,
+            fit::RANK_TITLE,
         )
     }];
-    lines.extend(text::fact_lines(event, |label| format!("*{label}:* ")));
+    lines.extend(wording::fact_lines(event, |label| format!("*{label}:* ")));
     lines.push(Line::new(
         "Delivery ",
         out.delivery_id,
         "",
-        text::RANK_DELIVERY,
+        fit::RANK_DELIVERY,
     ));
     let mut block = json!({
         "type": "section",
         "text": { "type": "mrkdwn", "text": MRKDWN.fit_card(&lines, SECTION_TEXT_MAX) },
     });
-    if let Some(link) = text::valid_link(out.link).filter(|l| l.len() <= BUTTON_URL_MAX) {
+    if let Some(link) = escape::valid_link(out.link).filter(|l| l.len() <= BUTTON_URL_MAX) {
         block["accessory"] = json!({
             "type": "button",
             "text": { "type": "plain_text", "text": LINK_LABEL, "emoji": true },
@@ -158,12 +189,12 @@ fn summary_section(rest: &[Outgoing<'_>]) -> Value {
             vec![Line::new(
                 format!(
                     "{} *{}:* ",
-                    text::severity_icon(o.event.kind.severity()),
-                    text::headline(o.event.kind)
+                    wording::severity_icon(o.event.kind.severity()),
+                    wording::headline(o.event.kind)
                 ),
                 o.event.job_name.clone(),
                 "",
-                text::RANK_TITLE,
+                fit::RANK_TITLE,
             )]
         })
         .collect();
@@ -180,7 +211,7 @@ fn summary_section(rest: &[Outgoing<'_>]) -> Value {
 /// The notification text: the title for one event, the count and names for several.
 fn fallback(batch: &[Outgoing<'_>]) -> String {
     let line = match batch {
-        [only] => Line::new("", text::title(only.event), "", text::RANK_TITLE),
+        [only] => Line::new("", wording::title(only.event), "", fit::RANK_TITLE),
         _ => Line::new(
             format!("{} CodeArts Build events: ", batch.len()),
             batch
@@ -189,7 +220,7 @@ fn fallback(batch: &[Outgoing<'_>]) -> String {
                 .collect::<Vec<_>>()
                 .join(", "),
             "",
-            text::RANK_TITLE,
+            fit::RANK_TITLE,
         ),
     };
     MRKDWN.fit_card(&[line], FALLBACK_MAX)
@@ -200,7 +231,7 @@ mod tests {
     use super::*;
     use crate::domain::detect::Event;
 
-    use crate::notify::test_event as event;
+    use crate::notify::outgoing::test_event as event;
 
     fn hostile() -> String {
         let name = format!(

@@ -6,11 +6,27 @@
 
 use std::io::Write;
 
-use super::text::{self, printable};
-use super::{Outgoing, SendError};
+use super::error::SendError;
+use super::escape;
+use super::outgoing::Outgoing;
+use super::platform::{Platform, PlatformFacts, Signing};
+use super::wording;
+use crate::config::ChannelConfig;
+use crate::util::text::{self, printable};
 
 /// The most cards printed as one batch.
 pub const MAX_BATCH: usize = 50;
+
+/// Standard output's facts: up to 50 cards at once, no pacing, no signature, no editing, no
+/// size limit.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "stdout",
+    max_batch: MAX_BATCH,
+    pacing: &[],
+    signing: Signing::None,
+    edits_messages: false,
+    size_limit: None,
+};
 
 /// Prints cards to the process's standard output.
 #[derive(Debug, Default)]
@@ -26,11 +42,11 @@ impl StdoutSink {
 
     /// Writes the card and a blank line under one lock, so concurrent cards never interleave.
     pub fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
-        self.send_batch(std::slice::from_ref(out))
+        self.write_batch(std::slice::from_ref(out))
     }
 
     /// Writes the cards one after another, each followed by a blank line, under one lock.
-    pub fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+    pub fn write_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
         let mut cards = String::new();
         for out in batch {
             cards.push_str(&render_text(out));
@@ -53,6 +69,20 @@ impl StdoutSink {
     }
 }
 
+impl Platform for StdoutSink {
+    fn from_config(
+        _channel: &ChannelConfig,
+        _http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new()
+    }
+
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        self.write_batch(batch)
+    }
+}
+
 /// The card as text, one fact per line, ending with a newline. `demo` prints exactly this.
 ///
 /// ```text
@@ -69,7 +99,7 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
     let event = out.event;
     let mut card = format!(
         "{} {}\n",
-        text::severity_icon(event.kind.severity()),
+        wording::severity_icon(event.kind.severity()),
         printable(&event.summary)
     );
     let mut line = |label: &str, value: Option<String>| {
@@ -86,18 +116,18 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
             format!("{} ({})", event.job_name, event.job_id)
         }),
     );
-    line("status", text::status_change(event));
+    line("status", wording::status_change(event));
     line(
         "last build",
-        text::last_build_time(event).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        wording::last_build_time(event).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
     );
     line(
         "duration",
-        text::build_seconds(event).and_then(text::format_duration),
+        wording::build_seconds(event).and_then(text::format_duration),
     );
-    line("health", text::health_change(event));
-    line("disabled", text::disabled_change(event));
-    line("link", text::valid_link(out.link));
+    line("health", wording::health_change(event));
+    line("disabled", wording::disabled_change(event));
+    line("link", escape::valid_link(out.link));
     line("delivery", Some(out.delivery_id.to_owned()));
     card
 }

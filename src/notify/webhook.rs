@@ -16,10 +16,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use sha2::Sha256;
 
-use super::text;
-use super::{Outgoing, SendError};
+use super::error::SendError;
+use super::http;
+use super::outgoing::Outgoing;
+use super::platform::{Platform, PlatformFacts, Signing, Window};
 use crate::codearts::JobInfo;
+use crate::config::ChannelConfig;
 use crate::util::secret::Secret;
+use crate::util::text;
 
 /// The header carrying the delivery id.
 pub const DELIVERY_HEADER: &str = "x-codearts-bot-delivery";
@@ -29,6 +33,18 @@ pub const EVENT_HEADER: &str = "x-codearts-bot-event";
 pub const SIGNATURE_HEADER: &str = "x-signature";
 /// What the signature header's value starts with.
 pub const SIGNATURE_PREFIX: &str = "sha256=";
+
+/// The generic webhook's facts (see `docs/platforms.md#generic-webhook`): one POST per event
+/// by contract, at most 10 per second so a receiver is not flooded, signed in a header when
+/// the channel has a secret, no editing, no size limit of ours.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "webhook",
+    max_batch: 1,
+    pacing: &[Window::per_secs(10, 1)],
+    signing: Signing::SecretInHeader,
+    edits_messages: false,
+    size_limit: None,
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -57,7 +73,7 @@ impl WebhookSink {
 
     /// Posts the contract body; `Ok` once the receiver answered 2xx.
     pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
-        let url = super::parse_url(&self.url)?;
+        let url = http::parse_url(&self.url)?;
         let body = body(out);
         let mut headers = HeaderMap::new();
         let mut put = |name: &'static str, value: &str| -> Result<(), SendError> {
@@ -75,7 +91,30 @@ impl WebhookSink {
                 &signature(secret.expose().as_bytes(), &body),
             )?;
         }
-        super::post_json(&self.http, url, &self.url, body, headers).await
+        http::post_json(&self.http, url, &self.url, body, headers).await
+    }
+}
+
+impl Platform for WebhookSink {
+    fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new(
+            channel.url.clone().unwrap_or_default(),
+            channel.secret.clone(),
+            http,
+        )
+    }
+
+    /// One POST per event by contract, in order; the first failure is returned (receivers
+    /// de-duplicate retried ones on the delivery id).
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        for out in batch {
+            self.send(out).await?;
+        }
+        Ok(())
     }
 }
 

@@ -2,27 +2,48 @@
 //! per event.
 //!
 //! Mirrors <https://developer.work.weixin.qq.com/document/path/91770> (summarised in
-//! `shared/chat/FACTS.md`): `POST .../webhook/send?key=KEY` (the key is the credential; there
+//! `docs/platforms.md#wecom`): `POST .../webhook/send?key=KEY` (the key is the credential; there
 //! is no signature), body `{"msgtype": "markdown", "markdown": {"content": ...}}` with the
 //! content at most 4096 **bytes** of UTF-8. WeCom answers HTTP 200 to refused messages:
 //! success is JSON `errcode == 0`.
 //!
-//! Untrusted text goes through [`text::markdown_safe`]: markdown escaped, and `<@userid>` or
+//! Untrusted text goes through [`escape::markdown_safe`]: markdown escaped, and `<@userid>` or
 //! `@all` can never form a mention.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::text::{self, Line, Markup};
-use super::{CodedAnswers, LINK_LABEL, Outgoing, SendError};
+use super::error::SendError;
+use super::fit::{self, Line, Markup};
+use super::http::{self, CodedAnswers};
+use super::outgoing::{LINK_LABEL, Outgoing};
+use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
+use super::{escape, wording};
+use crate::config::ChannelConfig;
 use crate::domain::detect::Severity;
 use crate::util::secret::Secret;
+use crate::util::text;
 
 /// The markdown content's limit, in UTF-8 bytes.
 pub const CONTENT_MAX: usize = 4096;
 /// The most events one message carries: about 400 bytes per card.
 pub const MAX_BATCH: usize = 10;
+
+/// WeCom's group-robot facts (see `docs/platforms.md#wecom`): 20 messages per minute per
+/// robot, no signature (the `key` is the credential), no editing.
+pub const FACTS: PlatformFacts = PlatformFacts {
+    name: "wecom",
+    max_batch: MAX_BATCH,
+    pacing: &[Window::per_secs(20, 60)],
+    signing: Signing::None,
+    edits_messages: false,
+    size_limit: Some(SizeLimit {
+        applies_to: "markdown content",
+        max: CONTENT_MAX,
+        unit: Unit::Utf8Bytes,
+    }),
+};
 
 /// What WeCom's result codes mean.
 const ANSWERS: CodedAnswers = CodedAnswers {
@@ -38,7 +59,7 @@ const ANSWERS: CodedAnswers = CodedAnswers {
 
 /// WeCom markdown, counted in UTF-8 bytes.
 const MARKDOWN: Markup = Markup {
-    escape: text::markdown_safe,
+    escape: escape::markdown_safe,
     width: char::len_utf8,
     newline: "\n",
 };
@@ -65,12 +86,22 @@ impl WecomSink {
     pub fn new(url: Secret, http: reqwest::Client) -> Self {
         Self { url, http }
     }
+}
+
+impl Platform for WecomSink {
+    fn from_config(
+        channel: &ChannelConfig,
+        http: reqwest::Client,
+        _discord: Option<&std::sync::Arc<serenity::http::Http>>,
+    ) -> Self {
+        Self::new(channel.url.clone().unwrap_or_default(), http)
+    }
 
     /// Posts the events as one markdown message; `Ok` once WeCom answered `errcode == 0`.
-    pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
-        let url = super::parse_url(&self.url)?;
-        let body = super::encode(&render_batch(batch))?;
-        let answer = super::post(&self.http, url, &self.url, body, Default::default()).await?;
+    async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let url = http::parse_url(&self.url)?;
+        let body = http::encode(&render_batch(batch))?;
+        let answer = http::post(&self.http, url, &self.url, body, Default::default()).await?;
         ANSWERS.classify(&answer).map_err(|e| e.scrubbed(&self.url))
     }
 }
@@ -97,7 +128,7 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         [_] => String::new(),
         _ => format!(
             "**{} {} CodeArts Build events**{SEPARATOR}",
-            text::severity_icon(severity),
+            wording::severity_icon(severity),
             batch.len()
         ),
     };
@@ -126,26 +157,28 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
     let mut lines = vec![Line::new(
         format!(
             "{} <font color=\"{}\">**{}**</font>: ",
-            text::severity_icon(severity),
+            wording::severity_icon(severity),
             colour(severity),
-            text::headline(event.kind)
+            wording::headline(event.kind)
         ),
         event.job_name.clone(),
         "",
-        text::RANK_TITLE,
+        fit::RANK_TITLE,
     )];
-    lines.extend(text::fact_lines(event, |label| format!("> **{label}:** ")));
-    if let Some(link) = text::valid_link(out.link) {
+    lines.extend(wording::fact_lines(event, |label| {
+        format!("> **{label}:** ")
+    }));
+    if let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
-            format!("[{LINK_LABEL}]({})", text::markdown_url(&link)),
-            text::RANK_LINK,
+            format!("[{LINK_LABEL}]({})", escape::markdown_url(&link)),
+            fit::RANK_LINK,
         ));
     }
     lines.push(Line::new(
         "<font color=\"comment\">Delivery ",
         out.delivery_id,
         "</font>",
-        text::RANK_DELIVERY,
+        fit::RANK_DELIVERY,
     ));
     lines
 }
@@ -155,7 +188,7 @@ mod tests {
     use super::*;
     use crate::domain::detect::Event;
 
-    use crate::notify::test_event as event;
+    use crate::notify::outgoing::test_event as event;
 
     fn content(msg: &Value) -> String {
         msg["markdown"]["content"].as_str().unwrap().to_owned()

@@ -22,7 +22,7 @@ pub(crate) async fn run(
             .collect();
         return Err(format!(
             "No alert channel is named `{}` (configured: {}).",
-            crate::notify::text::printable(name),
+            crate::util::text::printable(name),
             if known.is_empty() {
                 "none".to_owned()
             } else {

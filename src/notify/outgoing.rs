@@ -1,0 +1,85 @@
+//! What the dispatcher hands a sink: [`Outgoing`], one stored event with its delivery id and
+//! link, and how that link is filled in from `codearts.link_template`.
+
+use crate::domain::detect::Event;
+
+/// The words of the link button or line on every card.
+pub const LINK_LABEL: &str = "Open in CodeArts";
+
+/// One message to send: a stored event, its delivery's stable id (the same on every retry,
+/// so a receiver can de-duplicate) and the link the card carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub delivery_id: &'a str,
+    pub event: &'a Event,
+    /// The rendered `codearts.link_template` (see [`render_link`]), or `None` for no link.
+    /// A link that is not an http(s) URL is left out of the card.
+    pub link: Option<&'a str>,
+}
+
+/// Fills in a `codearts.link_template`: `{job_id}` and `{project_id}` (empty when unknown)
+/// are replaced by the ids, percent-encoded where they hold anything but `A-Z a-z 0-9 - . _ ~`
+/// (real ids never do); the rest of the template is used exactly as written.
+pub fn render_link(template: &str, job_id: &str, project_id: Option<&str>) -> String {
+    template
+        .replace("{job_id}", &encode_component(job_id))
+        .replace("{project_id}", &encode_component(project_id.unwrap_or("")))
+}
+
+/// RFC 3986 percent-encoding of everything outside the unreserved characters.
+fn encode_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A build_failed event of a job with this name, the same in every platform's tests.
+#[cfg(test)]
+pub(crate) fn test_event(name: &str) -> crate::domain::detect::Event {
+    let info = |status: &str, health| crate::codearts::JobInfo {
+        job_name: Some(name.to_owned()),
+        last_build_status: Some(status.to_owned()),
+        last_build_time: Some(1_721_793_407_000),
+        health_score: Some(health),
+        build_time: Some("27.51".to_owned()),
+        ..crate::codearts::JobInfo::default()
+    };
+    Event {
+        kind: crate::domain::detect::EventKind::BuildFailed,
+        job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
+        job_name: name.to_owned(),
+        detected_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 26, 12, 0, 0)
+            .unwrap(),
+        previous: Some(info("success", 80)),
+        current: Some(info("failed", 70)),
+        summary: format!("Build failed: {name} (success → failed)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_filled_in_and_only_the_ids_encoded() {
+        let template = "https://console.example/p/{project_id}/job/{job_id}?tab=a%20b&x={job_id}";
+        assert_eq!(
+            render_link(
+                template,
+                "f5af662119404ad187437cd272b5099b",
+                Some("85ca-52")
+            ),
+            "https://console.example/p/85ca-52/job/f5af662119404ad187437cd272b5099b?tab=a%20b&x=f5af662119404ad187437cd272b5099b"
+        );
+        assert_eq!(
+            render_link(template, "a b/c", None),
+            "https://console.example/p//job/a%20b%2Fc?tab=a%20b&x=a%20b%2Fc"
+        );
+    }
+}
