@@ -498,7 +498,7 @@ async fn list_deliveries(config: &Config, status: Option<&str>, limit: u32) -> R
 }
 
 /// The card `notify-test` sends: plainly a test, with every field a real alert has.
-fn sample_event() -> crate::domain::detect::Event {
+fn sample_event() -> crate::domain::event::Event {
     let now = chrono::Utc::now();
     let info = |status: &str| crate::codearts::JobInfo {
         id: Some("0123456789abcdef0123456789abcdef".to_owned()),
@@ -510,8 +510,8 @@ fn sample_event() -> crate::domain::detect::Event {
         disabled: Some(false),
         ..crate::codearts::JobInfo::default()
     };
-    crate::domain::detect::Event {
-        kind: crate::domain::detect::EventKind::BuildFailed,
+    crate::domain::event::Event {
+        kind: crate::domain::event::EventKind::BuildFailed,
         job_id: "0123456789abcdef0123456789abcdef".to_owned(),
         job_name: "codearts-bot test card".to_owned(),
         detected_at: now,

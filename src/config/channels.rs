@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::url::validate_url;
-use crate::domain::detect::EventKind;
+use crate::domain::event::EventKind;
 use crate::util::secret::Secret;
 
 /// The platform a channel delivers to: `type` in `[[channels]]`.
@@ -98,8 +98,8 @@ pub enum SeverityName {
 }
 
 impl SeverityName {
-    pub fn severity(self) -> crate::domain::detect::Severity {
-        use crate::domain::detect::Severity;
+    pub fn severity(self) -> crate::domain::event::Severity {
+        use crate::domain::event::Severity;
         match self {
             SeverityName::Info => Severity::Info,
             SeverityName::Good => Severity::Good,

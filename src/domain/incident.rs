@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::detect::EventKind;
+use crate::domain::event::EventKind;
 
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

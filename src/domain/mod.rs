@@ -3,7 +3,10 @@
 //! no clock: callers pass the time.
 
 pub mod detect;
+pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod rules;
 pub mod silence;
+pub mod snapshot;
 pub mod source_state;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::codearts::{JobId, listing::check_project_id};
-use crate::domain::detect::{Event, Severity};
+use crate::domain::event::{Event, Severity};
 
 /// The longest a silence may last.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
@@ -240,7 +240,7 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use crate::codearts::JobInfo;
-    use crate::domain::detect::EventKind;
+    use crate::domain::event::EventKind;
     use chrono::TimeZone;
 
     fn at(h: u32) -> DateTime<Utc> {

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::detect::{Event, EventKind};
+use crate::domain::event::{Event, EventKind};
 
 /// What the bot knows about CodeArts as a whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

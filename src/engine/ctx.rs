@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::codearts;
 use crate::config::Config;
-use crate::domain::detect::Rules;
+use crate::domain::rules::Rules;
 use crate::domain::silence::Silences;
 use crate::engine::state::{Discovery, SchedulerStats, SnapshotCache};
 use crate::notify::{Sink, dispatcher::Dispatcher};

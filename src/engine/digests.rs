@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::detect::{Event, EventKind};
+use crate::domain::event::{Event, EventKind};
 use crate::engine::{Ctx, routing};
 
 /// How often a channel gets the digest.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::codearts::{self, JobId, listing::MAX_PAGE_SIZE};
-use crate::domain::detect::Presence;
+use crate::domain::snapshot::Presence;
 use crate::engine::Ctx;
 use crate::store::{self, WatchSource};
 

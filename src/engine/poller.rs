@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::codearts::{self, JobId};
-use crate::domain::detect::{self, Detection, Observation};
+use crate::domain::detect::{self, Detection};
+use crate::domain::snapshot::Observation;
 use crate::engine::{Ctx, routing};
 use crate::store::{self, WatchedJob};
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::detect::{Event, EventKind};
+use crate::domain::event::{Event, EventKind};
 use crate::engine::{Ctx, routing};
 use crate::store;
 

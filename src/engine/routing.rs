@@ -3,7 +3,7 @@
 //! delivery per channel ([`enqueue`]) and the dispatcher is woken.
 
 use crate::config::ChannelConfig;
-use crate::domain::detect::Event;
+use crate::domain::event::Event;
 use crate::engine::Ctx;
 use crate::store::{self, Recorded, WatchedJob};
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::codearts::JobId;
-use crate::domain::detect::{Event, EventKind, Presence};
+use crate::domain::event::{Event, EventKind};
 use crate::domain::ids::parse_job_id;
 use crate::domain::silence::{ACK_DURATION, Kind, Scope, Silence, parse_duration};
+use crate::domain::snapshot::Presence;
 use crate::engine::{Ctx, routing};
 use crate::store;
 use crate::util::text::truncate_chars;

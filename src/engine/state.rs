@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::codearts::JobId;
-use crate::domain::detect::Snapshot;
+use crate::domain::snapshot::Snapshot;
 use crate::store;
 
 /// Counters of the scheduler, shared with whoever reports on it (logs, metrics, tests).

@@ -25,7 +25,7 @@ use super::outgoing::{LINK_LABEL, Outgoing};
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::{escape, wording};
 use crate::config::ChannelConfig;
-use crate::domain::detect::Severity;
+use crate::domain::event::Severity;
 use crate::util::secret::Secret;
 use crate::util::text;
 
@@ -232,7 +232,7 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::detect::Event;
+    use crate::domain::event::Event;
 
     use crate::notify::outgoing::test_event as event;
 

@@ -17,7 +17,7 @@ use super::outgoing::Outgoing;
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::wording;
 use crate::config::ChannelConfig;
-use crate::domain::detect::{Event, EventKind, Severity};
+use crate::domain::event::{Event, EventKind, Severity};
 use crate::util::secret::Secret;
 use crate::util::text::{self, truncate_utf16, utf16_len};
 

@@ -28,8 +28,8 @@ fn editable(d: &DueDelivery) -> Option<(&crate::domain::incident::Incident, &str
     let (incident, message) = d.incident.as_ref()?;
     let update = matches!(
         d.event.kind,
-        crate::domain::detect::EventKind::BuildFailed
-            | crate::domain::detect::EventKind::BuildStillFailing
+        crate::domain::event::EventKind::BuildFailed
+            | crate::domain::event::EventKind::BuildStillFailing
     );
     (update && incident.is_open()).then_some((incident, message.as_deref()?))
 }
@@ -391,8 +391,8 @@ impl Dispatcher {
             // Only a failure's own card becomes the incident's message (not a reminder).
             let card = matches!(
                 d.event.kind,
-                crate::domain::detect::EventKind::BuildFailed
-                    | crate::domain::detect::EventKind::BuildStillFailing
+                crate::domain::event::EventKind::BuildFailed
+                    | crate::domain::event::EventKind::BuildStillFailing
             );
             let own = (live.len() == 1 && card).then_some(message).flatten();
             self.store

@@ -1,7 +1,7 @@
 //! What the dispatcher hands a sink: [`Outgoing`], one stored event with its delivery id and
 //! link, and how that link is filled in from `codearts.link_template`.
 
-use crate::domain::detect::Event;
+use crate::domain::event::Event;
 
 /// The words of the link button or line on every card.
 pub const LINK_LABEL: &str = "Open in CodeArts";
@@ -41,7 +41,7 @@ fn encode_component(value: &str) -> String {
 
 /// A build_failed event of a job with this name, the same in every platform's tests.
 #[cfg(test)]
-pub(crate) fn test_event(name: &str) -> crate::domain::detect::Event {
+pub(crate) fn test_event(name: &str) -> crate::domain::event::Event {
     let info = |status: &str, health| crate::codearts::JobInfo {
         job_name: Some(name.to_owned()),
         last_build_status: Some(status.to_owned()),
@@ -51,7 +51,7 @@ pub(crate) fn test_event(name: &str) -> crate::domain::detect::Event {
         ..crate::codearts::JobInfo::default()
     };
     Event {
-        kind: crate::domain::detect::EventKind::BuildFailed,
+        kind: crate::domain::event::EventKind::BuildFailed,
         job_id: "f5af662119404ad187437cd272b5099b".to_owned(),
         job_name: name.to_owned(),
         detected_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 26, 12, 0, 0)

@@ -136,7 +136,7 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
 mod tests {
     use super::*;
     use crate::codearts::JobInfo;
-    use crate::domain::detect::{Event, EventKind};
+    use crate::domain::event::{Event, EventKind};
     use chrono::{TimeZone, Utc};
 
     fn info(status: &str, health: i64) -> JobInfo {

@@ -180,7 +180,7 @@ pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::detect::{Event, EventKind};
+    use crate::domain::event::{Event, EventKind};
     use chrono::{TimeZone, Utc};
 
     fn event() -> Event {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::fit::Line;
-use crate::domain::detect::{Event, EventKind, Severity};
+use crate::domain::event::{Event, EventKind, Severity};
 use crate::util::text::{format_duration, printable, truncate_chars, utc_time};
 
 /// The icon shown before a card's title.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::db::{Result, Store, corrupt, counter, from_ms, to_ms};
 use super::observations::{Recorded, insert_event, insert_event_with};
-use crate::domain::detect::Event;
+use crate::domain::event::Event;
 use crate::domain::incident::Incident;
 use crate::domain::silence::{Kind, Scope, Silence};
 use crate::domain::source_state::SourceState;

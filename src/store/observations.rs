@@ -14,8 +14,10 @@ use chrono::{DateTime, Utc};
 
 use super::db::{Result, Store, Tx, corrupt, count, counter, from_json, from_ms, to_json, to_ms};
 use crate::codearts::{JobId, JobInfo};
-use crate::domain::detect::{Detection, Event, EventKind, Presence, Snapshot};
+use crate::domain::detect::Detection;
+use crate::domain::event::{Event, EventKind};
 use crate::domain::incident;
+use crate::domain::snapshot::{Presence, Snapshot};
 
 /// What one recorded observation wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

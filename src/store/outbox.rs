@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::db::{Result, Store, attempts, corrupt, count, counter, from_ms, to_ms};
 use super::observations::EventRow;
-use crate::domain::detect::Event;
+use crate::domain::event::Event;
 use crate::domain::incident::Incident;
 
 /// A delivery the dispatcher should attempt now, with its event.
@@ -338,7 +338,9 @@ mod tests {
 
     use super::super::db::{Error, Store};
     use crate::codearts::{JobId, JobInfo};
-    use crate::domain::detect::{Detection, Event, EventKind, Presence, Snapshot};
+    use crate::domain::detect::Detection;
+    use crate::domain::event::{Event, EventKind};
+    use crate::domain::snapshot::{Presence, Snapshot};
 
     const JOB: &str = "0123456789abcdef0123456789abcdef";
 

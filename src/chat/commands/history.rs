@@ -2,7 +2,7 @@
 
 use super::shared::{Call, store_failure};
 use crate::chat::reply::{Line, MAX_LIST, Reply};
-use crate::domain::detect::Event;
+use crate::domain::event::Event;
 use crate::domain::ids::parse_job_id;
 
 pub(crate) async fn run(call: &Call<'_>, raw: &str, n: Option<i64>) -> Result<Reply, String> {
