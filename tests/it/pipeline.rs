@@ -1,10 +1,9 @@
 //! The core pipeline wired together as `run` wires it, against the simulator and a capture
 //! server over loopback, with a real SQLite file in a temp dir.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::capture::{CaptureServer, Captured};
 use codearts_bot::app;
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
@@ -13,7 +12,6 @@ use codearts_bot::sim::{self, SimHandle};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::capture::{CaptureServer, Captured};
 
 const SECRET: &str = "webhook-signing-key";
 

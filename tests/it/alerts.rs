@@ -2,10 +2,9 @@
 //! the "monitoring blind" state, silences (mute, unmute, expiry, ack), maintenance windows,
 //! and restarts in the middle of each.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::capture::CaptureServer;
 use chrono::Utc;
 use codearts_bot::app;
 use codearts_bot::config::Config;
@@ -14,7 +13,6 @@ use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller::CycleReport;
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::{Value, json};
-use support::capture::CaptureServer;
 
 struct Harness {
     sim: SimHandle,
@@ -661,7 +659,7 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
 
 #[tokio::test]
 async fn a_discord_bot_channel_edits_the_incident_message_through_serenity() {
-    use support::capture::Reply;
+    use crate::support::capture::Reply;
     let h = Harness::start(1).await;
     let mut config = h.config("");
     config.jobs.truncate(1);

@@ -2,11 +2,10 @@
 //! Slack endpoint with real signatures, and the gateway path through serenity's HTTP client
 //! pointed at a capture server; all answering from the simulator and a real SQLite file.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::capture::CaptureServer;
 use codearts_bot::app;
 use codearts_bot::chat::{Chat, gateway};
 use codearts_bot::config::Config;
@@ -17,7 +16,6 @@ use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::capture::CaptureServer;
 
 const SLACK_SECRET: &str = "slack-signing-secret-for-tests";
 
@@ -580,8 +578,8 @@ async fn the_gateway_registers_the_commands_in_each_allowed_guild() {
         .application_id(serenity::all::ApplicationId::new(1_200_000_000_000_000_002))
         .build();
     bot.capture.script(vec![
-        support::capture::Reply::json(200, json!([])),
-        support::capture::Reply::json(200, json!([])),
+        crate::support::capture::Reply::json(200, json!([])),
+        crate::support::capture::Reply::json(200, json!([])),
     ]);
     gateway::register(&Chat::new(bot.app.clone()), &http)
         .await

@@ -1,14 +1,12 @@
 //! The built binary, started as a user starts it: config files, environment, exit codes.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
+use crate::support::capture::CaptureServer;
 use codearts_bot::sim::{self, Control};
 use serde_json::json;
-use support::capture::CaptureServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
 const JOB: &str = "f5af662119404ad187437cd272b5099b";

@@ -1,10 +1,9 @@
 //! Project subscriptions: a channel with `projects = [...]` watches every job the project
 //! lists, over loopback to the simulator's ShowJobListByProjectId, with a real SQLite file.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::capture::CaptureServer;
 use codearts_bot::app;
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
@@ -12,7 +11,6 @@ use codearts_bot::engine::discovery;
 use codearts_bot::engine::poller::{self, CycleReport};
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::json;
-use support::capture::CaptureServer;
 
 const TEAM_PROJECT: &str = "85caf40575794f989920-5216d1148af6";
 const OTHER_PROJECT: &str = "0000f40575794f989920-000000000000";

@@ -4,18 +4,16 @@
 //! token requests, AK/SK signing accepted and a wrong key refused without a retry loop, and no
 //! secret in any log of a full run of the binary.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::capture::CaptureServer;
 use codearts_bot::app;
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::Value;
-use support::capture::CaptureServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
 const PASSWORD: &str = "correct-horse-battery-staple";

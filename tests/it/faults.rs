@@ -2,13 +2,12 @@
 //! a chat service that is down and throttles, and CodeArts answering garbage. Nothing is lost,
 //! nothing is sent twice, and no job event is invented.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::capture::{CaptureServer, Reply};
 use codearts_bot::app;
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
@@ -16,7 +15,6 @@ use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use rand::Rng;
 use serde_json::json;
-use support::capture::{CaptureServer, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
 

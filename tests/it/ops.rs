@@ -1,13 +1,12 @@
 //! Operations: health, readiness and metrics over loopback, graceful shutdown of the real
 //! binary, retention, and the Dockerfile's invariants (no Docker engine runs here).
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::capture::{CaptureServer, Reply};
 use chrono::Utc;
 use codearts_bot::app;
 use codearts_bot::codearts::{JobId, JobInfo};
@@ -19,7 +18,6 @@ use codearts_bot::server;
 use codearts_bot::sim::{self, SimHandle};
 use codearts_bot::store::Store;
 use serde_json::{Value, json};
-use support::capture::{CaptureServer, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
 
