@@ -427,7 +427,7 @@ impl Crate {
     fn module_of(&self, path: &[String]) -> ModPath {
         let mut best: ModPath = Vec::new();
         for n in (1..=path.len()).rev() {
-            if self.modules.contains_key(&path[..n].to_vec()) {
+            if self.modules.contains_key(&path[..n]) {
                 best = path[..n].to_vec();
                 break;
             }
