@@ -70,17 +70,6 @@ impl Harness {
     }
 }
 
-async fn fail(h: &Harness, job: &str, build: i64) {
-    h.sim
-        .control()
-        .put_job(
-            job,
-            json!({"last_build_status": "failed", "last_build_time": build}),
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_no_job_events() {
     let h = Harness::start(2).await;
@@ -123,7 +112,7 @@ async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_n
 
     // Meanwhile a job really broke: once CodeArts answers, that is reported, with the recovery.
     h.sim.control().clear_faults().await.unwrap();
-    fail(&h, &h.job(0), 9_000_000_000_000).await;
+    h.fail(&h.job(0), 9_000_000_000_000).await;
     tick_as_run(&bot).await;
     let mut kinds = h.kinds();
     kinds.sort();
@@ -167,7 +156,7 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
             .await
             .unwrap();
     assert!(done.contains("Muted job"), "{done}");
-    fail(&h, &job, 9_000_000_000_000).await;
+    h.fail(&job, 9_000_000_000_000).await;
     let report = tick_as_run(&bot).await;
     assert_eq!(report.events, 1);
     assert!(h.received().is_empty(), "muted: recorded, not sent");
@@ -185,7 +174,7 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
     // A restart keeps the mute.
     drop(bot);
     let bot = h.bot().await;
-    fail(&h, &job, 9_000_000_000_001).await;
+    h.fail(&job, 9_000_000_000_001).await;
     tick_as_run(&bot).await;
     assert!(h.received().is_empty());
 
@@ -220,7 +209,7 @@ async fn an_expired_silence_summarises_once_and_a_healthy_one_says_nothing() {
     let h = Harness::start(2).await;
     let bot = h.bot().await;
     tick_as_run(&bot).await;
-    fail(&h, &h.job(1), 9_000_000_000_000).await;
+    h.fail(&h.job(1), 9_000_000_000_000).await;
     let now = Utc::now();
     let soon = now + chrono::Duration::milliseconds(800);
     bot.store
@@ -283,13 +272,13 @@ async fn an_ack_holds_repeats_lets_the_recovery_through_and_ends_with_it() {
             .contains("not failing"),
         "nothing to acknowledge on a healthy job"
     );
-    fail(&h, &job, 9_000_000_000_000).await;
+    h.fail(&job, 9_000_000_000_000).await;
     tick_as_run(&bot).await;
     assert_eq!(h.kinds(), vec!["build_failed", "build_failed"]);
     codearts_bot::engine::silences::ack(&bot, &job, "discord:1")
         .await
         .unwrap();
-    fail(&h, &job, 9_000_000_000_001).await;
+    h.fail(&job, 9_000_000_000_001).await;
     tick_as_run(&bot).await;
     assert_eq!(h.kinds().len(), 2, "still failing is held while acked");
     h.sim
@@ -324,7 +313,7 @@ async fn a_maintenance_window_records_and_sends_nothing() {
     );
     let bot = start_bot(config).await;
     tick_as_run(&bot).await;
-    fail(&h, &h.job(0), 9_000_000_000_000).await;
+    h.fail(&h.job(0), 9_000_000_000_000).await;
     assert_eq!(tick_as_run(&bot).await.events, 1);
     assert!(h.received().is_empty());
     let history = bot
@@ -355,7 +344,7 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
     let mut bot = start_bot(config.clone()).await;
     tick_as_run(&bot).await;
     let job = h.job(0);
-    fail(&h, &job, 9_000_000_000_000).await;
+    h.fail(&job, 9_000_000_000_000).await;
     tick_as_run(&bot).await;
     for build in 1..=3 {
         if build == 2 {
@@ -363,7 +352,7 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
             drop(bot);
             bot = start_bot(config.clone()).await;
         }
-        fail(&h, &job, 9_000_000_000_000 + build).await;
+        h.fail(&job, 9_000_000_000_000 + build).await;
         tick_as_run(&bot).await;
     }
     h.sim
@@ -451,7 +440,7 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
     let bot = start_bot(config).await;
     tick_as_run(&bot).await;
     let job = h.job(0);
-    fail(&h, &job, 9_000_000_000_000).await;
+    h.fail(&job, 9_000_000_000_000).await;
     tick_as_run(&bot).await;
     let remind = |minutes: i64| {
         let bot = bot.clone();
@@ -614,9 +603,9 @@ async fn a_discord_bot_channel_edits_the_incident_message_through_serenity() {
         json!({"id": "555000000000000001", "channel_id": "123456789012345678", "type": 0}),
     )]);
     let job = h.job(0);
-    fail(&h, &job, 9_000_000_000_000).await;
+    h.fail(&job, 9_000_000_000_000).await;
     tick_as_run(&bot).await;
-    fail(&h, &job, 9_000_000_000_001).await;
+    h.fail(&job, 9_000_000_000_001).await;
     tick_as_run(&bot).await;
     let sent: Vec<(String, String)> = h
         .capture

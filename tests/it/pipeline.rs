@@ -74,14 +74,7 @@ async fn a_broken_build_is_delivered_once_signed_and_nothing_repeats_after_resta
         "first sight is a baseline"
     );
 
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let report = tick(&bot).await;
     assert_eq!(report.events, 1);
 
@@ -123,14 +116,7 @@ async fn an_alert_raised_while_the_receiver_is_down_arrives_once_after_it_return
     // The receiver goes away: its port now refuses connections.
     let receiver = std::mem::replace(&mut h.capture, CaptureServer::start().await);
     receiver.stop().await;
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let report = poller::run_cycle(&bot).await.unwrap();
     assert_eq!(report.deliveries, 1);
     let attempt = bot.dispatcher().drain_due().await.unwrap();
@@ -255,14 +241,7 @@ async fn run_polls_on_its_cron_schedule_delivers_and_stops_on_shutdown() {
         .await,
         "the every-second schedule ran a baseline cycle"
     );
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let received = h.capture.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(
         received.len(),
@@ -433,14 +412,7 @@ async fn channels_filter_by_kind_severity_project_and_job_list() {
     let bot = start_bot(config).await;
     tick(&bot).await;
 
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     h.sim
         .control()
         .put_job(&h.jobs[1], json!({"disabled": true}))

@@ -68,6 +68,18 @@ impl Env {
         job(i)
     }
 
+    /// Job `job`'s latest build, started at `build` (ms), failed: a transition for the bot.
+    pub async fn fail(&self, job: &str, build: i64) {
+        self.sim
+            .control()
+            .put_job(
+                job,
+                serde_json::json!({"last_build_status": "failed", "last_build_time": build}),
+            )
+            .await
+            .expect("simulator takes the job");
+    }
+
     /// The database path every test bot of this env shares, so a restart finds its state.
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("bot.db")
