@@ -1,18 +1,15 @@
 //! Project subscriptions: a channel with `projects = [...]` watches every job the project
 //! lists, over loopback to the simulator's ShowJobListByProjectId, with a real SQLite file.
 
-mod support;
-
 use std::time::Duration;
 
-use codearts_bot::app;
+use crate::support::capture::CaptureServer;
+use crate::support::harness::{Env, start_bot, tick, wraps_env};
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::discovery;
-use codearts_bot::engine::poller::{self, CycleReport};
-use codearts_bot::sim::{self, SimHandle};
+use codearts_bot::sim;
 use serde_json::json;
-use support::capture::CaptureServer;
 
 const TEAM_PROJECT: &str = "85caf40575794f989920-5216d1148af6";
 const OTHER_PROJECT: &str = "0000f40575794f989920-000000000000";
@@ -21,22 +18,14 @@ fn job_id(project: u8, i: usize) -> String {
     format!("{project:02x}{i:030x}")
 }
 
-struct Harness {
-    sim: SimHandle,
-    capture: CaptureServer,
-    dir: tempfile::TempDir,
-}
+/// The shared [`Env`] with no seeded jobs: each test adds its projects' jobs.
+struct Harness(Env);
+
+wraps_env!(Harness, 0);
 
 impl Harness {
     async fn start() -> Self {
-        let sim = sim::spawn(sim::SimConfig::default())
-            .await
-            .expect("simulator starts on loopback");
-        Self {
-            sim,
-            capture: CaptureServer::start().await,
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Self(Env::start_with(sim::SimConfig::default()).await)
     }
 
     async fn add_jobs(&self, project: &str, tag: u8, n: usize) {
@@ -49,47 +38,20 @@ impl Harness {
         }
     }
 
+    /// A `team` channel subscribed to [`TEAM_PROJECT`] and an `everything` channel.
     async fn bot(&self) -> Ctx {
-        let text = format!(
-            r#"
-            [codearts]
-            region = "cn-north-4"
-            endpoint = "{endpoint}"
-            [codearts.auth]
-            token = "{token}"
-            [poll]
-            timeout_secs = 2
-            [store]
-            path = "{db}"
-            [http]
-            listen = "127.0.0.1:0"
-            [delivery]
-            group_wait_ms = 200
-            [[channels]]
-            name = "team"
-            type = "webhook"
-            url = "{team}"
-            projects = ["{TEAM_PROJECT}"]
-            [[channels]]
-            name = "everything"
-            type = "webhook"
-            url = "{everything}"
-            "#,
-            endpoint = self.sim.base_url(),
-            token = self.sim.token(),
-            db = self.dir.path().join("bot.db").display(),
-            team = self.capture.url("/team"),
-            everything = self.capture.url("/everything"),
-        );
-        let config = Config::from_toml(&text, "test config", &|_| None).expect("valid config");
-        app::start(config).await.expect("bot starts")
+        let config = self
+            .toml()
+            .delivery("group_wait_ms = 200")
+            .webhook(
+                "team",
+                &self.capture.url("/team"),
+                &format!("projects = [\"{TEAM_PROJECT}\"]"),
+            )
+            .webhook("everything", &self.capture.url("/everything"), "")
+            .config();
+        start_bot(config).await
     }
-}
-
-async fn tick(app: &Ctx) -> CycleReport {
-    let report = poller::run_cycle(app).await.expect("cycle runs");
-    app.dispatcher().drain_due().await.expect("outbox readable");
-    report
 }
 
 fn paths_and_jobs(capture: &CaptureServer) -> Vec<(String, String, String)> {

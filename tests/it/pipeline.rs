@@ -1,103 +1,55 @@
 //! The core pipeline wired together as `run` wires it, against the simulator and a capture
 //! server over loopback, with a real SQLite file in a temp dir.
 
-mod support;
-
 use std::time::Duration;
 
-use codearts_bot::app;
+use crate::support;
+use crate::support::capture::{CaptureServer, Captured};
+use crate::support::harness::{Env, Running, discord_bot_channel, start_bot, tick, wraps_env};
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
-use codearts_bot::engine::poller::{self, CycleReport};
-use codearts_bot::sim::{self, SimHandle};
+use codearts_bot::engine::poller;
+use codearts_bot::sim;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::capture::{CaptureServer, Captured};
 
 const SECRET: &str = "webhook-signing-key";
 
-/// A bot, its simulator and its receiving end.
+/// The shared [`Env`] and the ids of its seeded jobs.
 struct Harness {
-    sim: SimHandle,
-    capture: CaptureServer,
-    dir: tempfile::TempDir,
+    env: Env,
     jobs: Vec<String>,
 }
 
+wraps_env!(Harness, env);
+
 impl Harness {
     async fn start(jobs: usize) -> Self {
-        let sim = sim::spawn(sim::SimConfig {
-            jobs,
-            ..sim::SimConfig::default()
-        })
-        .await
-        .expect("simulator starts on loopback");
-        let capture = CaptureServer::start().await;
-        let jobs = (0..jobs)
-            .map(|i| sim::seeded_job_id(i).to_string())
-            .collect();
         Self {
-            sim,
-            capture,
-            dir: tempfile::tempdir().expect("temp dir"),
-            jobs,
+            env: Env::start(jobs).await,
+            jobs: (0..jobs).map(support::harness::job).collect(),
         }
     }
 
+    /// Every job watched, one signed webhook channel, fast retries; the token comes through
+    /// `${SIM_TOKEN}`, so substitution is on the path too.
     fn config(&self) -> Config {
-        let jobs: String = self
-            .jobs
-            .iter()
-            .map(|id| format!("[[jobs]]\nid = \"{id}\"\n"))
-            .collect();
-        let text = format!(
-            r#"
-            [codearts]
-            region = "cn-north-4"
-            endpoint = "{endpoint}"
-            [codearts.auth]
-            token = "${{SIM_TOKEN}}"
-            [poll]
-            schedule = "*/1 * * * * *"
-            timeout_secs = 2
-            [store]
-            path = "{db}"
-            [http]
-            listen = "127.0.0.1:0"
-            [delivery]
-            initial_backoff_secs = 1
-            max_backoff_secs = 1
-group_wait_ms = 200
-            timeout_secs = 2
-            {jobs}
-            [[channels]]
-            name = "hooks"
-            type = "webhook"
-            url = "{url}"
-            secret = "{SECRET}"
-            "#,
-            endpoint = self.sim.base_url(),
-            db = self.dir.path().join("bot.db").display(),
-            url = self.capture.url("/hook"),
-        );
         let token = self.sim.token().to_owned();
-        Config::from_toml(&text, "test config", &move |name| {
-            (name == "SIM_TOKEN").then(|| token.clone())
-        })
-        .expect("test config is valid")
+        self.toml()
+            .auth("token = \"${SIM_TOKEN}\"")
+            .poll("schedule = \"*/1 * * * * *\"\ntimeout_secs = 2")
+            .delivery(
+                "initial_backoff_secs = 1\nmax_backoff_secs = 1\ngroup_wait_ms = 200\ntimeout_secs = 2",
+            )
+            .jobs(self.jobs.len())
+            .webhook("hooks", &self.capture.url("/hook"), &format!("secret = \"{SECRET}\""))
+            .config_with_env(&move |name| (name == "SIM_TOKEN").then(|| token.clone()))
     }
 
     async fn bot(&self) -> Ctx {
-        app::start(self.config()).await.expect("bot starts")
+        start_bot(self.config()).await
     }
-}
-
-/// One poll cycle and one pass of deliveries, as a tick of `run` does.
-async fn tick(app: &Ctx) -> CycleReport {
-    let report = poller::run_cycle(app).await.expect("cycle runs");
-    app.dispatcher().drain_due().await.expect("outbox readable");
-    report
 }
 
 fn verify_signature(request: &Captured) {
@@ -122,14 +74,7 @@ async fn a_broken_build_is_delivered_once_signed_and_nothing_repeats_after_resta
         "first sight is a baseline"
     );
 
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let report = tick(&bot).await;
     assert_eq!(report.events, 1);
 
@@ -171,14 +116,7 @@ async fn an_alert_raised_while_the_receiver_is_down_arrives_once_after_it_return
     // The receiver goes away: its port now refuses connections.
     let receiver = std::mem::replace(&mut h.capture, CaptureServer::start().await);
     receiver.stop().await;
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let report = poller::run_cycle(&bot).await.unwrap();
     assert_eq!(report.deliveries, 1);
     let attempt = bot.dispatcher().drain_due().await.unwrap();
@@ -276,32 +214,6 @@ async fn a_deleted_job_is_reported_once() {
     assert_eq!(body["previous"]["job_name"], body["job_name"]);
 }
 
-/// The bot running as `run` runs it (scheduler, dispatcher, HTTP server), in the background.
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    fn start(bot: &Ctx) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(codearts_bot::app::run(bot.clone(), async {
-            let _ = stopped.await;
-        }));
-        Self { stop, task }
-    }
-
-    /// Asks for shutdown and checks that it finished, within its bound, without an error.
-    async fn stop(self) {
-        self.stop.send(()).expect("run is still running");
-        tokio::time::timeout(Duration::from_secs(12), self.task)
-            .await
-            .expect("shutdown finishes within its bound")
-            .expect("the run task did not panic")
-            .expect("run returns Ok");
-    }
-}
-
 /// Waits until `done` holds, polling every 50 ms; false after `limit`.
 async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -329,14 +241,7 @@ async fn run_polls_on_its_cron_schedule_delivers_and_stops_on_shutdown() {
         .await,
         "the every-second schedule ran a baseline cycle"
     );
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let received = h.capture.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(
         received.len(),
@@ -387,7 +292,7 @@ async fn max_rps_spreads_a_cycle_and_a_throttling_answer_slows_the_poller_down()
     let h = Harness::start(10).await;
     let mut config = h.config();
     config.poll.max_rps = Some(20.0);
-    let bot = app::start(config).await.unwrap();
+    let bot = start_bot(config).await;
 
     let started = std::time::Instant::now();
     let report = poller::run_cycle(&bot).await.unwrap();
@@ -436,7 +341,7 @@ async fn two_hundred_jobs_failing_together_become_a_handful_of_messages_with_eve
     .unwrap();
     config.channels = vec![discord, slack];
     config.delivery.group_wait_ms = 500;
-    let bot = app::start(config).await.unwrap();
+    let bot = start_bot(config).await;
     poller::run_cycle(&bot).await.unwrap();
 
     for id in &h.jobs {
@@ -504,17 +409,10 @@ async fn channels_filter_by_kind_severity_project_and_job_list() {
         channel("our-project", &format!("projects = [\"{project}\"]")),
         channel("other-project", "projects = [\"someone-else\"]"),
     ];
-    let bot = app::start(config).await.unwrap();
+    let bot = start_bot(config).await;
     tick(&bot).await;
 
-    h.sim
-        .control()
-        .put_job(
-            &h.jobs[0],
-            json!({"last_build_status": "failed", "last_build_time": 1_900_000_000_000_i64}),
-        )
-        .await
-        .unwrap();
+    h.fail(&h.jobs[0], 1_900_000_000_000).await;
     h.sim
         .control()
         .put_job(&h.jobs[1], json!({"disabled": true}))
@@ -565,17 +463,8 @@ async fn channels_filter_by_kind_severity_project_and_job_list() {
 async fn a_discord_bot_channel_posts_through_serenity_as_the_bot() {
     let h = Harness::start(1).await;
     let mut config = h.config();
-    config.discord.token = Some(codearts_bot::util::secret::Secret::new(
-        "bot-token-0123456789",
-    ));
-    config.discord.api_base = Some(h.capture.url(""));
-    config.channels = vec![
-        toml::from_str(
-            "name = \"bot\"\ntype = \"discord_bot\"\nchannel_id = \"123456789012345678\"",
-        )
-        .unwrap(),
-    ];
-    let bot = app::start(config).await.unwrap();
+    discord_bot_channel(&mut config, &h.capture.url(""));
+    let bot = start_bot(config).await;
     tick(&bot).await;
     h.sim
         .control()

@@ -9,6 +9,9 @@
 //! crate: `crate::…`, `super::…`, `self::…`, a child module, or an alias a `use` made for one.
 //! A `pub use` of a module's own descendant is naming, not a dependency, and a path through such
 //! a re-export counts as a path to the module that defines the item.
+//!
+//! This is `tests/it/layers.rs`, a module of the `it` test binary; it reads the tree through
+//! `CARGO_MANIFEST_DIR`, so it finds `src/` wherever the test binary runs from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

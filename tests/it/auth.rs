@@ -4,26 +4,22 @@
 //! token requests, AK/SK signing accepted and a wrong key refused without a retry loop, and no
 //! secret in any log of a full run of the binary.
 
-mod support;
-
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use codearts_bot::app;
+use crate::support::capture::CaptureServer;
+use crate::support::harness::{BotToml, run_once, simulator_with, start_bot};
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use serde_json::Value;
-use support::capture::CaptureServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
 const PASSWORD: &str = "correct-horse-battery-staple";
 const AK: &str = "HPUAKEXAMPLE0000001";
 const SK: &str = "sKExampleSecretKey0000000000000000000001";
 
 async fn simulator(jobs: usize, ttl: Duration) -> SimHandle {
-    sim::spawn(sim::SimConfig {
+    simulator_with(sim::SimConfig {
         jobs,
         iam_users: vec![format!("acme/codearts-bot:{PASSWORD}").parse().unwrap()],
         token_ttl: ttl,
@@ -31,25 +27,23 @@ async fn simulator(jobs: usize, ttl: Duration) -> SimHandle {
         ..sim::SimConfig::default()
     })
     .await
-    .unwrap()
 }
 
+/// `jobs` seeded jobs authenticated by `auth` (the body of `[codearts.auth]`); `poll` adds
+/// lines to `[poll]`. No `[http]` section: nothing here serves.
 fn config_text(
     sim: &SimHandle,
     jobs: usize,
     dir: &std::path::Path,
     auth: &str,
-    extra: &str,
+    poll: &str,
 ) -> String {
-    let list: String = (0..jobs)
-        .map(|i| format!("[[jobs]]\nid = \"{}\"\n", sim::seeded_job_id(i)))
-        .collect();
-    format!(
-        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{url}\"\n[codearts.auth]\n{auth}\n\
-         [poll]\ntimeout_secs = 2\n{extra}\n[store]\npath = \"{db}\"\n{list}",
-        url = sim.base_url(),
-        db = dir.join("bot.db").display(),
-    )
+    BotToml::new(sim, &dir.join("bot.db"))
+        .auth(auth)
+        .poll(&format!("timeout_secs = 2\n{poll}"))
+        .http(None)
+        .jobs(jobs)
+        .text()
 }
 
 fn password_auth(sim: &SimHandle, password: &str, margin: u64) -> String {
@@ -67,9 +61,7 @@ fn aksk_auth(sk: &str) -> String {
 }
 
 async fn bot(text: &str) -> Ctx {
-    app::start(Config::from_toml(text, "test", &|_| None).unwrap())
-        .await
-        .unwrap()
+    start_bot(Config::from_toml(text, "test", &|_| None).unwrap()).await
 }
 
 async fn stats(sim: &SimHandle) -> Value {
@@ -264,16 +256,7 @@ async fn aksk_bot_polls_and_a_wrong_sk_is_refused_without_a_retry_loop() {
 /// Runs `codearts-bot run --once` on a config file with every log level on; returns stdout
 /// and stderr together.
 async fn run_once_with_trace_logs(config: std::path::PathBuf) -> String {
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["run", "--once", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "trace")
-            .output()
-            .expect("the binary runs")
-    })
-    .await
-    .unwrap();
+    let output = run_once(&config.display().to_string(), Some("trace")).await;
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

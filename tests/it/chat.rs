@@ -2,35 +2,34 @@
 //! Slack endpoint with real signatures, and the gateway path through serenity's HTTP client
 //! pointed at a capture server; all answering from the simulator and a real SQLite file.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use codearts_bot::app;
+use crate::support::harness::{Env, Served, serve, start_bot, wraps_env};
 use codearts_bot::chat::{Chat, gateway};
 use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller;
-use codearts_bot::sim::{self, SimHandle};
+use codearts_bot::sim;
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::capture::CaptureServer;
 
 const SLACK_SECRET: &str = "slack-signing-secret-for-tests";
 
+/// The shared [`Env`] with the bot's endpoints serving, and a client that signs like the
+/// platforms do.
 struct Bot {
-    sim: SimHandle,
-    capture: CaptureServer,
+    env: Env,
     app: Ctx,
     addr: SocketAddr,
     key: SigningKey,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _served: Served,
 }
+
+wraps_env!(Bot, env);
 
 impl Bot {
     /// A bot with both endpoints on, one webhook alert channel, and nothing watched.
@@ -40,72 +39,32 @@ impl Bot {
 
     /// As [`Bot::start`], with the config changed by `edit` first.
     async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
-        let sim = sim::spawn(sim::SimConfig {
-            jobs: 2,
-            ..sim::SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let capture = CaptureServer::start().await;
-        let dir = tempfile::tempdir().unwrap();
+        let env = Env::start(2).await;
         let key = SigningKey::from_bytes(&[42; 32]);
-        let text = format!(
-            r#"
-            [codearts]
-            region = "cn-north-4"
-            endpoint = "{endpoint}"
-            link_template = "https://console.example/job/{{job_id}}"
-            [codearts.auth]
-            token = "{token}"
-            [poll]
-            timeout_secs = 5
-            [store]
-            path = "{db}"
-            [http]
-            listen = "127.0.0.1:0"
-            [delivery]
-            group_wait_ms = 100
-            [discord]
-            public_key = "{public}"
-            api_base = "{api_base}"
-            [slack]
-            signing_secret = "{SLACK_SECRET}"
-            [[channels]]
-            name = "alerts"
-            type = "webhook"
-            url = "{hook}"
-            "#,
-            endpoint = sim.base_url(),
-            token = sim.token(),
-            db = dir.path().join("bot.db").display(),
-            public = hex::encode(key.verifying_key().to_bytes()),
-            api_base = capture.url(""),
-            hook = capture.url("/hook"),
-        );
-        let mut config = Config::from_toml(&text, "test config", &|_| None).expect("valid config");
+        let mut config = env
+            .toml()
+            .codearts("link_template = \"https://console.example/job/{job_id}\"")
+            .poll("timeout_secs = 5")
+            .delivery("group_wait_ms = 100")
+            .table(&format!(
+                "[discord]\npublic_key = \"{public}\"\napi_base = \"{api_base}\"\n\
+                 [slack]\nsigning_secret = \"{SLACK_SECRET}\"",
+                public = hex::encode(key.verifying_key().to_bytes()),
+                api_base = env.capture.url(""),
+            ))
+            .webhook("alerts", &env.capture.url("/hook"), "")
+            .config();
         edit(&mut config);
-        let app = app::start(config).await.unwrap();
-        let (listener, addr) = codearts_bot::server::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(codearts_bot::server::serve(listener, app.clone(), async {
-            let _ = stopped.await;
-        }));
+        let app = start_bot(config).await;
+        let served = serve(&app).await;
         Self {
-            sim,
-            capture,
+            env,
             app,
-            addr,
+            addr: served.addr,
             key,
             http: reqwest::Client::new(),
-            _dir: dir,
-            _stop: stop,
+            _served: served,
         }
-    }
-
-    fn job(&self, i: usize) -> String {
-        sim::seeded_job_id(i).to_string()
     }
 
     async fn discord_raw(
@@ -580,8 +539,8 @@ async fn the_gateway_registers_the_commands_in_each_allowed_guild() {
         .application_id(serenity::all::ApplicationId::new(1_200_000_000_000_000_002))
         .build();
     bot.capture.script(vec![
-        support::capture::Reply::json(200, json!([])),
-        support::capture::Reply::json(200, json!([])),
+        crate::support::capture::Reply::json(200, json!([])),
+        crate::support::capture::Reply::json(200, json!([])),
     ]);
     gateway::register(&Chat::new(bot.app.clone()), &http)
         .await

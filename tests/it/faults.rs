@@ -2,98 +2,38 @@
 //! a chat service that is down and throttles, and CodeArts answering garbage. Nothing is lost,
 //! nothing is sent twice, and no job event is invented.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use codearts_bot::app;
-use codearts_bot::config::Config;
+use crate::support::capture::{CaptureServer, Reply};
+use crate::support::harness::{BIN, BotToml, Env, run_once, start_bot};
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller;
 use codearts_bot::sim::{self, SimHandle};
 use rand::Rng;
 use serde_json::json;
-use support::capture::{CaptureServer, Reply};
 
-const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
-
-fn config_text(sim: &SimHandle, jobs: usize, db: &Path, hook: &str, extra: &str) -> String {
-    let list: String = (0..jobs)
-        .map(|i| format!("[[jobs]]\nid = \"{}\"\n", sim::seeded_job_id(i)))
-        .collect();
-    format!(
-        r#"
-[codearts]
-region = "cn-north-4"
-endpoint = "{}"
-[codearts.auth]
-token = "{}"
-[poll]
-schedule = "* * * * * *"
-timeout_secs = 2
-[store]
-path = "{}"
-[delivery]
-initial_backoff_secs = 1
-max_backoff_secs = 1
-group_wait_ms = 200
-timeout_secs = 2
-[http]
-listen = "127.0.0.1:0"
-{extra}
-{list}
-[[channels]]
-name = "hooks"
-type = "webhook"
-url = "{hook}"
-"#,
-        sim.base_url(),
-        sim.token(),
-        db.display()
-    )
+/// `jobs` seeded jobs polled every second, one webhook channel at `hook`, fast retries.
+fn config(sim: &SimHandle, jobs: usize, dir: &Path, hook: &str) -> BotToml {
+    BotToml::new(sim, &dir.join("bot.db"))
+        .poll("schedule = \"* * * * * *\"\ntimeout_secs = 2")
+        .delivery(
+            "initial_backoff_secs = 1\nmax_backoff_secs = 1\ngroup_wait_ms = 200\ntimeout_secs = 2",
+        )
+        .jobs(jobs)
+        .webhook("hooks", hook, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sigkills_at_random_points_lose_nothing_and_send_nothing_twice() {
     const JOBS: usize = 20;
-    let sim = sim::spawn(sim::SimConfig {
-        jobs: JOBS,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let capture = CaptureServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bot.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            &sim,
-            JOBS,
-            &dir.path().join("bot.db"),
-            &capture.url("/hook"),
-            "",
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let run_once = {
-        let config = config.clone();
-        move || {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || {
-                Command::new(BIN)
-                    .args(["run", "--once", "--config", &config])
-                    .env("RUST_LOG", "error")
-                    .output()
-                    .unwrap()
-            })
-        }
-    };
-    assert!(run_once().await.unwrap().status.success(), "baseline");
+    let env = Env::start(JOBS).await;
+    let (sim, capture) = (&env.sim, &env.capture);
+    let config = config(sim, JOBS, env.dir.path(), &capture.url("/hook")).write(env.dir.path());
+    let run_once = || run_once(&config, Some("error"));
+    assert!(run_once().await.status.success(), "baseline");
 
     let mut rng = rand::rng();
     for round in 0..20 {
@@ -119,7 +59,7 @@ async fn twenty_sigkills_at_random_points_lose_nothing_and_send_nothing_twice() 
     }
     // Restart until everything settles.
     for _ in 0..3 {
-        assert!(run_once().await.unwrap().status.success());
+        assert!(run_once().await.status.success());
     }
 
     let received = capture.requests();
@@ -154,24 +94,16 @@ async fn twenty_sigkills_at_random_points_lose_nothing_and_send_nothing_twice() 
 }
 
 async fn bot(sim: &SimHandle, jobs: usize, dir: &Path, hook: &str) -> Ctx {
-    let text = config_text(sim, jobs, &dir.join("bot.db"), hook, "");
-    app::start(Config::from_toml(&text, "t", &|_| None).unwrap())
-        .await
-        .unwrap()
+    start_bot(config(sim, jobs, dir, hook).config()).await
 }
 
 #[tokio::test]
 async fn a_receiver_that_is_down_then_throttles_gets_everything_once_in_order() {
     const JOBS: usize = 5;
-    let sim = sim::spawn(sim::SimConfig {
-        jobs: JOBS,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let capture = CaptureServer::start().await;
+    let Env { sim, capture, dir } = Env::start(JOBS).await;
+    // The receiver comes back on the same port below: nothing else in this process binds a
+    // fixed port, and `start_on` retries while the old socket is released.
     let addr = capture.addr();
-    let dir = tempfile::tempdir().unwrap();
     let app = bot(&sim, JOBS, dir.path(), &capture.url("/hook")).await;
     poller::run_cycle(&app).await.unwrap();
     capture.stop().await;
@@ -216,14 +148,7 @@ async fn a_receiver_that_is_down_then_throttles_gets_everything_once_in_order() 
 #[tokio::test]
 async fn timeouts_dropped_connections_html_and_truncated_json_are_not_job_events() {
     const JOBS: usize = 3;
-    let sim = sim::spawn(sim::SimConfig {
-        jobs: JOBS,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let capture = CaptureServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let Env { sim, capture, dir } = Env::start(JOBS).await;
     let app = bot(&sim, JOBS, dir.path(), &capture.url("/hook")).await;
     poller::run_cycle(&app).await.unwrap();
     for fault in [

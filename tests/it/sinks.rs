@@ -1,10 +1,9 @@
 //! The sinks against a real HTTP server on loopback: what a chat service receives, and how
 //! each kind of answer (or no answer) is reported to the dispatcher.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::capture::{CaptureServer, Reply};
 use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use codearts_bot::codearts::JobInfo;
@@ -15,7 +14,6 @@ use codearts_bot::util::secret::Secret;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use support::capture::{CaptureServer, Reply};
 
 const HMAC_KEY: &str = "hm4c-s3cret";
 const TOKEN: &str = "SECRETTOKENabc123";

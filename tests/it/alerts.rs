@@ -2,92 +2,41 @@
 //! the "monitoring blind" state, silences (mute, unmute, expiry, ack), maintenance windows,
 //! and restarts in the middle of each.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::harness::{Env, discord_bot_channel, start_bot, tick_as_run, wraps_env};
 use chrono::Utc;
-use codearts_bot::app;
 use codearts_bot::config::Config;
 use codearts_bot::domain::silence::{Kind, Scope};
 use codearts_bot::engine::Ctx;
-use codearts_bot::engine::poller::CycleReport;
-use codearts_bot::sim::{self, SimHandle};
+use codearts_bot::sim;
 use serde_json::{Value, json};
-use support::capture::CaptureServer;
 
-struct Harness {
-    sim: SimHandle,
-    capture: CaptureServer,
-    dir: tempfile::TempDir,
-}
+/// The shared [`Env`], plus what the alert tests read back.
+struct Harness(Env);
+
+wraps_env!(Harness, 0);
 
 impl Harness {
     async fn start(jobs: usize) -> Self {
-        Self {
-            sim: sim::spawn(sim::SimConfig {
-                jobs,
-                ..sim::SimConfig::default()
-            })
-            .await
-            .unwrap(),
-            capture: CaptureServer::start().await,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn job(&self, i: usize) -> String {
-        sim::seeded_job_id(i).to_string()
+        Self(Env::start(jobs).await)
     }
 
     /// Two jobs, an `ops` channel that opted in to source alerts and a `team` channel that
     /// did not; `extra` is appended (maintenance windows).
     fn config(&self, extra: &str) -> Config {
-        let text = format!(
-            r#"
-            [codearts]
-            region = "cn-north-4"
-            endpoint = "{endpoint}"
-            [codearts.auth]
-            token = "{token}"
-            [poll]
-            timeout_secs = 2
-            [rules]
-            blind_after = 3
-            [store]
-            path = "{db}"
-            [http]
-            listen = "127.0.0.1:0"
-            [delivery]
-            group_wait_ms = 0
-            [[jobs]]
-            id = "{job0}"
-            [[jobs]]
-            id = "{job1}"
-            [[channels]]
-            name = "ops"
-            type = "webhook"
-            url = "{ops}"
-            source_alerts = true
-            [[channels]]
-            name = "team"
-            type = "webhook"
-            url = "{team}"
-            {extra}
-            "#,
-            endpoint = self.sim.base_url(),
-            token = self.sim.token(),
-            db = self.dir.path().join("bot.db").display(),
-            job0 = self.job(0),
-            job1 = self.job(1),
-            ops = self.capture.url("/ops"),
-            team = self.capture.url("/team"),
-        );
-        Config::from_toml(&text, "test config", &|_| None).expect("valid config")
+        self.toml()
+            .table("[rules]\nblind_after = 3")
+            .delivery("group_wait_ms = 0")
+            .jobs(2)
+            .webhook("ops", &self.capture.url("/ops"), "source_alerts = true")
+            .webhook("team", &self.capture.url("/team"), "")
+            .table(extra)
+            .config()
     }
 
     async fn bot(&self) -> Ctx {
-        app::start(self.config("")).await.unwrap()
+        start_bot(self.config("")).await
     }
 
     /// What each channel received: (path, event kind, job id).
@@ -121,31 +70,11 @@ impl Harness {
     }
 }
 
-/// A cycle as `run` does it (blind tracking included), then the deliveries that are due.
-async fn tick(app: &Ctx) -> CycleReport {
-    let report = codearts_bot::engine::schedule::cycle_and_log(app)
-        .await
-        .expect("cycle runs");
-    app.dispatcher().drain_due().await.unwrap();
-    report
-}
-
-async fn fail(h: &Harness, job: &str, build: i64) {
-    h.sim
-        .control()
-        .put_job(
-            job,
-            json!({"last_build_status": "failed", "last_build_time": build}),
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_no_job_events() {
     let h = Harness::start(2).await;
     let bot = h.bot().await;
-    assert_eq!(tick(&bot).await.ok, 2);
+    assert_eq!(tick_as_run(&bot).await.ok, 2);
 
     h.sim
         .control()
@@ -153,7 +82,7 @@ async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_n
         .await
         .unwrap();
     for _ in 0..4 {
-        assert!(tick(&bot).await.source_unreachable());
+        assert!(tick_as_run(&bot).await.source_unreachable());
     }
     assert_eq!(
         h.received(),
@@ -177,14 +106,14 @@ async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_n
     drop(bot);
     let bot = h.bot().await;
     for _ in 0..3 {
-        tick(&bot).await;
+        tick_as_run(&bot).await;
     }
     assert_eq!(h.kinds(), vec!["source_unreachable"]);
 
     // Meanwhile a job really broke: once CodeArts answers, that is reported, with the recovery.
     h.sim.control().clear_faults().await.unwrap();
-    fail(&h, &h.job(0), 9_000_000_000_000).await;
-    tick(&bot).await;
+    h.fail(&h.job(0), 9_000_000_000_000).await;
+    tick_as_run(&bot).await;
     let mut kinds = h.kinds();
     kinds.sort();
     assert_eq!(
@@ -211,7 +140,7 @@ async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_n
             .contains("7 failed cycles"),
         "{recovered}"
     );
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     assert_eq!(h.kinds().len(), 4, "nothing more once things are normal");
 }
 
@@ -219,7 +148,7 @@ async fn an_outage_gives_one_blind_alert_and_one_recovery_across_a_restart_and_n
 async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_job() {
     let h = Harness::start(2).await;
     let bot = h.bot().await;
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     let job = h.job(0);
 
     let done =
@@ -227,8 +156,8 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
             .await
             .unwrap();
     assert!(done.contains("Muted job"), "{done}");
-    fail(&h, &job, 9_000_000_000_000).await;
-    let report = tick(&bot).await;
+    h.fail(&job, 9_000_000_000_000).await;
+    let report = tick_as_run(&bot).await;
     assert_eq!(report.events, 1);
     assert!(h.received().is_empty(), "muted: recorded, not sent");
     let history = bot
@@ -245,8 +174,8 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
     // A restart keeps the mute.
     drop(bot);
     let bot = h.bot().await;
-    fail(&h, &job, 9_000_000_000_001).await;
-    tick(&bot).await;
+    h.fail(&job, 9_000_000_000_001).await;
+    tick_as_run(&bot).await;
     assert!(h.received().is_empty());
 
     // Unmuting early sends one summary of what is still broken, to the job's channels.
@@ -279,25 +208,25 @@ async fn a_mute_records_without_sending_and_its_end_summarises_the_still_broken_
 async fn an_expired_silence_summarises_once_and_a_healthy_one_says_nothing() {
     let h = Harness::start(2).await;
     let bot = h.bot().await;
-    tick(&bot).await;
-    fail(&h, &h.job(1), 9_000_000_000_000).await;
+    tick_as_run(&bot).await;
+    h.fail(&h.job(1), 9_000_000_000_000).await;
     let now = Utc::now();
     let soon = now + chrono::Duration::milliseconds(800);
     bot.store
         .add_silence(Kind::Mute, &Scope::All, "cli:alice", "", now, soon)
         .await
         .unwrap();
-    tick(&bot).await; // the failure is muted
+    tick_as_run(&bot).await; // the failure is muted
     assert!(h.received().is_empty());
     tokio::time::sleep(Duration::from_millis(900)).await;
-    tick(&bot).await; // the sweep ends it: one summary naming the broken job
+    tick_as_run(&bot).await; // the sweep ends it: one summary naming the broken job
     let kinds = h.kinds();
     assert_eq!(
         kinds,
         vec!["silence_ended", "silence_ended"],
         "both channels of the job"
     );
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     assert_eq!(h.kinds().len(), 2, "once");
     assert!(bot.store.open_silences().await.unwrap().is_empty());
 
@@ -310,7 +239,7 @@ async fn an_expired_silence_summarises_once_and_a_healthy_one_says_nothing() {
         )
         .await
         .unwrap();
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     let before = h.kinds().len();
     let now = Utc::now();
     bot.store
@@ -325,7 +254,7 @@ async fn an_expired_silence_summarises_once_and_a_healthy_one_says_nothing() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     assert_eq!(h.kinds().len(), before);
 }
 
@@ -333,7 +262,7 @@ async fn an_expired_silence_summarises_once_and_a_healthy_one_says_nothing() {
 async fn an_ack_holds_repeats_lets_the_recovery_through_and_ends_with_it() {
     let h = Harness::start(2).await;
     let bot = h.bot().await;
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     let job = h.job(0);
     assert!(
         codearts_bot::engine::silences::ack(&bot, &job, "discord:1")
@@ -343,14 +272,14 @@ async fn an_ack_holds_repeats_lets_the_recovery_through_and_ends_with_it() {
             .contains("not failing"),
         "nothing to acknowledge on a healthy job"
     );
-    fail(&h, &job, 9_000_000_000_000).await;
-    tick(&bot).await;
+    h.fail(&job, 9_000_000_000_000).await;
+    tick_as_run(&bot).await;
     assert_eq!(h.kinds(), vec!["build_failed", "build_failed"]);
     codearts_bot::engine::silences::ack(&bot, &job, "discord:1")
         .await
         .unwrap();
-    fail(&h, &job, 9_000_000_000_001).await;
-    tick(&bot).await;
+    h.fail(&job, 9_000_000_000_001).await;
+    tick_as_run(&bot).await;
     assert_eq!(h.kinds().len(), 2, "still failing is held while acked");
     h.sim
         .control()
@@ -360,9 +289,9 @@ async fn an_ack_holds_repeats_lets_the_recovery_through_and_ends_with_it() {
         )
         .await
         .unwrap();
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     assert_eq!(h.kinds()[2..], ["build_recovered", "build_recovered"]);
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     assert!(
         bot.store.open_silences().await.unwrap().is_empty(),
         "the recovery ended the ack"
@@ -382,10 +311,10 @@ async fn a_maintenance_window_records_and_sends_nothing() {
         timezone = "Asia/Shanghai"
         "#,
     );
-    let bot = app::start(config).await.unwrap();
-    tick(&bot).await;
-    fail(&h, &h.job(0), 9_000_000_000_000).await;
-    assert_eq!(tick(&bot).await.events, 1);
+    let bot = start_bot(config).await;
+    tick_as_run(&bot).await;
+    h.fail(&h.job(0), 9_000_000_000_000).await;
+    assert_eq!(tick_as_run(&bot).await.events, 1);
     assert!(h.received().is_empty());
     let history = bot
         .store
@@ -412,19 +341,19 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         ))
         .unwrap(),
     ];
-    let mut bot = app::start(config.clone()).await.unwrap();
-    tick(&bot).await;
+    let mut bot = start_bot(config.clone()).await;
+    tick_as_run(&bot).await;
     let job = h.job(0);
-    fail(&h, &job, 9_000_000_000_000).await;
-    tick(&bot).await;
+    h.fail(&job, 9_000_000_000_000).await;
+    tick_as_run(&bot).await;
     for build in 1..=3 {
         if build == 2 {
             // A restart in the middle: the incident and its message are in the database.
             drop(bot);
-            bot = app::start(config.clone()).await.unwrap();
+            bot = start_bot(config.clone()).await;
         }
-        fail(&h, &job, 9_000_000_000_000 + build).await;
-        tick(&bot).await;
+        h.fail(&job, 9_000_000_000_000 + build).await;
+        tick_as_run(&bot).await;
     }
     h.sim
         .control()
@@ -434,10 +363,10 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         )
         .await
         .unwrap();
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     drop(bot);
-    let bot = app::start(config).await.unwrap();
-    tick(&bot).await;
+    let bot = start_bot(config).await;
+    tick_as_run(&bot).await;
 
     let discord: Vec<_> = h
         .capture
@@ -508,11 +437,11 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
     let h = Harness::start(2).await;
     let mut config = h.config("");
     config.channels[0].remind_every_mins = Some(10); // ops; team has no reminders
-    let bot = app::start(config).await.unwrap();
-    tick(&bot).await;
+    let bot = start_bot(config).await;
+    tick_as_run(&bot).await;
     let job = h.job(0);
-    fail(&h, &job, 9_000_000_000_000).await;
-    tick(&bot).await;
+    h.fail(&job, 9_000_000_000_000).await;
+    tick_as_run(&bot).await;
     let remind = |minutes: i64| {
         let bot = bot.clone();
         async move {
@@ -565,7 +494,7 @@ async fn reminders_repeat_while_broken_and_stop_on_ack_and_recovery() {
         )
         .await
         .unwrap();
-    tick(&bot).await;
+    tick_as_run(&bot).await;
     assert_eq!(remind(60).await, 0, "recovered: no open incident");
 }
 
@@ -574,8 +503,8 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
     let h = Harness::start(2).await;
     let mut config = h.config("");
     config.channels[1].flaky_digest = true; // team: digest; ops: every flip, marked flaky
-    let bot = app::start(config).await.unwrap();
-    tick(&bot).await;
+    let bot = start_bot(config).await;
+    tick_as_run(&bot).await;
     assert_eq!(
         codearts_bot::engine::digests::send_digests(&bot, Utc::now())
             .await
@@ -594,7 +523,7 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
             )
             .await
             .unwrap();
-        tick(&bot).await;
+        tick_as_run(&bot).await;
     }
     let received = h.received();
     let ops: Vec<&String> = received
@@ -661,32 +590,23 @@ async fn a_flaky_jobs_flips_go_to_the_daily_digest_where_asked_and_say_so_elsewh
 
 #[tokio::test]
 async fn a_discord_bot_channel_edits_the_incident_message_through_serenity() {
-    use support::capture::Reply;
+    use crate::support::capture::Reply;
     let h = Harness::start(1).await;
     let mut config = h.config("");
     config.jobs.truncate(1);
-    config.discord.token = Some(codearts_bot::util::secret::Secret::new(
-        "bot-token-0123456789",
-    ));
-    config.discord.api_base = Some(h.capture.url(""));
-    config.channels = vec![
-        toml::from_str(
-            "name = \"bot\"\ntype = \"discord_bot\"\nchannel_id = \"123456789012345678\"",
-        )
-        .unwrap(),
-    ];
-    let bot = app::start(config).await.unwrap();
-    tick(&bot).await;
+    discord_bot_channel(&mut config, &h.capture.url(""));
+    let bot = start_bot(config).await;
+    tick_as_run(&bot).await;
     // Discord answers a bot's message with the message object.
     h.capture.script(vec![Reply::json(
         200,
         json!({"id": "555000000000000001", "channel_id": "123456789012345678", "type": 0}),
     )]);
     let job = h.job(0);
-    fail(&h, &job, 9_000_000_000_000).await;
-    tick(&bot).await;
-    fail(&h, &job, 9_000_000_000_001).await;
-    tick(&bot).await;
+    h.fail(&job, 9_000_000_000_000).await;
+    tick_as_run(&bot).await;
+    h.fail(&job, 9_000_000_000_001).await;
+    tick_as_run(&bot).await;
     let sent: Vec<(String, String)> = h
         .capture
         .requests()

@@ -1,63 +1,30 @@
 //! Operations: health, readiness and metrics over loopback, graceful shutdown of the real
 //! binary, retention, and the Dockerfile's invariants (no Docker engine runs here).
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::capture::Reply;
+use crate::support::harness::{BIN, BotToml, Env, run_once, serve, start_bot};
 use chrono::Utc;
-use codearts_bot::app;
 use codearts_bot::codearts::{JobId, JobInfo};
-use codearts_bot::config::Config;
 use codearts_bot::domain::detect::{Detection, Event, EventKind, Presence, Snapshot};
-use codearts_bot::engine::Ctx;
 use codearts_bot::engine::schedule;
-use codearts_bot::server;
 use codearts_bot::sim::{self, SimHandle};
 use codearts_bot::store::Store;
 use serde_json::{Value, json};
-use support::capture::{CaptureServer, Reply};
 
-const BIN: &str = env!("CARGO_BIN_EXE_codearts-bot");
-
-fn config_text(sim: &SimHandle, db: &Path, hook: &str, extra: &str) -> String {
-    let jobs: String = (0..2)
-        .map(|i| format!("[[jobs]]\nid = \"{}\"\n", sim::seeded_job_id(i)))
-        .collect();
-    format!(
-        r#"
-[codearts]
-region = "cn-north-4"
-endpoint = "{}"
-[codearts.auth]
-token = "{}"
-[poll]
-schedule = "*/1 * * * * *"
-timeout_secs = 2
-[store]
-path = "{}"
-[delivery]
-group_wait_ms = 200
-{extra}
-{jobs}
-[[channels]]
-name = "hooks"
-type = "webhook"
-url = "{hook}"
-"#,
-        sim.base_url(),
-        sim.token(),
-        db.display()
-    )
-}
-
-async fn serve(app: &Ctx) -> SocketAddr {
-    let (listener, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    tokio::spawn(server::serve(listener, app.clone(), std::future::pending()));
-    addr
+/// Two jobs polled every second and one webhook channel at `hook`; no `[http]` section
+/// unless a test sets one.
+fn config(sim: &SimHandle, db: &Path, hook: &str) -> BotToml {
+    BotToml::new(sim, db)
+        .poll("schedule = \"*/1 * * * * *\"\ntimeout_secs = 2")
+        .http(None)
+        .delivery("group_wait_ms = 200")
+        .jobs(2)
+        .webhook("hooks", hook, "")
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -67,19 +34,11 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
-    let sim = sim::spawn(sim::SimConfig {
-        jobs: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let capture = CaptureServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(&sim, &dir.path().join("bot.db"), &capture.url("/h"), "");
-    let app = app::start(Config::from_toml(&text, "t", &|_| None).unwrap())
-        .await
-        .unwrap();
-    let addr = serve(&app).await;
+    let Env { sim, capture, dir } = Env::start(2).await;
+    let app =
+        start_bot(config(&sim, &dir.path().join("bot.db"), &capture.url("/h")).config()).await;
+    let served = serve(&app).await;
+    let addr = served.addr;
 
     assert_eq!(get(addr, "/healthz").await, (200, "ok\n".to_owned()));
 
@@ -164,13 +123,9 @@ fn info(status: &str) -> JobInfo {
     }
 }
 
-#[tokio::test]
-async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("r.db")).await.unwrap();
-    let job = JobId::parse("f5af662119404ad187437cd272b5099b").unwrap();
-    let old = Utc::now() - chrono::Duration::days(40);
-    let event = |at, status: &str| Event {
+/// The job `web` failed at `at`, now in `status`: the event both store tests write.
+fn build_failed(job: &JobId, at: chrono::DateTime<Utc>, status: &str) -> Event {
+    Event {
         kind: EventKind::BuildFailed,
         job_id: job.to_string(),
         job_name: "web".to_owned(),
@@ -178,7 +133,16 @@ async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones(
         previous: Some(info("success")),
         current: Some(info(status)),
         summary: "Build failed: web".to_owned(),
-    };
+    }
+}
+
+#[tokio::test]
+async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+    let job = JobId::parse("f5af662119404ad187437cd272b5099b").unwrap();
+    let old = Utc::now() - chrono::Duration::days(40);
+    let event = |at, status: &str| build_failed(&job, at, status);
     let snapshot = |status: &str| Snapshot {
         info: Some(info(status)),
         presence: Presence::Present,
@@ -239,49 +203,16 @@ async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones(
     assert_eq!(store.outbox_pending_summary().await.unwrap().pending, 2);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_slow_delivery_exits_0_leaves_it_queued_and_the_next_start_sends_it_once()
 {
-    let sim = sim::spawn(sim::SimConfig {
-        jobs: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let capture = CaptureServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let Env { sim, capture, dir } = Env::start(2).await;
     let db = dir.path().join("bot.db");
-    let extra = format!(
-        "[http]\nlisten = \"127.0.0.1:{}\"\nshutdown_grace_secs = 2\n",
-        free_port()
-    );
-    let config = dir.path().join("bot.toml");
-    std::fs::write(
-        &config,
-        config_text(&sim, &db, &capture.url("/hook"), &extra),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let once = |config: String| {
-        tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
-                .args(["run", "--once", "--config", &config])
-                .output()
-                .unwrap()
-        })
-    };
-    assert!(
-        once(config.clone()).await.unwrap().status.success(),
-        "baseline"
-    );
+    // Port 0: the binary picks a free port itself, so no other test can take it in between.
+    let config = config(&sim, &db, &capture.url("/hook"))
+        .http(Some("listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 2"))
+        .write(dir.path());
+    assert!(run_once(&config, None).await.status.success(), "baseline");
     sim.control()
         .put_job(sim::seeded_job_id(1).as_str(), json!({"disabled": true}))
         .await
@@ -330,7 +261,7 @@ async fn sigterm_during_a_slow_delivery_exits_0_leaves_it_queued_and_the_next_st
     );
     store.close().await;
 
-    assert!(once(config).await.unwrap().status.success());
+    assert!(run_once(&config, None).await.status.success());
     let received = capture.requests();
     assert_eq!(received.len(), 1, "sent once by the next start");
     assert_eq!(received[0].json()["event"], "job_disabled");
@@ -438,15 +369,7 @@ async fn the_database_file_stays_flat_when_retention_keeps_up_with_a_long_run() 
                     missing_polls: 0,
                     outcomes: String::new(),
                 }),
-                events: vec![Event {
-                    kind: EventKind::BuildFailed,
-                    job_id: job.to_string(),
-                    job_name: "web".to_owned(),
-                    detected_at: at,
-                    previous: Some(info("success")),
-                    current: Some(info(status)),
-                    summary: "Build failed: web".to_owned(),
-                }],
+                events: vec![build_failed(&job, at, status)],
             };
             store
                 .record(&job, &d, &[vec!["hooks".to_owned()]], at)

@@ -1,0 +1,17 @@
+//! The crate's integration tests, as one test binary (`cargo test --test it`): each module
+//! below was once a binary of its own; together they link serenity, sqlx and axum once and
+//! share one harness (`support`). All modules run in one process, concurrently, so none of
+//! them sets the process environment, binds a fixed port or writes outside its own temp dir.
+
+mod support;
+
+mod alerts;
+mod auth;
+mod chat;
+mod cli;
+mod faults;
+mod layers;
+mod ops;
+mod pipeline;
+mod projects;
+mod sinks;

@@ -1,4 +1,0 @@
-//! Test infrastructure shared by the integration tests.
-#![allow(dead_code)]
-
-pub mod capture;
