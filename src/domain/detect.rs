@@ -17,9 +17,6 @@ use crate::domain::event::{Event, EventKind};
 use crate::domain::rules::{Rules, StatusClass};
 use crate::domain::snapshot::{Observation, Presence, Snapshot};
 
-// Transitional: the types moved out of this file; these keep old paths working.
-pub use crate::domain::event::Severity;
-
 /// The detector's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use codearts_bot::codearts::JobInfo;
 use codearts_bot::config::{ChannelConfig, ChannelType};
-use codearts_bot::domain::detect::{Event, EventKind};
+use codearts_bot::domain::event::{Event, EventKind};
 use codearts_bot::notify::{Outgoing, SendError, Sink, webhook};
 use codearts_bot::util::secret::Secret;
 use hmac::{Hmac, Mac};
