@@ -231,6 +231,7 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
         ("SIM_TOKEN", sim::DEFAULT_TOKEN),
         ("HOOK_URL", hook.as_str()),
         ("HOOK_SECRET", "k"),
+        ("RUST_LOG", "info"),
     ];
     let run_once = ["run", "--config", config.as_str(), "--once"];
 
@@ -263,7 +264,13 @@ async fn run_once_end_to_end_alerts_once_and_exits_3_when_codearts_is_down() {
         stderr(&down)
     );
     assert_eq!(capture.requests().len(), 1, "an outage is not an alert");
+    assert!(stderr(&alert).contains("job event"), "{}", stderr(&alert));
     for out in [&baseline, &alert, &quiet, &down] {
+        assert!(
+            !stderr(out).contains('\x1b'),
+            "a log written to a pipe carries no colour escapes: {:?}",
+            stderr(out)
+        );
         assert!(!stderr(out).contains(&hook), "webhook URL never logged");
         assert!(
             !stderr(out).contains(sim::DEFAULT_TOKEN),
