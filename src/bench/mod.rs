@@ -13,6 +13,7 @@
 pub mod chat;
 pub mod delivery;
 pub mod process;
+mod receiver;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

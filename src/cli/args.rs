@@ -1,0 +1,170 @@
+//! The command line's shape (clap): the commands, their arguments and the config file option.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::cli::failure::{EXIT_CONFIG, Failure};
+use crate::config::Config;
+use crate::sim;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "codearts-bot",
+    version,
+    about = "Watches Huawei Cloud CodeArts Build jobs and tells chat when something changes"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll the watched jobs on the schedule and deliver alerts (until Ctrl-C or SIGTERM).
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Run one poll cycle, deliver what is due, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Query one job now and print its card (or its JobInfo as JSON).
+    Check {
+        /// The 32-character job id.
+        job_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the normalised JobInfo as JSON instead of the card.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the CodeArts Build simulator on loopback (see docs/simulator.md).
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Seed this many jobs with deterministic ids.
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        /// Seed a job with this id (repeatable).
+        #[arg(long = "job")]
+        job_ids: Vec<String>,
+        /// The X-Auth-Token the simulator accepts.
+        #[arg(long, default_value = sim::DEFAULT_TOKEN)]
+        token: String,
+        /// An IAM user that may obtain tokens at POST /v3/auth/tokens (repeatable).
+        #[arg(long = "iam-user", value_name = "DOMAIN/USER:PASSWORD")]
+        iam_users: Vec<sim::IamUser>,
+        /// Lifetime of issued IAM tokens, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        token_ttl_secs: u64,
+        /// Accept SDK-HMAC-SHA256 signatures made with this access key (needs --sk).
+        #[arg(long, requires = "sk")]
+        ak: Option<String>,
+        /// The secret key of --ak.
+        #[arg(long, requires = "ak")]
+        sk: Option<String>,
+    },
+    /// Watch a scripted scenario on a local simulator: a build breaks, is fixed, a health
+    /// score falls, a job is disabled. Exits by itself.
+    Demo,
+    /// Measure poll cycles against the loopback ceiling on a local simulator (see
+    /// docs/benchmarks.md). Build with --release.
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// List recent deliveries from the outbox (newest first).
+    Deliveries {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only deliveries in this state.
+        #[arg(long, value_parser = ["pending", "sent", "failed"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Send a sample card to one channel now and report exactly what the platform answered.
+    NotifyTest {
+        /// The channel's name in the config.
+        channel: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Stop sending alerts for a job, a project or all for a while (they are still recorded).
+    /// A running bot picks the silence up at its next cycle.
+    Mute {
+        /// A job id, a project id (or project:<id>), or `all`.
+        target: String,
+        /// How long: 30m, 2h, 1d, 1h30m (at most 30d).
+        duration: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who is muting (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// End the mutes on a target now; jobs still broken are summarised to their channels.
+    Unmute {
+        target: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Acknowledge a failing job: no repeat alerts until it recovers (at most 7 days).
+    Ack {
+        job_id: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the silences in force.
+    Silences {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and report every problem with its key.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Config file [default: $CODEARTS_BOT_CONFIG, then config/codearts-bot.toml]
+    #[arg(long = "config", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    pub(crate) fn load(&self) -> Result<Config, Failure> {
+        let path = Config::resolve_path(self.path.as_deref());
+        Config::load(&path).map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))
+    }
+}
