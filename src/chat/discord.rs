@@ -22,10 +22,10 @@ use super::commands::spec::{Kind, Opt};
 use super::commands::{COMMANDS, Command};
 use super::handler::Chat;
 use super::invoker::Invoker;
-pub use super::late::{DEFER_AFTER, deadline};
+use super::late::deadline;
 use super::late::{answer_later, follow_up_client};
 use super::reply::{JobCard, Line, Reply, list_text, sparkline};
-pub use super::signed::Rejected;
+use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
 use crate::notify::escape::discord_safe;
 use crate::util::text::{printable, truncate_utf16};
@@ -351,7 +351,7 @@ async fn interactions(
     }
 }
 
-/// Answers within [`DEFER_AFTER`] with the reply (type 4), or defers (type 5) and edits the
+/// Answers within [`super::late::DEFER_AFTER`] with the reply (type 4), or defers (type 5) and edits the
 /// original response when the command finishes.
 async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Value {
     let chat = endpoint.chat.clone();

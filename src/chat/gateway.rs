@@ -78,7 +78,7 @@ pub async fn respond(chat: &Chat, http: &Http, interaction: &Interaction) -> ser
         let (chat, interaction) = (chat.clone(), interaction.clone());
         tokio::spawn(async move { discord::answer(&chat, &interaction).await })
     };
-    match discord::deadline(task).await {
+    match super::late::deadline(task).await {
         Ok(reply) => {
             let answer = json!({"type": 4, "data": discord::render(&reply)});
             http.create_interaction_response(id, token, &answer, Vec::new())

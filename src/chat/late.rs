@@ -50,7 +50,7 @@ pub(crate) fn answer_later(
                 "the late answer was refused"
             ),
             Err(e) => {
-                warn!(platform, error = %crate::codearts::client::without_url(&e), "cannot send the late answer")
+                warn!(platform, error = %crate::util::http::without_url(&e), "cannot send the late answer")
             }
         }
     });

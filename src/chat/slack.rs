@@ -26,7 +26,7 @@ use super::handler::Chat;
 use super::invoker::Invoker;
 use super::late::{answer_later, deadline, follow_up_client};
 use super::reply::{JobCard, Line, Reply, list_text, sparkline};
-pub use super::signed::Rejected;
+use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
 use crate::notify::escape::slack_safe;
 use crate::util::secret::Secret;

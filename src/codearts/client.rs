@@ -10,7 +10,7 @@ use super::auth::Auth;
 use super::error::{ApiError, Error};
 use super::listing::{self, JobPage};
 use super::model::{self, JobId, JobInfo, ParseError};
-pub(crate) use crate::util::http::without_url;
+use crate::util::http::without_url;
 
 /// Answers larger than this are refused: a ShowJobInfo answer is about 1 KB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

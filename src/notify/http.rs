@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::error::SendError;
-use crate::codearts::client::without_url;
+use crate::util::http::without_url;
 use crate::util::secret::Secret;
 use crate::util::text;
 
