@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod job_list;
 pub mod listing;
 pub mod model;
 pub mod region;
