@@ -1,5 +1,6 @@
-//! The HTTP client for ShowJobInfo: builds the request, authenticates it, bounds it in time and
-//! size, and classifies every way it can fail so the poller knows a job change from an outage.
+//! The HTTP client for ShowJobInfo and the job lists: builds the request, authenticates it,
+//! bounds it in time and size, and classifies every way it can fail so the poller knows a job
+//! change from an outage.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 
 use super::auth::Auth;
 use super::error::{ApiError, Error};
+use super::job_list::{self, JobListPage};
 use super::listing::{self, JobPage};
 use super::model::{self, JobId, JobInfo, ParseError};
 use crate::util::http::without_url;
@@ -97,11 +99,47 @@ impl Client {
         self.get_retrying(&url, listing::parse_job_page).await
     }
 
+    /// ListProjectJobs: `GET /v1/job/{project_id}/list?page_index&page_size`, one page of a
+    /// project's jobs with their build state (`page_size` clamped to 1..=100).
+    pub async fn project_jobs_page(
+        &self,
+        project_id: &str,
+        page_index: u32,
+        page_size: u32,
+    ) -> Result<JobListPage, Error> {
+        // Checked before it reaches the path, which is then safe without escaping.
+        listing::check_project_id(project_id).map_err(Error::Malformed)?;
+        let url = format!(
+            "{}/v1/job/{project_id}/list?page_index={page_index}&page_size={}",
+            self.base,
+            page_size.clamp(1, listing::MAX_PAGE_SIZE)
+        );
+        self.get_retrying(&url, |body: &[u8]| {
+            job_list::parse_project_jobs(body, project_id)
+        })
+        .await
+    }
+
+    /// ListJob: `GET /v1/job/list?page_index&page_size`, one page of every job the credentials
+    /// can see, across projects (`page_size` clamped to 1..=100).
+    pub async fn all_jobs_page(
+        &self,
+        page_index: u32,
+        page_size: u32,
+    ) -> Result<JobListPage, Error> {
+        let url = format!(
+            "{}/v1/job/list?page_index={page_index}&page_size={}",
+            self.base,
+            page_size.clamp(1, listing::MAX_PAGE_SIZE)
+        );
+        self.get_retrying(&url, job_list::parse_all_jobs).await
+    }
+
     /// One call, and once more when the credentials were renewed after a 401.
     async fn get_retrying<T>(
         &self,
         url: &str,
-        parse: fn(&[u8]) -> Result<T, ParseError>,
+        parse: impl Fn(&[u8]) -> Result<T, ParseError> + Copy,
     ) -> Result<T, Error> {
         match self.get(url, parse).await {
             Answer { renewed: true, .. } => self.get(url, parse).await.result,
@@ -109,7 +147,7 @@ impl Client {
         }
     }
 
-    async fn get<T>(&self, url: &str, parse: fn(&[u8]) -> Result<T, ParseError>) -> Answer<T> {
+    async fn get<T>(&self, url: &str, parse: impl Fn(&[u8]) -> Result<T, ParseError>) -> Answer<T> {
         let request = self
             .http
             .get(url)
@@ -183,7 +221,7 @@ fn classify_with<T>(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
-    parse: fn(&[u8]) -> Result<T, ParseError>,
+    parse: impl FnOnce(&[u8]) -> Result<T, ParseError>,
 ) -> Result<T, Error> {
     if status.is_success() {
         return parse(body).map_err(|e| match e {
@@ -339,5 +377,235 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), "api_failed");
         assert!(err.to_string().contains("busy"));
+    }
+}
+
+/// The list calls over real loopback HTTP, against a tiny server that records each request and
+/// answers what the test set for its path.
+#[cfg(test)]
+mod list_calls {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::http::Response;
+
+    use super::*;
+    use crate::codearts::job_list::tests::{ALL_JOBS, PROJECT_JOBS};
+    use crate::util::secret::Secret;
+
+    const TOKEN: &str = "loopback-token-7f3a";
+    const PROJECT: &str = "85caf40575794f989920-5216d1148af6";
+
+    /// What one request looked like.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        path: String,
+        query: String,
+        token: Option<String>,
+        content_type: Option<String>,
+    }
+
+    /// A programmed answer: status, extra headers, body.
+    type Canned = (u16, Vec<(&'static str, &'static str)>, String);
+
+    #[derive(Clone, Default)]
+    struct Server {
+        /// path → the answer for it
+        answers: Arc<Mutex<HashMap<String, Canned>>>,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    async fn answer(State(server): State<Server>, request: Request) -> Response<Body> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let path = request.uri().path().to_owned();
+        server.seen.lock().unwrap().push(Seen {
+            path: path.clone(),
+            query: request.uri().query().unwrap_or("").to_owned(),
+            token: header("x-auth-token"),
+            content_type: header("content-type"),
+        });
+        let found = server.answers.lock().unwrap().get(&path).cloned();
+        let (status, headers, body) = found.unwrap_or_else(|| {
+            (
+                404,
+                vec![],
+                r#"{"error_code":"APIGW.0101","error_msg":"API not found"}"#.to_owned(),
+            )
+        });
+        let mut response = Response::builder().status(status);
+        for (k, v) in headers {
+            response = response.header(k, v);
+        }
+        response.body(Body::from(body)).unwrap()
+    }
+
+    /// Starts the server; returns it and a client pointed at it with a static token.
+    async fn start() -> (Server, Client) {
+        let server = Server::default();
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(server.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = Client::new(
+            &format!("http://{addr}/"),
+            Auth::Token(Secret::new(TOKEN)),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        (server, client)
+    }
+
+    impl Server {
+        fn set(&self, path: &str, status: u16, body: &str) {
+            self.set_with(path, status, vec![], body);
+        }
+        fn set_with(
+            &self,
+            path: &str,
+            status: u16,
+            headers: Vec<(&'static str, &'static str)>,
+            body: &str,
+        ) {
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(path.to_owned(), (status, headers, body.to_owned()));
+        }
+        fn seen(&self) -> Vec<Seen> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn project_jobs_page_sends_the_documented_request_and_parses_the_page() {
+        let (server, client) = start().await;
+        let path = format!("/v1/job/{PROJECT}/list");
+        server.set(&path, 200, PROJECT_JOBS);
+
+        let page = client.project_jobs_page(PROJECT, 2, 500).await.unwrap();
+        assert_eq!(
+            (page.entries.len(), page.skipped, page.total),
+            (2, 1, Some(3))
+        );
+        let first = &page.entries[0];
+        assert_eq!(first.id.as_str(), "d62d64d7782545c696ffaacc9ac9c69a");
+        assert_eq!(first.info.project_id.as_deref(), Some(PROJECT));
+        assert_eq!(first.info.last_build_status.as_deref(), Some("success"));
+
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].path, path);
+        // page_size 500 is clamped to the documented maximum.
+        assert_eq!(seen[0].query, "page_index=2&page_size=100");
+        assert_eq!(seen[0].token.as_deref(), Some(TOKEN));
+        assert_eq!(seen[0].content_type.as_deref(), Some("application/json"));
+    }
+
+    #[tokio::test]
+    async fn all_jobs_page_sends_the_documented_request_and_parses_the_page() {
+        let (server, client) = start().await;
+        server.set("/v1/job/list", 200, ALL_JOBS);
+
+        let page = client.all_jobs_page(0, 0).await.unwrap();
+        assert_eq!((page.entries.len(), page.total), (2, Some(2)));
+        assert_eq!(
+            page.entries[0].info.project_id.as_deref(),
+            Some("85caf40575794f989920-5216d1148af6")
+        );
+        assert_eq!(page.entries[0].extra.code_branch.as_deref(), Some("master"));
+
+        let seen = server.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].path, "/v1/job/list");
+        // page_size 0 is raised to 1.
+        assert_eq!(seen[0].query, "page_index=0&page_size=1");
+        assert_eq!(seen[0].token.as_deref(), Some(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn list_failures_are_classified_like_show_job_info() {
+        let (server, client) = start().await;
+        server.set(
+            "/v1/job/list",
+            200,
+            r#"{"status":"fail","error":"job list is being rebuilt"}"#,
+        );
+        let err = client.all_jobs_page(0, 100).await.unwrap_err();
+        assert_eq!(err.kind(), "api_failed");
+        assert!(err.to_string().contains("being rebuilt"), "{err}");
+
+        let path = format!("/v1/job/{PROJECT}/list");
+        server.set(&path, 200, "<html><body>proxy says hello</body></html>");
+        let err = client.project_jobs_page(PROJECT, 0, 100).await.unwrap_err();
+        assert_eq!(err.kind(), "malformed");
+        assert!(err.to_string().contains("<html>"), "{err}");
+
+        server.set_with(
+            &path,
+            429,
+            vec![("retry-after", "3"), ("x-request-id", "req-42")],
+            r#"{"error_code":"APIG.0308","error_msg":"policy user over ratelimit"}"#,
+        );
+        let err = client.project_jobs_page(PROJECT, 0, 100).await.unwrap_err();
+        assert!(
+            matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(3)),
+            "{err:?}"
+        );
+        assert_eq!(err.request_id(), Some("req-42"));
+
+        server.set(
+            &path,
+            401,
+            r#"{"error_code":"APIGW.0301","error_msg":"token expires"}"#,
+        );
+        let err = client.project_jobs_page(PROJECT, 0, 100).await.unwrap_err();
+        assert_eq!(err.kind(), "unauthorized");
+        // The token never shows in an error, in either form.
+        assert!(!err.to_string().contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
+        assert!(!format!("{client:?}").contains(TOKEN));
+
+        server.set(&path, 503, "");
+        let err = client.project_jobs_page(PROJECT, 0, 100).await.unwrap_err();
+        assert_eq!(err.kind(), "server_error");
+
+        // A path nobody answers: the gateway's 404.
+        let err = client
+            .project_jobs_page("0000000000000000", 0, 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(&err, Error::NotFound(e) if e.code.as_deref() == Some("APIGW.0101")));
+    }
+
+    #[tokio::test]
+    async fn a_bad_project_id_never_reaches_a_url() {
+        let (server, client) = start().await;
+        for bad in ["", "../v1/job/list", "p?page_size=1000", &"a".repeat(65)] {
+            let err = client.project_jobs_page(bad, 0, 100).await.unwrap_err();
+            assert_eq!(err.kind(), "malformed", "{bad:?}");
+        }
+        assert!(server.seen().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_page_is_refused() {
+        let (server, client) = start().await;
+        let huge = format!(
+            r#"{{"total":1,"jobs":[{{"id":"d62d64d7782545c696ffaacc9ac9c69a","job_name":"{}"}}]}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
+        server.set(&format!("/v1/job/{PROJECT}/list"), 200, &huge);
+        let err = client.project_jobs_page(PROJECT, 0, 100).await.unwrap_err();
+        assert_eq!(err.kind(), "malformed");
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 }

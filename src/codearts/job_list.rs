@@ -267,7 +267,7 @@ fn loose_text(v: Option<&Value>) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// ListProjectJobs, every field of the SDK's `Job` model, realistic values.
