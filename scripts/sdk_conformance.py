@@ -153,9 +153,14 @@ def run(binary):
         projects = [seeded_project_id(p) for p in range(PROJECTS)]
         by_project = {p: sorted(i for i, j in stored.items() if j.get("project_id") == p)
                       for p in projects}
-        if len(stored) != JOBS or sum(map(len, by_project.values())) != JOBS:
-            raise Mismatch(f"{len(stored)} jobs stored, {by_project and sum(map(len, by_project.values()))} "
-                           f"in the {PROJECTS} seeded projects; expected {JOBS}")
+        if len(stored) != JOBS:
+            raise Mismatch(f"{len(stored)} jobs stored, expected {JOBS}")
+        # --projects spreads round robin: project p holds seeded jobs p, p + 3, p + 6, ...
+        for p, project in enumerate(projects):
+            names = sorted(stored[i].get("job_name") for i in by_project[project])
+            expected = [f"sim-job-{i:04}" for i in range(p, JOBS, PROJECTS)]
+            if names != expected:
+                raise Mismatch(f"project {project} holds {names}, expected {expected}")
 
         # ShowJobInfo, every job, with each project's credentials.
         for project in projects:
