@@ -56,6 +56,9 @@ pub enum Command {
         /// Seed this many jobs with deterministic ids.
         #[arg(long, default_value_t = 0)]
         jobs: usize,
+        /// Spread the seeded jobs over this many projects (job i in project i mod N).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        projects: u32,
         /// Seed a job with this id (repeatable).
         #[arg(long = "job")]
         job_ids: Vec<String>,

@@ -218,6 +218,7 @@ pub(super) async fn check(config: &Config, job: &JobId, json: bool) -> Result<()
 pub(super) async fn run_sim(config: sim::SimConfig) -> Result<(), Failure> {
     let listen = config.listen;
     let seeded = config.jobs + config.job_ids.len();
+    let projects = config.projects.max(1);
     let users = config.iam_users.len();
     let aksk = config.aksk.is_some();
     let handle = sim::spawn(config)
@@ -228,7 +229,7 @@ pub(super) async fn run_sim(config: sim::SimConfig) -> Result<(), Failure> {
     // is written as one piece and a closed stdout is not an error.
     let banner = format!(
         "codearts-bot sim listening on {url}\ntoken: {token} (send it as X-Auth-Token)\n\
-         {seeded} jobs seeded; {users} IAM users; AK/SK {aksk}; control API under {url}/_sim/ \
+         {seeded} jobs seeded over {projects} projects; {users} IAM users; AK/SK {aksk}; control API under {url}/_sim/ \
          (see docs/simulator.md)\n",
         url = handle.base_url(),
         token = handle.token(),

@@ -99,6 +99,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Sim {
             listen,
             jobs,
+            projects,
             job_ids,
             token,
             iam_users,
@@ -116,6 +117,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 listen,
                 token,
                 jobs,
+                projects: projects as usize,
                 job_ids,
                 iam_users,
                 token_ttl: std::time::Duration::from_secs(token_ttl_secs.max(1)),

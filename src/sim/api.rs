@@ -1,7 +1,8 @@
-//! The CloudBuild API surface: `GET /v1/job/{job_id}/info`, and the gateway's answer to any
-//! other path. Each call passes, in order: the armed fault (delay, replacement answer or
+//! The CloudBuild API surface: ShowJobInfo (`GET /v1/job/{job_id}/info`), the job listings
+//! ([`super::listing`]), and the gateway's answer to any other path. Each call is counted
+//! (per operation too), then passes, in order: the armed fault (delay, replacement answer or
 //! dropped connection), the gateway's credentials check (AK/SK signature, issued IAM token or
-//! static token: [`super::iam`]), then the job lookup.
+//! static token: [`super::iam`]), then the operation itself.
 
 use std::sync::Arc;
 
@@ -13,9 +14,11 @@ use axum::response::Response;
 
 use super::fault;
 use super::iam::Call;
+use super::listing;
 use super::reply::{self, Documented};
 use super::shared::{Sim, set_request_id};
 use super::state::Lookup;
+use super::stats::Api;
 
 /// ShowJobInfo.
 pub(crate) async fn job_info(
@@ -33,7 +36,7 @@ pub(crate) async fn job_info(
         headers: &headers,
         body: &body,
     };
-    serve(&sim, &call, |sim, request_id| {
+    serve(&sim, Some(Api::ShowJobInfo), &call, |sim, request_id| {
         show_job_info(sim, id.as_deref(), request_id)
     })
     .await
@@ -55,8 +58,60 @@ pub(crate) async fn project_jobs(
         headers: &headers,
         body: &body,
     };
-    serve(&sim, &call, |sim, request_id| {
-        list_project_jobs(sim, project.as_deref(), uri.query(), request_id)
+    serve(
+        &sim,
+        Some(Api::ShowJobListByProjectId),
+        &call,
+        |sim, request_id| {
+            listing::show_job_list_by_project_id(sim, project.as_deref(), uri.query(), request_id)
+        },
+    )
+    .await
+}
+
+/// ListProjectJobs: `GET /v1/job/{project_id}/list?page_index&page_size`.
+pub(crate) async fn list_project_jobs(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let project = path.ok().map(|Path(id)| id);
+    let call = Call {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    serve(
+        &sim,
+        Some(Api::ListProjectJobs),
+        &call,
+        |sim, request_id| {
+            listing::list_project_jobs(sim, project.as_deref(), uri.query(), request_id)
+        },
+    )
+    .await
+}
+
+/// ListJob: `GET /v1/job/list?page_index&page_size`.
+pub(crate) async fn list_job(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = Call {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    serve(&sim, Some(Api::ListJob), &call, |sim, request_id| {
+        listing::list_job(sim, uri.query(), request_id)
     })
     .await
 }
@@ -75,7 +130,7 @@ pub(crate) async fn unknown(
         headers: &headers,
         body: &body,
     };
-    serve(&sim, &call, |_, request_id| {
+    serve(&sim, None, &call, |_, request_id| {
         reply::API_NOT_EXIST.response(request_id)
     })
     .await
@@ -84,10 +139,11 @@ pub(crate) async fn unknown(
 /// Counts the call, applies the armed fault, checks the credentials, then answers.
 async fn serve(
     sim: &Sim,
+    api: Option<Api>,
     call: &Call<'_>,
     answer: impl FnOnce(&Sim, &str) -> Response,
 ) -> Response {
-    sim.stats.request();
+    sim.stats.request(api);
     let request_id = sim.next_request_id();
     let mut replaced = None;
     if let Some(fault) = sim.faults.next() {
@@ -122,40 +178,6 @@ fn show_job_info(sim: &Sim, id: Option<&str>, request_id: &str) -> Response {
         Lookup::Missing => reply::URL_NOT_FOUND,
     };
     refused.response(request_id)
-}
-
-fn list_project_jobs(
-    sim: &Sim,
-    project: Option<&str>,
-    query: Option<&str>,
-    request_id: &str,
-) -> Response {
-    let Some(project) = project.filter(|p| crate::codearts::listing::check_project_id(p).is_ok())
-    else {
-        return reply::INVALID_PARAMETER.response(request_id);
-    };
-    let mut index = 0usize;
-    let mut size = 10usize;
-    for (key, value) in query
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-    {
-        let parsed = value.parse::<usize>();
-        match (key, parsed) {
-            ("page_index", Ok(n)) => index = n,
-            ("page_size", Ok(n)) if (1..=100).contains(&n) => size = n,
-            ("page_index" | "page_size", _) => {
-                return reply::INVALID_PARAMETER.response(request_id);
-            }
-            _ => {}
-        }
-    }
-    let (jobs, total) = sim.jobs.project_page(project, index, size);
-    reply::json_value(
-        StatusCode::OK,
-        &serde_json::json!({ "jobs": jobs, "total": total }),
-    )
 }
 
 /// The documented id rule: exactly 32 ASCII letters or digits (as [`crate::codearts::JobId`]),

@@ -1,6 +1,7 @@
 //! A typed client for the simulator's control API, over real HTTP: what the demo, the tests
 //! and the benchmarks use to script scenarios against a running simulator (in-process or not).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -133,6 +134,14 @@ impl Control {
     pub async fn stats(&self) -> Result<Value, ControlError> {
         let url = format!("{}/_sim/stats", self.base);
         self.call(self.http.get(url)).await
+    }
+
+    /// `by_api` of `GET /_sim/stats`: API calls received per operation name (`ShowJobInfo`,
+    /// `ListProjectJobs`, `ListJob`, `ShowJobListByProjectId`), every operation present.
+    pub async fn by_api(&self) -> Result<BTreeMap<String, u64>, ControlError> {
+        let stats = self.stats().await?;
+        serde_json::from_value(stats["by_api"].clone())
+            .map_err(|e| ControlError::Malformed(format!("by_api in the stats: {e}")))
     }
 
     /// `DELETE /_sim/stats`: sets the API-call counters back to zero.

@@ -1,4 +1,5 @@
-//! A CodeArts Build simulator on loopback: the ShowJobInfo API as documented, IAM's token
+//! A CodeArts Build simulator on loopback: the ShowJobInfo API as documented, the job lists
+//! (ShowJobListByProjectId, ListProjectJobs, ListJob: `listing.rs`), IAM's token
 //! endpoint and the gateway's AK/SK check, plus a control API that scripts scenarios (jobs,
 //! fields, faults, token revocation) for the demo, tests and benchmarks.
 //!
@@ -19,6 +20,12 @@
 //!   "last_build_status": "success", "last_build_time": 1721793407000, "health_score": 74},
 //!  "status": "success", "error": null}
 //! ```
+//!
+//! `GET /v1/job/{project_id}/list` (ListProjectJobs, `{"jobs": [Job…], "total": n}`),
+//! `GET /v1/job/list` (ListJob, `{"result": {"job_list": […], "total": n}, "status":
+//! "success"}`) and `GET /v3/{project_id}/jobs` (ShowJobListByProjectId) page the jobs
+//! (`page_index` from 0, `page_size` 1..=100, else 400 `CB.00060200`) ordered by id, leaving out
+//! `_sim_forbidden` jobs; entries carry the SDK models' fields (docs/simulator.md).
 //!
 //! Every answer carries an `X-Request-Id` header (32 hex characters). Checks, in order:
 //!
@@ -99,7 +106,8 @@
 //! - `GET /_sim/faults`: `{"faults": [{…, "count": <calls left or null>}, …]}`.
 //! - `DELETE /_sim/faults`: clears every fault.
 //! - `GET /_sim/stats`: `{"requests": n, "by_status": {"200": n, "404": n, …}, "dropped": n,
-//!   "jobs": n, "faults_armed": n}`. `requests` counts every API call received (faulted,
+//!   "by_api": {"ShowJobInfo": n, "ListProjectJobs": n, "ListJob": n,
+//!   "ShowJobListByProjectId": n}, "jobs": n, "faults_armed": n}`. `requests` counts every API call received (faulted,
 //!   refused and dropped ones too), `by_status` the answers sent by status, `dropped` the
 //!   connections dropped by a fault (so `requests` = sum of `by_status` + `dropped` once no
 //!   call is in flight). IAM calls are counted apart: `token_requests`, `tokens_issued`,
@@ -114,14 +122,16 @@
 //!
 //! [`SimConfig::jobs`] = N creates jobs `i` in `0..N` with id [`seeded_job_id`]`(i)` (the first
 //! 16 bytes of `sha256("sim-job-{i}")` as 32 lowercase hex characters) and name
-//! [`seeded_job_name`]`(i)` (`sim-job-0000`, `sim-job-0001`, …); [`SimConfig::job_ids`] adds
-//! jobs with those ids and default fields.
+//! [`seeded_job_name`]`(i)` (`sim-job-0000`, `sim-job-0001`, …) in project
+//! [`seeded_project_id`]`(i % `[`SimConfig::projects`]`)`; [`SimConfig::job_ids`] adds jobs
+//! with those ids and default fields in the default project.
 
 mod api;
 mod control;
 mod control_client;
 mod fault;
 mod iam;
+mod listing;
 mod reply;
 mod server;
 mod shared;
@@ -161,7 +171,11 @@ pub struct SimConfig {
     pub token: String,
     /// How many seeded jobs to create (see [`seeded_job_id`]).
     pub jobs: usize,
-    /// Further jobs to create with default fields.
+    /// How many projects the seeded jobs are spread over: seeded job `i` belongs to project
+    /// [`seeded_project_id`]`(i % projects)`. 1 (the default; 0 counts as 1) keeps every job
+    /// in the default project.
+    pub projects: usize,
+    /// Further jobs to create with default fields (in the default project).
     pub job_ids: Vec<JobId>,
     /// IAM users that may obtain tokens at `POST /v3/auth/tokens`.
     pub iam_users: Vec<IamUser>,
@@ -178,6 +192,7 @@ impl Default for SimConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             token: DEFAULT_TOKEN.to_owned(),
             jobs: 0,
+            projects: 1,
             job_ids: Vec::new(),
             iam_users: Vec::new(),
             token_ttl: std::time::Duration::from_secs(24 * 3600),
@@ -192,6 +207,7 @@ impl std::fmt::Debug for SimConfig {
             .field("listen", &self.listen)
             .field("token", &"***")
             .field("jobs", &self.jobs)
+            .field("projects", &self.projects)
             .field("job_ids", &self.job_ids)
             .field("iam_users", &self.iam_users)
             .field("token_ttl", &self.token_ttl)
@@ -212,6 +228,17 @@ pub fn seeded_job_id(i: usize) -> JobId {
 /// The `job_name` of seeded job `i`: `sim-job-0000`, `sim-job-0001`, …
 pub fn seeded_job_name(i: usize) -> String {
     format!("sim-job-{i:04}")
+}
+
+/// The id of seeded project `p`: project 0 is the default project every job is created in
+/// (`5a1e2d3c4b5a69788796-a5b4c3d2e1f0`); project `p > 0` is the first 16 bytes of
+/// `sha256("sim-project-{p}")` in lowercase hex, split 20 + 12 by a `-` like the default.
+pub fn seeded_project_id(p: usize) -> String {
+    if p == 0 {
+        return state::DEFAULT_PROJECT_ID.to_owned();
+    }
+    let digest = hex::encode(&Sha256::digest(format!("sim-project-{p}").as_bytes())[..16]);
+    format!("{}-{}", &digest[..20], &digest[20..])
 }
 
 /// The ids of seeded jobs `0..n`, in order.
@@ -246,12 +273,18 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
     });
     let sim = Arc::new(shared::Sim::new(config.token.clone(), identity));
     let now_ms = chrono::Utc::now().timestamp_millis();
+    let projects: Vec<String> = (0..config.projects.max(1)).map(seeded_project_id).collect();
     for i in 0..config.jobs {
-        sim.jobs
-            .seed(seeded_job_id(i).as_str(), Some(seeded_job_name(i)), now_ms);
+        let project = &projects[i % projects.len()];
+        sim.jobs.seed(
+            seeded_job_id(i).as_str(),
+            Some(seeded_job_name(i)),
+            Some(project),
+            now_ms,
+        );
     }
     for id in &config.job_ids {
-        sim.jobs.seed(id.as_str(), None, now_ms);
+        sim.jobs.seed(id.as_str(), None, None, now_ms);
     }
 
     let app = server::router(sim);

@@ -18,10 +18,17 @@ use super::{api, control};
 /// The whole simulator as one router.
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
     Router::new()
+        // One parameter name for the segment after /v1/job/: the router refuses two names
+        // at the same place.
         .route(
-            "/v1/job/{job_id}/info",
+            "/v1/job/{id}/info",
             get(api::job_info).fallback(api::unknown),
         )
+        .route(
+            "/v1/job/{id}/list",
+            get(api::list_project_jobs).fallback(api::unknown),
+        )
+        .route("/v1/job/list", get(api::list_job).fallback(api::unknown))
         .route(
             "/v3/{project_id}/jobs",
             get(api::project_jobs).fallback(api::unknown),

@@ -23,19 +23,7 @@ pub(crate) const FLAG_FAIL: &str = "_sim_fail";
 pub(crate) const FLAG_REMOVE: &str = "_sim_remove";
 
 /// The `project_id` given to jobs created without one (the documented example's form).
-const DEFAULT_PROJECT_ID: &str = "5a1e2d3c4b5a69788796-a5b4c3d2e1f0";
-
-/// The fields a project listing shows of each job (a subset of the documented ones).
-const LISTING_FIELDS: &[&str] = &[
-    "id",
-    "job_name",
-    "last_build_time",
-    "health_score",
-    "source_code",
-    "last_build_status",
-    "disabled",
-    "favorite",
-];
+pub(crate) const DEFAULT_PROJECT_ID: &str = "5a1e2d3c4b5a69788796-a5b4c3d2e1f0";
 
 /// What a ShowJobInfo call for one id finds.
 pub(crate) enum Lookup {
@@ -206,11 +194,17 @@ impl Jobs {
         }
     }
 
-    /// Creates the job with [`default_fields`] (named `name` when given) unless it exists.
-    pub(crate) fn seed(&self, id: &str, name: Option<String>, now_ms: i64) {
+    /// Creates the job with [`default_fields`] (named `name` when given, in project `project`
+    /// when given, else [`DEFAULT_PROJECT_ID`]) unless it exists.
+    pub(crate) fn seed(&self, id: &str, name: Option<String>, project: Option<&str>, now_ms: i64) {
         let mut jobs = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        jobs.entry(id.to_owned())
-            .or_insert_with(|| Job::new(default_fields(id, name, now_ms)));
+        jobs.entry(id.to_owned()).or_insert_with(|| {
+            let mut fields = default_fields(id, name, now_ms);
+            if let Some(project) = project {
+                fields.insert("project_id".to_owned(), Value::from(project));
+            }
+            Job::new(fields)
+        });
     }
 
     /// Creates the job (with defaults) if needed, then applies the patch. Returns the job as
@@ -249,22 +243,20 @@ impl Jobs {
             .collect()
     }
 
-    /// One page of ShowJobListByProjectId: the jobs whose `project_id` is `project` and that
-    /// the caller may see (not `_sim_forbidden`), ordered by id, with the total. Each entry
-    /// carries the listing's fields, copied from the job's own.
-    pub(crate) fn project_page(
+    /// One page of a job listing: the jobs `belongs` accepts that the caller may see (not
+    /// `_sim_forbidden`), ordered by id so pages are stable, each shown by `entry` from the
+    /// job's stored fields; with the total of matching jobs.
+    pub(crate) fn page(
         &self,
-        project: &str,
+        belongs: impl Fn(&Map<String, Value>) -> bool,
         index: usize,
         size: usize,
+        entry: impl Fn(&Map<String, Value>) -> Value,
     ) -> (Vec<Value>, usize) {
         let jobs = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let mut matching: Vec<(&String, &Job)> = jobs
             .iter()
-            .filter(|(_, job)| {
-                !job.forbidden
-                    && job.fields.get("project_id").and_then(Value::as_str) == Some(project)
-            })
+            .filter(|(_, job)| !job.forbidden && belongs(&job.fields))
             .collect();
         matching.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let total = matching.len();
@@ -272,15 +264,7 @@ impl Jobs {
             .into_iter()
             .skip(index.saturating_mul(size))
             .take(size)
-            .map(|(_, job)| {
-                let mut entry = Map::new();
-                for key in LISTING_FIELDS {
-                    if let Some(value) = job.fields.get(*key) {
-                        entry.insert((*key).to_owned(), value.clone());
-                    }
-                }
-                Value::Object(entry)
-            })
+            .map(|(_, job)| entry(&job.fields))
             .collect();
         (page, total)
     }

@@ -1,5 +1,6 @@
 //! Counters of the API calls the simulator served, for tests and benchmarks to read through
-//! `GET /_sim/stats`. Lock-free: one atomic add per call and one per answer.
+//! `GET /_sim/stats`. Lock-free: two atomic adds per call (total and operation) and one per
+//! answer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,11 +10,46 @@ use serde_json::{Map, Value, json};
 /// Statuses are counted in a table indexed by the code; codes outside it are not counted.
 const STATUS_SLOTS: usize = 600;
 
+/// The API operations the simulator serves, counted apart in `by_api` under the SDK's
+/// operation names (calls to unknown paths count in `requests` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    ShowJobInfo,
+    ListProjectJobs,
+    ListJob,
+    ShowJobListByProjectId,
+}
+
+impl Api {
+    /// Every operation, in the order of the counter table.
+    pub(crate) const ALL: [Api; 4] = [
+        Api::ShowJobInfo,
+        Api::ListProjectJobs,
+        Api::ListJob,
+        Api::ShowJobListByProjectId,
+    ];
+
+    /// The operation's name in the official SDKs (the key in `by_api`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::ShowJobInfo => "ShowJobInfo",
+            Api::ListProjectJobs => "ListProjectJobs",
+            Api::ListJob => "ListJob",
+            Api::ShowJobListByProjectId => "ShowJobListByProjectId",
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
 /// API-call counters (control-API calls are not counted).
 pub(crate) struct Stats {
     requests: AtomicU64,
     dropped: AtomicU64,
     by_status: Box<[AtomicU64]>,
+    by_api: [AtomicU64; Api::ALL.len()],
 }
 
 impl Default for Stats {
@@ -22,14 +58,19 @@ impl Default for Stats {
             requests: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            by_api: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
 impl Stats {
-    /// An API call arrived (counted before any fault delay).
-    pub(crate) fn request(&self) {
+    /// An API call arrived (counted before any fault delay); `api` is `None` for a path the
+    /// API does not have.
+    pub(crate) fn request(&self, api: Option<Api>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(api) = api {
+            self.by_api[api.slot()].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// An API call was answered with this status.
@@ -47,13 +88,14 @@ impl Stats {
     pub(crate) fn reset(&self) {
         self.requests.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
-        for slot in &*self.by_status {
+        for slot in self.by_status.iter().chain(&self.by_api) {
             slot.store(0, Ordering::Relaxed);
         }
     }
 
-    /// `{"requests": n, "by_status": {"200": n, ...}, "dropped": n}`; statuses never answered
-    /// are left out of `by_status`.
+    /// `{"requests": n, "by_status": {"200": n, ...}, "dropped": n, "by_api": {"ShowJobInfo":
+    /// n, ...}}`; statuses never answered are left out of `by_status`, while `by_api` always
+    /// names every operation (0 when never called), so readers need not guess.
     pub(crate) fn snapshot(&self) -> Value {
         let mut by_status = Map::new();
         for (code, slot) in self.by_status.iter().enumerate() {
@@ -62,10 +104,18 @@ impl Stats {
                 by_status.insert(code.to_string(), Value::from(count));
             }
         }
+        let by_api: Map<String, Value> = Api::ALL
+            .iter()
+            .map(|api| {
+                let count = self.by_api[api.slot()].load(Ordering::Relaxed);
+                (api.name().to_owned(), Value::from(count))
+            })
+            .collect();
         json!({
             "requests": self.requests.load(Ordering::Relaxed),
             "by_status": by_status,
             "dropped": self.dropped.load(Ordering::Relaxed),
+            "by_api": by_api,
         })
     }
 }
@@ -77,20 +127,30 @@ mod tests {
     #[test]
     fn counts_requests_statuses_and_drops() {
         let stats = Stats::default();
-        for status in [StatusCode::OK, StatusCode::OK, StatusCode::NOT_FOUND] {
-            stats.request();
+        for (status, api) in [
+            (StatusCode::OK, Some(Api::ShowJobInfo)),
+            (StatusCode::OK, Some(Api::ListJob)),
+            (StatusCode::NOT_FOUND, None),
+        ] {
+            stats.request(api);
             stats.answered(status);
         }
-        stats.request();
+        stats.request(Some(Api::ListJob));
         stats.dropped();
+        let zero_apis = json!({"ShowJobInfo": 0, "ListProjectJobs": 0, "ListJob": 0,
+            "ShowJobListByProjectId": 0});
+        let mut by_api = zero_apis.clone();
+        by_api["ShowJobInfo"] = json!(1);
+        by_api["ListJob"] = json!(2);
         assert_eq!(
             stats.snapshot(),
-            json!({"requests": 4, "by_status": {"200": 2, "404": 1}, "dropped": 1})
+            json!({"requests": 4, "by_status": {"200": 2, "404": 1}, "dropped": 1,
+                "by_api": by_api})
         );
         stats.reset();
         assert_eq!(
             stats.snapshot(),
-            json!({"requests": 0, "by_status": {}, "dropped": 0})
+            json!({"requests": 0, "by_status": {}, "dropped": 0, "by_api": zero_apis})
         );
     }
 }

@@ -833,3 +833,408 @@ async fn a_signature_dated_sixteen_minutes_ago_gets_apigw_0303() {
     );
     sim.stop().await;
 }
+
+// ---- Job listings: ListProjectJobs, ListJob, and by_api ----
+
+/// `GET {path}` with the static token (or none); status and JSON body.
+async fn api_get(
+    sim: &SimHandle,
+    path_and_query: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().get(format!("{}{path_and_query}", sim.base_url()));
+    if let Some(token) = token {
+        request = request.header("X-Auth-Token", token);
+    }
+    let response = request.send().await.expect("the simulator answers");
+    let status = response.status();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+async fn start_spread(jobs: usize, projects: usize) -> SimHandle {
+    spawn(SimConfig {
+        jobs,
+        projects,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts on loopback")
+}
+
+#[tokio::test]
+async fn list_project_jobs_answers_the_sdk_job_shape_from_the_jobs_fields() {
+    let sim = start(3).await;
+    let project = seeded_project_id(0);
+    let control = sim.control();
+    let id = seeded_job_id(1);
+    control
+        .put_job(id.as_str(), json!({"health_score": 42, "disabled": true}))
+        .await
+        .unwrap();
+    let (status, body) = api_get(
+        &sim,
+        &format!("/v1/job/{project}/list"),
+        Some(DEFAULT_TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 3);
+    let jobs = body["jobs"].as_array().unwrap();
+    let stored = control.job(id.as_str()).await.unwrap();
+    let entry = jobs.iter().find(|j| j["id"] == id.as_str()).unwrap();
+    for key in [
+        "job_name",
+        "last_build_status",
+        "health_score",
+        "disabled",
+        "last_build_time",
+    ] {
+        assert_eq!(entry[key], stored[key], "{key}");
+    }
+    assert_eq!(entry["health_score"], 42);
+    assert_eq!(entry["disabled"], true);
+    for key in [
+        "last_build_user",
+        "last_build_user_id",
+        "trigger_type",
+        "is_finished",
+        "last_job_running_status",
+        "build_project_id",
+        "scm_web_url",
+        "scm_type",
+        "repo_id",
+        "source_code",
+        "is_copy",
+        "is_delete",
+        "is_execute",
+        "is_forbidden",
+        "is_modify",
+        "is_view",
+        "favorite",
+        "job_creator",
+        "user_name",
+    ] {
+        assert!(entry.get(key).is_some(), "{key} missing from {entry}");
+    }
+    assert!(
+        entry["build_time"].is_number(),
+        "the SDK declares build_time a number"
+    );
+    assert!(entry.get("project_id").is_none(), "Job has no project_id");
+    assert!(entry.get("_sim_forbidden").is_none());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn list_job_answers_the_envelope_across_projects() {
+    let sim = start_spread(7, 3).await;
+    let (status, body) = api_get(
+        &sim,
+        "/v1/job/list?page_index=0&page_size=100",
+        Some(DEFAULT_TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["result"]["total"], 7);
+    let list = body["result"]["job_list"].as_array().unwrap();
+    assert_eq!(list.len(), 7);
+    for entry in list {
+        for key in [
+            "id",
+            "job_name",
+            "last_build_status",
+            "health_score",
+            "disabled",
+            "last_build_time",
+            "project_id",
+            "project_name",
+            "code_branch",
+            "commit_id",
+            "commit_detail_url",
+            "build_number",
+            "forbidden_msg",
+            "tag",
+            "nick_name",
+            "build_type",
+        ] {
+            assert!(entry.get(key).is_some(), "{key} missing from {entry}");
+        }
+    }
+    let projects: std::collections::BTreeSet<&str> = list
+        .iter()
+        .map(|e| e["project_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(projects.len(), 3);
+    let ids: Vec<&str> = list.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "ordered by job id");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn paging_250_jobs_gives_three_pages_without_duplicates_or_gaps() {
+    let sim = start(250).await;
+    let project = seeded_project_id(0);
+    let mut expected: Vec<String> = seeded_job_ids(250)
+        .iter()
+        .map(|id| id.as_str().to_owned())
+        .collect();
+    expected.sort_unstable();
+    for list_job in [false, true] {
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        for index in 0.. {
+            let path = if list_job {
+                format!("/v1/job/list?page_index={index}&page_size=100")
+            } else {
+                format!("/v1/job/{project}/list?page_index={index}&page_size=100")
+            };
+            let (status, body) = api_get(&sim, &path, Some(DEFAULT_TOKEN)).await;
+            assert_eq!(status, StatusCode::OK);
+            let (jobs, total) = if list_job {
+                (&body["result"]["job_list"], &body["result"]["total"])
+            } else {
+                (&body["jobs"], &body["total"])
+            };
+            assert_eq!(*total, 250);
+            let jobs = jobs.as_array().unwrap();
+            if jobs.is_empty() {
+                break;
+            }
+            pages += 1;
+            seen.extend(jobs.iter().map(|j| j["id"].as_str().unwrap().to_owned()));
+        }
+        assert_eq!(pages, 3, "list_job={list_job}");
+        assert_eq!(
+            seen, expected,
+            "every job once, in id order (list_job={list_job})"
+        );
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn bad_page_parameters_are_refused_as_invalid_parameters() {
+    let sim = start(1).await;
+    let project = seeded_project_id(0);
+    for query in [
+        "page_size=101",
+        "page_size=0",
+        "page_index=x",
+        "page_index=-1",
+    ] {
+        for path in [
+            format!("/v1/job/{project}/list?{query}"),
+            format!("/v1/job/list?{query}"),
+        ] {
+            let (status, body) = api_get(&sim, &path, Some(DEFAULT_TOKEN)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+            assert_eq!(
+                body,
+                json!({"error_code": "CB.00060200", "error_msg": "invalid parameter"}),
+                "{path}"
+            );
+        }
+    }
+    let (status, _) = api_get(&sim, "/v1/job/bad.project/list", Some(DEFAULT_TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn list_calls_need_credentials_and_faults_apply_to_them() {
+    let sim = start_with_identity(Duration::from_secs(3600)).await;
+    let project = seeded_project_id(0);
+    for path in [format!("/v1/job/{project}/list"), "/v1/job/list".to_owned()] {
+        let (status, body) = api_get(&sim, &path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["error_code"], "APIGW.0301");
+        assert!(body["request_id"].is_string());
+    }
+    sim.control()
+        .set_fault(json!({"status": 503, "count": 2}))
+        .await
+        .unwrap();
+    for path in [format!("/v1/job/{project}/list"), "/v1/job/list".to_owned()] {
+        let (status, body) = api_get(&sim, &path, Some(DEFAULT_TOKEN)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(body["error_code"], "CB.00060100");
+    }
+    let (status, _) = api_get(&sim, "/v1/job/list", Some(DEFAULT_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "the fault is used up");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_aksk_signed_list_call_with_a_query_is_accepted() {
+    use crate::codearts::signer::{self, SignableRequest};
+    let sim = start_with_identity(Duration::from_secs(3600)).await;
+    let date = chrono::Utc::now().format(signer::DATE_FORMAT).to_string();
+    let path = format!("/v1/job/{}/list", seeded_project_id(0));
+    let query = vec![
+        ("page_index".to_owned(), "0".to_owned()),
+        ("page_size".to_owned(), "100".to_owned()),
+    ];
+    let signed = vec![
+        ("host".to_owned(), sim.addr().to_string()),
+        ("x-sdk-date".to_owned(), date.clone()),
+    ];
+    let authorization = signer::authorization(
+        "AKSIM",
+        "sk-sim-secret",
+        &SignableRequest {
+            method: "GET",
+            path: &path,
+            query: &query,
+            headers: &signed,
+            body: b"",
+        },
+    );
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}{path}?page_index=0&page_size=100",
+            sim.base_url()
+        ))
+        .header("X-Sdk-Date", &date)
+        .header("Authorization", authorization)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["total"], 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn forbidden_and_deleted_jobs_are_absent_from_lists() {
+    let sim = start(4).await;
+    let control = sim.control();
+    control
+        .put_job(seeded_job_id(0).as_str(), json!({"_sim_forbidden": true}))
+        .await
+        .unwrap();
+    control.delete_job(seeded_job_id(1).as_str()).await.unwrap();
+    control
+        .put_job(
+            seeded_job_id(2).as_str(),
+            json!({"_sim_remove": ["health_score"]}),
+        )
+        .await
+        .unwrap();
+    let (_, body) = api_get(&sim, "/v1/job/list", Some(DEFAULT_TOKEN)).await;
+    assert_eq!(body["result"]["total"], 2);
+    let list = body["result"]["job_list"].as_array().unwrap();
+    let ids: Vec<&str> = list.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&seeded_job_id(0).as_str()));
+    assert!(!ids.contains(&seeded_job_id(1).as_str()));
+    let removed = list
+        .iter()
+        .find(|e| e["id"] == seeded_job_id(2).as_str())
+        .unwrap();
+    assert!(
+        removed.get("health_score").is_none(),
+        "a removed field is left out"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn projects_spread_seeded_jobs_round_robin_over_deterministic_ids() {
+    assert_eq!(seeded_project_id(0), "5a1e2d3c4b5a69788796-a5b4c3d2e1f0");
+    assert_eq!(seeded_project_id(2), seeded_project_id(2));
+    assert_ne!(seeded_project_id(1), seeded_project_id(2));
+    assert!(crate::codearts::listing::check_project_id(&seeded_project_id(7)).is_ok());
+
+    let sim = start_spread(10, 3).await;
+    let mut sum = 0;
+    for p in 0..3 {
+        let project = seeded_project_id(p);
+        let (status, body) = api_get(
+            &sim,
+            &format!("/v1/job/{project}/list?page_size=100"),
+            Some(DEFAULT_TOKEN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let expected: Vec<String> = (0..10)
+            .filter(|i| i % 3 == p)
+            .map(seeded_job_name)
+            .collect();
+        let mut names: Vec<String> = body["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["job_name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, expected, "project {p}");
+        assert_eq!(body["total"], expected.len());
+        sum += expected.len();
+        // ShowJobInfo agrees on the project.
+        let (_, info) = info_of(&sim, seeded_job_id(p).as_str()).await;
+        assert_eq!(info["result"]["project_id"], project.as_str());
+    }
+    assert_eq!(sum, 10);
+    let (_, body) = api_get(
+        &sim,
+        &format!("/v1/job/{}/list", seeded_project_id(3)),
+        Some(DEFAULT_TOKEN),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"jobs": [], "total": 0}),
+        "a project with no jobs"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn by_api_counts_calls_per_operation() {
+    let sim = start(2).await;
+    let control = sim.control();
+    let project = seeded_project_id(0);
+    info_of(&sim, seeded_job_id(0).as_str()).await;
+    api_get(
+        &sim,
+        &format!("/v1/job/{project}/list"),
+        Some(DEFAULT_TOKEN),
+    )
+    .await;
+    api_get(
+        &sim,
+        &format!("/v1/job/{project}/list?page_size=101"),
+        Some(DEFAULT_TOKEN),
+    )
+    .await;
+    api_get(&sim, "/v1/job/list", None).await;
+    api_get(&sim, &format!("/v3/{project}/jobs"), Some(DEFAULT_TOKEN)).await;
+    api_get(&sim, "/v1/nothing/here", Some(DEFAULT_TOKEN)).await;
+
+    let by_api = control.by_api().await.unwrap();
+    let expected: std::collections::BTreeMap<String, u64> = [
+        ("ShowJobInfo", 1),
+        ("ListProjectJobs", 2),
+        ("ListJob", 1),
+        ("ShowJobListByProjectId", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(by_api, expected);
+    let stats = control.stats().await.unwrap();
+    assert_eq!(stats["requests"], 6, "unknown paths count in requests only");
+    assert_eq!(
+        stats["by_status"],
+        json!({"200": 3, "400": 1, "401": 1, "404": 1})
+    );
+    assert_eq!(stats["jobs"], 2);
+    assert_eq!(stats["faults_armed"], 0);
+
+    control.reset_stats().await.unwrap();
+    assert!(control.by_api().await.unwrap().values().all(|n| *n == 0));
+    sim.stop().await;
+}
