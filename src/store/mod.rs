@@ -12,6 +12,7 @@ mod observations;
 mod outbox;
 mod retention;
 mod watch;
+mod watch_diff;
 
 pub use db::{Error, Result, Store, from_ms, to_ms};
 pub use observations::{Observed, Recorded};

@@ -11,8 +11,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 
-use super::db::{Result, Store, Tx, corrupt, count, counter, from_json, from_ms, to_json, to_ms};
+use super::db::{
+    Error, Result, Store, Tx, corrupt, count, counter, from_json, from_ms, to_json, to_ms,
+};
 use crate::codearts::{JobId, JobInfo};
 use crate::domain::detect::Detection;
 use crate::domain::event::{Event, EventKind};
@@ -102,16 +105,17 @@ struct LoggedEventRow {
 }
 
 impl Store {
-    /// The latest snapshot of every job that has one, by job id.
+    /// The latest snapshot of every job that has one, by job id: one query, each row converted
+    /// as it streams in.
     pub async fn snapshots(&self) -> Result<HashMap<String, Snapshot>> {
         sqlx::query_as::<_, SnapshotRow>(
             "SELECT job_id, info, presence, settled_status, missing_polls, outcomes FROM job_state",
         )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(SnapshotRow::into_snapshot)
-        .collect()
+        .fetch(&self.pool)
+        .map_err(Error::from)
+        .and_then(|row| std::future::ready(row.into_snapshot()))
+        .try_collect()
+        .await
     }
 
     /// Stores one observation's outcome in one transaction: the new snapshot (with a history

@@ -2,8 +2,10 @@
 //! (config file, chat command, project discovery) and which channels hear about it.
 
 use chrono::Utc;
+use futures_util::TryStreamExt;
 
-use super::db::{Result, Store, corrupt, to_ms};
+use super::db::{Result, Store, Tx, corrupt, to_ms};
+use super::watch_diff::{StoredWatch, StoredWatches, WatchDiff, config_diff, project_diff};
 use crate::codearts::JobId;
 
 /// Where a watched job came from.
@@ -70,71 +72,51 @@ impl TryFrom<WatchedJobRow> for WatchedJob {
 
 impl Store {
     /// Makes the config file's jobs the `config` watch list: adds new ones, updates their
-    /// channels, and removes config jobs no longer in the file. Chat-added jobs are untouched.
+    /// channels (a chat-added or discovered job pinned in the file becomes `config`, keeping
+    /// its `added_at`), and removes config jobs no longer in the file. Chat-added jobs not in
+    /// the file are untouched. Reads the list once and writes only what differs: an unchanged
+    /// config writes nothing.
     pub async fn sync_config_jobs(&self, jobs: &[(JobId, Option<Vec<String>>)]) -> Result<()> {
         let mut tx = self.write().await?;
-        let now = to_ms(Utc::now());
-        let existing: Vec<String> =
-            sqlx::query_scalar("SELECT job_id FROM watched_jobs WHERE source = 'config'")
-                .fetch_all(&mut *tx)
-                .await?;
-        for id in existing {
-            if !jobs.iter().any(|(j, _)| j.as_str() == id) {
-                sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'config'")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for (job, channels) in jobs {
-            let channels = channels.as_ref().map(|c| serde_json::json!(c).to_string());
-            sqlx::query(
-                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (job_id) DO UPDATE SET source = excluded.source,
-                                                    channels = excluded.channels",
-            )
-            .bind(job.as_str())
-            .bind(WatchSource::Config.as_str())
-            .bind(channels)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let stored = stored_watches(&mut tx).await?;
+        let diff = config_diff(&stored, jobs);
+        apply(
+            tx,
+            &diff,
+            "DELETE FROM watched_jobs
+             WHERE source = 'config' AND job_id IN (SELECT value FROM json_each(?1))",
+            // `WHERE true` lets SQLite parse the upsert after a SELECT.
+            "INSERT INTO watched_jobs (job_id, source, channels, added_at)
+             SELECT value ->> 0, 'config', value ->> 1, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT (job_id) DO UPDATE SET source = excluded.source,
+                                                channels = excluded.channels",
+        )
+        .await
     }
 
     /// Makes `listed` the discovered part of the watch list, each job with the channels of the
-    /// projects that list it, and removes the discovered jobs in `dropped`. A job the config
-    /// or a chat command already watches keeps its source and channels.
+    /// projects that list it, and removes the discovered jobs in `dropped` (before adding, so
+    /// a job in both comes back as a new row). A job the config or a chat command already
+    /// watches keeps its source and channels. Writes only what differs.
     pub async fn sync_project_jobs(
         &self,
         listed: &[(JobId, Vec<String>)],
         dropped: &[JobId],
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        let now = to_ms(Utc::now());
-        for job in dropped {
-            sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'project'")
-                .bind(job.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (job, channels) in listed {
-            sqlx::query(
-                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels
-                 WHERE watched_jobs.source = 'project'",
-            )
-            .bind(job.as_str())
-            .bind(WatchSource::Project.as_str())
-            .bind(serde_json::json!(channels).to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let stored = stored_watches(&mut tx).await?;
+        let diff = project_diff(&stored, listed, dropped);
+        apply(
+            tx,
+            &diff,
+            "DELETE FROM watched_jobs
+             WHERE source = 'project' AND job_id IN (SELECT value FROM json_each(?1))",
+            "INSERT INTO watched_jobs (job_id, source, channels, added_at)
+             SELECT value ->> 0, 'project', value ->> 1, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels
+             WHERE watched_jobs.source = 'project'",
+        )
+        .await
     }
 
     /// Whether one job is on the watch list (one indexed lookup, not the whole list).
@@ -146,16 +128,17 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Every watched job, in a stable order.
+    /// Every watched job, in a stable order: one query, each row converted as it streams in
+    /// (no intermediate vector of raw rows).
     pub async fn watched_jobs(&self) -> Result<Vec<WatchedJob>> {
         sqlx::query_as::<_, WatchedJobRow>(
             "SELECT job_id, source, channels FROM watched_jobs ORDER BY job_id",
         )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(WatchedJob::try_from)
-        .collect()
+        .fetch(&self.pool)
+        .map_err(super::db::Error::from)
+        .and_then(|row| std::future::ready(WatchedJob::try_from(row)))
+        .try_collect()
+        .await
     }
 
     /// Adds `job` to the watch list as a chat-added job sending to `channels` (`None`: every
@@ -204,5 +187,195 @@ impl Store {
             tx.commit().await?;
         }
         Ok(source)
+    }
+}
+
+/// The whole stored watch list, in one streamed query, keyed for the diff.
+async fn stored_watches(tx: &mut Tx) -> Result<StoredWatches> {
+    let rows =
+        sqlx::query_as::<_, WatchedJobRow>("SELECT job_id, source, channels FROM watched_jobs")
+            .fetch(&mut **tx);
+    Ok(rows
+        .try_fold(StoredWatches::new(), |mut stored, row| {
+            let WatchedJobRow {
+                job_id,
+                source,
+                channels,
+            } = row;
+            stored.insert(job_id, StoredWatch { source, channels });
+            std::future::ready(Ok(stored))
+        })
+        .await?)
+}
+
+/// Writes `diff` with two set-based statements (each takes its rows as one JSON array
+/// parameter, `?1`, so no bound-parameter limit applies) and commits; an empty diff rolls back
+/// without writing. `delete` removes the ids of `removed`; `upsert` takes `[job_id, channels]`
+/// pairs for `added` and `changed` and `added_at` as `?2`.
+async fn apply(
+    mut tx: Tx,
+    diff: &WatchDiff,
+    delete: &'static str,
+    upsert: &'static str,
+) -> Result<()> {
+    if diff.is_empty() {
+        tx.rollback().await?;
+        return Ok(());
+    }
+    if !diff.removed.is_empty() {
+        sqlx::query(delete)
+            .bind(serde_json::json!(diff.removed).to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !diff.added.is_empty() || !diff.changed.is_empty() {
+        let rows: Vec<_> = diff.added.iter().chain(&diff.changed).collect();
+        sqlx::query(upsert)
+            .bind(serde_json::json!(rows).to_string())
+            .bind(to_ms(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The syncs against a real database on one connection, so SQLite's `total_changes()`
+    //! counts exactly the rows they write.
+
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    use super::*;
+
+    /// A migrated store whose pool has a single connection: every query, the syncs' included,
+    /// runs on it, so its change counter is theirs.
+    async fn single_connection_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bot.db");
+        Store::open(&path).await.expect("open").close().await;
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .expect("options")
+            .filename(&path);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("pool");
+        (dir, Store { pool })
+    }
+
+    async fn total_changes(store: &Store) -> i64 {
+        sqlx::query_scalar("SELECT total_changes()")
+            .fetch_one(&store.pool)
+            .await
+            .expect("total_changes")
+    }
+
+    async fn added_at(store: &Store, job: &JobId) -> i64 {
+        sqlx::query_scalar("SELECT added_at FROM watched_jobs WHERE job_id = ?")
+            .bind(job.as_str())
+            .fetch_one(&store.pool)
+            .await
+            .expect("added_at")
+    }
+
+    fn id(n: u32) -> JobId {
+        JobId::parse(&format!("{n:032x}")).expect("job id")
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_config_of_10000_jobs_writes_no_rows() {
+        let (_dir, store) = single_connection_store().await;
+        let jobs: Vec<_> = (0..10_000)
+            .map(|n| (id(n), (n % 3 == 0).then(|| vec![format!("ch{}", n % 7)])))
+            .collect();
+        let before = total_changes(&store).await;
+        store.sync_config_jobs(&jobs).await.expect("first sync");
+        let first = total_changes(&store).await;
+        assert_eq!(first - before, 10_000);
+        store.sync_config_jobs(&jobs).await.expect("second sync");
+        assert_eq!(
+            total_changes(&store).await,
+            first,
+            "the second sync wrote rows"
+        );
+        let watched = store.watched_jobs().await.expect("watched");
+        assert_eq!(watched.len(), 10_000);
+        assert_eq!(watched[3].channels, Some(vec!["ch3".to_owned()]));
+        assert_eq!(watched[1].channels, None);
+        assert!(watched.iter().all(|w| w.source == WatchSource::Config));
+
+        // One job's channels change and one job leaves the file: two rows written.
+        let mut edited = jobs[..9_999].to_vec();
+        edited[1].1 = Some(vec!["ops".to_owned()]);
+        store.sync_config_jobs(&edited).await.expect("third sync");
+        assert_eq!(total_changes(&store).await - first, 2);
+        let watched = store.watched_jobs().await.expect("watched");
+        assert_eq!(watched.len(), 9_999);
+        assert_eq!(watched[1].channels, Some(vec!["ops".to_owned()]));
+    }
+
+    #[tokio::test]
+    async fn config_pins_chat_and_project_jobs_keeping_added_at() {
+        let (_dir, store) = single_connection_store().await;
+        let dev = vec!["dev".to_owned()];
+        store
+            .watch_from_chat(&id(1), Some(&dev))
+            .await
+            .expect("chat");
+        store.watch_from_chat(&id(2), None).await.expect("chat");
+        store
+            .sync_project_jobs(&[(id(3), vec!["ci".to_owned()]), (id(4), vec![])], &[])
+            .await
+            .expect("projects");
+        let chat_added = added_at(&store, &id(1)).await;
+        let project_added = added_at(&store, &id(3)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+        store
+            .sync_config_jobs(&[(id(1), None), (id(3), Some(dev.clone())), (id(5), None)])
+            .await
+            .expect("config");
+        let watched = store.watched_jobs().await.expect("watched");
+        let found = |n: u32| watched.iter().find(|w| w.job_id == id(n)).cloned();
+        let pinned = found(1).expect("job 1");
+        assert_eq!(
+            (pinned.source, pinned.channels),
+            (WatchSource::Config, None)
+        );
+        assert_eq!(added_at(&store, &id(1)).await, chat_added);
+        let pinned = found(3).expect("job 3");
+        assert_eq!(pinned.source, WatchSource::Config);
+        assert_eq!(pinned.channels, Some(dev.clone()));
+        assert_eq!(added_at(&store, &id(3)).await, project_added);
+        assert_eq!(found(2).expect("job 2").source, WatchSource::Chat);
+        assert_eq!(found(4).expect("job 4").source, WatchSource::Project);
+        assert_eq!(found(5).expect("job 5").source, WatchSource::Config);
+
+        // A discovery listing a pinned job leaves it alone; dropping it does not remove it.
+        let before = total_changes(&store).await;
+        store
+            .sync_project_jobs(&[(id(3), vec!["ci".to_owned()]), (id(4), vec![])], &[id(1)])
+            .await
+            .expect("projects again");
+        assert_eq!(total_changes(&store).await, before);
+
+        // An empty config removes the config rows, chat-pinned ones included.
+        store.sync_config_jobs(&[]).await.expect("empty config");
+        let left: Vec<_> = store
+            .watched_jobs()
+            .await
+            .expect("watched")
+            .into_iter()
+            .map(|w| (w.job_id, w.source))
+            .collect();
+        assert_eq!(
+            left,
+            vec![(id(2), WatchSource::Chat), (id(4), WatchSource::Project)]
+        );
     }
 }
