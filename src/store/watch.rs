@@ -378,4 +378,147 @@ mod tests {
             vec![(id(2), WatchSource::Chat), (id(4), WatchSource::Project)]
         );
     }
+
+    /// The syncs as they were before the diff (one statement per row), kept as the reference
+    /// the differential test below compares against.
+    async fn old_sync_config(store: &Store, jobs: &[(JobId, Option<Vec<String>>)]) {
+        let mut tx = store.write().await.expect("tx");
+        let now = to_ms(Utc::now());
+        let existing: Vec<String> =
+            sqlx::query_scalar("SELECT job_id FROM watched_jobs WHERE source = 'config'")
+                .fetch_all(&mut *tx)
+                .await
+                .expect("existing");
+        for id in existing {
+            if !jobs.iter().any(|(j, _)| j.as_str() == id) {
+                sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'config'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("delete");
+            }
+        }
+        for (job, channels) in jobs {
+            let channels = channels.as_ref().map(|c| serde_json::json!(c).to_string());
+            sqlx::query(
+                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (job_id) DO UPDATE SET source = excluded.source,
+                                                    channels = excluded.channels",
+            )
+            .bind(job.as_str())
+            .bind("config")
+            .bind(channels)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .expect("upsert");
+        }
+        tx.commit().await.expect("commit");
+    }
+
+    async fn old_sync_project(store: &Store, listed: &[(JobId, Vec<String>)], dropped: &[JobId]) {
+        let mut tx = store.write().await.expect("tx");
+        let now = to_ms(Utc::now());
+        for job in dropped {
+            sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'project'")
+                .bind(job.as_str())
+                .execute(&mut *tx)
+                .await
+                .expect("delete");
+        }
+        for (job, channels) in listed {
+            sqlx::query(
+                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels
+                 WHERE watched_jobs.source = 'project'",
+            )
+            .bind(job.as_str())
+            .bind("project")
+            .bind(serde_json::json!(channels).to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .expect("upsert");
+        }
+        tx.commit().await.expect("commit");
+    }
+
+    type Rows = Vec<(String, String, Option<String>, i64)>;
+
+    async fn rows(store: &Store) -> Rows {
+        sqlx::query_as(
+            "SELECT job_id, source, channels, added_at FROM watched_jobs ORDER BY job_id",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("rows")
+    }
+
+    /// Which rows a step created or re-created (a new `added_at`), and the rest of each row.
+    fn shape(before: &Rows, after: &Rows) -> Vec<(String, String, Option<String>, bool)> {
+        after
+            .iter()
+            .map(|(id, source, channels, added)| {
+                let kept = before.iter().any(|(b, _, _, a)| b == id && a == added);
+                (id.clone(), source.clone(), channels.clone(), !kept)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn random_syncs_match_the_old_per_row_code() {
+        let (_dir_new, new) = single_connection_store().await;
+        let (_dir_old, old) = single_connection_store().await;
+        // A small deterministic generator: the same steps on every run.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let names = ["a", "b", "c"];
+        for step in 0..40 {
+            let mut pick = |k: u64| -> Vec<u32> { (0..k).map(|_| next(12) as u32).collect() };
+            let ids = pick(8);
+            let (before_new, before_old) = (rows(&new).await, rows(&old).await);
+            match step % 3 {
+                0 => {
+                    let jobs: Vec<_> = ids
+                        .iter()
+                        .map(|&n| {
+                            let c = (n % 3 != 0).then(|| vec![names[(n % 3) as usize].to_owned()]);
+                            (id(n), c)
+                        })
+                        .collect();
+                    new.sync_config_jobs(&jobs).await.expect("new config");
+                    old_sync_config(&old, &jobs).await;
+                }
+                1 => {
+                    let dropped: Vec<_> = pick(3).into_iter().map(id).collect();
+                    let listed: Vec<_> = ids
+                        .iter()
+                        .take(5)
+                        .map(|&n| (id(n), vec![names[((n + step) % 3) as usize].to_owned()]))
+                        .collect();
+                    new.sync_project_jobs(&listed, &dropped)
+                        .await
+                        .expect("new projects");
+                    old_sync_project(&old, &listed, &dropped).await;
+                }
+                _ => {
+                    let job = id(ids[0]);
+                    new.watch_from_chat(&job, None).await.expect("chat");
+                    old.watch_from_chat(&job, None).await.expect("chat");
+                }
+            }
+            assert_eq!(
+                shape(&before_new, &rows(&new).await),
+                shape(&before_old, &rows(&old).await),
+                "step {step}"
+            );
+            // Ensures a re-created row gets a different `added_at` from the one it replaced.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+    }
 }
