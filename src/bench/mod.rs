@@ -8,12 +8,14 @@
 //! memory (idle after start, and peak). Then the delivery passes of [`crate::bench::delivery`]:
 //! events per second through the outbox, and messages per event in a 1,000-job burst; and the
 //! chat command pass of [`crate::bench::chat`]: `/job` latency through the signed Discord and
-//! Slack endpoints. Results go to docs/benchmarks.md.
+//! Slack endpoints. `bench --startup` runs only [`crate::bench::startup`]: what a restart
+//! costs with N pinned jobs. Results go to docs/benchmarks.md.
 
 pub mod chat;
 pub mod delivery;
 pub mod process;
 mod receiver;
+pub mod startup;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

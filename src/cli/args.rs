@@ -88,6 +88,19 @@ pub enum Command {
         jobs: usize,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Measure only start-up instead: `run --once` as a process with N pinned jobs, for
+        /// each N of --sizes (time to the first poll request and to exit).
+        #[arg(long)]
+        startup: bool,
+        /// Start-up pass: the numbers of pinned jobs.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
+        sizes: Vec<usize>,
+        /// Start-up pass: warm runs (nothing changed) per size.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Start-up pass: the binary to run (default: this one), to measure another build.
+        #[arg(long, value_name = "PATH")]
+        exe: Option<PathBuf>,
     },
     /// List recent deliveries from the outbox (newest first).
     Deliveries {

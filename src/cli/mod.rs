@@ -126,7 +126,18 @@ async fn execute(command: Command) -> Result<(), Failure> {
             .await
         }
         Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
-        Command::Bench { jobs, concurrency } => bench::run(bench::BenchOptions {
+        Command::Bench {
+            startup: true,
+            sizes,
+            repeat,
+            exe,
+            ..
+        } => bench::startup::run(&sizes, repeat, exe)
+            .await
+            .map_err(|e| Failure::runtime(&e)),
+        Command::Bench {
+            jobs, concurrency, ..
+        } => bench::run(bench::BenchOptions {
             jobs,
             concurrency,
             changed_percent: 10,

@@ -1,0 +1,159 @@
+//! `codearts-bot bench --startup`: what a restart costs with N jobs pinned in the config.
+//!
+//! For each size N: a simulator child with N seeded jobs, a config pinning all of them, then
+//! `run --once` as a separate process (the whole process is what an operator or an external
+//! scheduler pays): once on an empty database (cold), then `--repeat` times with nothing
+//! changed (warm). Each run reports the time from spawn to the first API request the
+//! simulator counts (start-up: config load, store open, watch-list sync, loading the watch
+//! list and snapshots) and to exit. The binary run is this one unless `--exe` names another,
+//! so an older build can be measured by the same driver.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::bench::process::SimProcess;
+use crate::sim;
+
+/// One `run --once`: spawn to first API request, and spawn to exit.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    first_request: Option<Duration>,
+    exit: Duration,
+}
+
+/// Runs the start-up pass for each size and prints a table with the growth between sizes.
+pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow::Result<()> {
+    if sizes.is_empty() || sizes.contains(&0) || repeat == 0 {
+        bail!("--sizes must list sizes of at least 1 and --repeat must be at least 1");
+    }
+    let exe = match exe {
+        Some(exe) => exe,
+        None => std::env::current_exe().context("cannot find our own executable")?,
+    };
+    println!(
+        "codearts-bot bench --startup: `{} run --once`, warm runs {repeat}, release={}",
+        exe.display(),
+        !cfg!(debug_assertions)
+    );
+    println!(
+        "\n| jobs | cold: first request | cold: exit | warm: first request (min / max) | \
+         warm: exit (min / max) |\n|---:|---:|---:|---:|---:|"
+    );
+    let mut previous: Option<(usize, Duration, Duration)> = None;
+    let mut growth = Vec::new();
+    for &n in sizes {
+        let (cold, warm) = one_size(&exe, n, repeat).await?;
+        let first_min = warm.iter().filter_map(|t| t.first_request).min();
+        let first_max = warm.iter().filter_map(|t| t.first_request).max();
+        let exit_min = warm.iter().map(|t| t.exit).min().unwrap_or_default();
+        let exit_max = warm.iter().map(|t| t.exit).max().unwrap_or_default();
+        println!(
+            "| {n} | {} | {} | {} / {} | {} / {} |",
+            secs(cold.first_request),
+            secs(Some(cold.exit)),
+            secs(first_min),
+            secs(first_max),
+            secs(Some(exit_min)),
+            secs(Some(exit_max)),
+        );
+        if let (Some((m, first, exit)), Some(first_now)) = (previous, first_min) {
+            growth.push(format!(
+                "{m} -> {n} jobs ({:.0}x): warm first request {:.1}x, warm exit {:.1}x",
+                n as f64 / m as f64,
+                first_now.as_secs_f64() / first.as_secs_f64().max(1e-9),
+                exit_min.as_secs_f64() / exit.as_secs_f64().max(1e-9),
+            ));
+        }
+        previous = first_min.map(|f| (n, f, exit_min));
+    }
+    for line in growth {
+        println!("\n{line}");
+    }
+    Ok(())
+}
+
+/// One size: a cold run on an empty database, then `repeat` warm runs.
+async fn one_size(exe: &Path, n: usize, repeat: usize) -> anyhow::Result<(Timing, Vec<Timing>)> {
+    let sim = SimProcess::start(n)?;
+    let dir = std::env::temp_dir().join(format!(
+        "codearts-bot-bench-startup-{}-{n}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let mut text = format!(
+        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{}\"\n[codearts.auth]\ntoken = \"{}\"\n\
+         [poll]\nconcurrency = 8\ntimeout_secs = 30\n[store]\npath = \"{}\"\n\
+         [[channels]]\nname = \"sink\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n",
+        sim.url,
+        sim::DEFAULT_TOKEN,
+        dir.join("bot.db").display()
+    );
+    for i in 0..n {
+        text.push_str("[[jobs]]\nid = \"");
+        text.push_str(sim::seeded_job_id(i).as_str());
+        text.push_str("\"\n");
+    }
+    let config = dir.join("bot.toml");
+    std::fs::write(&config, text)?;
+    let control = sim::Control::new(&sim.url, sim::DEFAULT_TOKEN);
+    let cold = run_once(exe, &config, &control).await?;
+    let mut warm = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        warm.push(run_once(exe, &config, &control).await?);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((cold, warm))
+}
+
+/// Spawns `exe run --once --config <config>` and watches the simulator's request counter
+/// (every 2 ms) until the first API request, then waits for the exit.
+async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::Result<Timing> {
+    control.reset_stats().await?;
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .arg("run")
+        .arg("--once")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start run --once")?;
+    let mut first_request = None;
+    let status = loop {
+        if first_request.is_none() {
+            let stats = match control.stats().await {
+                Ok(stats) => stats,
+                Err(e) => {
+                    // Not left running when the driver gives up.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e.into());
+                }
+            };
+            if stats["requests"].as_u64().unwrap_or_default() > 0 {
+                first_request = Some(started.elapsed());
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let exit = started.elapsed();
+    if !status.success() {
+        bail!("run --once failed: {status}");
+    }
+    Ok(Timing {
+        first_request,
+        exit,
+    })
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(|| "n/a".to_owned(), |d| format!("{:.3} s", d.as_secs_f64()))
+}
