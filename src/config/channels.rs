@@ -211,19 +211,7 @@ impl ChannelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::error::ConfigError;
-    use crate::config::load::Config;
-
-    const BASE: &str = r#"
-        [codearts]
-        region = "cn-north-4"
-        [codearts.auth]
-        token = "t"
-    "#;
-
-    fn with(extra: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(&format!("{BASE}\n{extra}"), "test.toml", &|_| None)
-    }
+    use crate::config::tests::with;
 
     fn channel(kind: &str, secret: Option<&str>) -> String {
         let secret = secret.map_or(String::new(), |s| format!("secret = \"{s}\"\n"));

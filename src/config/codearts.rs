@@ -228,19 +228,8 @@ fn validate_link_template(template: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::error::ConfigError;
     use crate::config::load::Config;
-
-    const BASE: &str = r#"
-        [codearts]
-        region = "cn-north-4"
-        [codearts.auth]
-        token = "t"
-    "#;
-
-    fn with(extra: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(&format!("{BASE}\n{extra}"), "test.toml", &|_| None)
-    }
+    use crate::config::tests::{BASE, with};
 
     #[test]
     fn link_template_needs_job_id_and_must_give_a_url() {

@@ -3,6 +3,19 @@
 
 use super::*;
 
+/// The smallest valid file: a region and a static token.
+pub(crate) const BASE: &str = r#"
+    [codearts]
+    region = "cn-north-4"
+    [codearts.auth]
+    token = "t"
+"#;
+
+/// [`BASE`] plus `extra`, parsed with no environment: shared by the section files' tests.
+pub(crate) fn with(extra: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(&format!("{BASE}\n{extra}"), "test.toml", &|_| None)
+}
+
 const MINIMAL: &str = r#"
     [codearts]
     region = "cn-north-4"
