@@ -12,6 +12,9 @@ pub struct JobConfig {
     pub id: String,
     /// Channel names; absent means every channel.
     pub channels: Option<Vec<String>>,
+    /// The CodeArts project the job belongs to, so `list` polling can read it through its
+    /// project's job list from the first cycle (otherwise learnt from its first answer).
+    pub project: Option<String>,
 }
 
 /// Checks every job: its id, that it is listed once, and that the channels it names exist
@@ -30,6 +33,11 @@ pub(crate) fn validate_jobs(
                 }
             }
             Err(e) => problems.push(format!("jobs[{i}].id: {e}")),
+        }
+        if let Some(project) = &job.project
+            && let Err(e) = crate::codearts::listing::check_project_id(project)
+        {
+            problems.push(format!("jobs[{i}].project: {e}"));
         }
         for (j, name) in job.channels.iter().flatten().enumerate() {
             if !channel_names.contains(name.as_str()) {

@@ -1,6 +1,11 @@
 //! The poller: one cycle asks CodeArts about every watched job, runs the detector against the
 //! stored snapshot, and records the outcome; the scheduler runs cycles on a cron schedule and
 //! never lets two overlap.
+//!
+//! A cycle first reads the job lists `poll.mode` calls for ([`crate::engine::cycle_lists`]);
+//! a job a list showed is compared from its entry, and every other watched job (no list
+//! planned, its list failed, or absent from it) gets its own ShowJobInfo. Absence from a list
+//! is therefore never an event by itself: only ShowJobInfo's 404/403 is.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,16 +16,23 @@ use chrono::Utc;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::codearts::{self, JobId};
+use crate::codearts::{self, JobId, JobInfo};
 use crate::domain::detect::{self, Detection};
+use crate::domain::list_poll::merge_listed;
 use crate::domain::snapshot::Observation;
-use crate::engine::{Ctx, routing};
+use crate::engine::{Ctx, cycle_lists, routing};
 use crate::store::{self, WatchedJob};
 
 /// What one cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
     pub jobs: usize,
+    /// Jobs observed through a job list (counted in `ok` too).
+    pub listed: usize,
+    /// Job list pages read (ListProjectJobs, ListJob).
+    pub list_pages: usize,
+    /// Job lists that could not be read, by error kind (their jobs were asked one by one).
+    pub list_failed: BTreeMap<&'static str, usize>,
     /// Polls answered with the job's info.
     pub ok: usize,
     pub not_found: usize,
@@ -43,6 +55,12 @@ impl CycleReport {
     }
 }
 
+/// One job's turn in a cycle: already shown by a list, or to be asked with ShowJobInfo.
+enum Item {
+    Listed(WatchedJob, JobInfo),
+    Ask(WatchedJob),
+}
+
 /// The outcome of polling one job.
 struct Polled {
     job: WatchedJob,
@@ -54,6 +72,7 @@ struct Polled {
 #[derive(Default)]
 struct Tally {
     ok: usize,
+    listed: usize,
     not_found: usize,
     forbidden: usize,
     failed: BTreeMap<&'static str, usize>,
@@ -82,8 +101,18 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
     let started = Instant::now();
     crate::engine::discovery::refresh_if_due(ctx).await?;
     crate::engine::silences::sweep(ctx, Utc::now()).await?;
-    let jobs = Arc::new(ctx.store.watched_jobs().await?);
+    let watched = ctx.store.watched_jobs().await?;
     ctx.snapshots.ensure_loaded(&ctx.store).await?;
+    let mut listed = cycle_lists::read_lists(ctx, &watched).await;
+    let jobs: Arc<Vec<Item>> = Arc::new(
+        watched
+            .into_iter()
+            .map(|job| match listed.found.remove(&job.job_id) {
+                Some(info) => Item::Listed(job, info),
+                None => Item::Ask(job),
+            })
+            .collect(),
+    );
     let (to_writer, from_workers) = tokio::sync::mpsc::channel::<Pending>(WRITE_BATCH * 4);
     let writer = tokio::spawn(write_loop(ctx.clone(), from_workers));
     let next = Arc::new(AtomicUsize::new(0));
@@ -100,6 +129,8 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
     drop(to_writer);
     let mut report = CycleReport {
         jobs: jobs.len(),
+        list_pages: listed.pages,
+        list_failed: std::mem::take(&mut listed.failed),
         ..CycleReport::default()
     };
     while let Some(joined) = workers.join_next().await {
@@ -107,6 +138,7 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
             continue; // a panicking worker is a bug; the runtime has reported it
         };
         report.ok += tally.ok;
+        report.listed += tally.listed;
         report.not_found += tally.not_found;
         report.forbidden += tally.forbidden;
         for (kind, n) in tally.failed {
@@ -129,18 +161,30 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
 /// One worker: polls jobs from the shared list until it is exhausted.
 async fn work(
     ctx: &Ctx,
-    jobs: &[WatchedJob],
+    jobs: &[Item],
     next: &AtomicUsize,
     to_writer: &tokio::sync::mpsc::Sender<Pending>,
 ) -> Tally {
     let mut tally = Tally::default();
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(job) = jobs.get(i) else {
-            return tally;
+        let polled = match jobs.get(i) {
+            None => return tally,
+            Some(Item::Listed(job, info)) => {
+                tally.listed += 1;
+                let previous = ctx.snapshots.get(&job.job_id);
+                let before = previous.as_ref().and_then(|s| s.info.as_ref());
+                Polled {
+                    job: job.clone(),
+                    observation: Observation::Found(merge_listed(info.clone(), before)),
+                    error: None,
+                }
+            }
+            Some(Item::Ask(job)) => {
+                ctx.limiter.acquire().await;
+                poll_one(ctx, job.clone()).await
+            }
         };
-        ctx.limiter.acquire().await;
-        let polled = poll_one(ctx, job.clone()).await;
         match (&polled.observation, &polled.error) {
             (Observation::Found(_), _) => tally.ok += 1,
             (Observation::NotFound, _) => tally.not_found += 1,
@@ -156,10 +200,11 @@ async fn work(
                 ctx.limiter.throttled(*retry_after, observed);
                 warn!(rps = ?ctx.limiter.current_rps(), "CodeArts throttled us: slowing down");
             }
-            Some(codearts::Error::NotFound(_) | codearts::Error::Forbidden(_)) | None => {
+            Some(codearts::Error::NotFound(_) | codearts::Error::Forbidden(_)) => {
                 ctx.limiter.succeeded();
             }
-            Some(_) => {}
+            None if matches!(jobs.get(i), Some(Item::Ask(_))) => ctx.limiter.succeeded(),
+            _ => {}
         }
         let previous = ctx.snapshots.get(&polled.job.job_id);
         let now = Utc::now();
