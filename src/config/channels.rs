@@ -148,10 +148,7 @@ impl ChannelConfig {
 
     /// Whether the channel watches every job the credentials can see (`projects = ["*"]`).
     pub fn watches_everything(&self) -> bool {
-        self.projects
-            .iter()
-            .flatten()
-            .any(|p| p == EVERY_PROJECT)
+        self.projects.iter().flatten().any(|p| p == EVERY_PROJECT)
     }
 
     /// Everything about one channel but its name's uniqueness; `key` is `channels[i]`.
@@ -252,6 +249,19 @@ mod tests {
         }
         let stdout = with("[[channels]]\nname = \"c\"\ntype = \"stdout\"\n").unwrap();
         assert_eq!(stdout.channels[0].kind, ChannelType::Stdout);
+    }
+
+    #[test]
+    fn a_star_project_watches_everything_and_takes_every_project() {
+        let config = with(&format!("{}projects = [\"*\"]", channel("slack", None))).unwrap();
+        let c = &config.channels[0];
+        assert!(c.watches_everything());
+        assert!(c.takes_project(Some("p1")) && c.takes_project(None));
+        let one = with(&format!("{}projects = [\"p1\"]", channel("slack", None))).unwrap();
+        let c = &one.channels[0];
+        assert!(!c.watches_everything());
+        assert!(c.takes_project(Some("p1")) && !c.takes_project(Some("p2")));
+        assert!(!c.takes_project(None));
     }
 
     #[test]

@@ -48,3 +48,25 @@ pub(crate) fn validate_jobs(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::with;
+
+    #[test]
+    fn a_jobs_project_is_checked_before_it_reaches_a_url() {
+        let job = "[[jobs]]\nid = \"f5af662119404ad187437cd272b5099b\"\n";
+        let ok = with(&format!(
+            "{job}project = \"85caf40575794f989920-5216d1148af6\""
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.jobs[0].project.as_deref(),
+            Some("85caf40575794f989920-5216d1148af6")
+        );
+        let err = with(&format!("{job}project = \"../v1/job\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jobs[0].project"), "{err}");
+    }
+}

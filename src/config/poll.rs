@@ -74,3 +74,21 @@ impl PollConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::with;
+
+    #[test]
+    fn the_poll_mode_defaults_to_auto_and_names_the_choices_when_wrong() {
+        assert_eq!(with("").unwrap().poll.mode, PollMode::Auto);
+        for (text, mode) in [("list", PollMode::List), ("job", PollMode::Job)] {
+            let config = with(&format!("[poll]\nmode = \"{text}\"")).unwrap();
+            assert_eq!(config.poll.mode, mode);
+        }
+        let err = with("[poll]\nmode = \"batch\"").unwrap_err().to_string();
+        assert!(err.contains("mode"), "{err}");
+        assert!(err.contains("`auto`, `list`, `job`"), "{err}");
+    }
+}

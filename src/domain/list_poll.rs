@@ -105,9 +105,8 @@ pub fn plan(
     if mode == PollMode::Job {
         return Vec::new();
     }
-    let cost = |source: &ListSource, watched: u64| {
-        pages(last_total(source).unwrap_or(0).max(watched))
-    };
+    let cost =
+        |source: &ListSource, watched: u64| pages(last_total(source).unwrap_or(0).max(watched));
     if work.every_visible {
         let jobs = work.jobs();
         if mode == PollMode::List || cost(&ListSource::All, jobs) < jobs {
@@ -177,7 +176,10 @@ mod tests {
 
     fn work(projects: &[(&str, u64)], unknown: u64, every: bool) -> Workload {
         Workload {
-            per_project: projects.iter().map(|(p, n)| ((*p).to_owned(), *n)).collect(),
+            per_project: projects
+                .iter()
+                .map(|(p, n)| ((*p).to_owned(), *n))
+                .collect(),
             unknown_project: unknown,
             every_visible: every,
         }
@@ -234,10 +236,7 @@ mod tests {
 
     #[test]
     fn pages_round_up_and_never_reach_zero() {
-        assert_eq!(
-            [0, 1, 100, 101, 10_000].map(pages),
-            [1, 1, 1, 2, 100]
-        );
+        assert_eq!([0, 1, 100, 101, 10_000].map(pages), [1, 1, 1, 2, 100]);
     }
 
     fn shown() -> JobInfo {
@@ -284,7 +283,10 @@ mod tests {
         let merged = merge_listed(listed, Some(&before));
         assert_eq!(merged.last_build_status.as_deref(), Some("failed"));
         assert_eq!((merged.running_status, merged.build_time), (None, None));
-        assert_eq!((merged.create_time, merged.is_manager), (Some(5), Some(true)));
+        assert_eq!(
+            (merged.create_time, merged.is_manager),
+            (Some(5), Some(true))
+        );
     }
 
     #[test]

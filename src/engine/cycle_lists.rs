@@ -79,7 +79,8 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob]) -> Listed {
                     .iter()
                     .filter(|j| !read.entries.contains_key(*j))
                     .count();
-                ctx.lists.record(&source, read.total, read.error.as_ref(), missing);
+                ctx.lists
+                    .record(&source, read.total, read.error.as_ref(), missing);
                 read
             }
         })

@@ -19,10 +19,9 @@ use crate::codearts::{self, JobId, listing::MAX_PAGE_SIZE};
 use crate::config::EVERY_PROJECT;
 use crate::domain::list_poll::ListSource;
 use crate::domain::snapshot::Presence;
-use crate::engine::lists::{self, MAX_PAGES};
 use crate::engine::Ctx;
+use crate::engine::lists::{self, MAX_PAGES};
 use crate::store::{self, WatchSource};
-
 
 /// What a refresh did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,9 +104,11 @@ pub async fn refresh(ctx: &Ctx) -> Result<Report, store::Error> {
         let read = lists::read(ctx, &ListSource::All, &HashSet::new()).await;
         match read.error {
             None => {
-                ctx.discovery.remember(read.entries.iter().filter_map(|(job, info)| {
-                    Some((job, info.project_id.as_deref()?))
-                }));
+                ctx.discovery.remember(
+                    read.entries
+                        .iter()
+                        .filter_map(|(job, info)| Some((job, info.project_id.as_deref()?))),
+                );
                 for job in read.entries.into_keys() {
                     listed
                         .entry(job)
@@ -122,7 +123,9 @@ pub async fn refresh(ctx: &Ctx) -> Result<Report, store::Error> {
                     request_id = e.request_id().unwrap_or("-"),
                     "cannot list every visible job (ListJob); the jobs found before stay watched"
                 );
-                report.failed.insert(EVERY_PROJECT.to_owned(), e.to_string());
+                report
+                    .failed
+                    .insert(EVERY_PROJECT.to_owned(), e.to_string());
             }
         }
     }

@@ -63,7 +63,8 @@ pub async fn read(ctx: &Ctx, source: &ListSource, expected: &HashSet<JobId>) -> 
             }
             Err(e) => {
                 if let codearts::Error::RateLimited { retry_after, .. } = &e {
-                    ctx.limiter.throttled(*retry_after, ctx.limiter.current_rps().unwrap_or(1.0));
+                    ctx.limiter
+                        .throttled(*retry_after, ctx.limiter.current_rps().unwrap_or(1.0));
                 }
                 out.error = Some(e);
                 return out;

@@ -57,7 +57,7 @@ impl CycleReport {
 
 /// One job's turn in a cycle: already shown by a list, or to be asked with ShowJobInfo.
 enum Item {
-    Listed(WatchedJob, JobInfo),
+    Listed(WatchedJob, Box<JobInfo>),
     Ask(WatchedJob),
 }
 
@@ -108,7 +108,7 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
         watched
             .into_iter()
             .map(|job| match listed.found.remove(&job.job_id) {
-                Some(info) => Item::Listed(job, info),
+                Some(info) => Item::Listed(job, Box::new(info)),
                 None => Item::Ask(job),
             })
             .collect(),
@@ -176,7 +176,7 @@ async fn work(
                 let before = previous.as_ref().and_then(|s| s.info.as_ref());
                 Polled {
                     job: job.clone(),
-                    observation: Observation::Found(merge_listed(info.clone(), before)),
+                    observation: Observation::Found(merge_listed((**info).clone(), before)),
                     error: None,
                 }
             }

@@ -11,6 +11,7 @@ mod chat;
 mod cli;
 mod faults;
 mod layers;
+mod list_poll;
 mod ops;
 mod pipeline;
 mod projects;
