@@ -54,7 +54,8 @@ pub(super) async fn run_once(ctx: &Ctx) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
     eprintln!(
         "cycle: {} jobs, {} ok ({} read from {} list pages), {} not found, {} forbidden, \
-         {} failed polls, {} events; delivered {}, retrying {}, failed {}; outbox pending {}",
+         {} failed polls, {} events in {:.3} s; delivered {}, retrying {}, failed {}; \
+         outbox pending {}",
         report.jobs,
         report.ok,
         report.listed,
@@ -63,6 +64,7 @@ pub(super) async fn run_once(ctx: &Ctx) -> Result<(), Failure> {
         report.forbidden,
         report.failed_total(),
         report.events,
+        report.duration.as_secs_f64(),
         delivered.sent,
         delivered.retrying,
         delivered.failed,
