@@ -86,7 +86,10 @@ pub async fn run(options: ModesOptions) -> anyhow::Result<()> {
     let mut steady_cycle = BTreeMap::new();
     for mode in ["job", "list", "auto"] {
         let config = dir.join(format!("{mode}.toml"));
-        std::fs::write(&config, config_text(&sim.url, &dir, mode, &options, None, None))?;
+        std::fs::write(
+            &config,
+            config_text(&sim.url, &dir, mode, &options, None, None),
+        )?;
         let cold = run_once(&exe, &config, &control).await?;
         let mut steady = Vec::new();
         for _ in 0..options.repeat {
@@ -95,7 +98,11 @@ pub async fn run(options: ModesOptions) -> anyhow::Result<()> {
         let last = steady.last().cloned().unwrap_or_default();
         let cycles: Vec<Duration> = steady.iter().filter_map(|r| r.cycle).collect();
         let walls: Vec<Duration> = steady.iter().map(|r| r.wall).collect();
-        let peak = steady.iter().chain([&cold]).filter_map(|r| r.peak_rss).max();
+        let peak = steady
+            .iter()
+            .chain([&cold])
+            .filter_map(|r| r.peak_rss)
+            .max();
         let call = |api: &str| last.calls.get(api).copied().unwrap_or(0);
         println!(
             "| {mode} | {} | {} | {} ({} / {} / {}) | {} / {} | {} / {} | {} |",
@@ -109,9 +116,15 @@ pub async fn run(options: ModesOptions) -> anyhow::Result<()> {
             max_secs(&cycles),
             min_secs(&walls),
             max_secs(&walls),
-            peak.map_or_else(|| "n/a".to_owned(), |b| format!("{:.1} MB", b as f64 / 1_048_576.0)),
+            peak.map_or_else(
+                || "n/a".to_owned(),
+                |b| format!("{:.1} MB", b as f64 / 1_048_576.0)
+            ),
         );
-        steady_cycle.insert(mode, (cycles.iter().min().copied(), walls.iter().min().copied()));
+        steady_cycle.insert(
+            mode,
+            (cycles.iter().min().copied(), walls.iter().min().copied()),
+        );
     }
     match sdk_loop(&sim.url, &dir, options.jobs) {
         Ok(sdk) => {
@@ -205,7 +218,12 @@ async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::
         bail!("run --once failed ({status}): {stderr}");
     }
     Ok(Run {
-        calls: control.by_api().await?.into_iter().filter(|(_, n)| *n > 0).collect(),
+        calls: control
+            .by_api()
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect(),
         cycle: cycle_time(&stderr),
         wall,
         peak_rss,
@@ -239,7 +257,9 @@ fn sdk_loop(sim_url: &str, dir: &Path, jobs: usize) -> anyhow::Result<Duration> 
         );
     }
     let ids = dir.join("ids.txt");
-    let list: Vec<String> = (0..jobs).map(|i| sim::seeded_job_id(i).to_string()).collect();
+    let list: Vec<String> = (0..jobs)
+        .map(|i| sim::seeded_job_id(i).to_string())
+        .collect();
     std::fs::write(&ids, list.join("\n"))?;
     let out = Command::new(&python)
         .arg(root.join("scripts/sdk_poll_loop.py"))
@@ -256,20 +276,25 @@ fn sdk_loop(sim_url: &str, dir: &Path, jobs: usize) -> anyhow::Result<Duration> 
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let result: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("the SDK loop said {:?}", String::from_utf8_lossy(&out.stdout)))?;
+    let result: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "the SDK loop said {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
     if result["failed"].as_u64() != Some(0) {
         bail!("the SDK loop had failed calls: {result}");
     }
-    let wall = result["wall_s"].as_f64().context("no wall_s in the SDK loop's answer")?;
+    let wall = result["wall_s"]
+        .as_f64()
+        .context("no wall_s in the SDK loop's answer")?;
     Ok(Duration::from_secs_f64(wall))
 }
 
 /// Failure to chat at `poll.max_rps = 10`, in the default mode on a one-second schedule.
 async fn latency(sim_url: &str, dir: &Path, options: &ModesOptions) -> anyhow::Result<()> {
     use axum::routing::post;
-    let (arrived_tx, mut arrived) =
-        tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     let receiver = axum::Router::new().route(
         "/hook",
         post(move |body: axum::Json<Value>| {
@@ -354,9 +379,13 @@ fn secs(d: Duration) -> String {
 }
 
 fn min_secs(d: &[Duration]) -> String {
-    d.iter().min().map_or_else(|| "n/a".to_owned(), |d| secs(*d))
+    d.iter()
+        .min()
+        .map_or_else(|| "n/a".to_owned(), |d| secs(*d))
 }
 
 fn max_secs(d: &[Duration]) -> String {
-    d.iter().max().map_or_else(|| "n/a".to_owned(), |d| secs(*d))
+    d.iter()
+        .max()
+        .map_or_else(|| "n/a".to_owned(), |d| secs(*d))
 }

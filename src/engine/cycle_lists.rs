@@ -1,32 +1,37 @@
 //! The list half of a poll cycle: works out each watched job's project, plans which lists to
-//! read ([`crate::domain::list_poll::plan`]), reads them side by side and hands the poller
-//! what they showed. Every watched job they did not show is then asked about one by one.
+//! read ([`crate::domain::list_poll::plan`]), reads them side by side and observes each
+//! watched job a page shows as the page arrives ([`crate::engine::observe`]). Every watched
+//! job no list showed is then asked about one by one by the poller.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 
 use futures_util::StreamExt;
+use tokio::sync::mpsc::Sender;
 
-use crate::codearts::{JobId, JobInfo};
-use crate::domain::list_poll::{self, ListSource, Workload};
+use crate::codearts::JobId;
+use crate::domain::list_poll::{self, ListSource, Workload, merge_listed};
+use crate::domain::snapshot::Observation;
 use crate::engine::Ctx;
 use crate::engine::lists;
+use crate::engine::observe::{Pending, Polled, Tally, observe};
 use crate::store::WatchedJob;
 
-/// What the lists showed this cycle.
+/// What the lists did this cycle.
 #[derive(Debug, Default)]
 pub struct Listed {
-    /// Watched jobs' answers as the lists gave them (before the merge with the snapshot).
-    pub found: HashMap<JobId, JobInfo>,
-    /// Lists read (or tried).
-    pub lists: usize,
+    /// The watched jobs the lists showed (each observed once).
+    pub seen: HashSet<JobId>,
     /// Pages read successfully.
     pub pages: usize,
     /// Lists whose read failed, by error kind.
     pub failed: BTreeMap<&'static str, usize>,
+    /// What the observations counted.
+    pub tally: Tally,
 }
 
-/// Reads the lists `ctx.config.poll.mode` calls for.
-pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob]) -> Listed {
+/// Reads the lists `poll.mode` calls for, observing every watched job they show.
+pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob], to_writer: &Sender<Pending>) -> Listed {
     let configured: HashMap<&str, &str> = ctx
         .config
         .jobs
@@ -54,10 +59,7 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob]) -> Listed {
         .map(|(p, jobs)| (p.clone(), jobs.len() as u64))
         .collect();
     let plan = list_poll::plan(ctx.config.poll.mode, &work, |s| ctx.lists.last_total(s));
-    let mut out = Listed {
-        lists: plan.len(),
-        ..Listed::default()
-    };
+    let mut out = Listed::default();
     if plan.is_empty() {
         return out;
     }
@@ -66,6 +68,9 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob]) -> Listed {
     } else {
         HashSet::new()
     };
+    let by_id: HashMap<&JobId, &WatchedJob> = watched.iter().map(|j| (&j.job_id, j)).collect();
+    // A job two lists (or a shifted page) show is observed once: the first sighting counts.
+    let seen: Mutex<HashSet<JobId>> = Mutex::new(HashSet::new());
     let no_jobs = HashSet::new();
     let reads = futures_util::stream::iter(plan)
         .map(|source| {
@@ -73,32 +78,49 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob]) -> Listed {
                 ListSource::All => &everything,
                 ListSource::Project(p) => by_project.get(p).unwrap_or(&no_jobs),
             };
+            let (by_id, seen) = (&by_id, &seen);
             async move {
-                let read = lists::read(ctx, &source, expected).await;
-                let missing = expected
-                    .iter()
-                    .filter(|j| !read.entries.contains_key(*j))
-                    .count();
+                let mut tally = Tally::default();
+                let mut pager = lists::Pager::new(ctx, &source, expected);
+                'pages: while let Some(entries) = pager.next_page().await {
+                    for entry in entries {
+                        let Some(job) = by_id.get(&entry.id) else {
+                            continue; // a job nobody watches
+                        };
+                        if !seen.lock().is_ok_and(|mut s| s.insert(entry.id.clone())) {
+                            continue;
+                        }
+                        let previous = ctx.snapshots.get(&entry.id);
+                        let before = previous.as_ref().and_then(|s| s.info.as_ref());
+                        let polled = Polled {
+                            job: (*job).clone(),
+                            observation: Observation::Found(merge_listed(entry.info, before)),
+                            error: None,
+                        };
+                        tally.listed += 1;
+                        if !observe(ctx, polled, &mut tally, to_writer).await {
+                            break 'pages;
+                        }
+                    }
+                }
+                let read = pager.finish();
+                let missing = expected.len().saturating_sub(read.expected_seen);
                 ctx.lists
                     .record(&source, read.total, read.error.as_ref(), missing);
-                read
+                (read, tally)
             }
         })
         .buffer_unordered(ctx.config.poll.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
-    let watched_ids: HashSet<&JobId> = watched.iter().map(|j| &j.job_id).collect();
-    for read in reads {
+    for (read, tally) in reads {
         out.pages += read.pages;
         if let Some(e) = &read.error {
             *out.failed.entry(e.kind()).or_default() += 1;
         }
-        for (id, info) in read.entries {
-            if watched_ids.contains(&id) {
-                out.found.insert(id, info);
-            }
-        }
+        out.tally.add(tally);
     }
+    out.seen = seen.into_inner().unwrap_or_default();
     out
 }
 

@@ -101,15 +101,21 @@ pub async fn refresh(ctx: &Ctx) -> Result<Report, store::Error> {
     }
     let everything = watching_everything(ctx);
     if !everything.is_empty() {
-        let read = lists::read(ctx, &ListSource::All, &HashSet::new()).await;
+        let mut found: Vec<(JobId, Option<String>)> = Vec::new();
+        let (all, none) = (ListSource::All, HashSet::new());
+        let mut pager = lists::Pager::new(ctx, &all, &none);
+        while let Some(entries) = pager.next_page().await {
+            found.extend(entries.into_iter().map(|e| (e.id, e.info.project_id)));
+        }
+        let read = pager.finish();
         match read.error {
             None => {
                 ctx.discovery.remember(
-                    read.entries
+                    found
                         .iter()
-                        .filter_map(|(job, info)| Some((job, info.project_id.as_deref()?))),
+                        .filter_map(|(job, project)| Some((job, project.as_deref()?))),
                 );
-                for job in read.entries.into_keys() {
+                for (job, _) in found {
                     listed
                         .entry(job)
                         .or_default()

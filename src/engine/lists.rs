@@ -7,10 +7,9 @@
 //! pages said is kept, and every watched job the read did not show is asked about with
 //! ShowJobInfo by the poller. So a list failure costs calls, never a false transition.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::collections::HashSet;
 
-use crate::codearts::{self, JobId, JobInfo, JobListPage};
+use crate::codearts::{self, JobId, JobListPage, ListEntry};
 use crate::domain::list_poll::{ListSource, PAGE_SIZE};
 use crate::engine::Ctx;
 
@@ -20,26 +19,54 @@ pub const MAX_PAGES: u32 = 1_000;
 /// What reading one list gave.
 #[derive(Debug, Default)]
 pub struct ListRead {
-    /// Each listed job's answer (a job listed twice keeps the later entry).
-    pub entries: HashMap<JobId, JobInfo>,
     /// Pages read successfully.
     pub pages: usize,
     /// The list's `total` from its last page, when it gave one.
     pub total: Option<u64>,
+    /// Of the expected jobs, how many the pages showed.
+    pub expected_seen: usize,
     /// Why the read stopped early, when a page failed.
     pub error: Option<codearts::Error>,
 }
 
-/// Reads `source` page by page; `expected` are the watched jobs it should show.
-pub async fn read(ctx: &Ctx, source: &ListSource, expected: &HashSet<JobId>) -> ListRead {
-    let mut out = ListRead::default();
-    let mut seen = 0u64;
-    let mut expected_seen = 0usize;
-    let api = source.api_name();
-    for page_index in 0..MAX_PAGES {
+/// Reads a list page by page: [`Pager::next_page`] until it answers `None`, then
+/// [`Pager::finish`]. The caller handles each page's entries as they arrive, so a list of
+/// 10,000 jobs is never held at once.
+pub struct Pager<'a> {
+    ctx: &'a Ctx,
+    source: &'a ListSource,
+    /// The watched jobs the list should show.
+    expected: &'a HashSet<JobId>,
+    expected_seen: HashSet<JobId>,
+    seen: u64,
+    next_index: u32,
+    done: bool,
+    out: ListRead,
+}
+
+impl<'a> Pager<'a> {
+    pub fn new(ctx: &'a Ctx, source: &'a ListSource, expected: &'a HashSet<JobId>) -> Self {
+        Self {
+            ctx,
+            source,
+            expected,
+            expected_seen: HashSet::new(),
+            seen: 0,
+            next_index: 0,
+            done: false,
+            out: ListRead::default(),
+        }
+    }
+
+    /// The next page's entries, or `None` once the read is over (done, or a page failed).
+    pub async fn next_page(&mut self) -> Option<Vec<ListEntry>> {
+        if self.done || self.next_index >= MAX_PAGES {
+            return None;
+        }
+        let (ctx, page_index) = (self.ctx, self.next_index);
+        self.next_index += 1;
         ctx.limiter.acquire().await;
-        let started = Instant::now();
-        let page = match source {
+        let page = match self.source {
             ListSource::Project(p) => {
                 ctx.client
                     .project_jobs_page(p, page_index, PAGE_SIZE as u32)
@@ -53,9 +80,8 @@ pub async fn read(ctx: &Ctx, source: &ListSource, expected: &HashSet<JobId>) -> 
         };
         ctx.metrics.inc(
             "codearts_bot_list_pages_total",
-            &[("api", api), ("outcome", outcome)],
+            &[("api", self.source.api_name()), ("outcome", outcome)],
         );
-        tracing::debug!(%source, page_index, outcome, ms = started.elapsed().as_millis() as u64, "list page");
         let page: JobListPage = match page {
             Ok(page) => {
                 ctx.limiter.succeeded();
@@ -66,26 +92,29 @@ pub async fn read(ctx: &Ctx, source: &ListSource, expected: &HashSet<JobId>) -> 
                     ctx.limiter
                         .throttled(*retry_after, ctx.limiter.current_rps().unwrap_or(1.0));
                 }
-                out.error = Some(e);
-                return out;
+                self.out.error = Some(e);
+                self.done = true;
+                return None;
             }
         };
-        out.pages += 1;
+        self.out.pages += 1;
         let got = (page.entries.len() + page.skipped) as u64;
-        seen += got;
-        out.total = page.total;
-        for entry in page.entries {
-            if expected.contains(&entry.id) && !out.entries.contains_key(&entry.id) {
-                expected_seen += 1;
+        self.seen += got;
+        self.out.total = page.total;
+        for entry in &page.entries {
+            if self.expected.contains(&entry.id) && !self.expected_seen.contains(&entry.id) {
+                self.expected_seen.insert(entry.id.clone());
             }
-            out.entries.insert(entry.id, entry.info);
         }
-        let done = got < PAGE_SIZE
-            || page.total.is_some_and(|total| seen >= total)
-            || (!expected.is_empty() && expected_seen >= expected.len());
-        if done {
-            break;
-        }
+        self.done = got < PAGE_SIZE
+            || page.total.is_some_and(|total| self.seen >= total)
+            || (!self.expected.is_empty() && self.expected_seen.len() >= self.expected.len());
+        Some(page.entries)
     }
-    out
+
+    /// How the read went.
+    pub fn finish(mut self) -> ListRead {
+        self.out.expected_seen = self.expected_seen.len();
+        self.out
+    }
 }

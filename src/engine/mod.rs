@@ -9,6 +9,7 @@ pub mod cycle_lists;
 pub mod digests;
 pub mod discovery;
 pub mod lists;
+pub mod observe;
 pub mod poller;
 pub mod reminders;
 pub mod retention;
