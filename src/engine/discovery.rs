@@ -74,6 +74,11 @@ pub async fn refresh_if_due(ctx: &Ctx) -> Result<Option<Report>, store::Error> {
 pub async fn refresh(ctx: &Ctx) -> Result<Report, store::Error> {
     let subscriptions = subscriptions(ctx);
     let mut report = Report::default();
+    let everything = watching_everything(ctx);
+    if subscriptions.is_empty() && everything.is_empty() && !ctx.store.has_discovered_jobs().await?
+    {
+        return Ok(report); // nothing subscribed, nothing discovered to drop
+    }
     let mut listed: BTreeMap<JobId, BTreeSet<String>> = BTreeMap::new();
     for (project, channels) in &subscriptions {
         match list_project(ctx, project).await {
@@ -99,7 +104,6 @@ pub async fn refresh(ctx: &Ctx) -> Result<Report, store::Error> {
             }
         }
     }
-    let everything = watching_everything(ctx);
     if !everything.is_empty() {
         let mut found: Vec<(JobId, Option<String>)> = Vec::new();
         let (all, none) = (ListSource::All, HashSet::new());
