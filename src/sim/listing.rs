@@ -177,7 +177,7 @@ pub(crate) fn list_job(sim: &Sim, query: Option<&str>, request_id: &str) -> Resp
         Err(refused) => return refused.response(request_id),
     };
     let (jobs, total) = sim.jobs.page(
-        |_| true,
+        None,
         paging.index,
         paging.size,
         |fields| pick(fields, JOB_LIST_FIELDS),
@@ -206,7 +206,7 @@ fn project_listing(
         Err(refused) => return refused.response(request_id),
     };
     let (jobs, total) = sim.jobs.page(
-        |fields| fields.get("project_id").and_then(Value::as_str) == Some(project),
+        Some(project),
         paging.index,
         paging.size,
         entry,
