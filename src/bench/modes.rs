@@ -221,7 +221,7 @@ async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_rss = None;
     let status = loop {
-        if let Some(hwm) = read_hwm(&status_file) {
+        if let Some(hwm) = crate::bench::process::peak_rss_of(&status_file) {
             peak_rss = Some(hwm);
         }
         if let Some(status) = child.try_wait()? {
@@ -249,14 +249,6 @@ async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::
         wall,
         peak_rss,
     })
-}
-
-/// The `VmHWM` (peak resident set) of a running process, in bytes.
-fn read_hwm(status_file: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(status_file).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// The cycle's duration from `run --once`'s summary line (`... events in 0.123 s; ...`).

@@ -87,6 +87,15 @@ pub fn resident_memory() -> (Option<u64>, Option<u64>) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The peak resident set (`VmHWM`) of a running process from its `/proc/<pid>/status`, in
+/// bytes; `None` once it has exited.
+pub(crate) fn peak_rss_of(status_file: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Makes every job of `ids` a fresh failed build (`success → failed` for seeded jobs).
 pub(crate) async fn change_jobs(
     base: &str,

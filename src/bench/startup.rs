@@ -7,6 +7,12 @@
 //! simulator counts (start-up: config load, store open, watch-list sync, loading the watch
 //! list and snapshots) and to exit. The binary run is this one unless `--exe` names another,
 //! so an older build can be measured by the same driver.
+//!
+//! Also per size: the peak resident memory of the warm runs (`VmHWM`, read from /proc while
+//! the process runs), how long parsing the config file takes (measured in this process with the
+//! same code, so "config loaded -> first request" is the first request minus it), and, when
+//! `wrk` is installed, `wrk` issuing N ShowJobInfo GETs to the same simulator at the same
+//! concurrency (8), the floor a whole `run --once` in `job` mode is compared with.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,11 +23,18 @@ use anyhow::{Context, bail};
 use crate::bench::process::SimProcess;
 use crate::sim;
 
-/// One `run --once`: spawn to first API request, and spawn to exit.
+/// One `run --once`: spawn to first API request, spawn to exit, and peak memory.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
     first_request: Option<Duration>,
     exit: Duration,
+    peak_rss: Option<u64>,
+}
+
+/// What one size measured beyond the runs.
+struct Extra {
+    config_load: Duration,
+    wrk: Option<Duration>,
 }
 
 /// Runs the start-up pass for each size and prints a table with the growth between sizes.
@@ -40,34 +53,44 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
     );
     println!(
         "\n| jobs | cold: first request | cold: exit | warm: first request (min / max) | \
-         warm: exit (min / max) |\n|---:|---:|---:|---:|---:|"
+         warm: exit (min / max) | config parse | warm: peak RSS | wrk, N GETs |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let mut previous: Option<(usize, Duration, Duration)> = None;
+    let mut previous: Option<(usize, Duration, Duration, u64)> = None;
     let mut growth = Vec::new();
     for &n in sizes {
-        let (cold, warm) = one_size(&exe, n, repeat).await?;
+        let (cold, warm, extra) = one_size(&exe, n, repeat).await?;
         let first_min = warm.iter().filter_map(|t| t.first_request).min();
         let first_max = warm.iter().filter_map(|t| t.first_request).max();
         let exit_min = warm.iter().map(|t| t.exit).min().unwrap_or_default();
         let exit_max = warm.iter().map(|t| t.exit).max().unwrap_or_default();
+        let peak = warm
+            .iter()
+            .filter_map(|t| t.peak_rss)
+            .max()
+            .unwrap_or_default();
         println!(
-            "| {n} | {} | {} | {} / {} | {} / {} |",
+            "| {n} | {} | {} | {} / {} | {} / {} | {} | {:.1} MB | {} |",
             secs(cold.first_request),
             secs(Some(cold.exit)),
             secs(first_min),
             secs(first_max),
             secs(Some(exit_min)),
             secs(Some(exit_max)),
+            secs(Some(extra.config_load)),
+            peak as f64 / 1_048_576.0,
+            secs(extra.wrk),
         );
-        if let (Some((m, first, exit)), Some(first_now)) = (previous, first_min) {
+        if let (Some((m, first, exit, rss)), Some(first_now)) = (previous, first_min) {
             growth.push(format!(
-                "{m} -> {n} jobs ({:.0}x): warm first request {:.1}x, warm exit {:.1}x",
+                "{m} -> {n} jobs ({:.0}x): warm first request {:.1}x, warm exit {:.1}x, peak RSS {:.1}x",
                 n as f64 / m as f64,
                 first_now.as_secs_f64() / first.as_secs_f64().max(1e-9),
                 exit_min.as_secs_f64() / exit.as_secs_f64().max(1e-9),
+                peak as f64 / rss.max(1) as f64,
             ));
         }
-        previous = first_min.map(|f| (n, f, exit_min));
+        previous = first_min.map(|f| (n, f, exit_min, peak));
     }
     for line in growth {
         println!("\n{line}");
@@ -76,7 +99,11 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
 }
 
 /// One size: a cold run on an empty database, then `repeat` warm runs.
-async fn one_size(exe: &Path, n: usize, repeat: usize) -> anyhow::Result<(Timing, Vec<Timing>)> {
+async fn one_size(
+    exe: &Path,
+    n: usize,
+    repeat: usize,
+) -> anyhow::Result<(Timing, Vec<Timing>, Extra)> {
     let sim = SimProcess::start(n)?;
     let dir = std::env::temp_dir().join(format!(
         "codearts-bot-bench-startup-{}-{n}",
@@ -98,6 +125,10 @@ async fn one_size(exe: &Path, n: usize, repeat: usize) -> anyhow::Result<(Timing
     }
     let config = dir.join("bot.toml");
     std::fs::write(&config, text)?;
+    let parse_started = Instant::now();
+    crate::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config_load = parse_started.elapsed();
+    let wrk = wrk_gets(&sim.url, &dir, n)?;
     let control = sim::Control::new(&sim.url, sim::DEFAULT_TOKEN);
     let cold = run_once(exe, &config, &control).await?;
     let mut warm = Vec::with_capacity(repeat);
@@ -105,7 +136,7 @@ async fn one_size(exe: &Path, n: usize, repeat: usize) -> anyhow::Result<(Timing
         warm.push(run_once(exe, &config, &control).await?);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((cold, warm))
+    Ok((cold, warm, Extra { config_load, wrk }))
 }
 
 /// Spawns `exe run --once --config <config>` and watches the simulator's request counter
@@ -124,7 +155,12 @@ async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::
         .spawn()
         .context("cannot start run --once")?;
     let mut first_request = None;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_rss = None;
     let status = loop {
+        if let Some(hwm) = crate::bench::process::peak_rss_of(&status_file) {
+            peak_rss = Some(hwm);
+        }
         if first_request.is_none() {
             let stats = match control.stats().await {
                 Ok(stats) => stats,
@@ -151,7 +187,43 @@ async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::
     Ok(Timing {
         first_request,
         exit,
+        peak_rss,
     })
+}
+
+/// `wrk` (when installed) issuing `n` ShowJobInfo GETs over the seeded ids with 8
+/// connections on 2 threads, as the poller's default concurrency: the wall time of the run.
+fn wrk_gets(sim_url: &str, dir: &Path, n: usize) -> anyhow::Result<Option<Duration>> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("\"{}\"", sim::seeded_job_id(i)))
+        .collect();
+    // Each of the 2 threads sends half of the GETs, then stops itself.
+    let script = format!(
+        "local ids = {{{}}}\nlocal n, per_thread = 0, {}\n\
+         request = function()\n  n = n + 1\n  return wrk.format(\"GET\", \"/v1/job/\" .. ids[(n % #ids) + 1] .. \"/info\", \
+         {{[\"X-Auth-Token\"] = \"{}\", [\"Content-Type\"] = \"application/json\"}})\nend\n\
+         local done = 0\nresponse = function()\n  done = done + 1\n  if done >= per_thread then wrk.thread:stop() end\nend\n",
+        ids.join(","),
+        n.div_ceil(2),
+        sim::DEFAULT_TOKEN
+    );
+    let path = dir.join("gets.lua");
+    std::fs::write(&path, script)?;
+    let started = Instant::now();
+    let out = Command::new("wrk")
+        .args(["-t2", "-c8", "-d120s", "-s"])
+        .arg(&path)
+        .arg(sim_url)
+        .output()
+        .context("cannot run wrk")?;
+    let wall = started.elapsed();
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(Some(wall))
 }
 
 fn secs(d: Option<Duration>) -> String {
