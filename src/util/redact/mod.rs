@@ -13,8 +13,7 @@ use std::fmt;
 
 use super::text::ZWSP;
 
-/// What every redacted value is replaced with.
-pub const MARK: &str = "[redacted]";
+pub use scan::MARK;
 
 /// Literal secrets shorter than this are not matched: a two-letter "secret" would blank every
 /// word that contains it, and a literal that short protects nothing anyway.

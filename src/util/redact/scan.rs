@@ -3,7 +3,8 @@
 //! ASCII (case-insensitive where names are concerned), and every cut is at an ASCII byte or at
 //! the end of the line, so multi-byte text passes through untouched.
 
-use super::MARK;
+/// What every redacted value is replaced with.
+pub const MARK: &str = "[redacted]";
 
 /// Header names whose value is a credential up to the end of the line (or of its quotes).
 const HEADERS: &[&str] = &[
@@ -354,10 +355,7 @@ fn classify_key(key: &str) -> KeyKind {
     {
         return KeyKind::Secret;
     }
-    let last_part = key
-        .rsplit(|c: char| c == '_' || c == '-' || c == '.')
-        .next()
-        .unwrap_or(key);
+    let last_part = key.rsplit(['_', '-', '.']).next().unwrap_or(key);
     if KEY_WORDS.iter().any(|w| key.contains(w)) || KEY_PARTS.contains(&last_part) {
         return KeyKind::Material;
     }
@@ -420,9 +418,9 @@ fn is_aksk(word: &str) -> bool {
     let upper = b.iter().any(u8::is_ascii_uppercase);
     let lower = b.iter().any(u8::is_ascii_lowercase);
     let digit = b.iter().any(u8::is_ascii_digit);
-    all_alnum
-        && ((b.len() == 20 && upper && digit && !lower)
-            || (b.len() == 40 && upper && lower && digit))
+    let access_key = b.len() == 20 && !lower;
+    let secret_key = b.len() == 40 && lower;
+    all_alnum && upper && digit && (access_key || secret_key)
 }
 
 /// A bearer or basic credential rather than a word of prose.
