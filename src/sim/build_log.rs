@@ -11,7 +11,8 @@
 //!
 //! The answer's `start_offset`/`end_offset` (strings, as the SDK types them) are the window
 //! actually returned, `[start, end)`, so the next page back is `end_offset = start_offset`;
-//! `has_more` says whether lines remain in the reading direction.
+//! `has_more` says whether the log has lines beyond the window in the reading direction
+//! (after it for `ASC`, before it for `DESC`), whatever the offsets bounded.
 
 use serde_json::{Value, json};
 
@@ -81,11 +82,11 @@ impl Window {
         };
         let (first, last, has_more) = if self.descending {
             let first = limit.saturating_sub(self.size).max(self.start).min(limit);
-            (first, limit, first > self.start.min(limit))
+            (first, limit, first > 0)
         } else {
             let first = self.start.min(limit);
             let last = first.saturating_add(self.size).min(limit);
-            (first, last, last < limit)
+            (first, last, last < total)
         };
         json!({
             "log": lines[first..last].join("\n"),
@@ -121,6 +122,7 @@ mod tests {
         assert_eq!(w["has_more"], true);
         let w = window("start_offset=1&end_offset=2");
         assert_eq!(w["log"], "l1");
+        assert_eq!(w["has_more"], true, "lines 2 to 4 are after the window");
     }
 
     #[test]
@@ -138,7 +140,7 @@ mod tests {
         );
         let w = window("sort=DESC&size=10&start_offset=2");
         assert_eq!(w["log"], "l2\nl3\nl4");
-        assert_eq!(w["has_more"], false);
+        assert_eq!(w["has_more"], true, "lines 0 and 1 are before the window");
     }
 
     #[test]
