@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::api::{is_job_id, serve};
 use super::build_api;
-use super::builds::{BuildSpec, Parameter};
+use super::builds::{BuildSpec, Parameter, StageSpec};
 use super::iam::Call;
 use super::reply;
 use super::shared::Sim;
@@ -76,8 +76,10 @@ pub(crate) async fn execute_job(State(sim): State<Arc<Sim>>, request: Request) -
         };
         let run_ms = outcome.duration_ms.unwrap_or(DEFAULT_RUN_MS);
         let scm = run.scm.unwrap_or_default();
+        // Running: who, what and where from now; stages, log, tests and outcome when it ends.
         let start = BuildSpec {
             status: Some("running".to_owned()),
+            branch: outcome.branch.clone(),
             commit: scm
                 .build_commit_id
                 .filter(|c| !c.is_empty())
@@ -86,10 +88,23 @@ pub(crate) async fn execute_job(State(sim): State<Arc<Sim>>, request: Request) -
                 .build_tag
                 .filter(|t| !t.is_empty())
                 .or(outcome.tag.clone()),
+            commit_message: outcome.commit_message.clone(),
+            user: outcome.user.clone(),
+            trigger_type: outcome.trigger_type.clone(),
             parameters: Some(run.parameter)
                 .filter(|p| !p.is_empty())
                 .or(outcome.parameters.clone()),
-            ..outcome.clone()
+            stages: outcome.stages.as_ref().map(|stages| {
+                stages
+                    .iter()
+                    .map(|s| StageSpec {
+                        name: s.name.clone(),
+                        status: None,
+                        duration_ms: None,
+                    })
+                    .collect()
+            }),
+            ..BuildSpec::default()
         };
         let now = chrono::Utc::now().timestamp_millis();
         let Some((build_no, _)) = sim.jobs.add_build(&id, start, now) else {
