@@ -91,6 +91,7 @@ pub async fn start(config: Config) -> anyhow::Result<Ctx> {
         snapshots: Arc::new(SnapshotCache::default()),
         limiter: Arc::new(RateLimiter::new(max_rps)),
         discovery: Arc::new(Discovery::default()),
+        lists: Arc::default(),
         silences: Arc::new(Silences::default()),
     })
 }

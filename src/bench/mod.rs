@@ -9,10 +9,12 @@
 //! events per second through the outbox, and messages per event in a 1,000-job burst; and the
 //! chat command pass of [`crate::bench::chat`]: `/job` latency through the signed Discord and
 //! Slack endpoints. `bench --startup` runs only [`crate::bench::startup`]: what a restart
-//! costs with N pinned jobs. Results go to docs/benchmarks.md.
+//! costs with N pinned jobs; `bench --modes` only [`crate::bench::modes`]: the poll modes and
+//! the official SDK's loop side by side. Results go to docs/benchmarks.md.
 
 pub mod chat;
 pub mod delivery;
+pub mod modes;
 pub mod process;
 mod receiver;
 pub mod startup;

@@ -24,6 +24,11 @@ pub(crate) struct SimProcess {
 
 impl SimProcess {
     pub(crate) fn start(jobs: usize) -> anyhow::Result<Self> {
+        Self::start_with(jobs, &[])
+    }
+
+    /// With further `sim` arguments (`--projects`, `--ak`/`--sk`).
+    pub(crate) fn start_with(jobs: usize, args: &[&str]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find our own executable")?;
         let mut child = Command::new(exe)
             .args([
@@ -33,6 +38,7 @@ impl SimProcess {
                 "--jobs",
                 &jobs.to_string(),
             ])
+            .args(args)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

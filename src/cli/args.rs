@@ -92,13 +92,25 @@ pub enum Command {
         /// each N of --sizes (time to the first poll request and to exit).
         #[arg(long)]
         startup: bool,
+        /// Measure only the poll modes instead: `run --once` in `job`, `list` and `auto` mode
+        /// over --jobs jobs in --projects projects, the official Python SDK's loop over the
+        /// same jobs, and failure-to-chat latency at `poll.max_rps = 10`.
+        #[arg(long, conflicts_with = "startup")]
+        modes: bool,
+        /// Poll modes pass: how many projects the jobs are spread over.
+        #[arg(long, default_value_t = 10)]
+        projects: usize,
+        /// Poll modes pass: failure-to-chat samples (0: skip the latency pass).
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
         /// Start-up pass: the numbers of pinned jobs.
         #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
         sizes: Vec<usize>,
-        /// Start-up pass: warm runs (nothing changed) per size.
+        /// Start-up and poll modes passes: warm runs (nothing changed) per size or mode.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
-        /// Start-up pass: the binary to run (default: this one), to measure another build.
+        /// Start-up and poll modes passes: the binary to run (default: this one), to measure
+        /// another build.
         #[arg(long, value_name = "PATH")]
         exe: Option<PathBuf>,
     },

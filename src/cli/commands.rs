@@ -53,14 +53,18 @@ pub(super) async fn run_once(ctx: &Ctx) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
     eprintln!(
-        "cycle: {} jobs, {} ok, {} not found, {} forbidden, {} failed polls, {} events; \
-         delivered {}, retrying {}, failed {}; outbox pending {}",
+        "cycle: {} jobs, {} ok ({} read from {} list pages), {} not found, {} forbidden, \
+         {} failed polls, {} events in {:.3} s; delivered {}, retrying {}, failed {}; \
+         outbox pending {}",
         report.jobs,
         report.ok,
+        report.listed,
+        report.list_pages,
         report.not_found,
         report.forbidden,
         report.failed_total(),
         report.events,
+        report.duration.as_secs_f64(),
         delivered.sent,
         delivered.retrying,
         delivered.failed,

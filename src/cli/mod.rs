@@ -136,6 +136,23 @@ async fn execute(command: Command) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::runtime(&e)),
         Command::Bench {
+            modes: true,
+            jobs,
+            projects,
+            repeat,
+            samples,
+            exe,
+            ..
+        } => bench::modes::run(bench::modes::ModesOptions {
+            jobs,
+            projects,
+            repeat,
+            samples,
+            exe,
+        })
+        .await
+        .map_err(|e| Failure::runtime(&e)),
+        Command::Bench {
             jobs, concurrency, ..
         } => bench::run(bench::BenchOptions {
             jobs,

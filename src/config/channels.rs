@@ -72,7 +72,8 @@ pub struct ChannelConfig {
     /// `critical` (default: all).
     pub min_severity: Option<SeverityName>,
     /// Only events of jobs in these CodeArts projects (their `project_id`) reach the channel
-    /// (default: every project).
+    /// (default: every project), and every job of them is watched. `["*"]` watches every job
+    /// the credentials can see ([`EVERY_PROJECT`]).
     pub projects: Option<Vec<String>>,
     /// `discord_bot`: the id of the Discord channel to post in.
     pub channel_id: Option<String>,
@@ -132,7 +133,24 @@ pub(crate) fn validate_channels<'a>(
     names
 }
 
+/// `projects = ["*"]`: every project, and every job the credentials can see (ListJob).
+pub const EVERY_PROJECT: &str = "*";
+
 impl ChannelConfig {
+    /// Whether the channel takes events of jobs in `project` (`None`: not known).
+    pub fn takes_project(&self, project: Option<&str>) -> bool {
+        match &self.projects {
+            None => true,
+            Some(list) if list.iter().any(|p| p == EVERY_PROJECT) => true,
+            Some(list) => project.is_some_and(|p| list.iter().any(|x| x == p)),
+        }
+    }
+
+    /// Whether the channel watches every job the credentials can see (`projects = ["*"]`).
+    pub fn watches_everything(&self) -> bool {
+        self.projects.iter().flatten().any(|p| p == EVERY_PROJECT)
+    }
+
     /// Everything about one channel but its name's uniqueness; `key` is `channels[i]`.
     fn validate(&self, key: &str, discord_token: bool, problems: &mut Vec<String>) {
         match (self.kind, &self.url) {
@@ -193,6 +211,9 @@ impl ChannelConfig {
             ));
         }
         for (j, project) in self.projects.iter().flatten().enumerate() {
+            if project == EVERY_PROJECT {
+                continue;
+            }
             if let Err(e) = crate::codearts::listing::check_project_id(project) {
                 problems.push(format!("{key}.projects[{j}]: {e}"));
             }
@@ -228,6 +249,19 @@ mod tests {
         }
         let stdout = with("[[channels]]\nname = \"c\"\ntype = \"stdout\"\n").unwrap();
         assert_eq!(stdout.channels[0].kind, ChannelType::Stdout);
+    }
+
+    #[test]
+    fn a_star_project_watches_everything_and_takes_every_project() {
+        let config = with(&format!("{}projects = [\"*\"]", channel("slack", None))).unwrap();
+        let c = &config.channels[0];
+        assert!(c.watches_everything());
+        assert!(c.takes_project(Some("p1")) && c.takes_project(None));
+        let one = with(&format!("{}projects = [\"p1\"]", channel("slack", None))).unwrap();
+        let c = &one.channels[0];
+        assert!(!c.watches_everything());
+        assert!(c.takes_project(Some("p1")) && !c.takes_project(Some("p2")));
+        assert!(!c.takes_project(None));
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod url;
 #[cfg(test)]
 mod tests;
 
-pub use channels::{ChannelConfig, ChannelType, SeverityName};
+pub use channels::{ChannelConfig, ChannelType, EVERY_PROJECT, SeverityName};
 pub use codearts::{AuthConfig, AuthMethod, CodeArtsConfig};
 pub use commands::CommandsConfig;
 pub use delivery::DeliveryConfig;

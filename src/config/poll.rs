@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::schedule::parse_schedule;
+use crate::domain::list_poll::PollMode;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +20,9 @@ pub struct PollConfig {
     /// How often the job lists of subscribed projects (`[[channels]] projects`) are read
     /// again to find new and removed jobs.
     pub discover_every_secs: u64,
+    /// How jobs are read: through their project's job list (100 per call), one ShowJobInfo
+    /// per job, or per project whichever costs fewer calls (docs/codearts.md).
+    pub mode: PollMode,
 }
 
 impl Default for PollConfig {
@@ -29,6 +33,7 @@ impl Default for PollConfig {
             timeout_secs: 10,
             max_rps: None,
             discover_every_secs: 300,
+            mode: PollMode::Auto,
         }
     }
 }
@@ -67,5 +72,23 @@ impl PollConfig {
                 self.discover_every_secs
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::with;
+
+    #[test]
+    fn the_poll_mode_defaults_to_auto_and_names_the_choices_when_wrong() {
+        assert_eq!(with("").unwrap().poll.mode, PollMode::Auto);
+        for (text, mode) in [("list", PollMode::List), ("job", PollMode::Job)] {
+            let config = with(&format!("[poll]\nmode = \"{text}\"")).unwrap();
+            assert_eq!(config.poll.mode, mode);
+        }
+        let err = with("[poll]\nmode = \"batch\"").unwrap_err().to_string();
+        assert!(err.contains("mode"), "{err}");
+        assert!(err.contains("`auto`, `list`, `job`"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod list_poll;
 pub mod rules;
 pub mod silence;
 pub mod snapshot;

@@ -11,7 +11,7 @@ use crate::codearts;
 use crate::config::Config;
 use crate::domain::rules::Rules;
 use crate::domain::silence::Silences;
-use crate::engine::state::{Discovery, SchedulerStats, SnapshotCache};
+use crate::engine::state::{Discovery, ListMemory, SchedulerStats, SnapshotCache};
 use crate::notify::{Sink, dispatcher::Dispatcher};
 use crate::store::Store;
 use crate::util::health::Health;
@@ -35,8 +35,10 @@ pub struct Ctx {
     pub snapshots: Arc<SnapshotCache>,
     /// The ceiling on CodeArts calls, shared by every cycle.
     pub limiter: Arc<RateLimiter>,
-    /// When subscribed projects' job lists were last read.
+    /// When subscribed projects' job lists were last read, and the project of each job found.
     pub discovery: Arc<Discovery>,
+    /// The job lists' last totals and failures, for list polling.
+    pub lists: Arc<ListMemory>,
     /// The silences in force, mirrored from the database.
     pub silences: Arc<Silences>,
 }

@@ -5,8 +5,11 @@
 //! [`routing`].
 
 pub mod ctx;
+pub mod cycle_lists;
 pub mod digests;
 pub mod discovery;
+pub mod lists;
+pub mod observe;
 pub mod poller;
 pub mod reminders;
 pub mod retention;

@@ -1,6 +1,11 @@
 //! The poller: one cycle asks CodeArts about every watched job, runs the detector against the
 //! stored snapshot, and records the outcome; the scheduler runs cycles on a cron schedule and
 //! never lets two overlap.
+//!
+//! A cycle first reads the job lists `poll.mode` calls for ([`crate::engine::cycle_lists`]);
+//! a job a list showed is compared from its entry, and every other watched job (no list
+//! planned, its list failed, or absent from it) gets its own ShowJobInfo. Absence from a list
+//! is therefore never an event by itself: only ShowJobInfo's 404/403 is.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,18 +14,24 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::task::JoinSet;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
 use crate::codearts::{self, JobId};
-use crate::domain::detect::{self, Detection};
 use crate::domain::snapshot::Observation;
-use crate::engine::{Ctx, routing};
+use crate::engine::observe::{Pending, Polled, Tally, WRITE_BATCH, observe, write_loop};
+use crate::engine::{Ctx, cycle_lists};
 use crate::store::{self, WatchedJob};
 
 /// What one cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
     pub jobs: usize,
+    /// Jobs observed through a job list (counted in `ok` too).
+    pub listed: usize,
+    /// Job list pages read (ListProjectJobs, ListJob).
+    pub list_pages: usize,
+    /// Job lists that could not be read, by error kind (their jobs were asked one by one).
+    pub list_failed: BTreeMap<&'static str, usize>,
     /// Polls answered with the job's info.
     pub ok: usize,
     pub not_found: usize,
@@ -43,34 +54,6 @@ impl CycleReport {
     }
 }
 
-/// The outcome of polling one job.
-struct Polled {
-    job: WatchedJob,
-    observation: Observation,
-    error: Option<codearts::Error>,
-}
-
-/// What a worker counted.
-#[derive(Default)]
-struct Tally {
-    ok: usize,
-    not_found: usize,
-    forbidden: usize,
-    failed: BTreeMap<&'static str, usize>,
-}
-
-/// An observation on its way to the writer.
-struct Pending {
-    job: JobId,
-    detection: Detection,
-    routes: Vec<Vec<String>>,
-    suppressed: Vec<Option<String>>,
-    now: chrono::DateTime<Utc>,
-}
-
-/// Most observations one transaction carries.
-const WRITE_BATCH: usize = 256;
-
 /// Runs one poll cycle over every watched job (reading subscribed projects' job lists first
 /// when that is due: [`crate::engine::discovery`]). Fails only when the store fails; API failures
 /// are counted in the report.
@@ -82,37 +65,47 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
     let started = Instant::now();
     crate::engine::discovery::refresh_if_due(ctx).await?;
     crate::engine::silences::sweep(ctx, Utc::now()).await?;
-    let jobs = Arc::new(ctx.store.watched_jobs().await?);
+    let watched = ctx.store.watched_jobs().await?;
     ctx.snapshots.ensure_loaded(&ctx.store).await?;
     let (to_writer, from_workers) = tokio::sync::mpsc::channel::<Pending>(WRITE_BATCH * 4);
     let writer = tokio::spawn(write_loop(ctx.clone(), from_workers));
+    let listed = cycle_lists::read_lists(ctx, &watched, &to_writer).await;
+    let mut report = CycleReport {
+        jobs: watched.len(),
+        list_pages: listed.pages,
+        list_failed: listed.failed,
+        ..CycleReport::default()
+    };
+    let mut tally = listed.tally;
+    let ask: Arc<Vec<WatchedJob>> = Arc::new(
+        watched
+            .into_iter()
+            .filter(|job| !listed.seen.contains(&job.job_id))
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
-    for _ in 0..ctx.config.poll.concurrency.clamp(1, jobs.len().max(1)) {
-        let (ctx, jobs, next, to_writer) = (
+    for _ in 0..ctx.config.poll.concurrency.clamp(1, ask.len().max(1)) {
+        let (ctx, ask, next, to_writer) = (
             ctx.clone(),
-            Arc::clone(&jobs),
+            Arc::clone(&ask),
             Arc::clone(&next),
             to_writer.clone(),
         );
-        workers.spawn(async move { work(&ctx, &jobs, &next, &to_writer).await });
+        workers.spawn(async move { work(&ctx, &ask, &next, &to_writer).await });
     }
     drop(to_writer);
-    let mut report = CycleReport {
-        jobs: jobs.len(),
-        ..CycleReport::default()
-    };
     while let Some(joined) = workers.join_next().await {
-        let Ok(tally) = joined else {
+        let Ok(worker) = joined else {
             continue; // a panicking worker is a bug; the runtime has reported it
         };
-        report.ok += tally.ok;
-        report.not_found += tally.not_found;
-        report.forbidden += tally.forbidden;
-        for (kind, n) in tally.failed {
-            *report.failed.entry(kind).or_default() += n;
-        }
+        tally.add(worker);
     }
+    report.ok = tally.ok;
+    report.listed = tally.listed;
+    report.not_found = tally.not_found;
+    report.forbidden = tally.forbidden;
+    report.failed = tally.failed;
     let written = writer.await.unwrap_or_else(|_| {
         Err(store::Error::Corrupt {
             table: "-",
@@ -126,7 +119,7 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
     Ok(report)
 }
 
-/// One worker: polls jobs from the shared list until it is exhausted.
+/// One worker: polls jobs from the shared list with ShowJobInfo until it is exhausted.
 async fn work(
     ctx: &Ctx,
     jobs: &[WatchedJob],
@@ -141,15 +134,6 @@ async fn work(
         };
         ctx.limiter.acquire().await;
         let polled = poll_one(ctx, job.clone()).await;
-        match (&polled.observation, &polled.error) {
-            (Observation::Found(_), _) => tally.ok += 1,
-            (Observation::NotFound, _) => tally.not_found += 1,
-            (Observation::Forbidden, _) => tally.forbidden += 1,
-            (Observation::Unavailable, error) => {
-                let kind = error.as_ref().map_or("unknown", codearts::Error::kind);
-                *tally.failed.entry(kind).or_default() += 1;
-            }
-        }
         match &polled.error {
             Some(codearts::Error::RateLimited { retry_after, .. }) => {
                 let observed = jobs.len() as f64 / ctx.health.interval.as_secs_f64().max(1.0);
@@ -161,91 +145,9 @@ async fn work(
             }
             Some(_) => {}
         }
-        let previous = ctx.snapshots.get(&polled.job.job_id);
-        let now = Utc::now();
-        let detection = detect::detect(
-            &polled.job.job_id,
-            previous.as_deref(),
-            &polled.observation,
-            &ctx.rules,
-            now,
-        );
-        if detection.next.is_none() && detection.events.is_empty() {
-            continue;
+        if !observe(ctx, polled, &mut tally, to_writer).await {
+            return tally;
         }
-        for event in &detection.events {
-            ctx.metrics.inc(
-                "codearts_bot_events_total",
-                &[("kind", event.kind.as_str())],
-            );
-            info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
-        }
-        let flaky = detection
-            .next
-            .as_ref()
-            .or(previous.as_deref())
-            .is_some_and(|s| s.is_flaky(&ctx.rules));
-        let (routes, suppressed) = detection
-            .events
-            .iter()
-            .map(|event| ctx.route_now(&polled.job, event, now, flaky))
-            .unzip();
-        let pending = Pending {
-            job: polled.job.job_id,
-            detection,
-            routes,
-            suppressed,
-            now,
-        };
-        if to_writer.send(pending).await.is_err() {
-            return tally; // the writer failed; the cycle reports its error
-        }
-    }
-}
-
-/// The writer: commits observations in batches until the workers are done. After a failed
-/// write it keeps draining (so workers never block) but stores nothing more: the unrecorded
-/// observations are made again next cycle, and the cache still matches the database.
-async fn write_loop(
-    ctx: Ctx,
-    mut from_workers: tokio::sync::mpsc::Receiver<Pending>,
-) -> Result<store::Recorded, store::Error> {
-    let mut total = store::Recorded::default();
-    let mut failure = None;
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while from_workers.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        if failure.is_none() {
-            let observed: Vec<store::Observed<'_>> = batch
-                .iter()
-                .map(|p| store::Observed {
-                    job: &p.job,
-                    detection: &p.detection,
-                    routes: &p.routes,
-                    suppressed: &p.suppressed,
-                    now: p.now,
-                })
-                .collect();
-            match routing::enqueue(&ctx, async |store| store.record_batch(&observed).await).await {
-                Ok(recorded) => {
-                    total.events += recorded.events;
-                    total.deliveries += recorded.deliveries;
-                    for p in &batch {
-                        if let Some(next) = &p.detection.next {
-                            ctx.snapshots.put(&p.job, next.clone());
-                        }
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, observations = batch.len(), "could not record observations; they will be made again next cycle");
-                    failure = Some(e);
-                }
-            }
-        }
-        batch.clear();
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(total),
     }
 }
 

@@ -25,11 +25,7 @@ impl Ctx {
                     .is_none_or(|names| names.contains(&c.name))
             })
             .filter(|c| takes_kind(c, event))
-            .filter(|c| {
-                c.projects
-                    .as_ref()
-                    .is_none_or(|projects| project.is_some_and(|p| projects.iter().any(|x| x == p)))
-            })
+            .filter(|c| c.takes_project(project))
             .map(|c| c.name.clone())
             .collect()
     }

@@ -95,6 +95,8 @@ pub async fn cycle_and_log(ctx: &Ctx) -> Option<CycleReport> {
                 info!(
                     jobs = report.jobs,
                     ok = report.ok,
+                    listed = report.listed,
+                    list_pages = report.list_pages,
                     not_found = report.not_found,
                     forbidden = report.forbidden,
                     failed = report.failed_total(),

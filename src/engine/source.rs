@@ -15,10 +15,18 @@ pub async fn track_source(ctx: &Ctx, report: &CycleReport) -> Result<(), store::
     let outcome = if report.jobs == 0 {
         CycleOutcome::Idle
     } else if report.source_unreachable() {
+        // A failed list counts like the failed polls it caused: its jobs were then asked
+        // one by one, and those failures are in `failed`.
         let kinds: Vec<String> = report
             .failed
             .iter()
             .map(|(k, n)| format!("{k}: {n}"))
+            .chain(
+                report
+                    .list_failed
+                    .iter()
+                    .map(|(k, n)| format!("{k}: {n} job list(s)")),
+            )
             .collect();
         CycleOutcome::Unreachable {
             cause: kinds.join(", "),

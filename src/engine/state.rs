@@ -5,7 +5,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::codearts::JobId;
+use tracing::{info, warn};
+
+use crate::codearts::{self, JobId};
+use crate::domain::list_poll::ListSource;
 use crate::domain::snapshot::Snapshot;
 use crate::store;
 
@@ -53,13 +56,30 @@ impl SnapshotCache {
     }
 }
 
-/// When the project lists were last read.
+/// When the project lists were last read, and which project listed each job found.
 #[derive(Debug, Default)]
 pub struct Discovery {
     last: Mutex<Option<Instant>>,
+    projects: Mutex<HashMap<JobId, String>>,
 }
 
 impl Discovery {
+    /// The project whose list showed `job` at a refresh of this process.
+    pub(crate) fn project_of(&self, job: &JobId) -> Option<String> {
+        self.projects.lock().ok()?.get(job).cloned()
+    }
+
+    /// Remembers which project listed each job.
+    pub(crate) fn remember<'a>(&self, found: impl IntoIterator<Item = (&'a JobId, &'a str)>) {
+        if let Ok(mut projects) = self.projects.lock() {
+            for (job, project) in found {
+                if projects.get(job).is_none_or(|p| p != project) {
+                    projects.insert(job.clone(), project.to_owned());
+                }
+            }
+        }
+    }
+
     /// Whether a refresh is due, and if so marks it done now (so a failing refresh is not
     /// retried on every cycle).
     pub(crate) fn take_due(&self, every: Duration) -> bool {
@@ -71,5 +91,58 @@ impl Discovery {
             *last = Some(Instant::now());
         }
         due
+    }
+}
+
+/// What the poller remembers about the lists between cycles: each list's last `total` (what
+/// `auto` prices a list at) and which lists are failing (so a failure is logged once, when it
+/// starts, and its end once, not every cycle).
+#[derive(Debug, Default)]
+pub struct ListMemory {
+    totals: Mutex<HashMap<ListSource, u64>>,
+    failing: Mutex<HashMap<ListSource, &'static str>>,
+}
+
+impl ListMemory {
+    pub fn last_total(&self, source: &ListSource) -> Option<u64> {
+        self.totals.lock().ok()?.get(source).copied()
+    }
+
+    /// Records how a read went, and logs a list starting or ceasing to fail.
+    pub fn record(
+        &self,
+        source: &ListSource,
+        total: Option<u64>,
+        error: Option<&codearts::Error>,
+        fallback_jobs: usize,
+    ) {
+        if let (Some(total), Ok(mut totals)) = (total, self.totals.lock()) {
+            totals.insert(source.clone(), total);
+        }
+        let Ok(mut failing) = self.failing.lock() else {
+            return;
+        };
+        match error {
+            Some(e) => {
+                let kind = e.kind();
+                if failing.insert(source.clone(), kind) != Some(kind) {
+                    warn!(
+                        list = %source,
+                        api = source.api_name(),
+                        error = %e,
+                        kind,
+                        request_id = e.request_id().unwrap_or("-"),
+                        fallback_jobs,
+                        "cannot read the job list: its jobs are polled one by one (ShowJobInfo) \
+                         while it fails; logged again only when it recovers or fails differently"
+                    );
+                }
+            }
+            None => {
+                if failing.remove(source).is_some() {
+                    info!(list = %source, api = source.api_name(), "the job list can be read again");
+                }
+            }
+        }
     }
 }

@@ -146,7 +146,7 @@ pub(crate) async fn serve(
     sim.stats.request(api);
     let request_id = sim.next_request_id();
     let mut replaced = None;
-    if let Some(fault) = sim.faults.next() {
+    if let Some(fault) = sim.faults.next(api.map(Api::name), call.uri.path()) {
         if let Some(delay) = fault.delay() {
             tokio::time::sleep(delay).await;
         }

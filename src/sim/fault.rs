@@ -1,8 +1,10 @@
 //! Injected faults: what the next API calls answer instead of the job (a status, a raw body,
 //! a delay, a `Retry-After`, a dropped connection), and for how many calls.
 //!
-//! Faults form a queue: the first one applies to each call until its `count` is used up, then
-//! the next one applies; a fault without `count` applies until the faults are cleared. When no
+//! Faults form a queue: the first one that matches a call applies to it until its `count` is
+//! used up, then the next one applies; a fault without `count` applies until the faults are
+//! cleared. A fault matches every call unless it names an operation (`api`, as in `by_api`)
+//! or a piece of the path (`path`), so a test can break one project's list and nothing else. When no
 //! fault is armed, an API call costs one atomic load here.
 
 use std::collections::VecDeque;
@@ -32,6 +34,10 @@ struct FaultSpec {
     count: Option<u32>,
     #[serde(default)]
     drop: bool,
+    /// Only calls of this operation (`"ListProjectJobs"`, ...).
+    api: Option<String>,
+    /// Only calls whose path contains this text.
+    path: Option<String>,
 }
 
 /// A validated fault, ready to answer calls.
@@ -91,6 +97,19 @@ impl Fault {
         })
     }
 
+    /// Whether the fault applies to a call of `api` (its `by_api` name) at `path`.
+    fn matches(&self, api: Option<&str>, path: &str) -> bool {
+        self.spec
+            .api
+            .as_deref()
+            .is_none_or(|want| Some(want) == api)
+            && self
+                .spec
+                .path
+                .as_deref()
+                .is_none_or(|want| path.contains(want))
+    }
+
     /// How long to wait before answering.
     pub(crate) fn delay(&self) -> Option<Duration> {
         self.delay
@@ -134,6 +153,8 @@ impl Fault {
             "retry_after": self.spec.retry_after,
             "count": remaining,
             "drop": self.spec.drop,
+            "api": self.spec.api,
+            "path": self.spec.path,
         })
     }
 }
@@ -210,19 +231,21 @@ impl Faults {
         self.set(Vec::new());
     }
 
-    /// The fault for this call, if any, using up one of its `count`.
-    pub(crate) fn next(&self) -> Option<Arc<Fault>> {
+    /// The fault for a call of `api` (its `by_api` name) at `path`, if any, using up one of
+    /// its `count`.
+    pub(crate) fn next(&self, api: Option<&str>, path: &str) -> Option<Arc<Fault>> {
         if !self.armed.load(Ordering::Acquire) {
             return None;
         }
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let front = queue.front_mut()?;
-        let fault = Arc::clone(&front.fault);
-        match &mut front.remaining {
+        let at = queue.iter().position(|a| a.fault.matches(api, path))?;
+        let armed = &mut queue[at];
+        let fault = Arc::clone(&armed.fault);
+        match &mut armed.remaining {
             None => {}
             Some(n) if *n > 1 => *n -= 1,
             Some(_) => {
-                queue.pop_front();
+                queue.remove(at);
                 self.armed.store(!queue.is_empty(), Ordering::Release);
             }
         }
@@ -246,7 +269,12 @@ mod tests {
         faults
             .set(parse(br#"[{"status": 500, "count": 2}, {"status": 503, "count": 1}]"#).unwrap());
         let statuses: Vec<Option<u16>> = (0..4)
-            .map(|_| faults.next().and_then(|f| f.status).map(|s| s.as_u16()))
+            .map(|_| {
+                faults
+                    .next(None, "/")
+                    .and_then(|f| f.status)
+                    .map(|s| s.as_u16())
+            })
             .collect();
         assert_eq!(statuses, [Some(500), Some(500), Some(503), None]);
     }
@@ -256,10 +284,33 @@ mod tests {
         let faults = Faults::default();
         faults.set(parse(br#"{"delay_ms": 5}"#).unwrap());
         for _ in 0..10 {
-            assert!(faults.next().is_some());
+            assert!(faults.next(None, "/").is_some());
         }
         faults.clear();
-        assert!(faults.next().is_none());
+        assert!(faults.next(None, "/").is_none());
+    }
+
+    #[test]
+    fn a_targeted_fault_applies_only_to_its_operation_and_path() {
+        let faults = Faults::default();
+        faults.set(
+            parse(br#"{"status": 403, "api": "ListProjectJobs", "path": "/v1/job/p2/"}"#).unwrap(),
+        );
+        assert!(
+            faults
+                .next(Some("ShowJobInfo"), "/v1/job/p2/info")
+                .is_none()
+        );
+        assert!(
+            faults
+                .next(Some("ListProjectJobs"), "/v1/job/p1/list")
+                .is_none()
+        );
+        assert!(
+            faults
+                .next(Some("ListProjectJobs"), "/v1/job/p2/list")
+                .is_some()
+        );
     }
 
     #[test]

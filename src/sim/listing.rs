@@ -172,12 +172,9 @@ pub(crate) fn list_job(sim: &Sim, query: Option<&str>, request_id: &str) -> Resp
         Ok(paging) => paging,
         Err(refused) => return refused.response(request_id),
     };
-    let (jobs, total) = sim.jobs.page(
-        |_| true,
-        paging.index,
-        paging.size,
-        |job| pick(job, JOB_LIST_FIELDS),
-    );
+    let (jobs, total) = sim.jobs.page(None, paging.index, paging.size, |job| {
+        pick(job, JOB_LIST_FIELDS)
+    });
     reply::json_value(
         StatusCode::OK,
         &json!({"result": {"job_list": jobs, "total": total}, "status": "success"}),
@@ -201,12 +198,9 @@ fn project_listing(
         Ok(paging) => paging,
         Err(refused) => return refused.response(request_id),
     };
-    let (jobs, total) = sim.jobs.page(
-        |fields| fields.get("project_id").and_then(Value::as_str) == Some(project),
-        paging.index,
-        paging.size,
-        entry,
-    );
+    let (jobs, total) = sim
+        .jobs
+        .page(Some(project), paging.index, paging.size, entry);
     reply::json_value(StatusCode::OK, &json!({ "jobs": jobs, "total": total }))
 }
 

@@ -67,6 +67,9 @@ pub(crate) struct Job {
     pub(crate) next_build: Option<Value>,
     /// The 200 body for the current fields and flags.
     body: Bytes,
+    /// The stored `project_id` when it is text, kept apart so a project's listing filters
+    /// 10,000 jobs without a map lookup in each (that lookup was most of a page's cost).
+    project: Option<String>,
 }
 
 impl Job {
@@ -81,6 +84,7 @@ impl Job {
             disabled_reason: None,
             next_build: None,
             body: Bytes::new(),
+            project: None,
         };
         job.render();
         job
@@ -173,6 +177,11 @@ impl Job {
     }
 
     fn render(&mut self) {
+        self.project = self
+            .fields
+            .get("project_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         #[derive(Serialize)]
         struct Envelope<'a> {
             result: Option<&'a Map<String, Value>>,
@@ -439,12 +448,12 @@ impl Jobs {
             .collect()
     }
 
-    /// One page of a job listing: the jobs `belongs` accepts that the caller may see (not
-    /// `_sim_forbidden`), ordered by id so pages are stable, each shown by `entry`; with the
-    /// total of matching jobs.
+    /// One page of a job listing: the jobs of `project` (every job when `None`) that the
+    /// caller may see (not `_sim_forbidden`), ordered by id so pages are stable, each shown by
+    /// `entry`; with the total of matching jobs.
     pub(crate) fn page(
         &self,
-        belongs: impl Fn(&Map<String, Value>) -> bool,
+        project: Option<&str>,
         index: usize,
         size: usize,
         entry: impl Fn(&Job) -> Value,
@@ -453,7 +462,9 @@ impl Jobs {
         let mut matching: Vec<(&String, &Job)> = inner
             .jobs
             .iter()
-            .filter(|(_, job)| !job.forbidden && belongs(&job.fields))
+            .filter(|(_, job)| {
+                !job.forbidden && project.is_none_or(|p| job.project.as_deref() == Some(p))
+            })
             .collect();
         matching.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let total = matching.len();

@@ -7,6 +7,7 @@
 //! types (a stored value that cannot be parsed is an [`Error::Corrupt`]).
 
 mod alerts;
+mod bulk_read;
 mod db;
 mod observations;
 mod outbox;

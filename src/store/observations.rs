@@ -11,11 +11,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 
-use super::db::{
-    Error, Result, Store, Tx, corrupt, count, counter, from_json, from_ms, to_json, to_ms,
-};
+use super::bulk_read::read_all;
+use super::db::{Result, Store, Tx, corrupt, count, counter, from_json, from_ms, to_json, to_ms};
 use crate::codearts::{JobId, JobInfo};
 use crate::domain::detect::Detection;
 use crate::domain::event::{Event, EventKind};
@@ -40,32 +38,6 @@ pub struct Observed<'a> {
     /// maintenance window), if it is.
     pub suppressed: &'a [Option<String>],
     pub now: DateTime<Utc>,
-}
-
-/// A `job_state` row as stored.
-#[derive(sqlx::FromRow)]
-struct SnapshotRow {
-    job_id: String,
-    info: Option<String>,
-    presence: String,
-    settled_status: Option<String>,
-    missing_polls: i64,
-    outcomes: String,
-}
-
-impl SnapshotRow {
-    fn into_snapshot(self) -> Result<(String, Snapshot)> {
-        let snapshot = Snapshot {
-            info: from_json("job_state", self.info)?,
-            presence: Presence::parse(&self.presence).ok_or_else(|| {
-                corrupt("job_state", format!("unknown presence {:?}", self.presence))
-            })?,
-            settled_status: self.settled_status,
-            missing_polls: counter(self.missing_polls),
-            outcomes: self.outcomes,
-        };
-        Ok((self.job_id, snapshot))
-    }
 }
 
 /// An `events` row as stored (the columns every event query selects; `outbox` flattens it
@@ -105,17 +77,34 @@ struct LoggedEventRow {
 }
 
 impl Store {
-    /// The latest snapshot of every job that has one, by job id: one query, each row converted
-    /// as it streams in.
+    /// The latest snapshot of every job that has one, by job id, read in a few round trips
+    /// ([`super::bulk_read`]; the stored `info` JSON is parsed in the same pass as the row).
     pub async fn snapshots(&self) -> Result<HashMap<String, Snapshot>> {
-        sqlx::query_as::<_, SnapshotRow>(
-            "SELECT job_id, info, presence, settled_status, missing_polls, outcomes FROM job_state",
+        type Row = (String, Option<JobInfo>, String, Option<String>, i64, String);
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<Row> = read_all(
+            &mut conn,
+            "job_state",
+            "job_id",
+            "job_id, json(info), presence, settled_status, missing_polls, outcomes",
         )
-        .fetch(&self.pool)
-        .map_err(Error::from)
-        .and_then(|row| std::future::ready(row.into_snapshot()))
-        .try_collect()
-        .await
+        .await?;
+        rows.into_iter()
+            .map(
+                |(job_id, info, presence, settled_status, missing_polls, outcomes)| {
+                    let snapshot = Snapshot {
+                        info,
+                        presence: Presence::parse(&presence).ok_or_else(|| {
+                            corrupt("job_state", format!("unknown presence {presence:?}"))
+                        })?,
+                        settled_status,
+                        missing_polls: counter(missing_polls),
+                        outcomes,
+                    };
+                    Ok((job_id, snapshot))
+                },
+            )
+            .collect()
     }
 
     /// Stores one observation's outcome in one transaction: the new snapshot (with a history

@@ -2,8 +2,8 @@
 //! (config file, chat command, project discovery) and which channels hear about it.
 
 use chrono::Utc;
-use futures_util::TryStreamExt;
 
+use super::bulk_read::read_all;
 use super::db::{Result, Store, Tx, corrupt, to_ms};
 use super::watch_diff::{StoredWatch, StoredWatches, WatchDiff, config_diff, project_diff};
 use crate::codearts::JobId;
@@ -128,17 +128,36 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Every watched job, in a stable order: one query, each row converted as it streams in
-    /// (no intermediate vector of raw rows).
+    /// Whether any job on the watch list came from a project subscription (one indexed probe
+    /// at most, not the whole list).
+    pub async fn has_discovered_jobs(&self) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM watched_jobs WHERE source = 'project' LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// Every watched job, in a stable order (by id), read in a few round trips
+    /// ([`super::bulk_read`]).
     pub async fn watched_jobs(&self) -> Result<Vec<WatchedJob>> {
-        sqlx::query_as::<_, WatchedJobRow>(
-            "SELECT job_id, source, channels FROM watched_jobs ORDER BY job_id",
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<(String, String, Option<String>)> = read_all(
+            &mut conn,
+            "watched_jobs",
+            "job_id",
+            "job_id, source, channels",
         )
-        .fetch(&self.pool)
-        .map_err(super::db::Error::from)
-        .and_then(|row| std::future::ready(WatchedJob::try_from(row)))
-        .try_collect()
-        .await
+        .await?;
+        rows.into_iter()
+            .map(|(job_id, source, channels)| {
+                WatchedJob::try_from(WatchedJobRow {
+                    job_id,
+                    source,
+                    channels,
+                })
+            })
+            .collect()
     }
 
     /// Adds `job` to the watch list as a chat-added job sending to `channels` (`None`: every
@@ -192,20 +211,17 @@ impl Store {
 
 /// The whole stored watch list, in one streamed query, keyed for the diff.
 async fn stored_watches(tx: &mut Tx) -> Result<StoredWatches> {
-    let rows =
-        sqlx::query_as::<_, WatchedJobRow>("SELECT job_id, source, channels FROM watched_jobs")
-            .fetch(&mut **tx);
+    let rows: Vec<(String, String, Option<String>)> = read_all(
+        &mut *tx,
+        "watched_jobs",
+        "job_id",
+        "job_id, source, channels",
+    )
+    .await?;
     Ok(rows
-        .try_fold(StoredWatches::new(), |mut stored, row| {
-            let WatchedJobRow {
-                job_id,
-                source,
-                channels,
-            } = row;
-            stored.insert(job_id, StoredWatch { source, channels });
-            std::future::ready(Ok(stored))
-        })
-        .await?)
+        .into_iter()
+        .map(|(job_id, source, channels)| (job_id, StoredWatch { source, channels }))
+        .collect())
 }
 
 /// Writes `diff` with two set-based statements (each takes its rows as one JSON array

@@ -35,6 +35,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Latency of ShowJobInfo calls.",
     ),
     (
+        "codearts_bot_list_pages_total",
+        Kind::Counter,
+        "Job list pages read by the poller (ListProjectJobs, ListJob), by API and outcome.",
+    ),
+    (
         "codearts_bot_cycles_total",
         Kind::Counter,
         "Poll cycles run, by result (ok, source_unreachable, store_error).",

@@ -256,6 +256,16 @@ async fn build_calls_share_the_faults_the_errors_and_the_job_checks() {
     let err = client.build_record(&job(), build_no).await.unwrap_err();
     assert_eq!(err.kind(), "server_error");
 
+    // A fault aimed at one operation: the log fails, the rest of the context does not.
+    control
+        .set_fault(json!({"status": 500, "api": "DownloadBuildRealTimeLog"}))
+        .await
+        .unwrap();
+    let err = client.log_tail(&job(), build_no, 5).await.unwrap_err();
+    assert_eq!(err.kind(), "server_error");
+    assert!(client.build_record(&job(), build_no).await.is_ok());
+    control.clear_faults().await.unwrap();
+
     let err = client.build_record(&job(), 99).await.unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     let err = client.build_record(&job(), 0).await.unwrap_err();

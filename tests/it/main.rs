@@ -12,6 +12,7 @@ mod chat;
 mod cli;
 mod faults;
 mod layers;
+mod list_poll;
 mod ops;
 mod pipeline;
 mod projects;

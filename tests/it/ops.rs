@@ -18,11 +18,11 @@ use codearts_bot::sim::{self, SimHandle};
 use codearts_bot::store::Store;
 use serde_json::{Value, json};
 
-/// Two jobs polled every second and one webhook channel at `hook`; no `[http]` section
-/// unless a test sets one.
+/// Two jobs polled every second, one ShowJobInfo each (so the poll counters are exact), and
+/// one webhook channel at `hook`; no `[http]` section unless a test sets one.
 fn config(sim: &SimHandle, db: &Path, hook: &str) -> BotToml {
     BotToml::new(sim, db)
-        .poll("schedule = \"*/1 * * * * *\"\ntimeout_secs = 2")
+        .poll("schedule = \"*/1 * * * * *\"\ntimeout_secs = 2\nmode = \"job\"")
         .http(None)
         .delivery("group_wait_ms = 200")
         .jobs(2)

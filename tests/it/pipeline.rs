@@ -7,6 +7,7 @@ use crate::support;
 use crate::support::capture::{CaptureServer, Captured};
 use crate::support::harness::{Env, Running, discord_bot_channel, start_bot, tick, wraps_env};
 use codearts_bot::config::Config;
+use codearts_bot::domain::list_poll::PollMode;
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller;
 use codearts_bot::sim;
@@ -292,6 +293,7 @@ async fn max_rps_spreads_a_cycle_and_a_throttling_answer_slows_the_poller_down()
     let h = Harness::start(10).await;
     let mut config = h.config();
     config.poll.max_rps = Some(20.0);
+    config.poll.mode = PollMode::Job; // one call per job: the spacing is what is measured
     let bot = start_bot(config).await;
 
     let started = std::time::Instant::now();

@@ -1,0 +1,166 @@
+//! What both halves of a cycle share (the job lists, [`crate::engine::cycle_lists`], and
+//! the per-job polls, [`crate::engine::poller`]): an observation of a job is checked by the
+//! detector against the job's snapshot, its events routed, and the result handed to the
+//! cycle's one writer, which commits whatever has queued up in a single transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use tokio::sync::mpsc::{Receiver, Sender};
+use tracing::{info, warn};
+
+use crate::codearts;
+use crate::codearts::JobId;
+use crate::domain::detect::{self, Detection};
+use crate::domain::snapshot::Observation;
+use crate::engine::{Ctx, routing};
+use crate::store::{self, WatchedJob};
+
+/// Most observations one transaction carries.
+pub const WRITE_BATCH: usize = 256;
+
+/// One observation of a job, and the error behind it when the poll failed.
+pub struct Polled {
+    pub job: WatchedJob,
+    pub observation: Observation,
+    pub error: Option<codearts::Error>,
+}
+
+/// What a worker or a list read counted.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ok: usize,
+    /// Of `ok`, the jobs a list showed.
+    pub listed: usize,
+    pub not_found: usize,
+    pub forbidden: usize,
+    /// Polls that failed for reasons that say nothing about the job, by error kind.
+    pub failed: BTreeMap<&'static str, usize>,
+}
+
+impl Tally {
+    fn count(&mut self, polled: &Polled) {
+        match (&polled.observation, &polled.error) {
+            (Observation::Found(_), _) => self.ok += 1,
+            (Observation::NotFound, _) => self.not_found += 1,
+            (Observation::Forbidden, _) => self.forbidden += 1,
+            (Observation::Unavailable, error) => {
+                let kind = error.as_ref().map_or("unknown", codearts::Error::kind);
+                *self.failed.entry(kind).or_default() += 1;
+            }
+        }
+    }
+
+    pub fn add(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.listed += other.listed;
+        self.not_found += other.not_found;
+        self.forbidden += other.forbidden;
+        for (kind, n) in other.failed {
+            *self.failed.entry(kind).or_default() += n;
+        }
+    }
+}
+
+/// An observation on its way to the writer.
+pub struct Pending {
+    job: JobId,
+    detection: Detection,
+    routes: Vec<Vec<String>>,
+    suppressed: Vec<Option<String>>,
+    now: chrono::DateTime<Utc>,
+}
+
+/// Counts `polled`, runs the detector and sends what must be stored to the writer. `false`
+/// when the writer is gone (it failed; the cycle reports its error).
+pub async fn observe(
+    ctx: &Ctx,
+    polled: Polled,
+    tally: &mut Tally,
+    to_writer: &Sender<Pending>,
+) -> bool {
+    tally.count(&polled);
+    let previous = ctx.snapshots.get(&polled.job.job_id);
+    let now = Utc::now();
+    let detection = detect::detect(
+        &polled.job.job_id,
+        previous.as_deref(),
+        &polled.observation,
+        &ctx.rules,
+        now,
+    );
+    if detection.next.is_none() && detection.events.is_empty() {
+        return true;
+    }
+    for event in &detection.events {
+        ctx.metrics.inc(
+            "codearts_bot_events_total",
+            &[("kind", event.kind.as_str())],
+        );
+        info!(job_id = %event.job_id, event = %event.kind, summary = %event.summary, "job event");
+    }
+    let flaky = detection
+        .next
+        .as_ref()
+        .or(previous.as_deref())
+        .is_some_and(|s| s.is_flaky(&ctx.rules));
+    let (routes, suppressed) = detection
+        .events
+        .iter()
+        .map(|event| ctx.route_now(&polled.job, event, now, flaky))
+        .unzip();
+    let pending = Pending {
+        job: polled.job.job_id,
+        detection,
+        routes,
+        suppressed,
+        now,
+    };
+    to_writer.send(pending).await.is_ok()
+}
+
+/// The writer: commits observations in batches until every sender is gone. After a failed
+/// write it keeps draining (so senders never block) but stores nothing more: the unrecorded
+/// observations are made again next cycle, and the cache still matches the database.
+pub async fn write_loop(
+    ctx: Ctx,
+    mut from_workers: Receiver<Pending>,
+) -> Result<store::Recorded, store::Error> {
+    let mut total = store::Recorded::default();
+    let mut failure = None;
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while from_workers.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        if failure.is_none() {
+            let observed: Vec<store::Observed<'_>> = batch
+                .iter()
+                .map(|p| store::Observed {
+                    job: &p.job,
+                    detection: &p.detection,
+                    routes: &p.routes,
+                    suppressed: &p.suppressed,
+                    now: p.now,
+                })
+                .collect();
+            match routing::enqueue(&ctx, async |store| store.record_batch(&observed).await).await {
+                Ok(recorded) => {
+                    total.events += recorded.events;
+                    total.deliveries += recorded.deliveries;
+                    for p in &batch {
+                        if let Some(next) = &p.detection.next {
+                            ctx.snapshots.put(&p.job, next.clone());
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, observations = batch.len(), "could not record observations; they will be made again next cycle");
+                    failure = Some(e);
+                }
+            }
+        }
+        batch.clear();
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
