@@ -7,7 +7,8 @@
 # every job, ListProjectJobs (every page of every project) and ListJob (every page), and
 # checks that the SDK parsed each field the bot reads with the values the simulator stores
 # (read back through the control API), that totals and pages add up, and that a page_size of
-# 101 comes back as the API's 400. If the SDK cannot talk to the simulator, the simulator is
+# 101 comes back as the API's 400. Then it makes builds through the control API and reads them
+# back through every build operation (sdk_conformance_builds.py). If the SDK cannot talk to the simulator, the simulator is
 # wrong: it must accept and answer what the official client sends.
 #
 # Usage: sdk_conformance.py PATH/TO/codearts-bot. Exit 0 with a one-line summary, 1 with the
@@ -37,6 +38,7 @@ from huaweicloudsdkcodeartsbuild.v3 import (  # noqa: E402
     ListProjectJobsRequest,
     ShowJobInfoRequest,
 )
+from sdk_conformance_builds import check_builds  # noqa: E402
 
 JOBS = 30
 PROJECTS = 3
@@ -228,6 +230,11 @@ def run(binary):
                                 "expected 400 CB.00060200")
         calls["ListJob"] += 1
 
+        # One build's operations, on jobs of the first project (the last check: it deletes a
+        # job).
+        check_builds(base, client(base, ak, sk, projects[0]), by_project[projects[0]], calls,
+                     problems)
+
         # The simulator counted what the SDK sent, and accepted every signature.
         stats = control(base, "/_sim/stats")
         for name, count in calls.items():
@@ -255,7 +262,9 @@ def run(binary):
         return 1
     print(f"sdk-conformance: OK: huaweicloudsdkcodeartsbuild {sdk_version()} parsed the simulator "
           f"({JOBS} jobs, {PROJECTS} projects, AK/SK-signed): ShowJobInfo x{calls['ShowJobInfo']}, "
-          f"ListProjectJobs x{calls['ListProjectJobs']}, ListJob x{calls['ListJob']} in {elapsed:.1f}s")
+          f"ListProjectJobs x{calls['ListProjectJobs']}, ListJob x{calls['ListJob']}, "
+          f"and {sum(n for k, n in calls.items() if k not in ('ShowJobInfo', 'ListProjectJobs', 'ListJob'))} "
+          f"calls of {len(calls) - 3} build operations in {elapsed:.1f}s")
     return 0
 
 

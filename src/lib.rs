@@ -17,8 +17,9 @@
 //!  store     SQLite (sqlx) by aggregate, migrations in `migrations/`
 //!  domain    pure types and rules: events and the detector, incidents, silences, source state
 //!  sim       the CodeArts Build simulator used by `demo`, tests and benchmarks
-//!  codearts  the API client, typed answers, errors, auth, signing, regions
-//!  util      text, secrets, metrics, rate limiter, health
+//!  codearts  the API client (jobs, lists, build records, stages, logs), typed answers,
+//!            errors, auth, signing, regions
+//!  util      text, secrets, redaction of fetched text, metrics, rate limiter, health
 //! ```
 //!
 //! The pipeline:

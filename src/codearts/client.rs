@@ -1,10 +1,11 @@
 //! The HTTP client for ShowJobInfo and the job lists: builds the request, authenticates it,
 //! bounds it in time and size, and classifies every way it can fail so the poller knows a job
-//! change from an outage.
+//! change from an outage. The build operations (records, stages, logs, actions) are more
+//! methods of [`Client`], in `build_calls.rs`.
 
 use std::time::Duration;
 
-use reqwest::{StatusCode, header::HeaderMap};
+use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde::Deserialize;
 
 use super::auth::Auth;
@@ -136,24 +137,44 @@ impl Client {
     }
 
     /// One call, and once more when the credentials were renewed after a 401.
-    async fn get_retrying<T>(
+    pub(super) async fn get_retrying<T>(
         &self,
         url: &str,
         parse: impl Fn(&[u8]) -> Result<T, ParseError> + Copy,
     ) -> Result<T, Error> {
-        match self.get(url, parse).await {
-            Answer { renewed: true, .. } => self.get(url, parse).await.result,
+        self.send_retrying(Method::GET, url, None, parse).await
+    }
+
+    /// A call with `method` and an optional JSON `body`, and once more when the credentials
+    /// were renewed after a 401 (the refused call did nothing, so repeating it is safe).
+    pub(super) async fn send_retrying<T>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&[u8]>,
+        parse: impl Fn(&[u8]) -> Result<T, ParseError> + Copy,
+    ) -> Result<T, Error> {
+        match self.send(method.clone(), url, body, parse).await {
+            Answer { renewed: true, .. } => self.send(method, url, body, parse).await.result,
             Answer { result, .. } => result,
         }
     }
 
-    async fn get<T>(&self, url: &str, parse: impl Fn(&[u8]) -> Result<T, ParseError>) -> Answer<T> {
-        let request = self
+    async fn send<T>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&[u8]>,
+        parse: impl Fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Answer<T> {
+        let mut builder = self
             .http
-            .get(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .build();
-        let mut request = match request {
+            .request(method, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(body) = body {
+            builder = builder.body(body.to_vec());
+        }
+        let mut request = match builder.build() {
             Ok(r) => r,
             Err(e) => {
                 return Answer::done(Err(Error::Connect(format!(

@@ -137,7 +137,7 @@ pub(crate) async fn unknown(
 }
 
 /// Counts the call, applies the armed fault, checks the credentials, then answers.
-async fn serve(
+pub(crate) async fn serve(
     sim: &Sim,
     api: Option<Api>,
     call: &Call<'_>,

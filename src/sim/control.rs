@@ -1,5 +1,5 @@
-//! The control API under `/_sim/` (server side): create, change, list and delete jobs, arm and
-//! clear faults, read and reset the call counters. Every route needs the same `X-Auth-Token`
+//! The control API under `/_sim/` (server side): create, change, list and delete jobs, add and
+//! list a job's builds, arm and clear faults, read and reset the call counters. Every route needs the same `X-Auth-Token`
 //! as the API; every error is a JSON body in the API's `{error_code, error_msg}` shape.
 //! The reference is in the module documentation of [`crate::sim`].
 
@@ -16,10 +16,11 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::api::is_job_id;
+use super::builds::BuildSpec;
 use super::fault;
+use super::patch::Patch;
 use super::reply::{self, json_error, json_value};
 use super::shared::Sim;
-use super::state::Patch;
 
 /// The `/_sim` routes (nested by [`super::server::router`]).
 pub(crate) fn router(sim: Arc<Sim>) -> Router<Arc<Sim>> {
@@ -31,6 +32,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router<Arc<Sim>> {
                 .put(put_job)
                 .delete(delete_job)
                 .fallback(wrong_method),
+        )
+        .route(
+            "/jobs/{id}/builds",
+            get(list_builds).post(create_build).fallback(wrong_method),
         )
         .route(
             "/faults",
@@ -170,11 +175,54 @@ async fn delete_job(
     let Some(id) = job_id(path) else {
         return invalid_id();
     };
-    if sim.jobs.delete(&id) {
-        tracing::debug!(job = %id, "simulator job deleted");
+    if sim.jobs.delete(&id, now_ms()) {
+        tracing::debug!(job = %id, "simulator job deleted (into the recycle bin)");
         json_value(StatusCode::OK, &json!({"deleted": id}))
     } else {
         reply::URL_NOT_FOUND.response("")
+    }
+}
+
+/// `POST /_sim/jobs/{id}/builds`: the job's next build from the body (every key optional),
+/// `201 {"build_no", "record_id"}`.
+async fn create_build(
+    State(sim): State<Arc<Sim>>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let Some(id) = job_id(path) else {
+        return invalid_id();
+    };
+    let spec = match BuildSpec::parse(&body) {
+        Ok(spec) => spec,
+        Err(e) => return invalid_body(&e),
+    };
+    match sim.jobs.add_build(&id, spec, now_ms()) {
+        Some((build_no, record_id)) => {
+            tracing::debug!(job = %id, build_no, "simulator build created");
+            json_value(
+                StatusCode::CREATED,
+                &json!({"build_no": build_no, "record_id": record_id}),
+            )
+        }
+        None => reply::URL_NOT_FOUND.response(""),
+    }
+}
+
+/// `GET /_sim/jobs/{id}/builds`: `{"total": n, "builds": [...]}`, oldest first.
+async fn list_builds(
+    State(sim): State<Arc<Sim>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Some(id) = job_id(path) else {
+        return invalid_id();
+    };
+    match sim.jobs.builds(&id) {
+        Some(builds) => json_value(
+            StatusCode::OK,
+            &json!({"total": builds.len(), "builds": builds}),
+        ),
+        None => reply::URL_NOT_FOUND.response(""),
     }
 }
 

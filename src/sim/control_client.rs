@@ -67,6 +67,19 @@ struct JobList {
     jobs: Vec<Value>,
 }
 
+#[derive(Deserialize)]
+struct BuildList {
+    builds: Vec<Value>,
+}
+
+/// What `POST /_sim/jobs/{id}/builds` answers: the new build's number and record id (what
+/// the `/v1/record/{record_id}/…` operations take).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedBuild {
+    pub build_no: u32,
+    pub record_id: String,
+}
+
 impl Control {
     /// `base_url` is the simulator's root, e.g. `http://127.0.0.1:8080` (a trailing `/` is
     /// fine); `token` is the simulator's token (it guards the control API too).
@@ -107,6 +120,26 @@ impl Control {
         let answer = self.call(self.http.get(url)).await?;
         serde_json::from_value::<JobList>(answer)
             .map(|list| list.jobs)
+            .map_err(|e| ControlError::Malformed(e.to_string()))
+    }
+
+    /// `POST /_sim/jobs/{id}/builds`: the job's next build, from `build` (a JSON object with
+    /// any of `status`, `branch`, `tag`, `commit`, `commit_message`, `user`, `trigger_type`,
+    /// `stages`, `log`, `tests`, `parameters`, `duration_ms`, `err_msg`; defaults for the
+    /// rest). The job's ShowJobInfo and list fields move to it.
+    pub async fn create_build(&self, id: &str, build: Value) -> Result<CreatedBuild, ControlError> {
+        let url = format!("{}/builds", self.job_url(id));
+        let answer = self.call(self.http.post(url).json(&build)).await?;
+        serde_json::from_value(answer).map_err(|e| ControlError::Malformed(e.to_string()))
+    }
+
+    /// `GET /_sim/jobs/{id}/builds`: the job's builds, oldest first, each with the keys of
+    /// the body that made it plus `build_no`, `record_id`, `start_time`, `finish_time`.
+    pub async fn builds(&self, id: &str) -> Result<Vec<Value>, ControlError> {
+        let url = format!("{}/builds", self.job_url(id));
+        let answer = self.call(self.http.get(url)).await?;
+        serde_json::from_value::<BuildList>(answer)
+            .map(|list| list.builds)
             .map_err(|e| ControlError::Malformed(e.to_string()))
     }
 

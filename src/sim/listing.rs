@@ -4,8 +4,9 @@
 //! types.
 //!
 //! An entry field the job stores is copied verbatim (so the control API can set any of them);
-//! the fields ShowJobInfo does not have (`last_build_user`, `commit_id`, …) are derived from the
-//! job's own fields when it does not store them, so the same job always lists alike.
+//! the fields ShowJobInfo does not have (`last_build_user`, `commit_id`, …) come from the job's
+//! latest build (`POST /_sim/jobs/{id}/builds`), or are derived from the job's own fields when
+//! it has none, so the same job always lists alike.
 //! `build_time` is the exception: the SDK declares it a number in the listings (seconds as text
 //! in ShowJobInfo), and the Python SDK raises on `int("27.51")`, so it is converted.
 
@@ -14,18 +15,15 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::builds::{self, Build, SIM_USER};
 use super::reply::{self, Documented};
 use super::shared::Sim;
+use super::state::Job;
 
 /// The largest `page_size` the list operations take.
 pub(crate) const MAX_PAGE_SIZE: usize = 100;
 /// The `page_size` when none is given.
 const DEFAULT_PAGE_SIZE: usize = 10;
-
-/// The user every derived `*_user*` field names (the simulator has one user).
-const SIM_USER: &str = "sim-user";
-/// That user's id (32 hex characters, as IAM user ids are).
-const SIM_USER_ID: &str = "5e1a0c0de5e1a0c0de5e1a0c0de5e1a0";
 
 /// ShowJobListByProjectId's entry: the fields it documents (a subset of ShowJobInfo's).
 const SHOW_JOB_LIST_FIELDS: &[&str] = &[
@@ -152,8 +150,8 @@ pub(crate) fn show_job_list_by_project_id(
     query: Option<&str>,
     request_id: &str,
 ) -> Response {
-    project_listing(sim, project, query, request_id, |fields| {
-        pick(fields, SHOW_JOB_LIST_FIELDS)
+    project_listing(sim, project, query, request_id, |job| {
+        pick(job, SHOW_JOB_LIST_FIELDS)
     })
 }
 
@@ -164,9 +162,7 @@ pub(crate) fn list_project_jobs(
     query: Option<&str>,
     request_id: &str,
 ) -> Response {
-    project_listing(sim, project, query, request_id, |fields| {
-        pick(fields, JOB_FIELDS)
-    })
+    project_listing(sim, project, query, request_id, |job| pick(job, JOB_FIELDS))
 }
 
 /// ListJob: `{"result": {"job_list": [...], "total": n}, "status": "success"}`, every job the
@@ -176,8 +172,8 @@ pub(crate) fn list_job(sim: &Sim, query: Option<&str>, request_id: &str) -> Resp
         Ok(paging) => paging,
         Err(refused) => return refused.response(request_id),
     };
-    let (jobs, total) = sim.jobs.page(None, paging.index, paging.size, |fields| {
-        pick(fields, JOB_LIST_FIELDS)
+    let (jobs, total) = sim.jobs.page(None, paging.index, paging.size, |job| {
+        pick(job, JOB_LIST_FIELDS)
     });
     reply::json_value(
         StatusCode::OK,
@@ -192,7 +188,7 @@ fn project_listing(
     project: Option<&str>,
     query: Option<&str>,
     request_id: &str,
-    entry: impl Fn(&Map<String, Value>) -> Value,
+    entry: impl Fn(&Job) -> Value,
 ) -> Response {
     let Some(project) = project.filter(|p| crate::codearts::listing::check_project_id(p).is_ok())
     else {
@@ -208,15 +204,22 @@ fn project_listing(
     reply::json_value(StatusCode::OK, &json!({ "jobs": jobs, "total": total }))
 }
 
-/// An entry with `keys`, each stored or derived; a key neither stored nor derivable (the job
-/// had it removed) is left out, as the API leaves out fields it does not have.
-fn pick(fields: &Map<String, Value>, keys: &[&str]) -> Value {
+/// An entry with `keys`, each stored, taken from the latest build, or derived; a key none of
+/// these gives (the job had it removed) is left out, as the API leaves out fields it does not
+/// have.
+fn pick(job: &Job, keys: &[&str]) -> Value {
+    let fields = &job.fields;
+    let latest = job.builds.last();
     let mut entry = Map::new();
     for key in keys {
         let value = if *key == "build_time" {
             fields.get(*key).map(build_time_ms)
         } else {
-            fields.get(*key).cloned().or_else(|| derive(fields, key))
+            fields
+                .get(*key)
+                .cloned()
+                .or_else(|| latest.and_then(|build| from_build(fields, build, key)))
+                .or_else(|| derive(fields, key))
         };
         if let Some(value) = value {
             entry.insert((*key).to_owned(), value);
@@ -240,6 +243,33 @@ fn build_time_ms(value: &Value) -> Value {
     }
 }
 
+/// A listing field the latest build decides (`None` for the others).
+fn from_build(fields: &Map<String, Value>, build: &Build, key: &str) -> Option<Value> {
+    let scm = || {
+        fields
+            .get("job_name")
+            .and_then(Value::as_str)
+            .map(builds::scm_web_url)
+    };
+    Some(match key {
+        "last_build_user" | "nick_name" => Value::from(build.user.clone()),
+        "last_build_user_id" => Value::from(builds::user_id(&build.user)),
+        "trigger_type" => Value::from(build.trigger_type.clone()),
+        "is_finished" => Value::Bool(!build.running()),
+        "last_job_running_status" => Value::from(if build.running() {
+            "Running"
+        } else {
+            "Finished"
+        }),
+        "code_branch" => Value::from(build.branch.clone()),
+        "tag" => Value::from(build.tag.clone()),
+        "commit_id" => Value::from(build.commit.clone()),
+        "commit_detail_url" => Value::from(format!("{}/commit/{}", scm()?, build.commit)),
+        "build_number" => Value::from(build.build_no.to_string()),
+        _ => return None,
+    })
+}
+
 /// A listing field ShowJobInfo does not store, derived from the job's fields (`None` when
 /// what it derives from is missing).
 fn derive(fields: &Map<String, Value>, key: &str) -> Option<Value> {
@@ -247,10 +277,10 @@ fn derive(fields: &Map<String, Value>, key: &str) -> Option<Value> {
     let id = text("id")?;
     let digest = Sha256::digest(id.as_bytes());
     let commit_id = || hex::encode(&digest[..20]);
-    let web_url = || text("job_name").map(|name| format!("https://codehub.sim.invalid/sim/{name}"));
+    let web_url = || text("job_name").map(builds::scm_web_url);
     Some(match key {
         "job_creator" | "user_name" | "last_build_user" | "nick_name" => Value::from(SIM_USER),
-        "user_id" | "last_build_user_id" => Value::from(SIM_USER_ID),
+        "user_id" | "last_build_user_id" => Value::from(builds::user_id(SIM_USER)),
         "trigger_type" => Value::from("Manual"),
         "is_finished" => Value::Bool(text("running_status")? == "Finished"),
         "last_job_running_status" => Value::from(text("running_status")?),
@@ -264,14 +294,13 @@ fn derive(fields: &Map<String, Value>, key: &str) -> Option<Value> {
         }
         "scm_type" => Value::from(text("source_code")?),
         "scm_web_url" => Value::from(web_url()?),
-        "repo_id" => {
-            Value::from((u32::from_be_bytes([0, digest[0], digest[1], digest[2]])).to_string())
-        }
+        "repo_id" => Value::from(builds::repo_id(id)),
         "task_id" => Value::from(id),
         "code_branch" => Value::from("master"),
         "commit_id" => Value::from(commit_id()),
         "commit_detail_url" => Value::from(format!("{}/commit/{}", web_url()?, commit_id())),
-        "build_number" => Value::from((1 + u32::from(digest[3]) % 500).to_string()),
+        // No build through the control API yet: none the build operations know.
+        "build_number" => Value::from("0"),
         "forbidden_msg" | "tag" => Value::from(""),
         "build_type" => Value::from("default"),
         _ => return None,
@@ -311,16 +340,42 @@ mod tests {
     #[test]
     fn entries_carry_every_sdk_field_with_numeric_build_time() {
         let fields = default_fields("f5af662119404ad187437cd272b5099b", None, 1_721_793_407_000);
-        let job = pick(&fields, JOB_FIELDS);
-        assert_eq!(job.as_object().unwrap().len(), JOB_FIELDS.len());
-        assert!(job["build_time"].is_i64());
-        assert_eq!(job["job_name"], fields["job_name"]);
-        assert_eq!(job["is_finished"], true);
-        let listed = pick(&fields, JOB_LIST_FIELDS);
+        let job = Job::new(fields.clone());
+        let entry = pick(&job, JOB_FIELDS);
+        assert_eq!(entry.as_object().unwrap().len(), JOB_FIELDS.len());
+        assert!(entry["build_time"].is_i64());
+        assert_eq!(entry["job_name"], fields["job_name"]);
+        assert_eq!(entry["is_finished"], true);
+        let listed = pick(&job, JOB_LIST_FIELDS);
         assert_eq!(listed.as_object().unwrap().len(), JOB_LIST_FIELDS.len());
         assert_eq!(listed["project_id"], fields["project_id"]);
-        assert!(listed["build_number"].is_string());
+        assert_eq!(listed["build_number"], "0", "no build yet");
         assert_eq!(build_time_ms(&json!("27.51")), json!(27_510));
         assert_eq!(build_time_ms(&json!(true)), json!(true));
+    }
+
+    #[test]
+    fn entries_follow_the_latest_build() {
+        let fields = default_fields("f5af662119404ad187437cd272b5099b", None, 1_721_793_407_000);
+        let mut job = Job::new(fields);
+        let spec = crate::sim::builds::BuildSpec {
+            status: Some("running".to_owned()),
+            user: Some("alice".to_owned()),
+            branch: Some("release/1.2".to_owned()),
+            ..Default::default()
+        };
+        job.builds.push(Build::new(
+            "f5af662119404ad187437cd272b5099b",
+            "web",
+            1,
+            spec,
+            1_721_793_407_000,
+        ));
+        let listed = pick(&job, JOB_LIST_FIELDS);
+        assert_eq!(listed["last_build_user"], "alice");
+        assert_eq!(listed["code_branch"], "release/1.2");
+        assert_eq!(listed["build_number"], "1");
+        assert_eq!(listed["is_finished"], false);
+        assert_eq!(listed["commit_id"], job.builds[0].commit);
     }
 }

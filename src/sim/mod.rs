@@ -1,7 +1,12 @@
 //! A CodeArts Build simulator on loopback: the ShowJobInfo API as documented, the job lists
-//! (ShowJobListByProjectId, ListProjectJobs, ListJob: `listing.rs`), IAM's token
+//! (ShowJobListByProjectId, ListProjectJobs, ListJob: `listing.rs`), one build's operations
+//! (ShowRunningStatus, ShowJobBuildRecordDetail, ShowBuildInfoRecord,
+//! ShowBuildRecordFullStages, DownloadBuildRealTimeLog, ShowReportSummary, ListBuildParameter:
+//! `build_api.rs`, `records.rs`, `build_log.rs`), ShowDisable, the recycle bin
+//! (ListRecyclingJob: `recycle.rs`), ExecuteJob and StopTheJob (`execute.rs`), IAM's token
 //! endpoint and the gateway's AK/SK check, plus a control API that scripts scenarios (jobs,
-//! fields, faults, token revocation) for the demo, tests and benchmarks.
+//! fields, builds, faults, token revocation) for the demo, tests and benchmarks. The full
+//! reference, with every shape and default, is docs/simulator.md.
 //!
 //! Start it with [`spawn`] (or `codearts-bot sim`), drive it with [`Control`].
 //!
@@ -77,12 +82,22 @@
 //!     "fail", "error": "<reason>"}`;
 //!   - `"_sim_remove": ["field", …]`: deletes those fields (before the body's other fields are
 //!     set), to simulate fields the API left out.
+//!   - `"_sim_disabled_by"`, `"_sim_disabled_reason"`: who disabled the job and why, as
+//!     ShowDisable tells it;
+//!   - `"_sim_next_build": {build body} | null`: how the job's next ExecuteJob build ends.
 //!
 //!   Answers the job as stored: its fields, plus `_sim_forbidden: true` / `_sim_fail` when set.
 //!   Invalid id: 400 `CB.00060201`; a body that is not a JSON object, an unknown `_sim_` flag
 //!   or a flag of the wrong type: 400 `CB.00060200`.
 //! - `GET /_sim/jobs/{id}`: the job as stored; 404 `CB.00060214` when unknown.
-//! - `DELETE /_sim/jobs/{id}`: `{"deleted": "<id>"}`; 404 `CB.00060214` when unknown.
+//! - `DELETE /_sim/jobs/{id}`: `{"deleted": "<id>"}` (the job goes to the recycle bin); 404
+//!   `CB.00060214` when unknown.
+//! - `POST /_sim/jobs/{id}/builds`: the job's next build from any of `{"status", "branch",
+//!   "tag", "commit", "commit_message", "user", "trigger_type", "stages": [{"name", "status",
+//!   "duration_ms"}], "log", "tests": {"total", "failures", "errors"}, "parameters": [{"name",
+//!   "value"}], "duration_ms", "err_msg"}` (defaults for the rest; unknown keys refused):
+//!   `201 {"build_no", "record_id"}`. The job's ShowJobInfo and list fields move to it.
+//! - `GET /_sim/jobs/{id}/builds`: `{"total": n, "builds": [...]}`, oldest first.
 //! - `GET /_sim/jobs`: `{"total": n, "jobs": [<job as stored>, …]}`, ordered by id.
 //! - `PUT /_sim/faults`: body one fault or an array of faults; replaces the armed faults.
 //!   A fault is `{"status"?: u16, "body"?: string, "delay_ms"?: u64, "retry_after"?: u64,
@@ -106,8 +121,8 @@
 //! - `GET /_sim/faults`: `{"faults": [{…, "count": <calls left or null>}, …]}`.
 //! - `DELETE /_sim/faults`: clears every fault.
 //! - `GET /_sim/stats`: `{"requests": n, "by_status": {"200": n, "404": n, …}, "dropped": n,
-//!   "by_api": {"ShowJobInfo": n, "ListProjectJobs": n, "ListJob": n,
-//!   "ShowJobListByProjectId": n}, "jobs": n, "faults_armed": n}`. `requests` counts every API call received (faulted,
+//!   "by_api": {"ShowJobInfo": n, "ListProjectJobs": n, …, "StopTheJob": n}, "jobs": n,
+//!   "faults_armed": n}` (`by_api` names every operation the simulator serves). `requests` counts every API call received (faulted,
 //!   refused and dropped ones too), `by_status` the answers sent by status, `dropped` the
 //!   connections dropped by a fault (so `requests` = sum of `by_status` + `dropped` once no
 //!   call is in flight). IAM calls are counted apart: `token_requests`, `tokens_issued`,
@@ -127,11 +142,18 @@
 //! with those ids and default fields in the default project.
 
 mod api;
+mod build_api;
+mod build_log;
+mod builds;
 mod control;
 mod control_client;
+mod execute;
 mod fault;
 mod iam;
 mod listing;
+mod patch;
+mod records;
+mod recycle;
 mod reply;
 mod server;
 mod shared;
@@ -152,7 +174,7 @@ use tokio::task::JoinHandle;
 
 use crate::codearts::JobId;
 
-pub use control_client::{Control, ControlError};
+pub use control_client::{Control, ControlError, CreatedBuild};
 pub use iam::IamUser;
 
 /// The token the simulator accepts unless told otherwise.

@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use super::shared::{Sim, X_REQUEST_ID, set_request_id};
-use super::{api, control};
+use super::{api, build_api, control, execute};
 
 /// The whole simulator as one router.
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
@@ -29,6 +29,51 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
             get(api::list_project_jobs).fallback(api::unknown),
         )
         .route("/v1/job/list", get(api::list_job).fallback(api::unknown))
+        .route(
+            "/v1/job/recycling-jobs",
+            get(build_api::recycling_jobs).fallback(api::unknown),
+        )
+        .route(
+            "/v1/job/execute",
+            post(execute::execute_job).fallback(api::unknown),
+        )
+        .route(
+            "/v1/job/{id}/running-status",
+            get(build_api::running_status).fallback(api::unknown),
+        )
+        .route(
+            "/v1/job/{id}/check/disable",
+            get(build_api::check_disable).fallback(api::unknown),
+        )
+        .route(
+            "/v1/job/{id}/stop",
+            post(execute::stop_the_job).fallback(api::unknown),
+        )
+        .route(
+            "/v1/job/{id}/{build_no}/history-parameters",
+            get(build_api::history_parameters).fallback(api::unknown),
+        )
+        // The segment after /v1/record/ is a job id or a record id: one name for both.
+        .route(
+            "/v1/record/{id}/{build_no}/record-info",
+            get(build_api::record_info).fallback(api::unknown),
+        )
+        .route(
+            "/v1/record/{id}/{build_no}/build-info-record",
+            get(build_api::build_info_record).fallback(api::unknown),
+        )
+        .route(
+            "/v1/record/{id}/full-stages",
+            get(build_api::full_stages).fallback(api::unknown),
+        )
+        .route(
+            "/v1/log/{id}/{build_no}/real-time-log",
+            get(build_api::real_time_log).fallback(api::unknown),
+        )
+        .route(
+            "/v1/report/{id}/summary",
+            get(build_api::report_summary).fallback(api::unknown),
+        )
         .route(
             "/v3/{project_id}/jobs",
             get(api::project_jobs).fallback(api::unknown),

@@ -18,15 +18,37 @@ pub(crate) enum Api {
     ListProjectJobs,
     ListJob,
     ShowJobListByProjectId,
+    ShowRunningStatus,
+    ShowJobBuildRecordDetail,
+    ShowBuildInfoRecord,
+    ShowBuildRecordFullStages,
+    DownloadBuildRealTimeLog,
+    ShowReportSummary,
+    ListBuildParameter,
+    ShowDisable,
+    ListRecyclingJob,
+    ExecuteJob,
+    StopTheJob,
 }
 
 impl Api {
     /// Every operation, in the order of the counter table.
-    pub(crate) const ALL: [Api; 4] = [
+    pub(crate) const ALL: [Api; 15] = [
         Api::ShowJobInfo,
         Api::ListProjectJobs,
         Api::ListJob,
         Api::ShowJobListByProjectId,
+        Api::ShowRunningStatus,
+        Api::ShowJobBuildRecordDetail,
+        Api::ShowBuildInfoRecord,
+        Api::ShowBuildRecordFullStages,
+        Api::DownloadBuildRealTimeLog,
+        Api::ShowReportSummary,
+        Api::ListBuildParameter,
+        Api::ShowDisable,
+        Api::ListRecyclingJob,
+        Api::ExecuteJob,
+        Api::StopTheJob,
     ];
 
     /// The operation's name in the official SDKs (the key in `by_api`).
@@ -36,6 +58,17 @@ impl Api {
             Api::ListProjectJobs => "ListProjectJobs",
             Api::ListJob => "ListJob",
             Api::ShowJobListByProjectId => "ShowJobListByProjectId",
+            Api::ShowRunningStatus => "ShowRunningStatus",
+            Api::ShowJobBuildRecordDetail => "ShowJobBuildRecordDetail",
+            Api::ShowBuildInfoRecord => "ShowBuildInfoRecord",
+            Api::ShowBuildRecordFullStages => "ShowBuildRecordFullStages",
+            Api::DownloadBuildRealTimeLog => "DownloadBuildRealTimeLog",
+            Api::ShowReportSummary => "ShowReportSummary",
+            Api::ListBuildParameter => "ListBuildParameter",
+            Api::ShowDisable => "ShowDisable",
+            Api::ListRecyclingJob => "ListRecyclingJob",
+            Api::ExecuteJob => "ExecuteJob",
+            Api::StopTheJob => "StopTheJob",
         }
     }
 
@@ -137,8 +170,11 @@ mod tests {
         }
         stats.request(Some(Api::ListJob));
         stats.dropped();
-        let zero_apis = json!({"ShowJobInfo": 0, "ListProjectJobs": 0, "ListJob": 0,
-            "ShowJobListByProjectId": 0});
+        let zero_apis: Value = Api::ALL
+            .iter()
+            .map(|api| (api.name().to_owned(), Value::from(0)))
+            .collect::<Map<String, Value>>()
+            .into();
         let mut by_api = zero_apis.clone();
         by_api["ShowJobInfo"] = json!(1);
         by_api["ListJob"] = json!(2);

@@ -7,6 +7,7 @@ mod support;
 
 mod alerts;
 mod auth;
+mod builds;
 mod chat;
 mod cli;
 mod faults;
