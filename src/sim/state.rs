@@ -7,7 +7,7 @@
 //! returns exactly what is stored. The 200 body is serialised once per change and shared, so a
 //! poll costs a map lookup and a reference-count increment.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 
 use axum::body::Bytes;
@@ -246,7 +246,9 @@ impl Job {
 /// The jobs, their builds' record ids and the recycle bin, under one lock.
 #[derive(Default)]
 struct Inner {
-    jobs: HashMap<String, Job>,
+    /// Ordered by id: listings page through it without sorting (a sort per page made reading
+    /// a 100,000-job list quadratic).
+    jobs: BTreeMap<String, Job>,
     /// record id → (job id, build number).
     records: HashMap<String, (String, u32)>,
     /// Deleted jobs, oldest deletion first.
@@ -257,6 +259,16 @@ struct Inner {
 #[derive(Default)]
 pub(crate) struct Jobs {
     inner: RwLock<Inner>,
+    /// The listings' order, built on the first listing after a change: a page is then a
+    /// slice, not a walk over every job (which made reading a 100,000-job list quadratic).
+    index: std::sync::Mutex<Option<std::sync::Arc<ListIndex>>>,
+}
+
+/// The ids the listings show (not `_sim_forbidden`), in id order: all, and per project.
+#[derive(Default)]
+struct ListIndex {
+    all: Vec<String>,
+    by_project: HashMap<String, Vec<String>>,
 }
 
 impl Jobs {
@@ -264,8 +276,33 @@ impl Jobs {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Every change goes through here, so the listing index is dropped here.
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+        let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        *self.index.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        guard
+    }
+
+    /// The listing index for the jobs as `inner` holds them, built if a change dropped it.
+    fn list_index(&self, inner: &Inner) -> std::sync::Arc<ListIndex> {
+        let mut cached = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(index) = cached.as_ref() {
+            return std::sync::Arc::clone(index);
+        }
+        let mut index = ListIndex::default();
+        for (id, job) in inner.jobs.iter().filter(|(_, job)| !job.forbidden) {
+            index.all.push(id.clone());
+            if let Some(project) = &job.project {
+                index
+                    .by_project
+                    .entry(project.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        let index = std::sync::Arc::new(index);
+        *cached = Some(std::sync::Arc::clone(&index));
+        index
     }
 
     /// The ShowJobInfo answer for `id` (already validated by the caller).
@@ -459,22 +496,22 @@ impl Jobs {
         entry: impl Fn(&Job) -> Value,
     ) -> (Vec<Value>, usize) {
         let inner = self.read();
-        let mut matching: Vec<(&String, &Job)> = inner
-            .jobs
+        let listed = self.list_index(&inner);
+        let ids = match project {
+            None => Some(&listed.all),
+            Some(p) => listed.by_project.get(p),
+        };
+        let Some(ids) = ids else {
+            return (Vec::new(), 0);
+        };
+        let page = ids
             .iter()
-            .filter(|(_, job)| {
-                !job.forbidden && project.is_none_or(|p| job.project.as_deref() == Some(p))
-            })
-            .collect();
-        matching.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let total = matching.len();
-        let page = matching
-            .into_iter()
             .skip(index.saturating_mul(size))
             .take(size)
-            .map(|(_, job)| entry(job))
+            .filter_map(|id| inner.jobs.get(id))
+            .map(entry)
             .collect();
-        (page, total)
+        (page, ids.len())
     }
 
     pub(crate) fn len(&self) -> usize {
