@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -208,16 +208,7 @@ fn config_text(
 async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::Result<Run> {
     control.reset_stats().await?;
     let started = Instant::now();
-    let mut child = Command::new(exe)
-        .arg("run")
-        .arg("--once")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start run --once")?;
+    let mut child = crate::bench::process::spawn_run_once(exe, config, true)?;
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_rss = None;
     let status = loop {

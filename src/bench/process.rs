@@ -71,6 +71,29 @@ impl Drop for SimProcess {
     }
 }
 
+/// Spawns `exe run --once --config <config>` with logging off and stdout dropped; stderr is
+/// piped when `keep_stderr` (its summary line), else dropped.
+pub(crate) fn spawn_run_once(
+    exe: &std::path::Path,
+    config: &std::path::Path,
+    keep_stderr: bool,
+) -> anyhow::Result<Child> {
+    Command::new(exe)
+        .arg("run")
+        .arg("--once")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(if keep_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .context("cannot start run --once")
+}
+
 /// Resident memory of this process: (current, peak) in bytes, from /proc (Linux).
 pub fn resident_memory() -> (Option<u64>, Option<u64>) {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {

@@ -15,7 +15,7 @@
 //! concurrency (8), the floor a whole `run --once` in `job` mode is compared with.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -144,16 +144,7 @@ async fn one_size(
 async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::Result<Timing> {
     control.reset_stats().await?;
     let started = Instant::now();
-    let mut child = Command::new(exe)
-        .arg("run")
-        .arg("--once")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot start run --once")?;
+    let mut child = crate::bench::process::spawn_run_once(exe, config, false)?;
     let mut first_request = None;
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_rss = None;
