@@ -178,6 +178,8 @@ pub(super) async fn notify_test(config: &Config, name: &str) -> Result<(), Failu
         delivery_id: &id,
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
     match sink.send(&out).await {
         Ok(()) => {

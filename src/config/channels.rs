@@ -86,6 +86,17 @@ pub struct ChannelConfig {
     /// Flips of flaky jobs go into one daily digest instead of one message each.
     #[serde(default)]
     pub flaky_digest: bool,
+    /// `"author"`: a failure alert mentions the person who ran the failed build, when
+    /// `[[people]]` maps them (default: nobody is mentioned).
+    pub mention: Option<Mention>,
+}
+
+/// Whom a channel's failure alerts mention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mention {
+    /// The person who ran the failed build.
+    Author,
 }
 
 /// A severity as written in the config.

@@ -12,6 +12,7 @@ use crate::codearts::{JobId, region};
 use crate::config::channels::{ChannelConfig, validate_channels};
 use crate::config::codearts::CodeArtsConfig;
 use crate::config::commands::CommandsConfig;
+use crate::config::context::ContextConfig;
 use crate::config::delivery::DeliveryConfig;
 use crate::config::discord::DiscordConfig;
 use crate::config::env::expand_table;
@@ -19,6 +20,7 @@ use crate::config::error::{ConfigError, with_line};
 use crate::config::http::HttpConfig;
 use crate::config::jobs::{JobConfig, validate_jobs};
 use crate::config::maintenance::MaintenanceWindow;
+use crate::config::people::{Person, validate_people};
 use crate::config::poll::PollConfig;
 use crate::config::rules::RulesConfig;
 use crate::config::slack::SlackConfig;
@@ -50,11 +52,15 @@ pub struct Config {
     #[serde(default)]
     pub commands: CommandsConfig,
     #[serde(default)]
+    pub context: ContextConfig,
+    #[serde(default)]
     pub maintenance: Vec<MaintenanceWindow>,
     #[serde(default)]
     pub jobs: Vec<JobConfig>,
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
+    #[serde(default)]
+    pub people: Vec<Person>,
 }
 
 impl Config {
@@ -137,6 +143,8 @@ impl Config {
         self.delivery.validate(problems);
         self.discord.validate(problems);
         self.commands.validate(problems);
+        self.context.validate(problems);
+        validate_people(&self.people, problems);
         for (i, window) in self.maintenance.iter().enumerate() {
             window.validate(&format!("maintenance[{i}]"), problems);
         }
@@ -151,6 +159,25 @@ impl Config {
             .clone()
             .or_else(|| region::endpoint(&self.codearts.region))
             .unwrap_or_default()
+    }
+
+    /// Every secret value of the file (tokens, passwords, secret keys, webhook URLs, signing
+    /// secrets): what text fetched from builds is scrubbed of before it is stored or shown.
+    pub fn secrets(&self) -> Vec<String> {
+        let auth = &self.codearts.auth;
+        [
+            &auth.token,
+            &auth.password,
+            &auth.sk,
+            &auth.security_token,
+            &self.discord.token,
+            &self.slack.signing_secret,
+        ]
+        .into_iter()
+        .chain(self.channels.iter().flat_map(|c| [&c.url, &c.secret]))
+        .flatten()
+        .map(|s| s.expose().to_owned())
+        .collect()
     }
 
     /// The watched jobs, validated.

@@ -243,6 +243,8 @@ mod tests {
             delivery_id: "dlv-1",
             event: &ev,
             link: Some("https://console.example/job/(f5af)"),
+            context: None,
+            mention: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(msg["markdown"]["title"], "🔴 Build failed: web-frontend");
@@ -303,6 +305,8 @@ mod tests {
                 delivery_id: "d",
                 event,
                 link: None,
+                context: None,
+                mention: None,
             })
             .collect();
         let msg = render_batch(&batch);

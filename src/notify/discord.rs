@@ -498,6 +498,8 @@ mod tests {
             delivery_id: "d-1",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         assert_eq!(msg["username"], USERNAME);
         assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
@@ -535,6 +537,8 @@ mod tests {
             delivery_id: "d-2",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         let embed = &msg["embeds"][0];
         let title = embed["title"].as_str().unwrap();
@@ -567,6 +571,8 @@ mod tests {
             delivery_id: &"d".repeat(3000),
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         let embed = &msg["embeds"][0];
         assert!(
@@ -591,6 +597,8 @@ mod tests {
                 delivery_id: "d",
                 event: &ev,
                 link: None,
+                context: None,
+                mention: None,
             });
             assert_eq!(msg["embeds"][0]["color"], colour, "{kind}");
         }
@@ -606,6 +614,8 @@ mod tests {
             delivery_id: "d",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         let description = msg["embeds"][0]["description"].as_str().unwrap();
         assert!(
@@ -622,6 +632,8 @@ mod tests {
                 delivery_id: "d",
                 event: &ev,
                 link,
+                context: None,
+                mention: None,
             })
         };
         assert_eq!(
@@ -643,6 +655,8 @@ mod tests {
                     delivery_id: "d",
                     event,
                     link: None,
+                    context: None,
+                    mention: None,
                 })
                 .collect();
             let msg = render_batch(&batch);

@@ -345,6 +345,8 @@ impl Dispatcher {
                 delivery_id: &d.id,
                 event: &d.event,
                 link: link.as_deref(),
+                context: None,
+                mention: None,
             })
             .collect();
         self.note_sent(channel);
@@ -432,6 +434,8 @@ impl Dispatcher {
             delivery_id: &d.id,
             event: &d.event,
             link: link.as_deref(),
+            context: None,
+            mention: None,
         };
         self.note_sent(channel);
         match sink.edit_incident(message, &out, incident).await {

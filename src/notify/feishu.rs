@@ -271,6 +271,8 @@ mod tests {
             delivery_id: "dlv-1",
             event: &ev,
             link: Some("https://console.example/job/f5af"),
+            context: None,
+            mention: None,
         }]);
         assert_eq!(msg["msg_type"], "interactive");
         let card = &msg["card"];
@@ -322,6 +324,8 @@ mod tests {
                 delivery_id: "d",
                 event,
                 link: Some("https://console.example/job/f5af"),
+                context: None,
+                mention: None,
             })
             .collect();
         let msg = render_batch(&batch);

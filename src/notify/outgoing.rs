@@ -1,6 +1,8 @@
 //! What the dispatcher hands a sink: [`Outgoing`], one stored event with its delivery id and
 //! link, and how that link is filled in from `codearts.link_template`.
 
+use crate::config::Person;
+use crate::domain::context::Context;
 use crate::domain::event::Event;
 
 /// The words of the link button or line on every card.
@@ -15,6 +17,12 @@ pub struct Outgoing<'a> {
     /// The rendered `codearts.link_template` (see [`render_link`]), or `None` for no link.
     /// A link that is not an http(s) URL is left out of the card.
     pub link: Option<&'a str>,
+    /// Why it happened, when the bot learned it (a failed build's stage, commit, author and
+    /// log tail; who disabled or deleted a job). Already scrubbed.
+    pub context: Option<&'a Context>,
+    /// Who to mention: the person who ran the failed build, when the channel has
+    /// `mention = "author"` and `[[people]]` maps them. Never anyone else.
+    pub mention: Option<&'a Person>,
 }
 
 /// Fills in a `codearts.link_template`: `{job_id}` and `{project_id}` (empty when unknown)

@@ -203,6 +203,7 @@ mod tests {
             source_alerts: false,
             remind_every_mins: None,
             flaky_digest: false,
+            mention: None,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -260,6 +261,7 @@ mod tests {
             source_alerts: false,
             remind_every_mins: None,
             flaky_digest: false,
+            mention: None,
         }
     }
 

@@ -259,6 +259,8 @@ mod tests {
             delivery_id: "dlv-1",
             event: &ev,
             link: Some("https://console.example/job/f5af"),
+            context: None,
+            mention: None,
         }]);
         assert_eq!(msg["text"], "🔴 Build failed: web-frontend");
         let blocks = msg["blocks"].as_array().unwrap();
@@ -290,6 +292,8 @@ mod tests {
             delivery_id: "d",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         }]);
         let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(text::utf16_len(header) <= HEADER_MAX, "{header}");
@@ -324,6 +328,8 @@ mod tests {
             delivery_id: &"d".repeat(5000),
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         }]);
         for section in section_texts(&msg) {
             assert!(text::utf16_len(&section) <= SECTION_TEXT_MAX);
@@ -345,6 +351,8 @@ mod tests {
                 delivery_id: id,
                 event,
                 link: None,
+                context: None,
+                mention: None,
             })
             .collect();
         let msg = render_batch(&batch);

@@ -166,6 +166,8 @@ mod tests {
             delivery_id: "dlv-7",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         assert_eq!(
             card,
@@ -196,6 +198,8 @@ mod tests {
                 delivery_id: "d",
                 event: &ev,
                 link,
+                context: None,
+                mention: None,
             })
         };
         assert!(
@@ -223,6 +227,8 @@ mod tests {
             delivery_id: "d",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         assert!(!card.contains('\x1b'), "{card:?}");
         assert!(card.contains("status      success (last seen)"), "{card}");

@@ -210,6 +210,8 @@ mod tests {
             delivery_id: "dlv-1",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let keys: Vec<&str> = value
@@ -255,6 +257,8 @@ mod tests {
             delivery_id: "d",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(value["current"].is_null());
@@ -299,6 +303,8 @@ mod tests {
             delivery_id: "d",
             event: &ev,
             link: None,
+            context: None,
+            mention: None,
         };
         let raw = body(&out);
         assert_eq!(raw, body(&out), "the body must be deterministic");

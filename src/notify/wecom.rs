@@ -201,6 +201,8 @@ mod tests {
             delivery_id: "dlv-1",
             event: &ev,
             link: Some("https://console.example/job/f5af"),
+            context: None,
+            mention: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(
@@ -230,6 +232,8 @@ mod tests {
                     delivery_id: "d",
                     event,
                     link: Some("https://console.example/job/f5af"),
+                    context: None,
+                    mention: None,
                 })
                 .collect();
             let msg = render_batch(&batch);

@@ -35,6 +35,7 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         source_alerts: false,
         remind_every_mins: None,
         flaky_digest: false,
+        mention: None,
     }
 }
 
@@ -102,6 +103,8 @@ async fn webhook_sink_delivers_the_contract_body_signed_with_the_channel_secret(
             delivery_id: "dlv-42",
             event: &event,
             link: None,
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -155,6 +158,8 @@ async fn webhook_without_a_secret_is_sent_unsigned() {
             delivery_id: "d",
             event: &event,
             link: None,
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -173,6 +178,8 @@ async fn discord_sink_posts_one_embed_with_wait_true_keeping_the_thread() {
             delivery_id: "dlv-7",
             event: &event,
             link: None,
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -205,6 +212,8 @@ async fn discord_rate_limit_is_retried_after_its_retry_after_then_accepted() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
 
     let first = sink.send(&out).await;
@@ -237,6 +246,8 @@ async fn webhook_server_error_is_retried_after_the_header_delay() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
 
     let first = sink.send(&out).await;
@@ -264,6 +275,8 @@ async fn deleted_discord_webhook_is_permanent_with_discords_message() {
             delivery_id: "d",
             event: &event,
             link: None,
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -288,6 +301,8 @@ async fn stopped_server_is_retried_and_the_error_shows_no_url_or_secret() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
     // A first send leaves a pooled keep-alive connection behind: stop must cut it too.
     assert_eq!(webhook.send(&out).await, Ok(()));
@@ -316,6 +331,8 @@ async fn stop_cuts_a_request_waiting_for_a_slow_answer() {
             delivery_id: "d",
             event: &event,
             link: None,
+            context: None,
+            mention: None,
         })
         .await
     };
@@ -356,6 +373,8 @@ async fn a_service_slower_than_the_timeout_is_retried() {
             delivery_id: "d",
             event: &event,
             link: None,
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -453,6 +472,8 @@ fn outgoing<'a>(events: &'a [Event], ids: &'a [String]) -> Vec<Outgoing<'a>> {
             delivery_id: id,
             event,
             link: Some(LINK),
+            context: None,
+            mention: None,
         })
         .collect()
 }
@@ -541,6 +562,8 @@ async fn slack_sink_posts_block_kit_with_every_fact_and_a_link_button() {
             delivery_id: "dlv-9",
             event: &event,
             link: Some(LINK),
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -585,6 +608,8 @@ async fn slack_answers_are_classified_ok_permanent_and_retry_after() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
 
     let ok = sink.send(&out).await;
@@ -632,6 +657,8 @@ async fn feishu_sink_posts_an_interactive_card_signed_with_the_documented_algori
             delivery_id: "dlv-3",
             event: &event,
             link: Some(LINK),
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -698,6 +725,8 @@ async fn feishu_result_codes_decide_between_sent_retried_and_refused() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
 
     let mut results = Vec::new();
@@ -738,6 +767,8 @@ async fn dingtalk_sink_posts_markdown_mentioning_nobody_signed_in_the_query() {
             delivery_id: "dlv-5",
             event: &event,
             link: Some(LINK),
+            context: None,
+            mention: None,
         })
         .await;
 
@@ -800,6 +831,8 @@ async fn dingtalk_errcodes_decide_between_sent_retried_and_refused() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
 
     let throttled = sink.send(&out).await;
@@ -833,6 +866,8 @@ async fn wecom_sink_posts_markdown_and_reads_its_errcode() {
         delivery_id: "dlv-6",
         event: &event,
         link: Some(LINK),
+        context: None,
+        mention: None,
     };
 
     let throttled = sink.send(&out).await;
@@ -1069,6 +1104,8 @@ async fn chat_platforms_unreachable_are_retried_without_showing_a_credential() {
         delivery_id: "d",
         event: &event,
         link: None,
+        context: None,
+        mention: None,
     };
 
     for sink in &sinks {
