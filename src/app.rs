@@ -78,6 +78,7 @@ pub async fn start(config: Config) -> anyhow::Result<Ctx> {
             );
         }
     }
+    let redactor = crate::util::redact::Redactor::new(config.secrets());
     Ok(Ctx {
         rules: Arc::new(config.rules.rules()),
         config: Arc::new(config),
@@ -93,6 +94,8 @@ pub async fn start(config: Config) -> anyhow::Result<Ctx> {
         discovery: Arc::new(Discovery::default()),
         lists: Arc::default(),
         silences: Arc::new(Silences::default()),
+        context_fetches: Arc::default(),
+        redactor: Arc::new(redactor),
     })
 }
 

@@ -43,6 +43,7 @@ pub(super) async fn run_once(ctx: &Ctx) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the poll cycle could not run: {e}")))?;
     // Blind tracking counts cycles, so `run --once` from an external scheduler gets it too.
     crate::engine::schedule::after_cycle(ctx, &report).await;
+    crate::engine::context::settle(ctx).await;
     let delivered =
         ctx.dispatcher().drain_due().await.map_err(|e| {
             Failure::new(EXIT_RUNTIME, format!("the outbox could not be read: {e}"))

@@ -172,6 +172,7 @@ async fn step(ctx: &Ctx, what: &str) -> anyhow::Result<()> {
     let report = schedule::cycle_and_log(ctx)
         .await
         .context("the poll cycle failed: the database could not be used")?;
+    crate::engine::context::settle(ctx).await;
     let delivered = ctx.dispatcher().drain_due().await?;
     println!(
         "  poll cycle: {} jobs, {} answered, {} failed polls, {} events, {} messages sent\n",

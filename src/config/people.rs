@@ -35,7 +35,11 @@ impl Person {
 }
 
 /// The entry for the CodeArts user `who` (or `user_id`), if one maps them.
-pub fn find<'a>(people: &'a [Person], who: Option<&str>, user_id: Option<&str>) -> Option<&'a Person> {
+pub fn find<'a>(
+    people: &'a [Person],
+    who: Option<&str>,
+    user_id: Option<&str>,
+) -> Option<&'a Person> {
     people.iter().find(|p| p.is(who, user_id))
 }
 
@@ -46,22 +50,78 @@ pub(crate) fn validate_people(people: &[Person], problems: &mut Vec<String>) {
         let key = format!("people[{i}]");
         let name = p.codearts.trim().to_lowercase();
         if name.is_empty() {
-            problems.push(format!("{key}.codearts: is empty (the CodeArts user name or id)"));
+            problems.push(format!(
+                "{key}.codearts: is empty (the CodeArts user name or id)"
+            ));
         } else if !seen.insert(name) {
             problems.push(format!("{key}.codearts: {:?} is mapped twice", p.codearts));
         }
-        let check = |field: &str, value: &Option<String>, ok: fn(&str) -> bool, shape: &str, problems: &mut Vec<String>| {
+        let check = |field: &str,
+                     value: &Option<String>,
+                     ok: fn(&str) -> bool,
+                     shape: &str,
+                     problems: &mut Vec<String>| {
             if let Some(v) = value
                 && !ok(v)
             {
                 problems.push(format!("{key}.{field}: {v:?} is not {shape}"));
             }
         };
-        check("discord", &p.discord, |v| v.len() >= 15 && v.len() <= 21 && v.bytes().all(|b| b.is_ascii_digit()), "a Discord user id (15 to 21 digits; Developer Mode, right-click the user, Copy User ID)", problems);
-        check("slack", &p.slack, |v| v.len() >= 9 && v.len() <= 20 && (v.starts_with('U') || v.starts_with('W')) && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "a Slack member id (U or W and upper-case letters and digits; profile, More, Copy member ID)", problems);
-        check("feishu", &p.feishu, |v| v.starts_with("ou_") && v.len() > 3 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "a Feishu open id (ou_…)", problems);
-        check("dingtalk_mobile", &p.dingtalk_mobile, |v| (5..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit() || b == b'+' || b == b'-'), "a mobile number (digits, + and -)", problems);
-        check("wecom", &p.wecom, |v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@')), "a WeCom user id (letters, digits, _ - . @)", problems);
+        check(
+            "discord",
+            &p.discord,
+            |v| v.len() >= 15 && v.len() <= 21 && v.bytes().all(|b| b.is_ascii_digit()),
+            "a Discord user id (15 to 21 digits; Developer Mode, right-click the user, Copy User ID)",
+            problems,
+        );
+        check(
+            "slack",
+            &p.slack,
+            |v| {
+                v.len() >= 9
+                    && v.len() <= 20
+                    && (v.starts_with('U') || v.starts_with('W'))
+                    && v.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            },
+            "a Slack member id (U or W and upper-case letters and digits; profile, More, Copy member ID)",
+            problems,
+        );
+        check(
+            "feishu",
+            &p.feishu,
+            |v| {
+                v.starts_with("ou_")
+                    && v.len() > 3
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            },
+            "a Feishu open id (ou_…)",
+            problems,
+        );
+        check(
+            "dingtalk_mobile",
+            &p.dingtalk_mobile,
+            |v| {
+                (5..=20).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'+' || b == b'-')
+            },
+            "a mobile number (digits, + and -)",
+            problems,
+        );
+        check(
+            "wecom",
+            &p.wecom,
+            |v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@')
+                    })
+            },
+            "a WeCom user id (letters, digits, _ - . @)",
+            problems,
+        );
     }
 }
 

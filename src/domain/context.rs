@@ -9,9 +9,47 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codearts::builds::{BuildInfo, BuildRecord, Stages, TestSummary};
 use crate::codearts::build_log::LogTail;
+use crate::codearts::builds::{BuildInfo, BuildRecord, Stages, TestSummary};
 use crate::util::redact::Redactor;
+
+/// Which context an event asks for: a failed build's, or the why of a disabled or vanished
+/// job. The store caches contexts by job and key, so a build is asked about once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContextKey {
+    /// A failed build, known by its `last_build_time` (Unix ms): ShowJobInfo and the lists
+    /// give the time of the last build, not its number.
+    Build { build_time: i64 },
+    /// Why a job was disabled or vanished, as seen at the event's time (Unix ms).
+    Why { at: i64 },
+}
+
+impl ContextKey {
+    /// `(kind, key)` as stored.
+    pub fn parts(self) -> (&'static str, i64) {
+        match self {
+            ContextKey::Build { build_time } => ("build", build_time),
+            ContextKey::Why { at } => ("why", at),
+        }
+    }
+
+    pub fn from_parts(kind: &str, key: i64) -> Option<Self> {
+        match kind {
+            "build" => Some(ContextKey::Build { build_time: key }),
+            "why" => Some(ContextKey::Why { at: key }),
+            _ => None,
+        }
+    }
+}
+
+/// A context to fetch: the job, and which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextRequest {
+    pub job_id: String,
+    pub key: ContextKey,
+    /// What the event was (a failure, a disable, a disappearance).
+    pub kind: crate::domain::event::EventKind,
+}
 
 /// How many characters of a commit id a card shows.
 pub const SHORT_COMMIT: usize = 8;
@@ -201,9 +239,8 @@ impl Context {
     /// "120 tests, 3 failed, 1 error".
     pub fn tests_line(&self) -> Option<String> {
         let t = self.tests?;
-        let plural = |n: i64, one: &str, many: &str| {
-            format!("{n} {}", if n == 1 { one } else { many })
-        };
+        let plural =
+            |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         Some(format!(
             "{}, {} failed, {}",
             plural(t.total, "test", "tests"),

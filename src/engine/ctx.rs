@@ -11,12 +11,13 @@ use crate::codearts;
 use crate::config::Config;
 use crate::domain::rules::Rules;
 use crate::domain::silence::Silences;
-use crate::engine::state::{Discovery, ListMemory, SchedulerStats, SnapshotCache};
+use crate::engine::state::{ContextFetches, Discovery, ListMemory, SchedulerStats, SnapshotCache};
 use crate::notify::{Sink, dispatcher::Dispatcher};
 use crate::store::Store;
 use crate::util::health::Health;
 use crate::util::metrics::Metrics;
 use crate::util::ratelimit::RateLimiter;
+use crate::util::redact::Redactor;
 
 /// The shared context. Cheap to clone: every field is shared.
 #[derive(Clone)]
@@ -41,6 +42,10 @@ pub struct Ctx {
     pub lists: Arc<ListMemory>,
     /// The silences in force, mirrored from the database.
     pub silences: Arc<Silences>,
+    /// Failure-context fetches in flight, and the cycle's allowance.
+    pub context_fetches: Arc<ContextFetches>,
+    /// Scrubs text fetched from builds of credentials and the config's own secrets.
+    pub redactor: Arc<Redactor>,
 }
 
 impl Ctx {
@@ -51,6 +56,7 @@ impl Ctx {
             self.config.delivery.clone(),
             self.config.codearts.link_template.clone(),
             Arc::clone(&self.metrics),
+            Arc::new(crate::notify::mention::Mentions::from_config(&self.config)),
         )
     }
 }

@@ -11,9 +11,10 @@ use tracing::{info, warn};
 
 use crate::codearts;
 use crate::codearts::JobId;
+use crate::domain::context::ContextKey;
 use crate::domain::detect::{self, Detection};
 use crate::domain::snapshot::Observation;
-use crate::engine::{Ctx, routing};
+use crate::engine::{Ctx, context, routing};
 use crate::store::{self, WatchedJob};
 
 /// Most observations one transaction carries.
@@ -68,6 +69,7 @@ pub struct Pending {
     detection: Detection,
     routes: Vec<Vec<String>>,
     suppressed: Vec<Option<String>>,
+    contexts: Vec<Option<ContextKey>>,
     now: chrono::DateTime<Utc>,
 }
 
@@ -104,16 +106,23 @@ pub async fn observe(
         .as_ref()
         .or(previous.as_deref())
         .is_some_and(|s| s.is_flaky(&ctx.rules));
-    let (routes, suppressed) = detection
+    let (routes, suppressed): (Vec<Vec<String>>, Vec<Option<String>>) = detection
         .events
         .iter()
         .map(|event| ctx.route_now(&polled.job, event, now, flaky))
         .unzip();
+    let contexts = detection
+        .events
+        .iter()
+        .zip(&routes)
+        .map(|(event, channels)| context::key_for(ctx, event, !channels.is_empty()))
+        .collect();
     let pending = Pending {
         job: polled.job.job_id,
         detection,
         routes,
         suppressed,
+        contexts,
         now,
     };
     to_writer.send(pending).await.is_ok()
@@ -138,13 +147,15 @@ pub async fn write_loop(
                     detection: &p.detection,
                     routes: &p.routes,
                     suppressed: &p.suppressed,
+                    contexts: &p.contexts,
+                    hold_ms: i64::try_from(ctx.config.context.wait_ms).unwrap_or(i64::MAX),
                     now: p.now,
                 })
                 .collect();
             match routing::enqueue(&ctx, async |store| store.record_batch(&observed).await).await {
-                Ok(recorded) => {
-                    total.events += recorded.events;
-                    total.deliveries += recorded.deliveries;
+                Ok(mut recorded) => {
+                    context::fetch_all(&ctx, std::mem::take(&mut recorded.requested));
+                    total.add(recorded);
                     for p in &batch {
                         if let Some(next) = &p.detection.next {
                             ctx.snapshots.put(&p.job, next.clone());

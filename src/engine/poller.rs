@@ -63,6 +63,8 @@ impl CycleReport {
 /// commits whatever has queued up in a single transaction.
 pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
     let started = Instant::now();
+    ctx.context_fetches
+        .new_cycle(ctx.config.context.max_per_cycle);
     crate::engine::discovery::refresh_if_due(ctx).await?;
     crate::engine::silences::sweep(ctx, Utc::now()).await?;
     let watched = ctx.store.watched_jobs().await?;

@@ -1,10 +1,11 @@
 //! In-memory state the services share, mirrored from the database or counted as they run.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::codearts::{self, JobId};
@@ -144,5 +145,48 @@ impl ListMemory {
                 }
             }
         }
+    }
+}
+
+/// The fetches in flight and what is left of this cycle's allowance.
+#[derive(Default)]
+pub struct ContextFetches {
+    tasks: Mutex<JoinSet<()>>,
+    /// Events of the current cycle that may still ask for a context.
+    left: AtomicUsize,
+}
+
+impl ContextFetches {
+    /// A new cycle: `max` events may ask.
+    pub fn new_cycle(&self, max: usize) {
+        self.left.store(max, Ordering::Relaxed);
+    }
+
+    /// Takes one from the cycle's allowance; `false` when it is spent.
+    pub fn take(&self) -> bool {
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            // Finished tasks are reaped here so the set does not grow with the uptime.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(task);
+        }
+    }
+
+    /// Waits until every fetch in flight has finished, or `within` has passed.
+    pub async fn wait(&self, within: Duration) {
+        let mut tasks = match self.tasks.lock() {
+            Ok(mut tasks) => std::mem::take(&mut *tasks),
+            Err(_) => return,
+        };
+        let _ = tokio::time::timeout(within, async { while tasks.join_next().await.is_some() {} })
+            .await;
+        // Whatever did not finish keeps running in the background (dropping the set would
+        // abort it).
+        tasks.detach_all();
     }
 }

@@ -16,11 +16,14 @@ use tokio::sync::Notify;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::error::SendError;
+use super::mention::Mentions;
 use super::outgoing::{Outgoing, render_link};
 use super::sink::Sink;
 use crate::config::DeliveryConfig;
-use crate::store::{self, DueDelivery, PendingHead, Settle, Store};
+use crate::store::{self, DueDelivery, PendingHead, Purpose, Settle, Store};
 use crate::util::metrics::Metrics;
+
+mod edit;
 
 /// The incident and message a delivery updates in place: a failure of an open incident whose
 /// message this channel shows.
@@ -68,6 +71,8 @@ pub struct Dispatcher {
     config: DeliveryConfig,
     link_template: Option<String>,
     metrics: Arc<Metrics>,
+    /// Who failure alerts mention, per channel.
+    mentions: Arc<Mentions>,
     /// When each channel's recent messages went out, for pacing.
     sent_at: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
 }
@@ -79,6 +84,7 @@ impl Dispatcher {
         config: DeliveryConfig,
         link_template: Option<String>,
         metrics: Arc<Metrics>,
+        mentions: Arc<Mentions>,
     ) -> Self {
         Self {
             store,
@@ -86,6 +92,7 @@ impl Dispatcher {
             config,
             link_template,
             metrics,
+            mentions,
             sent_at: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -308,6 +315,14 @@ impl Dispatcher {
             if live.is_empty() {
                 return Ok(report);
             }
+            // A context that arrived after its alert: edited into the incident's message, or
+            // nothing (it is never a message of its own).
+            if let Some(first) = live.first()
+                && first.purpose == Purpose::ContextEdit
+            {
+                report.add(self.edit_in_context(sink, channel, first).await?);
+                return Ok(report);
+            }
             // An update of an incident whose message this channel shows: edit it in place
             // (one per pass, in order). Anything before the first such update is posted.
             if sink.edits_messages()
@@ -319,7 +334,10 @@ impl Dispatcher {
             }
             let cut = live
                 .iter()
-                .position(|d| sink.edits_messages() && editable(d).is_some())
+                .position(|d| {
+                    d.purpose == Purpose::ContextEdit
+                        || (sink.edits_messages() && editable(d).is_some())
+                })
                 .unwrap_or(live.len());
             report.add(self.post(sink, channel, &live[..cut]).await?);
             Ok(report)
@@ -341,13 +359,7 @@ impl Dispatcher {
         let batch: Vec<Outgoing<'_>> = live
             .iter()
             .zip(&links)
-            .map(|(d, link)| Outgoing {
-                delivery_id: &d.id,
-                event: &d.event,
-                link: link.as_deref(),
-                context: None,
-                mention: None,
-            })
+            .map(|(d, link)| self.outgoing(d, link.as_deref()))
             .collect();
         self.note_sent(channel);
         let outcome = sink.send_batch_for_id(&batch).await;
@@ -418,49 +430,17 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Edits the message of `d`'s incident with its latest state. A message that can no longer
-    /// be edited (deleted) is replaced by a new post.
-    async fn edit(
-        &self,
-        sink: &Sink,
-        channel: &str,
-        d: &DueDelivery,
-    ) -> Result<DispatchReport, store::Error> {
-        let Some((incident, message)) = editable(d) else {
-            return self.post(sink, channel, std::slice::from_ref(d)).await;
-        };
-        let link = self.link(d);
-        let out = Outgoing {
+    /// What the sink is handed for one delivery: the event, its link, its context and whom
+    /// it mentions on this channel.
+    fn outgoing<'a>(&'a self, d: &'a DueDelivery, link: Option<&'a str>) -> Outgoing<'a> {
+        Outgoing {
             delivery_id: &d.id,
             event: &d.event,
-            link: link.as_deref(),
-            context: None,
-            mention: None,
-        };
-        self.note_sent(channel);
-        match sink.edit_incident(message, &out, incident).await {
-            Ok(()) => {
-                info!(incident = incident.id, "incident message edited");
-                self.store
-                    .note_incident_message(incident.id, channel, None, Utc::now())
-                    .await?;
-                let mut report = self
-                    .settle(channel, std::slice::from_ref(d), Settle::Sent(Utc::now()))
-                    .await?;
-                report.messages += 1;
-                Ok(report)
-            }
-            Err(SendError::Permanent { reason }) => {
-                warn!(%channel, %reason, incident = incident.id, "the incident's message cannot be edited; posting a new one");
-                self.post(sink, channel, std::slice::from_ref(d)).await
-            }
-            Err(SendError::Retry { reason, after }) => {
-                let mut report = self
-                    .retry_later(channel, std::slice::from_ref(d), &reason, after)
-                    .await?;
-                report.messages += 1;
-                Ok(report)
-            }
+            link,
+            context: d.context.as_ref(),
+            mention: self
+                .mentions
+                .for_event(&d.channel, &d.event, d.context.as_ref()),
         }
     }
 
@@ -574,6 +554,7 @@ mod tests {
             DeliveryConfig::default(),
             None,
             Arc::new(Metrics::new()),
+            Arc::new(Mentions::default()),
         );
         assert_eq!(d.pacing_wait("hook"), Duration::ZERO);
         for _ in 0..9 {

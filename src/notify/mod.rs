@@ -28,6 +28,7 @@ pub(crate) mod escape;
 pub mod feishu;
 pub(crate) mod fit;
 pub(crate) mod http;
+pub mod mention;
 pub mod outgoing;
 pub mod platform;
 pub mod sink;

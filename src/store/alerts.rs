@@ -234,6 +234,7 @@ impl Store {
         Ok(Recorded {
             events: 1,
             deliveries: 1,
+            requested: Vec::new(),
         })
     }
 
@@ -313,6 +314,7 @@ impl Store {
         Ok(Recorded {
             events: queued,
             deliveries: queued,
+            requested: Vec::new(),
         })
     }
 

@@ -140,3 +140,8 @@ pub fn to_ms(t: DateTime<Utc>) -> i64 {
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
+
+/// A delivery's stable id, sent to receivers so they can drop a re-sent message.
+pub(super) fn new_delivery_id() -> String {
+    format!("dlv_{}", uuid::Uuid::new_v4().simple())
+}

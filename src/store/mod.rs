@@ -8,6 +8,7 @@
 
 mod alerts;
 mod bulk_read;
+mod contexts;
 mod db;
 mod observations;
 mod outbox;
@@ -15,8 +16,11 @@ mod retention;
 mod watch;
 mod watch_diff;
 
+pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
 pub use observations::{Observed, Recorded};
-pub use outbox::{DeliveryRow, DueDelivery, OutboxCounts, PendingHead, PendingSummary, Settle};
+pub use outbox::{
+    DeliveryRow, DueDelivery, OutboxCounts, PendingHead, PendingSummary, Purpose, Settle,
+};
 pub use retention::Pruned;
 pub use watch::{WatchSource, WatchedJob};

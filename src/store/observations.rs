@@ -13,18 +13,33 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::bulk_read::read_all;
-use super::db::{Result, Store, Tx, corrupt, count, counter, from_json, from_ms, to_json, to_ms};
+use super::contexts::claim_context;
+use super::db::{
+    Result, Store, Tx, corrupt, count, counter, from_json, from_ms, new_delivery_id, to_json, to_ms,
+};
 use crate::codearts::{JobId, JobInfo};
+use crate::domain::context::{ContextKey, ContextRequest};
 use crate::domain::detect::Detection;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::incident;
 use crate::domain::snapshot::{Presence, Snapshot};
 
 /// What one recorded observation wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
     pub events: usize,
     pub deliveries: usize,
+    /// Contexts asked for for the first time (or again, after a fetch that never finished):
+    /// the caller fetches them ([`Store::save_context`] stores the answer).
+    pub requested: Vec<ContextRequest>,
+}
+
+impl Recorded {
+    pub fn add(&mut self, other: Recorded) {
+        self.events += other.events;
+        self.deliveries += other.deliveries;
+        self.requested.extend(other.requested);
+    }
 }
 
 /// One observation to store: the job, what the detector decided, the channels of each event.
@@ -37,6 +52,10 @@ pub struct Observed<'a> {
     /// `suppressed[i]`: why `detection.events[i]` is recorded but not sent (a silence, a
     /// maintenance window), if it is.
     pub suppressed: &'a [Option<String>],
+    /// `contexts[i]`: the context `detection.events[i]` shows, if it asks for one. Its
+    /// deliveries wait up to `hold_ms` for a context that is not there yet.
+    pub contexts: &'a [Option<ContextKey>],
+    pub hold_ms: i64,
     pub now: DateTime<Utc>,
 }
 
@@ -122,6 +141,8 @@ impl Store {
             detection,
             routes,
             suppressed: &[],
+            contexts: &[],
+            hold_ms: 0,
             now,
         }])
         .await
@@ -141,9 +162,7 @@ impl Store {
         }
         let mut tx = self.write().await?;
         for observed in batch {
-            let one = write_observation(&mut tx, observed).await?;
-            recorded.events += one.events;
-            recorded.deliveries += one.deliveries;
+            recorded.add(write_observation(&mut tx, observed).await?);
         }
         tx.commit().await?;
         Ok(recorded)
@@ -158,6 +177,7 @@ impl Store {
         Ok(Recorded {
             events: 1,
             deliveries,
+            requested: Vec::new(),
         })
     }
 
@@ -215,6 +235,8 @@ async fn write_observation(tx: &mut Tx, observed: &Observed<'_>) -> Result<Recor
         detection,
         routes,
         suppressed,
+        contexts,
+        hold_ms,
         now,
     } = *observed;
     let now_ms = to_ms(now);
@@ -254,8 +276,28 @@ async fn write_observation(tx: &mut Tx, observed: &Observed<'_>) -> Result<Recor
         let suppressed = suppressed.get(i).and_then(Option::as_deref);
         let channels = routes.get(i).map_or(&[][..], Vec::as_slice);
         let incident_id = advance_incident(tx, event, now_ms).await?;
-        recorded.deliveries +=
-            insert_event_with(tx, event, channels, suppressed, incident_id, now_ms).await?;
+        let context = contexts.get(i).copied().flatten();
+        let mut release_at = now_ms;
+        if let Some(key) = context {
+            let claim = claim_context(tx, &event.job_id, key, now_ms).await?;
+            if claim.wait {
+                release_at = now_ms.saturating_add(hold_ms.max(0));
+            }
+            if claim.fetch {
+                recorded.requested.push(ContextRequest {
+                    job_id: event.job_id.clone(),
+                    key,
+                    kind: event.kind,
+                });
+            }
+        }
+        let stored = NewEvent {
+            suppressed,
+            incident_id,
+            context,
+            release_at,
+        };
+        recorded.deliveries += insert_event_full(tx, event, channels, &stored, now_ms).await?;
         recorded.events += 1;
     }
     Ok(recorded)
@@ -341,10 +383,36 @@ pub(super) async fn insert_event_with(
     incident_id: Option<i64>,
     now_ms: i64,
 ) -> Result<usize> {
+    let stored = NewEvent {
+        suppressed,
+        incident_id,
+        context: None,
+        release_at: now_ms,
+    };
+    insert_event_full(tx, event, channels, &stored, now_ms).await
+}
+
+/// What an event row carries besides the event.
+struct NewEvent<'a> {
+    suppressed: Option<&'a str>,
+    incident_id: Option<i64>,
+    context: Option<ContextKey>,
+    /// When its deliveries may first go (later than now while they wait for the context).
+    release_at: i64,
+}
+
+async fn insert_event_full(
+    tx: &mut Tx,
+    event: &Event,
+    channels: &[String],
+    stored: &NewEvent<'_>,
+    now_ms: i64,
+) -> Result<usize> {
+    let (context_kind, context_key) = stored.context.map(ContextKey::parts).unzip();
     let event_id: i64 = sqlx::query_scalar(
         "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary,
-                             suppressed, incident_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                             suppressed, incident_id, context_kind, context_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&event.job_id)
     .bind(event.kind.as_str())
@@ -353,8 +421,10 @@ pub(super) async fn insert_event_with(
     .bind(event.previous.as_ref().map(to_json))
     .bind(event.current.as_ref().map(to_json))
     .bind(&event.summary)
-    .bind(suppressed)
-    .bind(incident_id)
+    .bind(stored.suppressed)
+    .bind(stored.incident_id)
+    .bind(context_kind)
+    .bind(context_key)
     .fetch_one(&mut **tx)
     .await?;
     for channel in channels {
@@ -368,14 +438,10 @@ pub(super) async fn insert_event_with(
         .bind(new_delivery_id())
         .bind(event_id)
         .bind(channel)
-        .bind(now_ms)
+        .bind(stored.release_at)
         .bind(now_ms)
         .execute(&mut **tx)
         .await?;
     }
     Ok(channels.len())
-}
-
-fn new_delivery_id() -> String {
-    format!("dlv_{}", uuid::Uuid::new_v4().simple())
 }

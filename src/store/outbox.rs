@@ -6,8 +6,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::contexts::parse_context;
 use super::db::{Result, Store, attempts, corrupt, count, counter, from_ms, to_ms};
 use super::observations::EventRow;
+use crate::domain::context::Context;
 use crate::domain::event::Event;
 use crate::domain::incident::Incident;
 
@@ -22,6 +24,20 @@ pub struct DueDelivery {
     /// The incident the event belongs to (its current state), and the message that shows it
     /// on this channel, if one was recorded.
     pub incident: Option<(Incident, Option<String>)>,
+    /// Why the event happened, when the bot knows (not while it is being fetched).
+    pub context: Option<Context>,
+    /// What the delivery is for.
+    pub purpose: Purpose,
+}
+
+/// What a delivery is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The event's message.
+    Post,
+    /// An edit of the incident's message, adding a context that arrived after the event's
+    /// message went out. Never posted as a message of its own.
+    ContextEdit,
 }
 
 /// Delivery counts by status.
@@ -104,6 +120,9 @@ struct DueRow {
     event: EventRow,
     #[sqlx(flatten)]
     incident: DueIncidentRow,
+    purpose: String,
+    context_state: Option<String>,
+    context: Option<String>,
 }
 
 /// The incident columns of [`DueRow`]: all NULL when the event belongs to no incident (they
@@ -216,8 +235,11 @@ impl Store {
                     e.job_id, e.kind, e.job_name, e.detected_at, e.previous, e.current, e.summary,
                     i.id AS incident_id, i.opened_at AS incident_opened_at,
                     i.closed_at AS incident_closed_at, i.failed_builds AS incident_failed_builds,
-                    i.last_status AS incident_last_status, m.message_id AS incident_message_id
+                    i.last_status AS incident_last_status, m.message_id AS incident_message_id,
+                    d.purpose, c.state AS context_state, c.context
              FROM deliveries d JOIN events e ON e.id = d.event_id
+             LEFT JOIN contexts c ON c.job_id = e.job_id AND c.kind = e.context_kind
+                                 AND c.key = e.context_key
              LEFT JOIN incidents i ON i.id = e.incident_id
              LEFT JOIN incident_messages m ON m.incident_id = e.incident_id
                                            AND m.channel = d.channel
@@ -236,6 +258,10 @@ impl Store {
             }
             let event = row.event.into_event()?;
             let incident = row.incident.into_incident(&event)?;
+            let context = match row.context_state.as_deref() {
+                Some("pending") | None => None,
+                Some(_) => parse_context(row.context)?.filter(|c| !c.is_empty()),
+            };
             out.push(DueDelivery {
                 id: row.id,
                 channel: row.channel,
@@ -243,6 +269,12 @@ impl Store {
                 created_at: from_ms(row.created_at),
                 event,
                 incident,
+                context,
+                purpose: if row.purpose == "context" {
+                    Purpose::ContextEdit
+                } else {
+                    Purpose::Post
+                },
             });
         }
         Ok(out)

@@ -282,6 +282,7 @@ async fn watch_then_a_transition_alerts_and_unwatch_silences() {
         .await
         .unwrap();
     poller::run_cycle(&bot.app).await.unwrap();
+    codearts_bot::engine::context::settle(&bot.app).await;
     bot.app.dispatcher().drain_due().await.unwrap();
     let alerts = bot.capture.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(alerts[0].json()["job_id"], job);

@@ -89,6 +89,7 @@ async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
         .await
         .unwrap();
     schedule::cycle_and_log(&app).await;
+    codearts_bot::engine::context::settle(&app).await;
     app.dispatcher().drain_due().await.unwrap();
     let (status, metrics) = get(addr, "/metrics").await;
     assert_eq!(status, 200);

@@ -120,6 +120,7 @@ async fn an_alert_raised_while_the_receiver_is_down_arrives_once_after_it_return
     h.fail(&h.jobs[0], 1_900_000_000_000).await;
     let report = poller::run_cycle(&bot).await.unwrap();
     assert_eq!(report.deliveries, 1);
+    codearts_bot::engine::context::settle(&bot).await;
     let attempt = bot.dispatcher().drain_due().await.unwrap();
     assert_eq!(
         (attempt.sent, attempt.retrying),

@@ -271,6 +271,7 @@ pub async fn start_bot(config: Config) -> Ctx {
 /// One poll cycle and one pass of deliveries.
 pub async fn tick(app: &Ctx) -> CycleReport {
     let report = poller::run_cycle(app).await.expect("cycle runs");
+    codearts_bot::engine::context::settle(app).await;
     app.dispatcher().drain_due().await.expect("outbox readable");
     report
 }
@@ -281,6 +282,7 @@ pub async fn tick_as_run(app: &Ctx) -> CycleReport {
     let report = codearts_bot::engine::schedule::cycle_and_log(app)
         .await
         .expect("cycle runs");
+    codearts_bot::engine::context::settle(app).await;
     app.dispatcher().drain_due().await.expect("outbox readable");
     report
 }
