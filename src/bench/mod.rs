@@ -10,9 +10,11 @@
 //! chat command pass of [`crate::bench::chat`]: `/job` latency through the signed Discord and
 //! Slack endpoints. `bench --startup` runs only [`crate::bench::startup`]: what a restart
 //! costs with N pinned jobs; `bench --modes` only [`crate::bench::modes`]: the poll modes and
-//! the official SDK's loop side by side. Results go to docs/benchmarks.md.
+//! the official SDK's loop side by side; `bench --context` only [`crate::bench::context`]: what
+//! the failure context costs and whether it holds an alert back. Results go to docs/benchmarks.md.
 
 pub mod chat;
+pub mod context;
 pub mod delivery;
 pub mod modes;
 pub mod process;

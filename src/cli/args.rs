@@ -97,10 +97,16 @@ pub enum Command {
         /// same jobs, and failure-to-chat latency at `poll.max_rps = 10`.
         #[arg(long, conflicts_with = "startup")]
         modes: bool,
+        /// Measure only the failure context instead: alert latency with prompt and with
+        /// 10-s-slow context APIs, the late edit of the Discord message, calls per failed
+        /// build (--samples failed builds per pass).
+        #[arg(long, conflicts_with_all = ["startup", "modes"])]
+        context: bool,
         /// Poll modes pass: how many projects the jobs are spread over.
         #[arg(long, default_value_t = 10)]
         projects: usize,
-        /// Poll modes pass: failure-to-chat samples (0: skip the latency pass).
+        /// Poll modes pass: failure-to-chat samples (0: skip the latency pass); context pass:
+        /// failed builds per pass.
         #[arg(long, default_value_t = 20)]
         samples: usize,
         /// Start-up pass: the numbers of pinned jobs.

@@ -127,6 +127,13 @@ async fn execute(command: Command) -> Result<(), Failure> {
         }
         Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
         Command::Bench {
+            context: true,
+            samples,
+            ..
+        } => bench::context::run(samples)
+            .await
+            .map_err(|e| Failure::runtime(&e)),
+        Command::Bench {
             startup: true,
             sizes,
             repeat,

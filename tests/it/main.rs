@@ -10,6 +10,7 @@ mod auth;
 mod builds;
 mod chat;
 mod cli;
+mod context;
 mod faults;
 mod layers;
 mod list_poll;
