@@ -17,10 +17,11 @@ pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) {
         let days = i64::from(ctx.config.store.retention_days);
         let before = chrono::Utc::now() - chrono::Duration::days(days);
         match ctx.store.prune(before, 500).await {
-            Ok(p) if p.history + p.deliveries + p.events > 0 => info!(
+            Ok(p) if p.history + p.deliveries + p.events + p.contexts > 0 => info!(
                 history = p.history,
                 deliveries = p.deliveries,
                 events = p.events,
+                contexts = p.contexts,
                 retention_days = days,
                 "pruned old rows"
             ),

@@ -268,3 +268,140 @@ async fn queue_edits(
     }
     Ok(queued)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The claim, the hold and its release, and the late edit, against a real database.
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::codearts::JobInfo;
+    use crate::domain::detect::Detection;
+    use crate::domain::event::{Event, EventKind};
+    use crate::store::Observed;
+
+    const JOB: &str = "0123456789abcdef0123456789abcdef";
+    const BUILD: ContextKey = ContextKey::Build {
+        build_time: 1_700_000_000_000,
+    };
+
+    fn failure(at_ms: i64) -> (Detection, chrono::DateTime<Utc>) {
+        let now = Utc.timestamp_millis_opt(at_ms).unwrap();
+        let info = JobInfo {
+            last_build_status: Some("failed".to_owned()),
+            last_build_time: Some(1_700_000_000_000),
+            ..JobInfo::default()
+        };
+        let event = Event {
+            kind: EventKind::BuildFailed,
+            job_id: JOB.to_owned(),
+            job_name: "api".to_owned(),
+            detected_at: now,
+            previous: None,
+            current: Some(info),
+            summary: "api failed".to_owned(),
+        };
+        (
+            Detection {
+                next: None,
+                events: vec![event],
+            },
+            now,
+        )
+    }
+
+    async fn record(store: &Store, at_ms: i64) -> crate::store::Recorded {
+        let (detection, now) = failure(at_ms);
+        let job = JobId::parse(JOB).unwrap();
+        let routes = [vec!["discord".to_owned()]];
+        store
+            .record_batch(&[Observed {
+                job: &job,
+                detection: &detection,
+                routes: &routes,
+                suppressed: &[],
+                contexts: &[Some(BUILD)],
+                hold_ms: 3000,
+                now,
+            }])
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_context_is_fetched_once_holds_its_alert_and_releases_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let t0 = 1_800_000_000_000;
+        let first = record(&store, t0).await;
+        assert_eq!(first.requested.len(), 1, "the first event asks");
+        let now = Utc.timestamp_millis_opt(t0).unwrap();
+        assert!(
+            store
+                .due_for_channel("discord", now, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "held while the context is fetched"
+        );
+        // Another event of the same build while it is fetched: it waits, nobody fetches twice.
+        assert!(record(&store, t0 + 10).await.requested.is_empty());
+
+        let context = Context {
+            failed_stage: Some("compile".to_owned()),
+            complete: true,
+            ..Context::default()
+        };
+        let saved = store
+            .save_context(JOB, BUILD, &context, ContextState::Done, &[], now)
+            .await
+            .unwrap();
+        assert_eq!(
+            saved,
+            Saved {
+                released: 2,
+                edits: 0
+            }
+        );
+        let due = store.due_for_channel("discord", now, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].context.as_ref(), Some(&context));
+
+        // Later events of the build find it stored: no fetch, no wait.
+        let later = record(&store, t0 + 20).await;
+        assert!(later.requested.is_empty());
+        let job = JobId::parse(JOB).unwrap();
+        assert_eq!(
+            store.last_failure_context(&job).await.unwrap(),
+            Some(context)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fetch_that_never_finished_is_asked_again_after_ten_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let t0 = 1_800_000_000_000;
+        assert_eq!(record(&store, t0).await.requested.len(), 1);
+        assert!(record(&store, t0 + 60_000).await.requested.is_empty());
+        assert_eq!(
+            record(&store, t0 + STALE_PENDING_MS + 1)
+                .await
+                .requested
+                .len(),
+            1
+        );
+        // The holds run out by themselves: nothing waits past its hold.
+        let after = Utc.timestamp_millis_opt(t0 + 3000).unwrap();
+        assert_eq!(
+            store
+                .due_for_channel("discord", after, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.release_context_holds(after).await.unwrap(), 2);
+    }
+}

@@ -1,5 +1,5 @@
-//! Retention: removing old snapshot history, finished deliveries and the events no delivery
-//! needs, in short batches so pollers and the dispatcher keep the write lock moving; and the
+//! Retention: removing old snapshot history, finished deliveries, the events no delivery
+//! needs and old failure contexts, in short batches so pollers and the dispatcher keep the write lock moving; and the
 //! per-table row counts that show what retention left.
 
 use chrono::{DateTime, Utc};
@@ -12,6 +12,8 @@ pub struct Pruned {
     pub history: u64,
     pub deliveries: u64,
     pub events: u64,
+    /// Failure contexts not updated since the cutoff.
+    pub contexts: u64,
 }
 
 impl Store {
@@ -47,6 +49,16 @@ impl Store {
                 batch,
             )
             .await?;
+        // A context older than the cutoff describes a build that long ago failed; `/job`
+        // then shows the job without it, and a new failure fetches a new one.
+        let contexts = self
+            .delete_in_batches(
+                "DELETE FROM contexts WHERE rowid IN
+                   (SELECT rowid FROM contexts WHERE updated_at < ? LIMIT ?)",
+                cutoff,
+                batch,
+            )
+            .await?;
         sqlx::query("PRAGMA incremental_vacuum(2000)")
             .execute(&self.pool)
             .await?;
@@ -54,6 +66,7 @@ impl Store {
             history,
             deliveries,
             events,
+            contexts,
         })
     }
 
@@ -86,6 +99,7 @@ impl Store {
             ("events", "SELECT COUNT(*) FROM events"),
             ("deliveries", "SELECT COUNT(*) FROM deliveries"),
             ("job_state", "SELECT COUNT(*) FROM job_state"),
+            ("contexts", "SELECT COUNT(*) FROM contexts"),
         ] {
             let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
             out.push((table, count(n)));
