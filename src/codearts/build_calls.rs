@@ -138,12 +138,28 @@ impl Client {
     /// deleted jobs still in the recycle bin (`page_no` from 1, `page_size` clamped to
     /// 1..=100).
     pub async fn recycled_jobs(&self, page_no: u32, page_size: u32) -> Result<RecyclePage, Error> {
-        let url = format!(
-            "{}/v1/job/recycling-jobs?page_no={}&page_size={}",
-            self.base_url(),
-            page_no.max(1),
-            page_size.clamp(1, MAX_PAGE_SIZE)
-        );
+        self.recycled_jobs_matching(None, page_no, page_size).await
+    }
+
+    /// [`Client::recycled_jobs`], only the jobs whose name contains `search` (the API's
+    /// `search`: a part of the name).
+    pub async fn recycled_jobs_matching(
+        &self,
+        search: Option<&str>,
+        page_no: u32,
+        page_size: u32,
+    ) -> Result<RecyclePage, Error> {
+        let mut query = vec![
+            ("page_no", page_no.max(1).to_string()),
+            ("page_size", page_size.clamp(1, MAX_PAGE_SIZE).to_string()),
+        ];
+        if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+            query.push(("search", search.to_owned()));
+        }
+        let query = serde_urlencoded::to_string(&query).map_err(|e| {
+            Error::Malformed(format!("ListRecyclingJob: cannot encode the query: {e}"))
+        })?;
+        let url = format!("{}/v1/job/recycling-jobs?{query}", self.base_url());
         self.get_retrying(&url, builds::parse_recycle_page).await
     }
 

@@ -46,6 +46,8 @@ impl ContextKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextRequest {
     pub job_id: String,
+    /// The job's name as last seen (the recycle bin is searched by name).
+    pub job_name: String,
     pub key: ContextKey,
     /// What the event was (a failure, a disable, a disappearance).
     pub kind: crate::domain::event::EventKind,

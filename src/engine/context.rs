@@ -17,7 +17,7 @@ use crate::domain::event::{Event, EventKind};
 use crate::engine::Ctx;
 use crate::store::ContextState;
 
-/// Most recycle-bin pages read to find a vanished job (100 jobs each).
+/// Most recycle-bin pages read to find a vanished job (100 jobs each, searched by its name).
 const RECYCLE_PAGES: u32 = 3;
 
 /// The context an event of a cycle should show, if it should ask for one: a failure with a
@@ -63,7 +63,7 @@ async fn fetch_and_save(ctx: &Ctx, request: ContextRequest) {
     };
     let (context, state) = match request.key {
         ContextKey::Build { .. } => fetch_build(ctx, &job).await,
-        ContextKey::Why { .. } => fetch_why(ctx, &job, request.kind).await,
+        ContextKey::Why { .. } => fetch_why(ctx, &job, &request.job_name, request.kind).await,
     };
     let outcome = match state {
         ContextState::Done => "done",
@@ -188,7 +188,12 @@ async fn fetch_build(ctx: &Ctx, job: &JobId) -> (Context, ContextState) {
 }
 
 /// Why a job was disabled (ShowDisable) or vanished (the recycle bin, ListRecyclingJob).
-async fn fetch_why(ctx: &Ctx, job: &JobId, kind: EventKind) -> (Context, ContextState) {
+async fn fetch_why(
+    ctx: &Ctx,
+    job: &JobId,
+    job_name: &str,
+    kind: EventKind,
+) -> (Context, ContextState) {
     let client = &ctx.client;
     let line = |text: String| ctx.redactor.line(&text);
     if kind == EventKind::JobDisabled {
@@ -207,9 +212,11 @@ async fn fetch_why(ctx: &Ctx, job: &JobId, kind: EventKind) -> (Context, Context
         }
         return (Context::why(line(why), true), ContextState::Done);
     }
+    // The bin is searched by the job's name (usually one page); the id decides.
+    let search = Some(job_name).filter(|n| !n.trim().is_empty());
     for page in 1..=RECYCLE_PAGES {
-        let Some(bin) = call(ctx, "recycling-jobs", job, client.recycled_jobs(page, 100)).await
-        else {
+        let listed = client.recycled_jobs_matching(search, page, 100);
+        let Some(bin) = call(ctx, "recycling-jobs", job, listed).await else {
             return (Context::default(), ContextState::Failed);
         };
         if let Some(found) = bin

@@ -286,6 +286,7 @@ async fn write_observation(tx: &mut Tx, observed: &Observed<'_>) -> Result<Recor
             if claim.fetch {
                 recorded.requested.push(ContextRequest {
                     job_id: event.job_id.clone(),
+                    job_name: event.job_name.clone(),
                     key,
                     kind: event.kind,
                 });
