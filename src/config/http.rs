@@ -1,4 +1,5 @@
-//! `[http]`: the health, readiness and metrics server's address and shutdown grace.
+//! `[http]`: the health, readiness and metrics server's address, shutdown grace, and the
+//! limits that keep it standing when it is exposed (docs/http.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,15 @@ pub struct HttpConfig {
     pub listen: String,
     /// Seconds that shutdown waits for the running cycle and in-flight deliveries.
     pub shutdown_grace_secs: u64,
+    /// A client must send a request's headers within this many seconds.
+    pub header_timeout_secs: u64,
+    /// A connection that sends and receives nothing for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; past it, the longest-idle connection makes room (or the
+    /// new one gets 503 when every connection is busy).
+    pub max_connections: usize,
+    /// Largest request body any route reads, in bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -17,6 +27,10 @@ impl Default for HttpConfig {
         Self {
             listen: "127.0.0.1:9464".to_owned(),
             shutdown_grace_secs: 10,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 256,
+            max_body_bytes: 64 * 1024,
         }
     }
 }
@@ -40,6 +54,33 @@ impl HttpConfig {
                 "http.shutdown_grace_secs: {} is out of range (1 to 300)",
                 self.shutdown_grace_secs
             ));
+        }
+        let ranges: [(&str, usize, std::ops::RangeInclusive<usize>); 4] = [
+            (
+                "header_timeout_secs",
+                self.header_timeout_secs as usize,
+                1..=300,
+            ),
+            (
+                "idle_timeout_secs",
+                self.idle_timeout_secs as usize,
+                1..=3600,
+            ),
+            ("max_connections", self.max_connections, 4..=65_536),
+            (
+                "max_body_bytes",
+                self.max_body_bytes,
+                1024..=16 * 1024 * 1024,
+            ),
+        ];
+        for (key, value, range) in ranges {
+            if !range.contains(&value) {
+                problems.push(format!(
+                    "http.{key}: {value} is out of range ({} to {})",
+                    range.start(),
+                    range.end()
+                ));
+            }
         }
     }
 }

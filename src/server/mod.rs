@@ -23,6 +23,8 @@ use tokio::net::TcpListener;
 
 use crate::engine::Ctx;
 
+mod listener;
+
 /// Binds the configured address (port 0 allowed) and reports the bound address.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr).await?;
@@ -49,18 +51,21 @@ pub fn router(ctx: Ctx) -> Router {
     if let Some(secret) = &ctx.config.slack.signing_secret {
         router = router.merge(crate::chat::slack::routes(chat, secret.clone()));
     }
-    router
+    // Every route reads at most this much body (chat payloads are a few kilobytes).
+    router.layer(axum::extract::DefaultBodyLimit::max(
+        ctx.config.http.max_body_bytes,
+    ))
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, under `[http]`'s limits ([`listener`]).
 pub async fn serve(
     listener: TcpListener,
     ctx: Ctx,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = listener::Limits::from_config(&ctx.config.http);
+    let metrics = std::sync::Arc::clone(&ctx.metrics);
+    listener::serve(listener, router(ctx), limits, metrics, shutdown).await
 }
 
 async fn healthz() -> &'static str {

@@ -12,6 +12,7 @@ mod chat;
 mod cli;
 mod context;
 mod faults;
+mod http_limits;
 mod layers;
 mod list_poll;
 mod ops;
