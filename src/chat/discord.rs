@@ -24,7 +24,7 @@ use super::handler::Chat;
 use super::invoker::Invoker;
 use super::late::deadline;
 use super::late::{answer_later, follow_up_client};
-use super::reply::{JobCard, Line, LogExcerpt, Reply, list_text, sparkline};
+use super::reply::{JobCard, Line, LogExcerpt, Reply, commit_link, list_text, sparkline};
 use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
 use super::tail;
@@ -354,7 +354,7 @@ fn context_fields(context: &Context) -> Vec<Value> {
 /// one, then the message's first line.
 fn commit_text(context: &Context) -> Option<String> {
     let short = context.short_commit()?;
-    let link = crate::notify::escape::valid_link(context.commit_url.as_deref());
+    let link = commit_link(context);
     let id = match link {
         Some(url) => format!("[`{short}`]({})", markdown_url(&url)),
         None => format!("`{}`", short.replace('`', "'")),
@@ -673,7 +673,6 @@ mod tests {
                 job: "api".into(),
                 build_no: 3,
                 lines,
-                asked: 50,
             }))
         };
         let data = render(&log(vec!["one".into(), "two".into()]));

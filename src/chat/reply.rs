@@ -33,8 +33,15 @@ pub struct LogExcerpt {
     pub build_no: u32,
     /// Redacted, oldest first: what CodeArts sent, before a platform's size limit is applied.
     pub lines: Vec<String>,
-    /// How many lines were asked for.
-    pub asked: usize,
+}
+
+/// Longest commit link a card shows: a longer one could not be cut without breaking it, and
+/// would crowd out the rest of the field.
+const MAX_LINK: usize = 500;
+
+/// The link to the failed build's commit page, when CodeArts gave a usable one.
+pub(crate) fn commit_link(context: &Context) -> Option<String> {
+    crate::notify::escape::valid_link(context.commit_url.as_deref()).filter(|l| l.len() <= MAX_LINK)
 }
 
 /// One line of a list reply: trusted `label` markup-free text, untrusted `text` (escaped by
@@ -126,6 +133,21 @@ pub fn sparkline(scores: &[i64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_web_links_to_a_commit_are_shown() {
+        let with = |url: &str| Context {
+            commit_url: Some(url.to_owned()),
+            ..Context::default()
+        };
+        assert!(commit_link(&with("https://code.example/c/1")).is_some());
+        assert_eq!(
+            commit_link(&with(&format!("https://x.example/{}", "a".repeat(600)))),
+            None
+        );
+        assert_eq!(commit_link(&with("javascript:alert(1)")), None);
+        assert_eq!(commit_link(&Context::default()), None);
+    }
 
     #[test]
     fn sparkline_spans_the_score_range() {

@@ -25,7 +25,7 @@ use super::commands::{self, COMMANDS, Command};
 use super::handler::Chat;
 use super::invoker::Invoker;
 use super::late::{answer_later, deadline, follow_up_client};
-use super::reply::{JobCard, Line, LogExcerpt, Reply, list_text, sparkline};
+use super::reply::{JobCard, Line, LogExcerpt, Reply, commit_link, list_text, sparkline};
 use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
 use super::tail;
@@ -250,7 +250,7 @@ fn context_blocks(context: &Context) -> Vec<Value> {
 fn commit_text(context: &Context) -> Option<String> {
     let short = context.short_commit()?;
     let id = format!("`{}`", slack_safe(short));
-    let id = match crate::notify::escape::valid_link(context.commit_url.as_deref()) {
+    let id = match commit_link(context) {
         Some(url) => format!("<{}|{id}>", slack_url(&url)),
         None => id,
     };
@@ -535,7 +535,6 @@ mod tests {
             job: "api".into(),
             build_no: 3,
             lines: vec!["one".into(), "a*b".into()],
-            asked: 5,
         })));
         assert_eq!(message["response_type"], "ephemeral");
         let texts = section_texts(&message);

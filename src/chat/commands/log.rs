@@ -37,7 +37,6 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str, lines: Option<i64>) -> Resul
         build_no,
         // Nothing fetched from a build is shown before the redactor has seen it.
         lines: ctx.redactor.lines(&tail.lines),
-        asked,
     })))
 }
 
