@@ -24,11 +24,14 @@ use super::handler::Chat;
 use super::invoker::Invoker;
 use super::late::deadline;
 use super::late::{answer_later, follow_up_client};
-use super::reply::{JobCard, Line, Reply, list_text, sparkline};
+use super::reply::{JobCard, Line, LogExcerpt, Reply, commit_link, list_text, sparkline};
 use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
-use crate::notify::escape::discord_safe;
-use crate::util::text::{printable, truncate_utf16};
+use super::tail;
+use crate::domain::context::Context;
+use crate::notify::escape::{discord_safe, markdown_url};
+use crate::util::redact::neutralize;
+use crate::util::text::{printable, truncate_chars, truncate_utf16, utf16_len};
 
 /// Largest interaction body accepted (real ones are a few KB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -36,6 +39,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_SKEW_SECS: i64 = 300;
 /// Interaction response flag: only the invoker sees the message.
 pub const EPHEMERAL: u64 = 64;
+/// Discord's limits, in UTF-16 units: a message's content, an embed's description, all the
+/// text of one embed, a field's value.
+pub const MAX_CONTENT: usize = 2000;
+const MAX_DESCRIPTION: usize = 4096;
+const MAX_EMBED: usize = 6000;
+const MAX_FIELD: usize = 1024;
+/// Room kept for the note under a code block that says it was cut.
+const NOTE_ROOM: usize = 160;
 
 /// Checks a request's signature and freshness.
 pub fn verify(
@@ -216,19 +227,31 @@ pub async fn autocomplete(chat: &Chat, interaction: &Interaction) -> Value {
 }
 
 /// A reply as interaction callback data: embeds for cards and lists, content for the rest,
-/// ephemeral for errors, never a mention.
+/// ephemeral for errors and logs, never a mention.
 pub fn render(reply: &Reply) -> Value {
     let mut data = match reply {
         Reply::Card(card) => json!({"embeds": [card_embed(card)]}),
         Reply::List { title, lines, more } => json!({"embeds": [list_embed(title, lines, *more)]}),
-        Reply::Done(text) => json!({"content": truncate_utf16(&discord_safe(text), 2000)}),
-        Reply::Error(text) => json!({
-            "content": truncate_utf16(&discord_safe(text), 2000),
-            "flags": EPHEMERAL,
-        }),
+        Reply::Log(log) => json!({"content": log_content(log)}),
+        Reply::Done(text) | Reply::Error(text) => {
+            json!({"content": truncate_utf16(&discord_safe(text), MAX_CONTENT)})
+        }
     };
+    if reply.ephemeral() {
+        data["flags"] = json!(EPHEMERAL);
+    }
     data["allowed_mentions"] = json!({"parse": []});
     data
+}
+
+/// The deferral (callback type 5) of a command that is slow to answer: ephemeral already for a
+/// command that answers only its invoker, since the edit that follows cannot make it so.
+pub fn deferral(interaction: &Interaction) -> Value {
+    if interaction.command().is_some_and(|c| c.private()) {
+        json!({"type": 5, "data": {"flags": EPHEMERAL}})
+    } else {
+        json!({"type": 5})
+    }
 }
 
 /// The status colour of a card.
@@ -274,6 +297,9 @@ fn card_embed(card: &JobCard) -> Value {
         "value": if info.disabled == Some(true) { "yes" } else { "no" },
         "inline": true,
     }));
+    if let Some(context) = &card.context {
+        fields.extend(context_fields(context));
+    }
     fields.push(json!({"name": "Job id", "value": format!("`{}`", card.id), "inline": false}));
     let mut embed = json!({
         "title": truncate_utf16(&printable(info.display_name()), 256),
@@ -284,7 +310,106 @@ fn card_embed(card: &JobCard) -> Value {
     if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
         embed["url"] = json!(link);
     }
+    if let Some(context) = card.context.as_ref().filter(|c| !c.log_tail.is_empty()) {
+        // The log goes last, in whatever room the rest of the embed left.
+        let room = MAX_EMBED.saturating_sub(embed_len(&embed) + NOTE_ROOM);
+        let budget = room.min(MAX_DESCRIPTION - NOTE_ROOM);
+        embed["description"] = json!(log_block(&context.log_tail, context.build_no, "", budget));
+    }
     embed
+}
+
+/// The failure context as embed fields: failed stage, error, branch, commit (linked when
+/// CodeArts gave its page), who triggered the build, tests. Absent parts are left out.
+fn context_fields(context: &Context) -> Vec<Value> {
+    let field = |name: String, value: String, inline: bool| json!({"name": name, "value": truncate_utf16(&value, MAX_FIELD), "inline": inline});
+    let safe = |text: &str, max: usize| discord_safe(&truncate_chars(text, max));
+    let mut fields = Vec::new();
+    if let Some(stage) = context.failed_stage_line() {
+        let name = match context.build_no {
+            Some(n) => format!("Failed stage (build #{n})"),
+            None => "Failed stage".to_owned(),
+        };
+        fields.push(field(name, safe(&stage, 200), true));
+    }
+    if let Some(branch) = context.branch_or_tag() {
+        fields.push(field("Branch".to_owned(), safe(&branch, 200), true));
+    }
+    if let Some(commit) = commit_text(context) {
+        fields.push(field("Commit".to_owned(), commit, true));
+    }
+    if let Some(who) = context.triggered_line() {
+        fields.push(field("Triggered by".to_owned(), safe(&who, 200), true));
+    }
+    if let Some(tests) = context.tests_line() {
+        fields.push(field("Tests".to_owned(), tests, true));
+    }
+    if let Some(error) = &context.error {
+        fields.push(field("Error".to_owned(), safe(error, 900), false));
+    }
+    fields
+}
+
+/// "[a1b2c3d4](link) Fix the login page": the short commit linked to its page when there is
+/// one, then the message's first line.
+fn commit_text(context: &Context) -> Option<String> {
+    let short = context.short_commit()?;
+    let link = commit_link(context);
+    let id = match link {
+        Some(url) => format!("[`{short}`]({})", markdown_url(&url)),
+        None => format!("`{}`", short.replace('`', "'")),
+    };
+    Some(match &context.commit_message {
+        Some(message) => format!("{id} {}", discord_safe(&truncate_chars(message, 200))),
+        None => id,
+    })
+}
+
+/// Lines of a log as a headline (then `about`, e.g. " of <job>") and a code block of at most
+/// `budget` UTF-16 units, then a note when they had to be cut.
+fn log_block(lines: &[String], build_no: Option<u32>, about: &str, budget: usize) -> String {
+    let headline_room = 60;
+    let fitted = tail::fit(
+        lines,
+        budget.saturating_sub(headline_room),
+        neutralize,
+        utf16_len,
+    );
+    let mut text = format!(
+        "**{}**{about}\n{}",
+        tail::headline(fitted.lines.len(), build_no),
+        fitted.code_block()
+    );
+    if let Some(note) = fitted.cut_note("Discord's message size") {
+        text.push_str(&format!("\n*{note}*"));
+    }
+    text
+}
+
+/// `/log`'s answer as message content (at most [`MAX_CONTENT`]).
+fn log_content(log: &LogExcerpt) -> String {
+    let whose = format!(
+        "{} (`{}`)",
+        discord_safe(&truncate_chars(&log.job, 100)),
+        log.id
+    );
+    if log.lines.is_empty() {
+        return format!("The log of build #{} of {whose} is empty.", log.build_no);
+    }
+    let about = format!(" of {whose}");
+    let budget = MAX_CONTENT.saturating_sub(utf16_len(&about) + NOTE_ROOM);
+    let text = log_block(&log.lines, Some(log.build_no), &about, budget);
+    truncate_utf16(&text, MAX_CONTENT)
+}
+
+/// The characters of an embed that count against Discord's 6000 (title, description, footer,
+/// field names and values).
+fn embed_len(embed: &Value) -> usize {
+    let text = |v: &Value| v.as_str().map_or(0, utf16_len);
+    let fields: usize = embed["fields"].as_array().map_or(0, |f| {
+        f.iter().map(|f| text(&f["name"]) + text(&f["value"])).sum()
+    });
+    text(&embed["title"]) + text(&embed["description"]) + text(&embed["footer"]["text"]) + fields
 }
 
 fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
@@ -381,7 +506,7 @@ async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Valu
     answer_later(task, "discord", move |reply| {
         client.patch(url).json(&render(reply))
     });
-    json!({"type": 5})
+    deferral(&interaction)
 }
 
 /// The slash commands as Discord registers them, from the command table (the `id` options
@@ -476,6 +601,122 @@ mod tests {
         assert!(parse_discord_public_key(&"zz".repeat(32)).is_err());
     }
 
+    fn failing_card(log: Vec<String>) -> JobCard {
+        JobCard {
+            id: crate::codearts::JobId::parse(&"a".repeat(32)).unwrap(),
+            info: crate::codearts::JobInfo {
+                job_name: Some("web".into()),
+                last_build_status: Some("failed".into()),
+                ..Default::default()
+            },
+            trend: Vec::new(),
+            watched: true,
+            link: None,
+            context: Some(Context {
+                build_no: Some(7),
+                branch: Some("main".into()),
+                commit: Some("0123456789abcdef".into()),
+                commit_message: Some("Fix *the* login".into()),
+                commit_url: Some("https://code.example/c/0123456789abcdef".into()),
+                triggered_by: Some("alice".into()),
+                failed_stage: Some("compile".into()),
+                error: Some("exit 1 @everyone".into()),
+                log_tail: log,
+                ..Context::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_failing_card_shows_its_context_and_log_within_the_embed_limits() {
+        let data = render(&Reply::Card(Box::new(failing_card(vec![
+            "ok".into(),
+            "@everyone boom".into(),
+        ]))));
+        let embed = &data["embeds"][0];
+        let fields = embed["fields"].to_string();
+        for part in [
+            "Failed stage (build #7)",
+            "compile",
+            "main",
+            "alice",
+            "exit 1",
+        ] {
+            assert!(fields.contains(part), "{part}: {fields}");
+        }
+        assert!(
+            fields.contains("[`01234567`](https://code.example/c/0123456789abcdef)"),
+            "{fields}"
+        );
+        assert!(!fields.contains("@everyone"), "{fields}");
+        let description = embed["description"].as_str().unwrap();
+        assert!(description.starts_with("**Last 2 lines of build #7**\n```\nok\n"));
+        assert!(!description.contains("@everyone"), "{description}");
+
+        let long: Vec<String> = (0..50)
+            .map(|i| format!("{i} {}", "é".repeat(400)))
+            .collect();
+        let data = render(&Reply::Card(Box::new(failing_card(long))));
+        let embed = &data["embeds"][0];
+        assert!(embed_len(embed) <= MAX_EMBED, "{}", embed_len(embed));
+        let description = embed["description"].as_str().unwrap();
+        assert!(utf16_len(description) <= MAX_DESCRIPTION);
+        assert!(description.contains("49 éé") && description.contains("Cut to fit"));
+        assert!(description.trim_end_matches(|c| c != '`').ends_with("```"));
+    }
+
+    #[test]
+    fn a_log_is_ephemeral_fits_the_content_limit_and_says_it_was_cut() {
+        let log = |lines: Vec<String>| {
+            Reply::Log(Box::new(LogExcerpt {
+                id: crate::codearts::JobId::parse(&"b".repeat(32)).unwrap(),
+                job: "api".into(),
+                build_no: 3,
+                lines,
+            }))
+        };
+        let data = render(&log(vec!["one".into(), "two".into()]));
+        assert_eq!(data["flags"], EPHEMERAL);
+        let content = data["content"].as_str().unwrap();
+        assert!(
+            content.starts_with("**Last 2 lines of build #3** of api (`bbbb"),
+            "{content}"
+        );
+        assert!(content.ends_with("```\none\ntwo\n```"), "{content}");
+
+        let many: Vec<String> = (0..50)
+            .map(|i| format!("{i:>2} {}", "x".repeat(90)))
+            .collect();
+        let data = render(&log(many));
+        let content = data["content"].as_str().unwrap();
+        assert!(utf16_len(content) <= MAX_CONTENT, "{}", utf16_len(content));
+        assert!(content.contains("49 xxx") && !content.contains("\n 0 xxx"));
+        assert!(
+            content.contains("Cut to fit Discord's message size"),
+            "{content}"
+        );
+
+        let empty = render(&log(Vec::new()));
+        assert!(empty["content"].as_str().unwrap().contains("is empty"));
+    }
+
+    #[test]
+    fn a_private_command_is_deferred_ephemerally() {
+        let interaction = |name: &str| Interaction {
+            kind: 2,
+            data: Some(Data {
+                name: name.to_owned(),
+                options: Vec::new(),
+            }),
+            ..Interaction::default()
+        };
+        assert_eq!(
+            deferral(&interaction("log")),
+            json!({"type": 5, "data": {"flags": 64}})
+        );
+        assert_eq!(deferral(&interaction("job")), json!({"type": 5}));
+    }
+
     #[test]
     fn errors_are_ephemeral_and_nothing_mentions_anyone() {
         let data = render(&Reply::Error("@everyone no".into()));
@@ -487,7 +728,7 @@ mod tests {
     }
 
     /// The definitions derived from the table are exactly the ones Discord had registered
-    /// before the table existed (same commands, options and order).
+    /// before the table existed (same commands, options and order), plus `/log`.
     #[test]
     fn definitions_are_unchanged() {
         let id = |description: &str| {
@@ -505,6 +746,10 @@ mod tests {
             {"name": "history", "description": "A job's last events", "options": [
                 id("The job id"),
                 {"type": 4, "name": "n", "description": "How many (1 to 20, default 10)", "required": false, "min_value": 1, "max_value": 20}
+            ]},
+            {"name": "log", "description": "The last lines of a job's last build log (only you see it)", "options": [
+                id("The job id"),
+                {"type": 4, "name": "lines", "description": "How many lines (1 to 50, default from the bot's config)", "required": false, "min_value": 1, "max_value": 50}
             ]},
             {"name": "mute", "description": "Stop sending alerts for a while (they are still recorded)", "options": [
                 {"type": 3, "name": "target", "description": "A job id, a project id, or all", "required": true},

@@ -85,7 +85,8 @@ pub async fn respond(chat: &Chat, http: &Http, interaction: &Interaction) -> ser
                 .await
         }
         Err(task) => {
-            http.create_interaction_response(id, token, &json!({"type": 5}), Vec::new())
+            let deferral = discord::deferral(interaction);
+            http.create_interaction_response(id, token, &deferral, Vec::new())
                 .await?;
             let reply = task
                 .await

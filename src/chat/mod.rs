@@ -15,8 +15,9 @@ pub mod limits;
 mod reply;
 pub mod signed;
 pub mod slack;
+mod tail;
 
 pub use commands::Command;
 pub use handler::Chat;
 pub use invoker::Invoker;
-pub use reply::{JobCard, Line, MAX_LIST, Reply, sparkline};
+pub use reply::{JobCard, Line, LogExcerpt, MAX_LIST, Reply, sparkline};

@@ -1,10 +1,11 @@
 //! What a command answers before a transport renders it: the platform-neutral [`Reply`], a
-//! job's [`JobCard`], a list's [`Line`]s, and the pieces both renderers share (the list text
-//! under a size budget, the health sparkline).
+//! job's [`JobCard`], a list's [`Line`]s, a build log's [`LogExcerpt`], and the pieces both
+//! renderers share (the list text under a size budget, the health sparkline).
 
 use chrono::{DateTime, Utc};
 
 use crate::codearts::{JobId, JobInfo};
+use crate::domain::context::Context;
 
 /// Most lines a list reply shows.
 pub const MAX_LIST: usize = 20;
@@ -18,6 +19,29 @@ pub struct JobCard {
     pub trend: Vec<i64>,
     pub watched: bool,
     pub link: Option<String>,
+    /// Why the last build failed, when the job is failing and the bot fetched it (already
+    /// redacted, as every stored context is).
+    pub context: Option<Context>,
+}
+
+/// The tail of a job's last build log, as `/log` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogExcerpt {
+    pub id: JobId,
+    /// The job's name as people read it.
+    pub job: String,
+    pub build_no: u32,
+    /// Redacted, oldest first: what CodeArts sent, before a platform's size limit is applied.
+    pub lines: Vec<String>,
+}
+
+/// Longest commit link a card shows: a longer one could not be cut without breaking it, and
+/// would crowd out the rest of the field.
+const MAX_LINK: usize = 500;
+
+/// The link to the failed build's commit page, when CodeArts gave a usable one.
+pub(crate) fn commit_link(context: &Context) -> Option<String> {
+    crate::notify::escape::valid_link(context.commit_url.as_deref()).filter(|l| l.len() <= MAX_LINK)
 }
 
 /// One line of a list reply: trusted `label` markup-free text, untrusted `text` (escaped by
@@ -39,6 +63,9 @@ pub enum Reply {
         lines: Vec<Line>,
         more: usize,
     },
+    /// A build log's tail: shown only to the invoker (a log may say more than a channel
+    /// should read, even redacted).
+    Log(Box<LogExcerpt>),
     /// A change was made (`/watch`, `/unwatch`): shown in the channel.
     Done(String),
     /// Nothing could be done, and why: shown only to the invoker.
@@ -46,9 +73,9 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// Errors and refusals are shown only to the person who asked.
+    /// Errors, refusals and logs are shown only to the person who asked.
     pub fn ephemeral(&self) -> bool {
-        matches!(self, Reply::Error(_))
+        matches!(self, Reply::Error(_) | Reply::Log(_))
     }
 
     /// The `outcome` label of the commands metric and log line.
@@ -106,6 +133,21 @@ pub fn sparkline(scores: &[i64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_web_links_to_a_commit_are_shown() {
+        let with = |url: &str| Context {
+            commit_url: Some(url.to_owned()),
+            ..Context::default()
+        };
+        assert!(commit_link(&with("https://code.example/c/1")).is_some());
+        assert_eq!(
+            commit_link(&with(&format!("https://x.example/{}", "a".repeat(600)))),
+            None
+        );
+        assert_eq!(commit_link(&with("javascript:alert(1)")), None);
+        assert_eq!(commit_link(&Context::default()), None);
+    }
 
     #[test]
     fn sparkline_spans_the_score_range() {

@@ -25,17 +25,21 @@ use super::commands::{self, COMMANDS, Command};
 use super::handler::Chat;
 use super::invoker::Invoker;
 use super::late::{answer_later, deadline, follow_up_client};
-use super::reply::{JobCard, Line, Reply, list_text, sparkline};
+use super::reply::{JobCard, Line, LogExcerpt, Reply, commit_link, list_text, sparkline};
 use super::signed::Rejected;
 use super::signed::{fresh_headers, read_body, unauthorized};
+use super::tail;
+use crate::domain::context::Context;
 use crate::notify::escape::slack_safe;
 use crate::util::secret::Secret;
-use crate::util::text::{printable, truncate_chars};
+use crate::util::text::{printable, truncate_chars, utf16_len};
 
 /// Largest request accepted (real ones are well under 4 KB).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Furthest a request's timestamp may be from now.
 pub const MAX_SKEW_SECS: i64 = 300;
+/// Most characters of a section block's text.
+pub const MAX_SECTION: usize = 3000;
 
 /// Checks Slack's request signature (constant-time) and the timestamp's freshness.
 pub fn verify(
@@ -137,6 +141,7 @@ pub fn render(reply: &Reply) -> Value {
     match reply {
         Reply::Card(card) => card_message(card),
         Reply::List { title, lines, more } => list_message(title, lines, *more),
+        Reply::Log(log) => log_message(log),
         Reply::Done(text) => json!({"response_type": "in_channel", "text": slack_safe(text)}),
         Reply::Error(text) => json!({"response_type": "ephemeral", "text": slack_safe(text)}),
     }
@@ -184,6 +189,9 @@ fn card_message(card: &JobCard) -> Value {
         json!({"type": "context", "elements": [{"type": "mrkdwn", "text":
             if card.watched { "watched by this bot" } else { "not watched: `/codearts watch <id>` to get alerts" }}]}),
     ];
+    if let Some(context) = &card.context {
+        blocks.extend(context_blocks(context));
+    }
     if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button",
             "text": {"type": "plain_text", "text": "Open in CodeArts"}, "url": link}]}));
@@ -191,6 +199,113 @@ fn card_message(card: &JobCard) -> Value {
     json!({
         "response_type": "in_channel",
         "text": format!("{}: {}", slack_safe(info.display_name()), slack_safe(status)),
+        "blocks": blocks,
+    })
+}
+
+/// The failure context as blocks: a section with the failed stage, branch, commit (linked
+/// when CodeArts gave its page), who triggered the build and the tests; the error; the log's
+/// tail in a code block. Absent parts are left out.
+fn context_blocks(context: &Context) -> Vec<Value> {
+    let safe = |text: &str, max: usize| slack_safe(&truncate_chars(text, max));
+    let mut fields = Vec::new();
+    let mut field = |name: &str, value: String| {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*{name}*\n{value}")}));
+    };
+    if let Some(stage) = context.failed_stage_line() {
+        field("Failed stage", safe(&stage, 200));
+    }
+    if let Some(branch) = context.branch_or_tag() {
+        field("Branch", safe(&branch, 200));
+    }
+    if let Some(commit) = commit_text(context) {
+        field("Commit", commit);
+    }
+    if let Some(who) = context.triggered_line() {
+        field("Triggered by", safe(&who, 200));
+    }
+    if let Some(tests) = context.tests_line() {
+        field("Tests", tests);
+    }
+    let title = match context.build_no {
+        Some(n) => format!("*Last failure: build #{n}*"),
+        None => "*Last failure*".to_owned(),
+    };
+    let mut section = json!({"type": "section", "text": {"type": "mrkdwn", "text": title}});
+    if !fields.is_empty() {
+        section["fields"] = json!(fields);
+    }
+    let mut blocks = vec![json!({"type": "divider"}), section];
+    if let Some(error) = &context.error {
+        blocks.push(mrkdwn_section(format!("*Error*\n{}", safe(error, 1500))));
+    }
+    if !context.log_tail.is_empty() {
+        blocks.extend(log_blocks(&context.log_tail, context.build_no, ""));
+    }
+    blocks
+}
+
+/// "<link|`a1b2c3d4`> Fix the login page": the short commit linked to its page when there is
+/// one, then the message's first line.
+fn commit_text(context: &Context) -> Option<String> {
+    let short = context.short_commit()?;
+    let id = format!("`{}`", slack_safe(short));
+    let id = match commit_link(context) {
+        Some(url) => format!("<{}|{id}>", slack_url(&url)),
+        None => id,
+    };
+    Some(match &context.commit_message {
+        Some(message) => format!("{id} {}", slack_safe(&truncate_chars(message, 200))),
+        None => id,
+    })
+}
+
+/// A link target inside `<url|text>`: the characters that would end it, or that Slack reads
+/// as an entity, encoded.
+fn slack_url(url: &str) -> String {
+    url.replace('&', "&amp;")
+        .replace('|', "%7C")
+        .replace('<', "%3C")
+        .replace('>', "%3E")
+}
+
+fn mrkdwn_section(text: String) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(&text, MAX_SECTION)}})
+}
+
+/// Lines of a log as a headline (then `about`, e.g. " of <job>"), a code block in one section
+/// of at most [`MAX_SECTION`] characters, and a note when they had to be cut.
+fn log_blocks(lines: &[String], build_no: Option<u32>, about: &str) -> Vec<Value> {
+    let fitted = tail::fit(lines, MAX_SECTION, slack_safe, utf16_len);
+    let headline = tail::headline(fitted.lines.len(), build_no);
+    let mut blocks = vec![
+        mrkdwn_section(format!("*{headline}*{about}")),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": fitted.code_block()}}),
+    ];
+    if let Some(note) = fitted.cut_note("Slack's 3000 characters per block") {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}));
+    }
+    blocks
+}
+
+/// `/log`'s answer, only to the invoker.
+fn log_message(log: &LogExcerpt) -> Value {
+    let whose = format!(
+        "{} (`{}`)",
+        slack_safe(&truncate_chars(&log.job, 100)),
+        log.id
+    );
+    let blocks = if log.lines.is_empty() {
+        vec![mrkdwn_section(format!(
+            "The log of build #{} of {whose} is empty.",
+            log.build_no
+        ))]
+    } else {
+        log_blocks(&log.lines, Some(log.build_no), &format!(" of {whose}"))
+    };
+    json!({
+        "response_type": "ephemeral",
+        "text": format!("Log of build #{} of {}", log.build_no, slack_safe(&truncate_chars(&log.job, 150))),
         "blocks": blocks,
     })
 }
@@ -339,16 +454,95 @@ mod tests {
         assert_eq!(form("/codearts", "deploy x").parse(), None);
     }
 
-    /// The usage text derived from the table is the one Slack users were shown before it.
+    /// The usage text derived from the table is the one Slack users were shown before it, plus
+    /// `/log`.
     #[test]
     fn usage_is_unchanged() {
         assert_eq!(
             usage(),
             "Usage: `/codearts job <id>`, `/codearts watch <id> [channel]`, \
              `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`, \
-             `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
+             `/codearts log <id> [lines]`, `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
              `/codearts ack <id>`."
         );
+    }
+
+    fn section_texts(message: &Value) -> Vec<String> {
+        message["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_card_shows_its_context_and_log() {
+        let card = JobCard {
+            id: crate::codearts::JobId::parse(&"a".repeat(32)).unwrap(),
+            info: crate::codearts::JobInfo {
+                job_name: Some("web".into()),
+                last_build_status: Some("failed".into()),
+                ..Default::default()
+            },
+            trend: Vec::new(),
+            watched: true,
+            link: None,
+            context: Some(Context {
+                build_no: Some(7),
+                branch: Some("main".into()),
+                commit: Some("0123456789abcdef".into()),
+                commit_url: Some("https://code.example/c?a=1&b=2".into()),
+                triggered_by: Some("alice".into()),
+                failed_stage: Some("compile".into()),
+                error: Some("exit 1 <!channel>".into()),
+                log_tail: (0..50)
+                    .map(|i| format!("{i} {}", "<".repeat(200)))
+                    .collect(),
+                ..Context::default()
+            }),
+        };
+        let message = render(&Reply::Card(Box::new(card)));
+        let blocks = message["blocks"].to_string();
+        for part in [
+            "Last failure: build #7",
+            "Failed stage",
+            "compile",
+            "main",
+            "alice",
+        ] {
+            assert!(blocks.contains(part), "{part}: {blocks}");
+        }
+        assert!(
+            blocks.contains("<https://code.example/c?a=1&amp;b=2|`01234567`>"),
+            "{blocks}"
+        );
+        assert!(!blocks.contains("<!channel>"), "{blocks}");
+        let texts = section_texts(&message);
+        assert!(texts.iter().all(|t| t.chars().count() <= MAX_SECTION));
+        let code = texts.iter().find(|t| t.starts_with("```")).unwrap();
+        assert!(
+            code.contains("49 &lt;") && !code.contains("\n0 &lt;"),
+            "{code}"
+        );
+        assert!(blocks.contains("Cut to fit Slack"), "{blocks}");
+    }
+
+    #[test]
+    fn a_log_is_ephemeral() {
+        let message = render(&Reply::Log(Box::new(LogExcerpt {
+            id: crate::codearts::JobId::parse(&"b".repeat(32)).unwrap(),
+            job: "api".into(),
+            build_no: 3,
+            lines: vec!["one".into(), "a*b".into()],
+        })));
+        assert_eq!(message["response_type"], "ephemeral");
+        let texts = section_texts(&message);
+        assert!(
+            texts[0].starts_with("*Last 2 lines of build #3* of api"),
+            "{texts:?}"
+        );
+        assert_eq!(texts[1], "```\none\na\u{200B}*b\n```");
     }
 
     #[test]

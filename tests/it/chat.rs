@@ -19,10 +19,10 @@ use sha2::Sha256;
 const SLACK_SECRET: &str = "slack-signing-secret-for-tests";
 
 /// The shared [`Env`] with the bot's endpoints serving, and a client that signs like the
-/// platforms do.
-struct Bot {
+/// platforms do (also used by `chat_context`).
+pub(crate) struct Bot {
     env: Env,
-    app: Ctx,
+    pub(crate) app: Ctx,
     addr: SocketAddr,
     key: SigningKey,
     http: reqwest::Client,
@@ -33,12 +33,12 @@ wraps_env!(Bot, env);
 
 impl Bot {
     /// A bot with both endpoints on, one webhook alert channel, and nothing watched.
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
     /// As [`Bot::start`], with the config changed by `edit` first.
-    async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
         let env = Env::start(2).await;
         let key = SigningKey::from_bytes(&[42; 32]);
         let mut config = env
@@ -88,7 +88,7 @@ impl Bot {
             .unwrap()
     }
 
-    async fn discord(&self, interaction: Value) -> (u16, Value) {
+    pub(crate) async fn discord(&self, interaction: Value) -> (u16, Value) {
         let body = serde_json::to_vec(&interaction).unwrap();
         let response = self
             .discord_raw(&body, chrono::Utc::now().timestamp(), &self.key)
@@ -113,7 +113,7 @@ impl Bot {
             .unwrap()
     }
 
-    async fn slack(&self, command: &str, text: &str, user: &str) -> Value {
+    pub(crate) async fn slack(&self, command: &str, text: &str, user: &str) -> Value {
         let body = serde_urlencoded::to_string([
             ("team_id", "T1"),
             ("channel_id", "C1"),
@@ -129,7 +129,8 @@ impl Bot {
     }
 }
 
-fn command(name: &str, options: Value) -> Value {
+/// A signed-shape Discord command interaction (type 2) of `name` with `options`.
+pub(crate) fn command(name: &str, options: Value) -> Value {
     json!({
         "type": 2, "id": "1100000000000000001", "application_id": "1200000000000000002",
         "token": "interaction-token", "guild_id": "1300000000000000003",
@@ -576,7 +577,7 @@ async fn the_gateway_registers_the_commands_in_each_allowed_guild() {
     assert_eq!(
         names,
         [
-            "job", "watch", "unwatch", "watches", "history", "mute", "unmute", "ack"
+            "job", "watch", "unwatch", "watches", "history", "log", "mute", "unmute", "ack"
         ]
     );
 }

@@ -9,6 +9,7 @@ mod alerts;
 mod auth;
 mod builds;
 mod chat;
+mod chat_context;
 mod cli;
 mod context;
 mod faults;

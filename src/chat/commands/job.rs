@@ -1,7 +1,13 @@
-//! `/job <id>`: a job's card, with its health trend when the bot watches it.
+//! `/job <id>`: a job's card, with its health trend when the bot watches it and, when the job
+//! is failing, why its last failed build failed (the context the bot fetched for the alert).
+
+use tracing::warn;
 
 use super::shared::{Call, store_failure};
 use crate::chat::reply::{JobCard, Reply};
+use crate::codearts::{JobId, JobInfo};
+use crate::domain::context::Context;
+use crate::engine::Ctx;
 
 /// Readings in a health sparkline.
 const TREND_READINGS: u32 = 12;
@@ -24,11 +30,33 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
         .link_template
         .as_deref()
         .map(|t| crate::notify::render_link(t, id.as_str(), info.project_id.as_deref()));
+    let context = failure_context(ctx, &id, &info).await;
     Ok(Reply::Card(Box::new(JobCard {
         id,
         info,
         trend,
         watched,
         link,
+        context,
     })))
+}
+
+/// The stored context of the job's last failure, when the job is failing now (a job that
+/// recovered should not show an old failure as if it were current). A database error leaves
+/// it out: the card is still worth showing.
+async fn failure_context(ctx: &Ctx, id: &JobId, info: &JobInfo) -> Option<Context> {
+    let failing = info
+        .last_build_status
+        .as_deref()
+        .is_some_and(|s| ctx.rules.is_failure(s));
+    if !failing {
+        return None;
+    }
+    match ctx.store.last_failure_context(id).await {
+        Ok(context) => context.filter(|c| !c.is_empty()),
+        Err(e) => {
+            warn!(job_id = %id, error = %e, "chat /job: cannot read the failure context");
+            None
+        }
+    }
 }

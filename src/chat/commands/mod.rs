@@ -9,6 +9,7 @@
 mod ack;
 mod history;
 mod job;
+mod log;
 mod mute;
 pub(crate) mod shared;
 pub mod spec;
@@ -21,6 +22,7 @@ use shared::Call;
 use spec::{Opt, Options};
 
 use crate::chat::reply::Reply;
+use crate::config::MAX_LOG_LINES;
 
 /// A parsed chat command. Ids are kept as typed so the reply can quote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,10 @@ pub enum Command {
         id: String,
         n: Option<i64>,
     },
+    Log {
+        id: String,
+        lines: Option<i64>,
+    },
     Mute {
         target: String,
         duration: String,
@@ -57,12 +63,13 @@ pub enum Command {
 pub type Spec = spec::Spec<Command>;
 
 /// Every command, in the order Discord lists them and Slack's usage text names them.
-pub static COMMANDS: [Spec; 8] = [
+pub static COMMANDS: [Spec; 9] = [
     Spec {
         name: "job",
         description: "Show a CodeArts Build job's card",
         options: &[Opt::job_id("The job id (32 letters and digits)")],
         mutates: false,
+        private: false,
         parse: |o| Command::Job { id: given(o, "id") },
     },
     Spec {
@@ -78,6 +85,7 @@ pub static COMMANDS: [Spec; 8] = [
             ),
         ],
         mutates: true,
+        private: false,
         parse: |o| Command::Watch {
             id: given(o, "id"),
             channel: o("channel").filter(|c| !c.is_empty()),
@@ -88,6 +96,7 @@ pub static COMMANDS: [Spec; 8] = [
         description: "Stop alerting on a job added from chat",
         options: &[Opt::job_id("The job id")],
         mutates: true,
+        private: false,
         parse: |o| Command::Unwatch { id: given(o, "id") },
     },
     Spec {
@@ -95,6 +104,7 @@ pub static COMMANDS: [Spec; 8] = [
         description: "List the jobs the bot watches",
         options: &[],
         mutates: false,
+        private: false,
         parse: |_| Command::Watches,
     },
     Spec {
@@ -105,9 +115,29 @@ pub static COMMANDS: [Spec; 8] = [
             Opt::integer("n", "How many (1 to 20, default 10)", 1, 20),
         ],
         mutates: false,
+        private: false,
         parse: |o| Command::History {
             id: given(o, "id"),
             n: o("n").and_then(|n| n.trim().parse().ok()),
+        },
+    },
+    Spec {
+        name: "log",
+        description: "The last lines of a job's last build log (only you see it)",
+        options: &[
+            Opt::job_id("The job id"),
+            Opt::integer(
+                "lines",
+                "How many lines (1 to 50, default from the bot's config)",
+                1,
+                MAX_LOG_LINES as i64,
+            ),
+        ],
+        mutates: false,
+        private: true,
+        parse: |o| Command::Log {
+            id: given(o, "id"),
+            lines: o("lines").and_then(|n| n.trim().parse().ok()),
         },
     },
     Spec {
@@ -129,6 +159,7 @@ pub static COMMANDS: [Spec; 8] = [
             Opt::text("reason", "Why (shown with the silence)", false, "reason").rest_of_line(200),
         ],
         mutates: true,
+        private: false,
         parse: |o| Command::Mute {
             target: given(o, "target"),
             duration: given(o, "duration"),
@@ -145,6 +176,7 @@ pub static COMMANDS: [Spec; 8] = [
             "id|project|all",
         )],
         mutates: true,
+        private: false,
         parse: |o| Command::Unmute {
             target: given(o, "target"),
         },
@@ -154,6 +186,7 @@ pub static COMMANDS: [Spec; 8] = [
         description: "I'm on it: no repeat alerts for this job until it recovers",
         options: &[Opt::job_id("The job id")],
         mutates: true,
+        private: false,
         parse: |o| Command::Ack { id: given(o, "id") },
     },
 ];
@@ -188,6 +221,11 @@ impl Command {
         self.spec().mutates
     }
 
+    /// Commands whose answer only the invoker sees, even when it comes late.
+    pub fn private(&self) -> bool {
+        self.spec().private
+    }
+
     /// Builds a command from its name and named options (the Discord shape; Slack's text is
     /// split into the same). `None` when the name is not a command.
     pub fn from_parts(name: &str, option: impl Fn(&str) -> Option<String>) -> Option<Self> {
@@ -202,6 +240,7 @@ impl Command {
             Command::Unwatch { id } => unwatch::run(call, id).await,
             Command::Watches => watches::run(call).await,
             Command::History { id, n } => history::run(call, id, *n).await,
+            Command::Log { id, lines } => log::run(call, id, *lines).await,
             Command::Mute {
                 target,
                 duration,

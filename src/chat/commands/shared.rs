@@ -77,7 +77,7 @@ impl Call<'_> {
 }
 
 /// What the invoker is told when CodeArts would not answer; the details go to the log.
-fn api_failure(id: &JobId, e: &codearts::Error) -> String {
+pub(crate) fn api_failure(id: &JobId, e: &codearts::Error) -> String {
     warn!(job_id = %id, error = %e, kind = e.kind(), request_id = e.request_id().unwrap_or("-"), "chat query failed");
     match e {
         codearts::Error::NotFound(_) => {

@@ -16,6 +16,9 @@ pub struct Spec<C> {
     pub options: &'static [Opt],
     /// Changes what the bot watches or sends, so it may need a manage role or user.
     pub mutates: bool,
+    /// Answers only the invoker, also when the answer comes late (a deferred Discord response
+    /// is ephemeral or not from its deferral on: the edit that follows cannot change it).
+    pub private: bool,
     /// Builds the command from its named options.
     pub parse: fn(Options<'_>) -> C,
 }
