@@ -1,7 +1,7 @@
 //! The generic JSON webhook: a stable public contract for receivers we do not write.
 //!
 //! Body (exactly these keys, documented in the README; `context` and `mention` in
-//! docs/events.md, "The webhook's `context` and `mention`"):
+//! docs/events.md, "The webhook contract: `context` and `mention`"):
 //! ```json
 //! {"id": "<delivery id>", "event": "build_failed", "job_id": "...", "job_name": "...",
 //!  "detected_at": "2026-11-26T12:00:00Z", "previous": {JobInfo} | null,
