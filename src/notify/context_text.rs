@@ -340,7 +340,6 @@ pub(crate) mod tests {
             build_no: Some(42),
             record_id: Some("rec-42".to_owned()),
             branch: Some("main".to_owned()),
-            tag: None,
             commit: Some("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678".to_owned()),
             commit_message: Some("Fix the login page".to_owned()),
             commit_url: Some("https://code.example/repo/commit/a1b2c3d4".to_owned()),
@@ -362,8 +361,8 @@ pub(crate) mod tests {
                 failed: 3,
                 errors: 1,
             }),
-            why: None,
             complete: true,
+            ..Context::default()
         }
     }
 

@@ -161,7 +161,7 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         blocks.push(section(out, single, i));
         if let Some(context) = out.context {
             let extra = context_blocks(context, log_budget, spare);
-            spare -= extra.len();
+            spare = spare.saturating_sub(extra.len());
             blocks.extend(extra);
         }
     }
