@@ -8,8 +8,10 @@
 //! `base64(HMAC-SHA256(key = secret, message = timestamp + "\n" + secret))`. DingTalk answers
 //! HTTP 200 to refused messages: success is JSON `errcode == 0`.
 //!
-//! Nobody is ever mentioned: `at` lists no one and `isAtAll` is false, and untrusted text goes
-//! through [`escape::markdown_safe`] so no `@13800000000` or `@all` can be read as a mention.
+//! Only the mapped author of a failed build is mentioned (DingTalk needs both: their mobile in
+//! `at.atMobiles` and `@mobile` in the text); `isAtAll` is always false, and untrusted text
+//! goes through [`escape::markdown_safe`] so no `@13800000000` or `@all` in it can be read as a
+//! mention.
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::http::{self, CodedAnswers};
@@ -28,6 +31,9 @@ use crate::config::ChannelConfig;
 use crate::domain::event::Severity;
 use crate::util::secret::Secret;
 use crate::util::text;
+
+/// The most one event's log tail may take of the text, in JSON-escaped bytes.
+const LOG_MAX: usize = 6_000;
 
 /// The markdown text's limit, counted as JSON-escaped bytes. DingTalk publishes no figure for
 /// markdown; messages of about 20,000 bytes are refused, so this stays well below.
@@ -74,6 +80,17 @@ const MARKDOWN: Markup = Markup {
 
 /// Between two events of a batch.
 const SEPARATOR: &str = "\n\n";
+
+/// How the log tail is written: its lines quoted under a bold heading set apart by a blank
+/// line (DingTalk markdown has no code block); a blank line after it ends the quote.
+const LOG: BlockStyle = BlockStyle {
+    heading: |h| format!("\n**{h}**"),
+    open: "",
+    close: "\n",
+    line_prefix: "> ",
+    escape: escape::markdown_safe,
+    width: fit::json_width,
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -157,8 +174,9 @@ pub fn signed_url(mut url: reqwest::Url, secret: &str, timestamp_ms: i64) -> req
 }
 
 /// The body for one or more events: a markdown message whose title names the event (or
-/// counts them), a heading and a list of facts per event, the link as a markdown link; `at`
-/// mentions nobody. Within [`TEXT_MAX`] whatever the job names are.
+/// counts them), a heading and a list of facts per event (the context's first), the log tail
+/// quoted, the link as a markdown link; `at` lists the mobiles of the people mentioned, and
+/// nobody else. Within [`TEXT_MAX`] whatever the job names are.
 pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     let severity = batch
         .iter()
@@ -176,11 +194,24 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
             (count.clone(), format!("### {count}{SEPARATOR}"))
         }
     };
-    let cards: Vec<Vec<Line>> = batch.iter().map(card_lines).collect();
     let closing = |n: usize| format!("{SEPARATOR}{} and {n} more", text::MARKER);
     let budget = TEXT_MAX
         .saturating_sub(MARKDOWN.measure(&header))
         .saturating_sub(MARKDOWN.measure(&closing(batch.len())));
+    let cards: Vec<Vec<Line>> = batch
+        .iter()
+        .map(|o| {
+            let mut lines = card_lines(o);
+            if let Some(context) = o.context {
+                let room = ctx::log_budget(&MARKDOWN, &lines, budget, batch.len(), LOG_MAX);
+                // Above the delivery id, which stays the card's last line.
+                if let Some(log) = ctx::log_line(context, &LOG, room) {
+                    lines.insert(lines.len().saturating_sub(1), log);
+                }
+            }
+            lines
+        })
+        .collect();
     let (contents, left_out) = MARKDOWN.fit_cards(&cards, budget, MARKDOWN.measure(SEPARATOR));
     let mut markdown = header;
     markdown.push_str(&contents.join(SEPARATOR));
@@ -193,8 +224,19 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
             "title": text::truncate_chars(&escape::plain_safe(&title), TITLE_MAX),
             "text": markdown,
         },
-        "at": { "isAtAll": false, "atMobiles": [], "atUserIds": [] },
+        "at": { "isAtAll": false, "atMobiles": mobiles(batch), "atUserIds": [] },
     })
+}
+
+/// The mobiles of the people the batch mentions, each once.
+fn mobiles(batch: &[Outgoing<'_>]) -> Vec<String> {
+    let mut mobiles: Vec<String> = Vec::new();
+    for mobile in batch.iter().filter_map(|o| ctx::dingtalk_mobile(o.mention)) {
+        if !mobiles.iter().any(|m| m == mobile) {
+            mobiles.push(mobile.to_owned());
+        }
+    }
+    mobiles
 }
 
 /// One event: a heading with the title, then its facts, the link and the delivery id as a
@@ -211,9 +253,19 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
         "",
         fit::RANK_TITLE,
     )];
-    lines.extend(wording::fact_lines(event, |label| {
-        format!("- **{label}:** ")
-    }));
+    if let Some(mobile) = ctx::dingtalk_mobile(out.mention) {
+        // DingTalk notifies only when the number is both in `atMobiles` and written here.
+        lines.push(Line::fixed(format!("@{mobile}"), ctx::RANK_MENTION));
+    }
+    let label = |label: &str| format!("- **{label}:** ");
+    if let Some(context) = out.context {
+        lines.extend(ctx::markdown_fact_lines(
+            context,
+            label,
+            escape::markdown_safe,
+        ));
+    }
+    lines.extend(wording::fact_lines(event, label));
     if let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
             format!("- [{LINK_LABEL}]({})", escape::markdown_url(&link)),
@@ -263,6 +315,55 @@ mod tests {
             msg["at"],
             json!({"isAtAll": false, "atMobiles": [], "atUserIds": []})
         );
+    }
+
+    use crate::notify::context_text::tests::{alice, failed_context};
+
+    #[test]
+    fn the_context_is_listed_the_tail_quoted_and_the_author_at_mentioned() {
+        let ev = event("web-frontend");
+        let (context, person) = (failed_context(), alice());
+        let out = |event| Outgoing {
+            delivery_id: "dlv-1",
+            event,
+            link: None,
+            context: Some(&context),
+            mention: Some(&person),
+        };
+        let msg = render_batch(&[out(&ev)]);
+        assert_eq!(
+            msg["at"],
+            json!({"isAtAll": false, "atMobiles": ["13800000000"], "atUserIds": []})
+        );
+        let text = msg["markdown"]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(
+                "#### 🔴 Build failed: web-frontend\n\
+                 @13800000000\n\
+                 - **Failed stage:** compile (1 m 12 s)\n\
+                 - **Branch:** main\n\
+                 - **Commit:** [a1b2c3d4](https://code.example/repo/commit/a1b2c3d4) Fix the login page\n\
+                 - **Triggered by:** alice (Manual)\n\
+                 - **Tests:** 120 tests, 3 failed, 1 error\n\
+                 - **Error:** compile failed: exit code 101\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n\n**Log (last "), "{text}");
+        assert!(
+            text.ends_with("> LAST LINE: build failed\n\n- Delivery dlv-1"),
+            "{text}"
+        );
+        // Only our own mention: the log's text cannot mention anyone.
+        assert_eq!(text.matches('@').count(), 1, "{text}");
+        let size = MARKDOWN.measure(text);
+        assert!(size <= TEXT_MAX && size > 5_000, "{size}");
+        // A batch: each mobile once, the text within the limit.
+        let events: Vec<Event> = (0..20).map(|_| event("web")).collect();
+        let batch: Vec<Outgoing<'_>> = events.iter().map(out).collect();
+        let msg = render_batch(&batch);
+        assert_eq!(msg["at"]["atMobiles"], json!(["13800000000"]));
+        assert!(MARKDOWN.measure(msg["markdown"]["text"].as_str().unwrap()) <= TEXT_MAX);
     }
 
     #[test]

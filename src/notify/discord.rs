@@ -10,6 +10,7 @@
 
 use serde_json::{Value, json};
 
+use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::escape::{self, discord_safe};
 use super::http;
@@ -17,6 +18,7 @@ use super::outgoing::Outgoing;
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::wording;
 use crate::config::ChannelConfig;
+use crate::domain::context::Context;
 use crate::domain::event::{Event, EventKind, Severity};
 use crate::util::secret::Secret;
 use crate::util::text::{self, truncate_utf16, utf16_len};
@@ -41,6 +43,14 @@ pub const MAX_BATCH: usize = 25;
 const SUMMARY_MAX: usize = 1800;
 /// One summary line at most.
 const SUMMARY_LINE_MAX: usize = 160;
+
+/// The error's code block takes at most this much of an embed, leaving the rest to the log.
+const ERROR_BLOCK_MAX: usize = 700;
+/// Between the description's paragraphs.
+const PARAGRAPH: &str = "\n\n";
+
+/// How the error and the log tail are written: fenced code blocks, counted in UTF-16 units.
+const CODE: BlockStyle = BlockStyle::fenced(escape::code_safe, char::len_utf16);
 
 /// The name the webhook posts under.
 pub const USERNAME: &str = "CodeArts Build";
@@ -161,25 +171,19 @@ pub fn render_incident(
     incident: &crate::domain::incident::Incident,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
-    let mut payload = render_batch(std::slice::from_ref(out));
-    if let Some(embed) = payload
-        .get_mut("embeds")
-        .and_then(|e| e.get_mut(0))
-        .and_then(Value::as_object_mut)
-    {
-        let field = serde_json::json!({
-            "name": if incident.is_open() { "Incident" } else { "Incident resolved" },
-            "value": incident.status_line(now),
-            "inline": false,
-        });
-        match embed.get_mut("fields").and_then(Value::as_array_mut) {
-            Some(fields) if fields.len() < 25 => fields.insert(0, field),
-            Some(_) => {}
-            None => {
-                embed.insert("fields".to_owned(), Value::Array(vec![field]));
-            }
+    // The incident's field is part of the embed before it is fitted, so the log tail leaves
+    // room for it.
+    let field = Field {
+        name: if incident.is_open() {
+            "Incident"
+        } else {
+            "Incident resolved"
         }
-    }
+        .to_owned(),
+        value: truncate_utf16(&incident.status_line(now), FIELD_VALUE_MAX),
+        inline: false,
+    };
+    let mut payload = render_with(std::slice::from_ref(out), Some(field));
     if let Some(map) = payload.as_object_mut() {
         // An edit cannot change who posted it.
         map.remove("username");
@@ -219,6 +223,7 @@ pub fn colour(severity: Severity) -> u32 {
 struct Field {
     name: String,
     value: String,
+    inline: bool,
 }
 
 /// The parts of an embed that count towards Discord's limits, and the rest.
@@ -281,7 +286,7 @@ impl Embed {
             let fields: Vec<Value> = self
                 .fields
                 .iter()
-                .map(|f| json!({"name": f.name, "value": f.value, "inline": true}))
+                .map(|f| json!({"name": f.name, "value": f.value, "inline": f.inline}))
                 .collect();
             object.insert("fields".into(), Value::Array(fields));
         }
@@ -302,8 +307,15 @@ pub fn render(out: &Outgoing<'_>) -> Value {
 
 /// Builds the execute-webhook JSON for several events: an embed each, up to 10; with more,
 /// nine embeds and a tenth listing the rest one line each. The embeds share the 6000-character
-/// total (the longest texts are cut first); mentions are never parsed.
+/// total (the longest texts are cut first, then the error and the log tail get what is left).
+/// Mentions are parsed for exactly the mapped people of the batch, named in `content`;
+/// nobody else, never `@everyone` or a role.
 pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
+    render_with(batch, None)
+}
+
+/// [`render_batch`], with `incident` as the first embed's first field.
+fn render_with(batch: &[Outgoing<'_>], mut incident: Option<Field>) -> Value {
     let (full, rest) = if batch.len() > EMBEDS_MAX {
         batch.split_at(EMBEDS_MAX - 1)
     } else {
@@ -316,16 +328,65 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         .iter()
         .map(|out| {
             let mut embed = event_embed(out);
+            if let Some(field) = incident.take()
+                && embed.fields.len() < FIELDS_MAX
+            {
+                embed.fields.insert(0, field);
+            }
             embed.fit_total(budget);
+            if let Some(context) = out.context {
+                add_code_blocks(&mut embed, context, budget);
+            }
             embed.to_json()
         })
         .collect();
     embeds.extend(summary.as_ref().map(Embed::to_json));
-    json!({
+    let users = mentioned(batch);
+    let mut payload = json!({
         "username": USERNAME,
         "allowed_mentions": { "parse": [] },
         "embeds": embeds,
-    })
+    });
+    if !users.is_empty() {
+        let content: Vec<String> = users.iter().map(|id| format!("<@{id}>")).collect();
+        payload["content"] = json!(truncate_utf16(&content.join(" "), CONTENT_MAX));
+        payload["allowed_mentions"] = json!({ "parse": [], "users": users });
+    }
+    payload
+}
+
+/// The Discord ids of the people the batch mentions, each once, in order (at most 25, far
+/// below the 100 `allowed_mentions.users` takes).
+fn mentioned<'a>(batch: &'a [Outgoing<'_>]) -> Vec<&'a str> {
+    let mut users: Vec<&str> = Vec::new();
+    for id in batch.iter().filter_map(|o| ctx::discord_id(o.mention)) {
+        if !users.contains(&id) {
+            users.push(id);
+        }
+    }
+    users
+}
+
+/// Appends the error and the log tail to the description as code blocks, each whole, within
+/// what the embed's share of the message (`budget`) and the description's limit leave.
+fn add_code_blocks(embed: &mut Embed, context: &Context, budget: usize) {
+    let room = |embed: &Embed| {
+        let total = budget.saturating_sub(embed.total());
+        let description = DESCRIPTION_MAX.saturating_sub(utf16_len(&embed.description));
+        total.min(description).saturating_sub(utf16_len(PARAGRAPH))
+    };
+    let append = |embed: &mut Embed, block: String| {
+        if !embed.description.is_empty() {
+            embed.description.push_str(PARAGRAPH);
+        }
+        embed.description.push_str(&block);
+    };
+    if let Some(error) = ctx::error_block(context, &CODE, room(embed).min(ERROR_BLOCK_MAX)) {
+        append(embed, error);
+    }
+    if let Some(log) = ctx::log_block(context, &CODE, room(embed)) {
+        append(embed, log);
+    }
 }
 
 /// One event's embed, each part within its own limit (the total is fitted by the caller).
@@ -341,8 +402,8 @@ fn event_embed(out: &Outgoing<'_>) -> Embed {
             ),
             TITLE_MAX,
         ),
-        description: truncate_utf16(&description(event), DESCRIPTION_MAX),
-        fields: fields(event),
+        description: truncate_utf16(&description(event, out.context), DESCRIPTION_MAX),
+        fields: fields(event, out.context),
         footer: truncate_utf16(
             &format!("Delivery {}", text::printable(out.delivery_id)),
             FOOTER_MAX,
@@ -404,9 +465,14 @@ fn summary_embed(rest: &[Outgoing<'_>]) -> Embed {
     }
 }
 
-/// The summary, then what changed when the summary does not already say it.
-fn description(event: &Event) -> String {
+/// The summary, then what changed when the summary does not already say it, then why (a
+/// disabled or vanished job).
+fn description(event: &Event, context: Option<&Context>) -> String {
     let mut out = discord_safe(&event.summary);
+    let why = context
+        .into_iter()
+        .flat_map(ctx::facts)
+        .find(|f| f.label == ctx::WHY);
     if !event.summary.contains('→') {
         let change = match event.kind {
             EventKind::JobDisabled | EventKind::JobEnabled => {
@@ -419,11 +485,19 @@ fn description(event: &Event) -> String {
             out.push_str(&format!("\n**{label}:** {}", discord_safe(&change)));
         }
     }
+    if let Some(why) = why {
+        out.push_str(&format!(
+            "\n**{}:** {}",
+            why.label,
+            discord_safe(&why.value)
+        ));
+    }
     out
 }
 
-/// The facts under the description, each within the field limits; empty ones left out.
-fn fields(event: &Event) -> Vec<Field> {
+/// The facts under the description, each within the field limits; empty ones left out: the
+/// context's first (failed stage, branch, commit, who ran it, tests), then the job's.
+fn fields(event: &Event, context: Option<&Context>) -> Vec<Field> {
     let last_build = wording::last_build_time(event).map(|t| format!("<t:{}:R>", t.timestamp()));
     let duration = wording::build_seconds(event).and_then(text::format_duration);
     let facts = [
@@ -437,17 +511,56 @@ fn fields(event: &Event) -> Vec<Field> {
         ("Health score", wording::health_change(event)),
         ("Disabled", wording::disabled_change(event)),
     ];
-    facts
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let value = value.filter(|v| !v.trim().is_empty())?;
-            Some(Field {
-                name: truncate_utf16(name, FIELD_NAME_MAX),
-                value: truncate_utf16(&value, FIELD_VALUE_MAX),
-            })
+    let job = facts.into_iter().filter_map(|(name, value)| {
+        let value = value.filter(|v| !v.trim().is_empty())?;
+        Some(Field {
+            name: truncate_utf16(name, FIELD_NAME_MAX),
+            value: truncate_utf16(&value, FIELD_VALUE_MAX),
+            inline: true,
         })
+    });
+    context
+        .map(context_fields)
+        .unwrap_or_default()
+        .into_iter()
+        .chain(job)
         .take(FIELDS_MAX)
         .collect()
+}
+
+/// The context's facts as fields; the commit's short id linked to the commit when there is
+/// a link. The error and why are shown in the description instead.
+fn context_fields(context: &Context) -> Vec<Field> {
+    ctx::facts(context)
+        .into_iter()
+        .filter(|f| f.label != ctx::ERROR && f.label != ctx::WHY)
+        .map(|f| {
+            let plain = discord_safe(&f.value);
+            let value = match (f.label, linked_commit(context)) {
+                (ctx::COMMIT, Some(linked)) if utf16_len(&linked) <= FIELD_VALUE_MAX => linked,
+                _ => truncate_utf16(&plain, FIELD_VALUE_MAX),
+            };
+            Field {
+                name: f.label.to_owned(),
+                value,
+                inline: true,
+            }
+        })
+        .collect()
+}
+
+/// `[a1b2c3d4](url) message`, when the commit has a short id and a link.
+fn linked_commit(context: &Context) -> Option<String> {
+    let short = context.short_commit()?;
+    let url = ctx::commit_link(context)?;
+    let message = ctx::commit_message(context)
+        .map(|m| format!(" {}", discord_safe(&m)))
+        .unwrap_or_default();
+    Some(format!(
+        "[{}]({}){message}",
+        discord_safe(short),
+        escape::markdown_url(&url)
+    ))
 }
 
 #[cfg(test)]
@@ -672,6 +785,179 @@ mod tests {
             }
             assert!(!msg.to_string().contains("@everyone"));
         }
+    }
+
+    use crate::config::Person;
+    use crate::notify::context_text::tests::{alice, failed_context};
+
+    fn field(embed: &Value, name: &str) -> Option<String> {
+        embed["fields"]
+            .as_array()?
+            .iter()
+            .find(|f| f["name"] == name)
+            .and_then(|f| f["value"].as_str().map(str::to_owned))
+    }
+
+    fn with_context<'a>(
+        event: &'a Event,
+        context: &'a Context,
+        mention: Option<&'a Person>,
+    ) -> Outgoing<'a> {
+        Outgoing {
+            delivery_id: "d-1",
+            event,
+            link: Some("https://console.example/job/1"),
+            context: Some(context),
+            mention,
+        }
+    }
+
+    #[test]
+    fn the_context_fills_fields_and_code_blocks_and_mentions_exactly_the_author() {
+        let ev = event("web-frontend");
+        let (context, person) = (failed_context(), alice());
+        let msg = render(&with_context(&ev, &context, Some(&person)));
+        assert_eq!(msg["content"], "<@123456789012345678>");
+        assert_eq!(
+            msg["allowed_mentions"],
+            json!({"parse": [], "users": ["123456789012345678"]})
+        );
+        let embed = &msg["embeds"][0];
+        assert_eq!(
+            field(embed, "Failed stage").as_deref(),
+            Some("compile (1 m 12 s)")
+        );
+        assert_eq!(field(embed, "Branch").as_deref(), Some("main"));
+        assert_eq!(
+            field(embed, "Commit").as_deref(),
+            Some("[a1b2c3d4](https://code.example/repo/commit/a1b2c3d4) Fix the login page")
+        );
+        assert_eq!(
+            field(embed, "Triggered by").as_deref(),
+            Some("alice (Manual)")
+        );
+        assert_eq!(
+            field(embed, "Tests").as_deref(),
+            Some("120 tests, 3 failed, 1 error")
+        );
+        assert_eq!(field(embed, "Status").as_deref(), Some("success → failed"));
+        let description = embed["description"].as_str().unwrap();
+        assert!(
+            description.contains("**Error**\n```\ncompile failed: exit code 101\n```"),
+            "{description}"
+        );
+        assert!(description.contains("**Log (last "), "{description}");
+        assert!(
+            description.ends_with("LAST LINE: build failed\n```"),
+            "{description}"
+        );
+        assert_eq!(description.matches("```").count(), 4, "{description}");
+        assert!(utf16_len(description) <= DESCRIPTION_MAX);
+        // The long tail is cut to what the message allows, and uses most of it.
+        let total = embed_total(embed);
+        assert!(total <= EMBEDS_TOTAL_MAX && total > 3000, "{total}");
+    }
+
+    #[test]
+    fn a_person_without_a_discord_id_is_named_never_mentioned() {
+        let ev = event("web");
+        let context = failed_context();
+        let mut person = alice();
+        person.discord = None;
+        for mention in [None, Some(&person)] {
+            let msg = render(&with_context(&ev, &context, mention));
+            assert!(msg.get("content").is_none(), "{msg}");
+            assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
+            assert_eq!(
+                field(&msg["embeds"][0], "Triggered by").as_deref(),
+                Some("alice (Manual)")
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_with_context_keeps_every_limit_and_allows_each_author_once() {
+        let events: Vec<Event> = (0..25).map(|i| event(&format!("job-{i}"))).collect();
+        let context = failed_context();
+        let (a, mut b) = (alice(), alice());
+        b.discord = Some("987654321098765432".to_owned());
+        for n in [2, 10, 25] {
+            let batch: Vec<Outgoing<'_>> = events[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, e)| with_context(e, &context, Some(if i == 1 { &b } else { &a })))
+                .collect();
+            let msg = render_batch(&batch);
+            assert_eq!(
+                msg["allowed_mentions"]["users"],
+                json!(["123456789012345678", "987654321098765432"]),
+                "{n}"
+            );
+            assert_eq!(
+                msg["content"],
+                "<@123456789012345678> <@987654321098765432>"
+            );
+            let embeds = msg["embeds"].as_array().unwrap();
+            let total: usize = embeds.iter().map(embed_total).sum();
+            assert!(total <= EMBEDS_TOTAL_MAX, "{n}: {total}");
+            for embed in embeds {
+                let description = embed["description"].as_str().unwrap_or_default();
+                assert_eq!(description.matches("```").count() % 2, 0, "{description}");
+                assert!(embed["fields"].as_array().map_or(0, Vec::len) <= FIELDS_MAX);
+            }
+        }
+    }
+
+    #[test]
+    fn an_incident_edit_keeps_the_context_within_limits() {
+        let ev = event("web");
+        let context = failed_context();
+        let person = alice();
+        let incident = crate::domain::incident::Incident {
+            id: 1,
+            job_id: ev.job_id.clone(),
+            job_name: "web".to_owned(),
+            opened_at: Utc.with_ymd_and_hms(2026, 11, 26, 11, 0, 0).unwrap(),
+            closed_at: None,
+            failed_builds: 3,
+            last_status: Some("failed".to_owned()),
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let msg = render_incident(&with_context(&ev, &context, Some(&person)), &incident, now);
+        let embed = &msg["embeds"][0];
+        assert_eq!(embed["fields"][0]["name"], "Incident");
+        assert!(field(embed, "Failed stage").is_some());
+        assert!(
+            embed_total(embed) <= EMBEDS_TOTAL_MAX,
+            "{}",
+            embed_total(embed)
+        );
+        assert!(msg.get("username").is_none());
+        assert_eq!(
+            msg["allowed_mentions"]["users"],
+            json!(["123456789012345678"])
+        );
+        let description = embed["description"].as_str().unwrap();
+        assert!(description.ends_with("build failed\n```"), "{description}");
+    }
+
+    #[test]
+    fn a_disabled_job_says_why() {
+        let mut ev = event("job");
+        ev.kind = EventKind::JobDisabled;
+        ev.summary = "Job disabled: job".to_owned();
+        let context = Context::why(
+            "disabled by bob at 2026-11-30 10:02 UTC: **migrating**".into(),
+            true,
+        );
+        let msg = render(&with_context(&ev, &context, None));
+        let description = msg["embeds"][0]["description"].as_str().unwrap();
+        assert!(
+            description.ends_with(
+                "**Why:** disabled by bob at 2026-11-30 10:02 UTC: \\*\\*migrating\\*\\*"
+            ),
+            "{description}"
+        );
     }
 
     #[test]

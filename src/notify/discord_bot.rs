@@ -132,13 +132,7 @@ impl Platform for DiscordBotSink {
 
     /// Posts the batch and returns the new message's id.
     async fn post_for_id(&self, batch: &[Outgoing<'_>]) -> Result<Option<String>, SendError> {
-        let mut payload = discord::render_batch(batch);
-        if let Some(map) = payload.as_object_mut() {
-            // A bot speaks under its own name and avatar.
-            map.remove("username");
-            map.remove("avatar_url");
-        }
-        let body = http::encode(&payload)?;
+        let body = http::encode(&payload(batch))?;
         let request = Request::new(
             Route::ChannelMessages {
                 channel_id: self.channel,
@@ -167,6 +161,19 @@ impl Platform for DiscordBotSink {
     }
 }
 
+/// The message the bot posts: the webhook's payload (embeds, the failure context, the
+/// author's mention with `allowed_mentions` naming exactly them) without what only webhooks
+/// may set.
+pub fn payload(batch: &[Outgoing<'_>]) -> serde_json::Value {
+    let mut payload = discord::render_batch(batch);
+    if let Some(map) = payload.as_object_mut() {
+        // A bot speaks under its own name and avatar.
+        map.remove("username");
+        map.remove("avatar_url");
+    }
+    payload
+}
+
 /// serenity's errors carry URLs (which hold no token) but never headers; be safe anyway.
 fn strip_token(text: &str) -> String {
     text.lines()
@@ -175,4 +182,39 @@ fn strip_token(text: &str) -> String {
         .chars()
         .take(300)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::context_text::tests::{alice, failed_context};
+    use crate::notify::outgoing::test_event;
+
+    #[test]
+    fn the_bot_posts_the_context_and_allows_exactly_the_authors_mention() {
+        let event = test_event("web");
+        let (context, person) = (failed_context(), alice());
+        let with = |mention| {
+            payload(&[Outgoing {
+                delivery_id: "d",
+                event: &event,
+                link: None,
+                context: Some(&context),
+                mention,
+            }])
+        };
+        let msg = with(Some(&person));
+        assert!(msg.get("username").is_none());
+        assert_eq!(msg["content"], "<@123456789012345678>");
+        assert_eq!(
+            msg["allowed_mentions"],
+            serde_json::json!({"parse": [], "users": ["123456789012345678"]})
+        );
+        let fields = msg["embeds"][0]["fields"].to_string();
+        assert!(fields.contains("Failed stage"), "{fields}");
+        // Without a mapped person a bot message still parses nothing: no role, no @everyone.
+        let msg = with(None);
+        assert_eq!(msg["allowed_mentions"], serde_json::json!({"parse": []}));
+        assert!(msg.get("content").is_none());
+    }
 }

@@ -126,6 +126,62 @@ pub fn markdown_safe(text: &str) -> String {
     inert(&escape_markdown(&printable(text)))
 }
 
+/// Breaks every run of three or more backticks with zero-width spaces, so a line inside a
+/// fenced code block can never close it (or open another) on any platform.
+pub fn break_fences(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut run = 0;
+    for c in text.chars() {
+        if c == '`' {
+            // Two backticks in a row are harmless; the third would complete a fence.
+            if run >= 2 {
+                out.push(ZWSP);
+                run = 0;
+            }
+            run += 1;
+        } else {
+            run = 0;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One untrusted line inside a fenced code block (Discord, Feishu): nothing is markdown there,
+/// so nothing is backslash-escaped (it would show), but control characters go, mentions are
+/// inert and backtick runs cannot close the fence.
+pub fn code_safe(text: &str) -> String {
+    break_fences(&inert(&printable(text)))
+}
+
+/// One untrusted line inside a Slack code block: Slack still reads `&`, `<` and `>` there, so
+/// they become entities; `@` is inert and backtick runs cannot close the block.
+pub fn slack_code_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in printable(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => {
+                out.push('@');
+                out.push(ZWSP);
+            }
+            _ => out.push(c),
+        }
+    }
+    break_fences(&out)
+}
+
+/// A link as the target of Slack's `<url|label>`: the characters that would end the target
+/// (`|`, `>`) or start another (`<`) percent-encoded, `&` as Slack's entity.
+pub fn slack_url(url: &str) -> String {
+    url.replace('&', "&amp;")
+        .replace('|', "%7C")
+        .replace('<', "%3C")
+        .replace('>', "%3E")
+}
+
 /// A link as a markdown target: parentheses, spaces and angle brackets percent-encoded, so
 /// `[text](url)` cannot be closed early.
 pub fn markdown_url(url: &str) -> String {
@@ -167,6 +223,30 @@ mod tests {
             "{safe}"
         );
         assert!(!safe.contains('\n'), "{safe}");
+    }
+
+    #[test]
+    fn code_lines_cannot_close_their_block_or_mention_anyone() {
+        let hostile = "```rust @everyone <@123> <!here> a & b ``````\nnext **x**";
+        for (name, safe) in [
+            ("code", code_safe(hostile)),
+            ("slack", slack_code_safe(hostile)),
+        ] {
+            for needle in ["```", "@everyone", "<@123>", "<!here>", "\n"] {
+                assert!(!safe.contains(needle), "{name}: {needle:?} in {safe}");
+            }
+            assert!(
+                safe.contains("**x**"),
+                "{name}: code is shown as typed: {safe}"
+            );
+        }
+        assert!(slack_code_safe("a & <b>").starts_with("a &amp; &lt;b&gt;"));
+        assert_eq!(break_fences("``"), "``");
+        assert_eq!(break_fences("````"), "``\u{200B}``");
+        assert_eq!(
+            slack_url("https://h.example/c?a=1&b=2|x>"),
+            "https://h.example/c?a=1&amp;b=2%7Cx%3E"
+        );
     }
 
     #[test]

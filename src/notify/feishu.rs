@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::http::{self, CodedAnswers};
@@ -71,6 +72,12 @@ const MARKDOWN: Markup = Markup {
     width: fit::json_width,
     newline: "\n",
 };
+
+/// The most one event's log tail may take of the body, in JSON-escaped bytes.
+const LOG_MAX: usize = 8_000;
+
+/// How the log tail is written: a fenced code block in the event's markdown element.
+const LOG: BlockStyle = BlockStyle::fenced(escape::code_safe, fit::json_width);
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -167,7 +174,6 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     };
     let heading = text::truncate_utf16(&escape::plain_safe(&heading), HEADER_MAX);
     let single = batch.len() == 1;
-    let cards: Vec<Vec<Line>> = batch.iter().map(|o| card_lines(o, single)).collect();
     let button = match batch {
         [only] => escape::valid_link(only.link),
         _ => None,
@@ -209,9 +215,23 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         })
     };
     let size = |v: &Value| v.to_string().len();
-    let empty = vec![String::new(); cards.len()];
-    let overhead = size(&skeleton(&empty, cards.len())) + SIGNATURE_RESERVE;
+    let empty = vec![String::new(); batch.len()];
+    let overhead = size(&skeleton(&empty, batch.len())) + SIGNATURE_RESERVE;
     let mut budget = BODY_MAX.saturating_sub(overhead);
+    let cards: Vec<Vec<Line>> = batch
+        .iter()
+        .map(|o| {
+            let mut lines = card_lines(o, single);
+            if let Some(context) = o.context {
+                let room = ctx::log_budget(&MARKDOWN, &lines, budget, batch.len(), LOG_MAX);
+                // Above the delivery id, which stays the card's last line.
+                if let Some(log) = ctx::log_line(context, &LOG, room) {
+                    lines.insert(lines.len().saturating_sub(1), log);
+                }
+            }
+            lines
+        })
+        .collect();
     loop {
         let (contents, left_out) = MARKDOWN.fit_cards(&cards, budget, 0);
         let body = skeleton(&contents, left_out);
@@ -241,6 +261,17 @@ fn card_lines(out: &Outgoing<'_>, single: bool) -> Vec<Line> {
             fit::RANK_TITLE,
         )
     }];
+    if let Some(id) = ctx::feishu_id(out.mention) {
+        lines.push(Line::fixed(format!("<at id={id}></at>"), ctx::RANK_MENTION));
+    }
+    if let Some(context) = out.context {
+        let label = |l: &str| format!("**{l}:** ");
+        lines.extend(ctx::markdown_fact_lines(
+            context,
+            label,
+            escape::feishu_safe,
+        ));
+    }
     lines.extend(wording::fact_lines(event, |label| format!("**{label}:** ")));
     if !single && let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
@@ -298,6 +329,57 @@ mod tests {
             elements[1]["actions"][0]["url"],
             "https://console.example/job/f5af"
         );
+    }
+
+    use crate::notify::context_text::tests::{alice, failed_context};
+
+    #[test]
+    fn the_context_and_the_mention_are_in_the_card_and_the_body_stays_under_20_kb() {
+        let ev = event("web-frontend");
+        let (context, person) = (failed_context(), alice());
+        let out = |event| Outgoing {
+            delivery_id: "dlv-1",
+            event,
+            link: Some("https://console.example/job/f5af"),
+            context: Some(&context),
+            mention: Some(&person),
+        };
+        let msg = render_batch(&[out(&ev)]);
+        let size = msg.to_string().len();
+        assert!(size + SIGNATURE_RESERVE <= BODY_MAX, "{size}");
+        let content = msg["card"]["elements"][0]["content"].as_str().unwrap();
+        assert!(
+            content.starts_with(
+                "**Job:** web-frontend\n\
+                 <at id=ou_7d8a6e6df7621556ce0d21922b676706></at>\n\
+                 **Failed stage:** compile (1 m 12 s)\n\
+                 **Branch:** main\n\
+                 **Commit:** [a1b2c3d4](https://code.example/repo/commit/a1b2c3d4) Fix the login page\n\
+                 **Triggered by:** alice (Manual)\n\
+                 **Tests:** 120 tests, 3 failed, 1 error\n\
+                 **Error:** compile failed: exit code 101\n"
+            ),
+            "{content}"
+        );
+        assert!(content.contains("**Log (last "), "{content}");
+        assert!(
+            content.ends_with(
+                "LAST LINE: build failed\n```\n<font color='grey'>Delivery dlv-1</font>"
+            ),
+            "{content}"
+        );
+        assert_eq!(content.matches("```").count(), 2);
+        assert!(size > 8_000, "the tail uses its room: {size}");
+        // A batch of 20 shares the body and stays within it, every code block whole.
+        let events: Vec<Event> = (0..20).map(|_| event("web")).collect();
+        let batch: Vec<Outgoing<'_>> = events.iter().map(out).collect();
+        let msg = render_batch(&batch);
+        assert!(msg.to_string().len() + SIGNATURE_RESERVE <= BODY_MAX);
+        for element in msg["card"]["elements"].as_array().unwrap() {
+            let markdown = element["content"].as_str().unwrap_or_default();
+            assert_eq!(markdown.matches("```").count() % 2, 0, "{markdown}");
+        }
+        assert_eq!(msg.to_string().matches("<at id=").count(), 20);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   the webhook sinks.
 //! - [`wording`], [`fit`], [`escape`]: the words of a card, fitting it to a size limit, and
 //!   each platform's escaping of untrusted text.
+//! - [`context_text`]: the failure context's facts, its log tail as a block that fits, and the
+//!   checked ids of the person to mention, shared by every platform.
 //! - [`dispatcher`]: claims due deliveries, sends them through a [`Sink`], records outcomes.
 //!
 //! The platforms' limits, pacing, signatures and answers, with their sources, are in
@@ -19,6 +21,7 @@
 //! the token, DingTalk's and WeCom's carry it in the query), and so is a signing secret: no
 //! error, log line or `Debug` output here ever contains one.
 
+pub(crate) mod context_text;
 pub mod dingtalk;
 pub mod discord;
 pub mod discord_bot;

@@ -13,12 +13,14 @@
 
 use serde_json::{Value, json};
 
+use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::outgoing::{LINK_LABEL, Outgoing};
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::{escape, http, wording};
 use crate::config::ChannelConfig;
+use crate::domain::context::Context;
 use crate::domain::event::Severity;
 use crate::util::secret::Secret;
 use crate::util::text;
@@ -36,6 +38,28 @@ pub const BUTTON_URL_MAX: usize = 3000;
 pub const MAX_BATCH: usize = 20;
 /// The notification text (`text`, shown where blocks are not) is kept this short.
 const FALLBACK_MAX: usize = 300;
+/// A section field's text, in characters.
+pub const FIELD_TEXT_MAX: usize = 2000;
+/// At most this many fields in a section.
+pub const FIELDS_MAX: usize = 10;
+/// A context block's element text, in characters (Slack allows 3000; ours are short).
+const CONTEXT_TEXT_MAX: usize = 300;
+/// The log tails of one message together, in characters: a batch of 20 failures must stay
+/// readable, and Slack truncates very long messages.
+const LOG_TOTAL_MAX: usize = 12_000;
+/// A commit link longer than this is left out (the short id is shown unlinked).
+const COMMIT_URL_MAX: usize = 1000;
+
+/// How the log tail is written: a preformatted block under a bold heading, in its own
+/// section.
+const LOG: BlockStyle = BlockStyle {
+    heading: |h| format!("*{h}*"),
+    open: "```\n",
+    close: "\n```",
+    line_prefix: "",
+    escape: escape::slack_code_safe,
+    width: char::len_utf16,
+};
 
 /// Slack's incoming-webhook facts (see `docs/platforms.md#slack-incoming-webhook`): about one
 /// message per second, no signature (the URL is the credential), no editing through a webhook.
@@ -130,8 +154,16 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     } else {
         batch.split_at(BLOCKS_MAX - 2)
     };
+    // Blocks left for the context once every event has its section (and the summary its).
+    let mut spare = BLOCKS_MAX.saturating_sub(1 + shown.len() + usize::from(!rest.is_empty()));
+    let log_budget = SECTION_TEXT_MAX.min(LOG_TOTAL_MAX / shown.len().max(1));
     for (i, out) in shown.iter().enumerate() {
         blocks.push(section(out, single, i));
+        if let Some(context) = out.context {
+            let extra = context_blocks(context, log_budget, spare);
+            spare = spare.saturating_sub(extra.len());
+            blocks.extend(extra);
+        }
     }
     if !rest.is_empty() {
         blocks.push(summary_section(rest));
@@ -159,6 +191,9 @@ fn section(out: &Outgoing<'_>, single: bool, index: usize) -> Value {
             fit::RANK_TITLE,
         )
     }];
+    if let Some(id) = ctx::slack_id(out.mention) {
+        lines.push(Line::fixed(format!("<@{id}>"), ctx::RANK_MENTION));
+    }
     lines.extend(wording::fact_lines(event, |label| format!("*{label}:* ")));
     lines.push(Line::new(
         "Delivery ",
@@ -179,6 +214,105 @@ fn section(out: &Outgoing<'_>, single: bool, index: usize) -> Value {
         });
     }
     block
+}
+
+/// The context of one event in at most `spare` blocks, in the order shown: a section with the
+/// facts as fields (and the error and why as its text), a context block (build number,
+/// whether every call answered), the log tail preformatted in a section of its own. When
+/// blocks run short, the facts are kept first, then the log.
+fn context_blocks(context: &Context, log_budget: usize, spare: usize) -> Vec<Value> {
+    let facts = facts_section(context);
+    let note = context_note(context);
+    let log = ctx::log_block(context, &LOG, log_budget)
+        .map(|text| json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } }));
+    let mut kept = [facts.is_some(), note.is_some(), log.is_some()];
+    // Drop the least important first until they fit: the note, then the log.
+    for drop in [1, 2, 0] {
+        if kept.iter().filter(|k| **k).count() > spare {
+            kept[drop] = false;
+        }
+    }
+    [facts, note, log]
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(block, keep)| block.filter(|_| keep))
+        .collect()
+}
+
+/// The facts as fields (failed stage, branch, commit, who ran it, tests), the error and why
+/// as the section's text; `None` when there are none.
+fn facts_section(context: &Context) -> Option<Value> {
+    let facts = ctx::facts(context);
+    let in_text = |label: &str| label == ctx::ERROR || label == ctx::WHY;
+    let fields: Vec<Value> = facts
+        .iter()
+        .filter(|f| !in_text(f.label))
+        .take(FIELDS_MAX)
+        .map(|f| {
+            let text = match (f.label, linked_commit(context)) {
+                (ctx::COMMIT, Some(line)) => MRKDWN.fit_card(&[line], FIELD_TEXT_MAX),
+                _ => field_text(f.label, &f.value),
+            };
+            json!({ "type": "mrkdwn", "text": text })
+        })
+        .collect();
+    let lines: Vec<Line> = facts
+        .iter()
+        .filter(|f| in_text(f.label))
+        .map(|f| Line::new(format!("*{}:* ", f.label), f.value.clone(), "", f.rank))
+        .collect();
+    let mut block = json!({ "type": "section" });
+    if !lines.is_empty() {
+        let text = MRKDWN.fit_card(&lines, SECTION_TEXT_MAX);
+        block["text"] = json!({ "type": "mrkdwn", "text": text });
+    }
+    if !fields.is_empty() {
+        block["fields"] = Value::Array(fields);
+    }
+    (!lines.is_empty() || !block["fields"].is_null()).then_some(block)
+}
+
+/// `*Label*` over the escaped value, within a field's limit.
+fn field_text(label: &str, value: &str) -> String {
+    let line = Line::new(format!("*{label}*\n"), value, "", fit::RANK_TITLE);
+    MRKDWN.fit_card(&[line], FIELD_TEXT_MAX)
+}
+
+/// The commit field with the short id linked: `*Commit*` over `<url|a1b2c3d4> message`.
+fn linked_commit(context: &Context) -> Option<Line> {
+    let short = context.short_commit()?;
+    let url = ctx::commit_link(context).filter(|u| u.len() <= COMMIT_URL_MAX)?;
+    let prefix = format!(
+        "*{}*\n<{}|{}> ",
+        ctx::COMMIT,
+        escape::slack_url(&url),
+        escape::slack_safe(short)
+    );
+    let message = ctx::commit_message(context).unwrap_or_default();
+    Some(Line::new(prefix, message, "", fit::RANK_TITLE))
+}
+
+/// The context block: the build's number, and a word when some of CodeArts' answers were
+/// missing; `None` when there is nothing to say.
+fn context_note(context: &Context) -> Option<Value> {
+    let mut elements = Vec::new();
+    if let Some(number) = context.build_no {
+        elements.push(format!("Build #{number}"));
+    }
+    if !context.complete {
+        elements.push("Some details could not be fetched from CodeArts".to_owned());
+    }
+    if elements.is_empty() {
+        return None;
+    }
+    let elements: Vec<Value> = elements
+        .iter()
+        .map(|text| {
+            let text = text::truncate_utf16(&escape::slack_safe(text), CONTEXT_TEXT_MAX);
+            json!({ "type": "mrkdwn", "text": text })
+        })
+        .collect();
+    Some(json!({ "type": "context", "elements": elements }))
 }
 
 /// The events that did not get a section of their own, one line each.
@@ -208,12 +342,20 @@ fn summary_section(rest: &[Outgoing<'_>]) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": body } })
 }
 
-/// The notification text: the title for one event, the count and names for several.
+/// The notification text: the people mentioned, then the title for one event, the count and
+/// names for several.
 fn fallback(batch: &[Outgoing<'_>]) -> String {
+    let mut mentions = String::new();
+    for id in batch.iter().filter_map(|o| ctx::slack_id(o.mention)) {
+        let tag = format!("<@{id}> ");
+        if !mentions.contains(&tag) {
+            mentions.push_str(&tag);
+        }
+    }
     let line = match batch {
-        [only] => Line::new("", wording::title(only.event), "", fit::RANK_TITLE),
+        [only] => Line::new(mentions, wording::title(only.event), "", fit::RANK_TITLE),
         _ => Line::new(
-            format!("{} CodeArts Build events: ", batch.len()),
+            format!("{mentions}{} CodeArts Build events: ", batch.len()),
             batch
                 .iter()
                 .map(|o| o.event.job_name.as_str())
@@ -338,6 +480,128 @@ mod tests {
                 "{section}"
             );
         }
+    }
+
+    use crate::notify::context_text::tests::{alice, failed_context};
+
+    /// Every text of a block Slack limits: section text and fields, context elements.
+    fn assert_block_limits(msg: &Value) {
+        let blocks = msg["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= BLOCKS_MAX, "{}", blocks.len());
+        let len = |v: &Value| v.as_str().map_or(0, text::utf16_len);
+        for block in blocks {
+            let limit = if block["type"] == "header" {
+                HEADER_MAX
+            } else {
+                SECTION_TEXT_MAX
+            };
+            assert!(len(&block["text"]["text"]) <= limit, "{block}");
+            let fields = block["fields"].as_array().map_or(&[][..], Vec::as_slice);
+            assert!(fields.len() <= FIELDS_MAX);
+            for field in fields {
+                assert!(len(&field["text"]) <= FIELD_TEXT_MAX, "{field}");
+            }
+            for element in block["elements"].as_array().map_or(&[][..], Vec::as_slice) {
+                assert!(len(&element["text"]) <= CONTEXT_TEXT_MAX, "{element}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_context_is_a_fields_section_a_context_block_and_a_code_block() {
+        let ev = event("web-frontend");
+        let (context, person) = (failed_context(), alice());
+        let msg = render_batch(&[Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+            link: None,
+            context: Some(&context),
+            mention: Some(&person),
+        }]);
+        assert_block_limits(&msg);
+        assert_eq!(msg["text"], "<@U012ABCDEF> 🔴 Build failed: web-frontend");
+        let blocks = msg["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 5, "{msg}");
+        let main = blocks[1]["text"]["text"].as_str().unwrap();
+        assert!(
+            main.starts_with("*Job:* web-frontend\n<@U012ABCDEF>\n"),
+            "{main}"
+        );
+        let fields: Vec<&str> = blocks[2]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "*Failed stage*\ncompile (1 m 12 s)",
+                "*Branch*\nmain",
+                "*Commit*\n<https://code.example/repo/commit/a1b2c3d4|a1b2c3d4> Fix the login page",
+                "*Triggered by*\nalice (Manual)",
+                "*Tests*\n120 tests, 3 failed, 1 error",
+            ]
+        );
+        assert_eq!(
+            blocks[2]["text"]["text"],
+            "*Error:* compile failed: exit code 101"
+        );
+        assert_eq!(blocks[3]["type"], "context");
+        assert_eq!(blocks[3]["elements"][0]["text"], "Build #42");
+        let log = blocks[4]["text"]["text"].as_str().unwrap();
+        assert!(log.starts_with("*Log (last "), "{log}");
+        assert!(log.ends_with("LAST LINE: build failed\n```"), "{log}");
+        assert_eq!(log.matches("```").count(), 2, "{log}");
+        assert!(text::utf16_len(log) > 2000, "the tail uses its room");
+        // Exactly one mention, of the mapped member.
+        let raw = msg.to_string();
+        assert_eq!(raw.matches("<@").count(), 2, "{raw}");
+    }
+
+    #[test]
+    fn twenty_failures_with_context_stay_within_50_blocks() {
+        let events: Vec<Event> = (0..20).map(|i| event(&format!("job-{i}"))).collect();
+        let (context, person) = (failed_context(), alice());
+        let batch: Vec<Outgoing<'_>> = events
+            .iter()
+            .map(|event| Outgoing {
+                delivery_id: "d",
+                event,
+                link: None,
+                context: Some(&context),
+                mention: Some(&person),
+            })
+            .collect();
+        let msg = render_batch(&batch);
+        assert_block_limits(&msg);
+        let blocks = msg["blocks"].as_array().unwrap();
+        // Every event keeps its section; the context fills the blocks left.
+        let sections = blocks
+            .iter()
+            .filter(|b| {
+                b["text"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("*Build failed:*"))
+            })
+            .count();
+        assert_eq!(sections, 20);
+        assert_eq!(blocks.len(), BLOCKS_MAX);
+        assert_eq!(
+            msg["text"]
+                .as_str()
+                .unwrap()
+                .matches("<@U012ABCDEF>")
+                .count(),
+            1
+        );
+        let logs: usize = blocks
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .filter(|t| t.starts_with("*Log"))
+            .map(text::utf16_len)
+            .sum();
+        assert!(logs <= LOG_TOTAL_MAX, "{logs}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::escape;
 use super::outgoing::Outgoing;
@@ -16,6 +17,19 @@ use crate::util::text::{self, printable};
 
 /// The most cards printed as one batch.
 pub const MAX_BATCH: usize = 50;
+/// The most characters of log tail a card prints: a terminal has no limit, but a card of a
+/// thousand lines is no longer a card.
+const LOG_MAX: usize = 8_000;
+
+/// The log tail as indented lines under its heading.
+const LOG: BlockStyle = BlockStyle {
+    heading: |h| format!("   {}", h.to_lowercase()),
+    open: "",
+    close: "",
+    line_prefix: "      | ",
+    escape: printable,
+    width: |_| 1,
+};
 
 /// Standard output's facts: up to 50 cards at once, no pacing, no signature, no editing, no
 /// size limit.
@@ -87,14 +101,26 @@ impl Platform for StdoutSink {
 ///
 /// ```text
 /// 🔴 Build failed: web-frontend (success → failed)
-///    job         web-frontend (f5af662119404ad187437cd272b5099b)
-///    status      success → failed
-///    last build  2024-07-24 03:56:47 UTC
-///    duration    28s
-///    health      80 → 70
-///    link        https://console.example/job/f5af662119404ad187437cd272b5099b
-///    delivery    0b6e…
+///    failed stage compile (1 m 12 s)
+///    branch       main
+///    commit       a1b2c3d4 Fix the login page
+///    triggered by alice (Manual)
+///    tests        120 tests, 3 failed, 1 error
+///    error        compile failed: exit code 101
+///    job          web-frontend (f5af662119404ad187437cd272b5099b)
+///    status       success → failed
+///    last build   2024-07-24 03:56:47 UTC
+///    duration     28s
+///    health       80 → 70
+///    link         https://console.example/job/f5af662119404ad187437cd272b5099b
+///    delivery     0b6e…
+///    log (last 2 lines)
+///       | error[E0425]: cannot find value `tokn` in this scope
+///       | error: could not compile `web`
 /// ```
+///
+/// The context's facts come first (a person not mapped to a chat id is simply named in
+/// "triggered by"); the log tail last, as indented lines.
 pub fn render_text(out: &Outgoing<'_>) -> String {
     let event = out.event;
     let mut card = format!(
@@ -104,9 +130,12 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
     );
     let mut line = |label: &str, value: Option<String>| {
         if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            card.push_str(&format!("   {label:<11} {}\n", printable(&value)));
+            card.push_str(&format!("   {label:<12} {}\n", printable(&value)));
         }
     };
+    for fact in out.context.into_iter().flat_map(ctx::facts) {
+        line(&fact.label.to_lowercase(), Some(fact.value));
+    }
     line(
         "job",
         // Events about CodeArts as a whole (or several jobs) have no job id.
@@ -129,6 +158,10 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
     line("disabled", wording::disabled_change(event));
     line("link", escape::valid_link(out.link));
     line("delivery", Some(out.delivery_id.to_owned()));
+    if let Some(log) = out.context.and_then(|c| ctx::log_block(c, &LOG, LOG_MAX)) {
+        card.push_str(&log);
+        card.push('\n');
+    }
     card
 }
 
@@ -136,6 +169,7 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
 mod tests {
     use super::*;
     use crate::codearts::JobInfo;
+    use crate::domain::context::Context;
     use crate::domain::event::{Event, EventKind};
     use chrono::{TimeZone, Utc};
 
@@ -172,13 +206,13 @@ mod tests {
         assert_eq!(
             card,
             "🔴 Build failed: web-frontend (success → failed)\n\
-             \x20  job         web-frontend (f5af662119404ad187437cd272b5099b)\n\
-             \x20  status      success → failed\n\
-             \x20  last build  2024-07-24 03:56:47 UTC\n\
-             \x20  duration    28s\n\
-             \x20  health      80 → 70\n\
-             \x20  disabled    no\n\
-             \x20  delivery    dlv-7\n"
+             \x20  job          web-frontend (f5af662119404ad187437cd272b5099b)\n\
+             \x20  status       success → failed\n\
+             \x20  last build   2024-07-24 03:56:47 UTC\n\
+             \x20  duration     28s\n\
+             \x20  health       80 → 70\n\
+             \x20  disabled     no\n\
+             \x20  delivery     dlv-7\n"
         );
     }
 
@@ -203,13 +237,64 @@ mod tests {
             })
         };
         assert!(
-            card(Some("https://console.example/job/f5af"))
-                .contains("\n   link        https://console.example/job/f5af\n   delivery    d\n"),
+            card(Some("https://console.example/job/f5af")).contains(
+                "\n   link         https://console.example/job/f5af\n   delivery     d\n"
+            ),
             "{}",
             card(Some("https://console.example/job/f5af"))
         );
         assert!(!card(Some("javascript:alert(1)")).contains("link"));
         assert!(!card(None).contains("link"));
+    }
+
+    #[test]
+    fn the_context_comes_first_and_the_tail_last_as_indented_lines() {
+        use crate::notify::context_text::tests::{alice, failed_context};
+        let ev = crate::notify::outgoing::test_event("web-frontend");
+        let (context, person) = (failed_context(), alice());
+        let card = render_text(&Outgoing {
+            delivery_id: "dlv-7",
+            event: &ev,
+            link: None,
+            context: Some(&context),
+            mention: Some(&person),
+        });
+        assert!(
+            card.starts_with(
+                "🔴 Build failed: web-frontend (success → failed)\n\
+                 \x20  failed stage compile (1 m 12 s)\n\
+                 \x20  branch       main\n\
+                 \x20  commit       a1b2c3d4 Fix the login page\n\
+                 \x20  triggered by alice (Manual)\n\
+                 \x20  tests        120 tests, 3 failed, 1 error\n\
+                 \x20  error        compile failed: exit code 101\n\
+                 \x20  job          web-frontend"
+            ),
+            "{card}"
+        );
+        assert!(
+            card.contains("   delivery     dlv-7\n   log (last "),
+            "{card}"
+        );
+        assert!(
+            card.ends_with("      | LAST LINE: build failed\n"),
+            "{card}"
+        );
+        let why = Context::why(
+            "disabled by bob at 2026-11-30 10:02 UTC: migrating".into(),
+            true,
+        );
+        let card = render_text(&Outgoing {
+            delivery_id: "d",
+            event: &ev,
+            link: None,
+            context: Some(&why),
+            mention: None,
+        });
+        assert!(
+            card.contains("\n   why          disabled by bob at 2026-11-30 10:02 UTC: migrating\n"),
+            "{card}"
+        );
     }
 
     #[test]
@@ -231,7 +316,7 @@ mod tests {
             mention: None,
         });
         assert!(!card.contains('\x1b'), "{card:?}");
-        assert!(card.contains("status      success (last seen)"), "{card}");
+        assert!(card.contains("status       success (last seen)"), "{card}");
         assert!(
             card.starts_with("🔴 Job no longer exists: evil [2J name (404)\n"),
             "{card}"

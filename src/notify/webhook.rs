@@ -1,11 +1,15 @@
 //! The generic JSON webhook: a stable public contract for receivers we do not write.
 //!
-//! Body (exactly these keys, documented in the README):
+//! Body (exactly these keys, documented in the README; `context` and `mention` in
+//! docs/events.md, "The webhook contract: `context` and `mention`"):
 //! ```json
 //! {"id": "<delivery id>", "event": "build_failed", "job_id": "...", "job_name": "...",
 //!  "detected_at": "2026-11-26T12:00:00Z", "previous": {JobInfo} | null,
-//!  "current": {JobInfo} | null, "summary": "Build failed: web (success → failed)"}
+//!  "current": {JobInfo} | null, "summary": "Build failed: web (success → failed)",
+//!  "context": {Context}, "mention": {Person}}
 //! ```
+//! `context` and `mention` are left out (the key absent, never `null`) when the event has
+//! none, so a body without them is byte for byte what it was before they existed.
 //! Headers: `Content-Type: application/json`, `User-Agent: codearts-bot/<version>`,
 //! `X-CodeArts-Bot-Delivery: <id>` (the same on every retry: de-duplicate on it),
 //! `X-CodeArts-Bot-Event: <kind>`, and with a channel secret
@@ -21,7 +25,8 @@ use super::http;
 use super::outgoing::Outgoing;
 use super::platform::{Platform, PlatformFacts, Signing, Window};
 use crate::codearts::JobInfo;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, Person};
+use crate::domain::context::Context;
 use crate::util::secret::Secret;
 use crate::util::text;
 
@@ -129,6 +134,13 @@ struct Body<'a> {
     previous: Option<&'a JobInfo>,
     current: Option<&'a JobInfo>,
     summary: &'a str,
+    /// The failure context, exactly as `Context` serialises; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a Context>,
+    /// The person the channel mentions (`[[people]]`: `codearts` and each platform's id);
+    /// absent when nobody is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mention: Option<&'a Person>,
 }
 
 /// The exact bytes sent (and signed) for one message.
@@ -143,6 +155,8 @@ pub fn body(out: &Outgoing<'_>) -> Vec<u8> {
         previous: event.previous.as_ref(),
         current: event.current.as_ref(),
         summary: &event.summary,
+        context: out.context,
+        mention: out.mention,
     };
     // Strings, options and a derived struct of strings and numbers: serialising cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
@@ -246,6 +260,56 @@ mod tests {
             value["current"],
             serde_json::to_value(ev.current.as_ref().unwrap()).unwrap()
         );
+    }
+
+    #[test]
+    fn context_and_mention_are_added_exactly_and_only_when_present() {
+        use crate::notify::context_text::tests::{alice, failed_context};
+        let ev = event();
+        let (context, person) = (failed_context(), alice());
+        let plain = |raw: &[u8]| {
+            let mut value: serde_json::Value = serde_json::from_slice(raw).unwrap();
+            let map = value.as_object_mut().unwrap();
+            (map.remove("context"), map.remove("mention"), value)
+        };
+        let without = body(&Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+            link: None,
+            context: None,
+            mention: None,
+        });
+        let with = body(&Outgoing {
+            delivery_id: "dlv-1",
+            event: &ev,
+            link: None,
+            context: Some(&context),
+            mention: Some(&person),
+        });
+        let (none, nobody, before) = plain(&without);
+        assert_eq!((none, nobody), (None, None), "absent keys, not null");
+        let (ctx, mention, after) = plain(&with);
+        assert_eq!(before, after, "every other field unchanged");
+        let ctx = ctx.unwrap();
+        assert_eq!(ctx, serde_json::to_value(&context).unwrap());
+        assert_eq!(
+            serde_json::from_value::<Context>(ctx.clone()).unwrap(),
+            context
+        );
+        assert_eq!(ctx["failed_stage"], "compile");
+        assert_eq!(ctx["log_tail"].as_array().unwrap().len(), 202);
+        assert_eq!(
+            ctx["tests"],
+            serde_json::json!({"total": 120, "failed": 3, "errors": 1})
+        );
+        let mention = mention.unwrap();
+        assert_eq!(mention["codearts"], "alice");
+        assert_eq!(mention["discord"], "123456789012345678");
+        assert_eq!(mention["slack"], "U012ABCDEF");
+        // Key order: the contract's keys first, then context, then mention.
+        let text = String::from_utf8(with).unwrap();
+        assert!(text.find("\"summary\"") < text.find("\"context\""));
+        assert!(text.find("\"context\"") < text.find("\"mention\""));
     }
 
     #[test]

@@ -8,12 +8,14 @@
 //! success is JSON `errcode == 0`.
 //!
 //! Untrusted text goes through [`escape::markdown_safe`]: markdown escaped, and `<@userid>` or
-//! `@all` can never form a mention.
+//! `@all` can never form a mention in it. The one mention written is the mapped author of a
+//! failed build, `<@userid>`.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::http::{self, CodedAnswers};
@@ -29,6 +31,8 @@ use crate::util::text;
 pub const CONTENT_MAX: usize = 4096;
 /// The most events one message carries: about 400 bytes per card.
 pub const MAX_BATCH: usize = 10;
+/// The most one event's log tail may take of the content, in bytes: the 4096 are shared.
+const LOG_MAX: usize = 2_500;
 
 /// WeCom's group-robot facts (see `docs/platforms.md#wecom`): 20 messages per minute per
 /// robot, no signature (the `key` is the credential), no editing.
@@ -66,6 +70,17 @@ const MARKDOWN: Markup = Markup {
 
 /// Between two events of a batch.
 const SEPARATOR: &str = "\n\n";
+
+/// How the log tail is written: its lines quoted under a bold heading set apart by a blank
+/// line (WeCom markdown has no code block); a blank line after it ends the quote.
+const LOG: BlockStyle = BlockStyle {
+    heading: |h| format!("\n**{h}**"),
+    open: "",
+    close: "\n",
+    line_prefix: "> ",
+    escape: escape::markdown_safe,
+    width: char::len_utf8,
+};
 
 /// A WeCom group reached through a robot's webhook URL (its `key` is the credential).
 pub struct WecomSink {
@@ -132,11 +147,24 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
             batch.len()
         ),
     };
-    let cards: Vec<Vec<Line>> = batch.iter().map(card_lines).collect();
     let closing = |n: usize| format!("{SEPARATOR}{} and {n} more", text::MARKER);
     let budget = CONTENT_MAX
         .saturating_sub(header.len())
         .saturating_sub(closing(batch.len()).len());
+    let cards: Vec<Vec<Line>> = batch
+        .iter()
+        .map(|o| {
+            let mut lines = card_lines(o);
+            if let Some(context) = o.context {
+                let room = ctx::log_budget(&MARKDOWN, &lines, budget, batch.len(), LOG_MAX);
+                // Above the delivery id, which stays the card's last line.
+                if let Some(log) = ctx::log_line(context, &LOG, room) {
+                    lines.insert(lines.len().saturating_sub(1), log);
+                }
+            }
+            lines
+        })
+        .collect();
     let (contents, left_out) = MARKDOWN.fit_cards(&cards, budget, SEPARATOR.len());
     let mut content = header;
     content.push_str(&contents.join(SEPARATOR));
@@ -165,9 +193,18 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
         "",
         fit::RANK_TITLE,
     )];
-    lines.extend(wording::fact_lines(event, |label| {
-        format!("> **{label}:** ")
-    }));
+    if let Some(id) = ctx::wecom_id(out.mention) {
+        lines.push(Line::fixed(format!("<@{id}>"), ctx::RANK_MENTION));
+    }
+    let label = |label: &str| format!("> **{label}:** ");
+    if let Some(context) = out.context {
+        lines.extend(ctx::markdown_fact_lines(
+            context,
+            label,
+            escape::markdown_safe,
+        ));
+    }
+    lines.extend(wording::fact_lines(event, label));
     if let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
             format!("[{LINK_LABEL}]({})", escape::markdown_url(&link)),
@@ -216,6 +253,43 @@ mod tests {
              [Open in CodeArts](https://console.example/job/f5af)\n\
              <font color=\"comment\">Delivery dlv-1</font>"
         );
+    }
+
+    use crate::notify::context_text::tests::{alice, failed_context};
+
+    #[test]
+    fn the_context_and_the_tail_fit_4096_bytes_and_mention_the_author() {
+        let ev = event("web-frontend");
+        let (context, person) = (failed_context(), alice());
+        let out = |event| Outgoing {
+            delivery_id: "dlv-1",
+            event,
+            link: None,
+            context: Some(&context),
+            mention: Some(&person),
+        };
+        let text = content(&render_batch(&[out(&ev)]));
+        assert!(text.len() <= CONTENT_MAX, "{}", text.len());
+        assert!(
+            text.contains(
+                "<@alice.w>\n\
+                 > **Failed stage:** compile (1 m 12 s)\n\
+                 > **Branch:** main\n\
+                 > **Commit:** [a1b2c3d4](https://code.example/repo/commit/a1b2c3d4) Fix the login page\n\
+                 > **Triggered by:** alice (Manual)\n\
+                 > **Tests:** 120 tests, 3 failed, 1 error\n\
+                 > **Error:** compile failed: exit code 101\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n\n**Log (last "), "{text}");
+        assert!(text.contains("> LAST LINE: build failed\n"), "{text}");
+        assert!(text.len() > 2_500, "the tail uses its room: {}", text.len());
+        assert_eq!(text.matches("<@").count(), 1, "{text}");
+        let events: Vec<Event> = (0..10).map(|_| event("web")).collect();
+        let batch: Vec<Outgoing<'_>> = events.iter().map(out).collect();
+        let text = content(&render_batch(&batch));
+        assert!(text.len() <= CONTENT_MAX, "{}", text.len());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use crate::support::capture::{CaptureServer, Reply};
 use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use codearts_bot::codearts::JobInfo;
-use codearts_bot::config::{ChannelConfig, ChannelType};
+use codearts_bot::config::{ChannelConfig, ChannelType, Person};
+use codearts_bot::domain::context::{Context, StageOutcome, TestCounts};
 use codearts_bot::domain::event::{Event, EventKind};
 use codearts_bot::notify::{Outgoing, SendError, Sink, webhook};
 use codearts_bot::util::secret::Secret;
@@ -1118,4 +1119,265 @@ async fn chat_platforms_unreachable_are_retried_without_showing_a_credential() {
         }
         assert!(!format!("{sink:?}").contains(TOKEN));
     }
+}
+
+/// A failed build's context as the engine attaches it: a long log tail (ending in a line that
+/// tries to close a code block and ping everyone), a failed stage, a linked commit, tests.
+fn failure_context() -> Context {
+    let mut log_tail: Vec<String> = (1..=150)
+        .map(|i| format!("[INFO] compiling crate_{i} v0.{i}.0 {}", "x".repeat(50)))
+        .collect();
+    log_tail.push("``` @everyone <@123> closing the fence".to_owned());
+    log_tail.push("error: could not compile `web-frontend`".to_owned());
+    Context {
+        build_no: Some(42),
+        record_id: Some("rec-42".to_owned()),
+        branch: Some("release/2.3".to_owned()),
+        commit: Some("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678".to_owned()),
+        commit_message: Some("Fix the login page".to_owned()),
+        commit_url: Some("https://code.example/web/commit/a1b2c3d4".to_owned()),
+        triggered_by: Some("alice".to_owned()),
+        user_id: Some("u-1".to_owned()),
+        trigger_type: Some("Manual".to_owned()),
+        failed_stage: Some("compile".to_owned()),
+        failed_stage_ms: Some(72_000),
+        stages: vec![StageOutcome {
+            name: "compile".to_owned(),
+            status: Some("failed".to_owned()),
+            duration_ms: Some(72_000),
+        }],
+        error: Some("compile failed: exit code 101".to_owned()),
+        log_tail,
+        log_truncated: true,
+        tests: Some(TestCounts {
+            total: 120,
+            failed: 3,
+            errors: 1,
+        }),
+        complete: true,
+        ..Context::default()
+    }
+}
+
+const DISCORD_ID: &str = "123456789012345678";
+const SLACK_ID: &str = "U012ABCDEF";
+
+fn author() -> Person {
+    Person {
+        codearts: "alice".to_owned(),
+        discord: Some(DISCORD_ID.to_owned()),
+        slack: Some(SLACK_ID.to_owned()),
+        feishu: None,
+        dingtalk_mobile: Some("13800000000".to_owned()),
+        wecom: None,
+    }
+}
+
+#[tokio::test]
+async fn discord_webhook_carries_the_failure_context_and_mentions_exactly_the_author() {
+    let server = CaptureServer::start().await;
+    let sink = discord_sink(&server);
+    let event = build_failed();
+    let (context, person) = (failure_context(), author());
+
+    let sent = sink
+        .send(&Outgoing {
+            delivery_id: "dlv-9",
+            event: &event,
+            link: Some(LINK),
+            context: Some(&context),
+            mention: Some(&person),
+        })
+        .await;
+
+    assert_eq!(sent, Ok(()));
+    let body = server.requests()[0].json();
+    assert_eq!(body["content"], format!("<@{DISCORD_ID}>"));
+    assert_eq!(
+        body["allowed_mentions"],
+        json!({"parse": [], "users": [DISCORD_ID]})
+    );
+    let embed = &body["embeds"][0];
+    let field = |name: &str| {
+        embed["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| f["value"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("Failed stage"), "compile (1 m 12 s)");
+    assert_eq!(field("Branch"), "release/2.3");
+    assert_eq!(
+        field("Commit"),
+        "[a1b2c3d4](https://code.example/web/commit/a1b2c3d4) Fix the login page"
+    );
+    assert_eq!(field("Triggered by"), "alice (Manual)");
+    assert_eq!(field("Tests"), "120 tests, 3 failed, 1 error");
+    let description = embed["description"].as_str().unwrap();
+    assert!(
+        description.contains("```\ncompile failed: exit code 101\n```"),
+        "{description}"
+    );
+    assert!(
+        description.ends_with("error: could not compile `web-frontend`\n```"),
+        "{description}"
+    );
+    // The hostile log line neither closes the block nor pings: two blocks, four fences.
+    assert_eq!(description.matches("```").count(), 4, "{description}");
+    assert_inert(
+        "discord",
+        &body.to_string().replace(&format!("<@{DISCORD_ID}>"), ""),
+    );
+    assert!(utf16(&embed["description"]) <= 4096);
+    assert!(discord_total(&body) <= 6000, "{}", discord_total(&body));
+}
+
+#[tokio::test]
+async fn discord_batch_of_ten_failures_with_context_stays_valid_and_allows_only_their_authors() {
+    let server = CaptureServer::start().await;
+    let sink = discord_sink(&server);
+    let events: Vec<Event> = (0..10).map(|i| event_named(&format!("job-{i}"))).collect();
+    let (context, person) = (failure_context(), author());
+    let batch: Vec<Outgoing<'_>> = events
+        .iter()
+        .map(|event| Outgoing {
+            delivery_id: "d",
+            event,
+            link: Some(LINK),
+            context: Some(&context),
+            mention: Some(&person),
+        })
+        .collect();
+
+    let sent = sink.send_batch(&batch).await;
+
+    assert_eq!(sent, Ok(()));
+    let body = server.requests()[0].json();
+    assert_eq!(body["allowed_mentions"]["users"], json!([DISCORD_ID]));
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(body["embeds"].as_array().unwrap().len(), 10);
+    assert!(discord_total(&body) <= 6000, "{}", discord_total(&body));
+    for embed in body["embeds"].as_array().unwrap() {
+        let description = embed["description"].as_str().unwrap_or_default();
+        assert_eq!(description.matches("```").count() % 2, 0, "{description}");
+    }
+}
+
+#[tokio::test]
+async fn slack_send_carries_the_failure_context_and_mentions_the_member() {
+    let server = CaptureServer::start().await;
+    server.script(vec![Reply::text(200, "ok")]);
+    let sink = slack_sink(&server);
+    let event = build_failed();
+    let (context, person) = (failure_context(), author());
+
+    let sent = sink
+        .send(&Outgoing {
+            delivery_id: "dlv-9",
+            event: &event,
+            link: Some(LINK),
+            context: Some(&context),
+            mention: Some(&person),
+        })
+        .await;
+
+    assert_eq!(sent, Ok(()));
+    let body = server.requests()[0].json();
+    let mention = format!("<@{SLACK_ID}>");
+    assert!(
+        body["text"].as_str().unwrap().starts_with(&mention),
+        "{body}"
+    );
+    let blocks = body["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    assert!(
+        blocks[1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&mention)
+    );
+    let fields: Vec<String> = blocks
+        .iter()
+        .flat_map(|b| b["fields"].as_array().cloned().unwrap_or_default())
+        .map(|f| f["text"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in [
+        "*Failed stage*\ncompile (1 m 12 s)",
+        "*Branch*\nrelease/2.3",
+        "*Commit*\n<https://code.example/web/commit/a1b2c3d4|a1b2c3d4> Fix the login page",
+        "*Triggered by*\nalice (Manual)",
+        "*Tests*\n120 tests, 3 failed, 1 error",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == expected),
+            "{expected}: {fields:?}"
+        );
+    }
+    assert!(blocks.iter().any(|b| b["type"] == "context"));
+    let log = blocks
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str())
+        .find(|t| t.starts_with("*Log (last "))
+        .expect("a log section");
+    assert!(
+        log.ends_with("error: could not compile `web-frontend`\n```"),
+        "{log}"
+    );
+    assert_eq!(log.matches("```").count(), 2, "{log}");
+    for block in blocks {
+        let limit = if block["type"] == "header" { 150 } else { 3000 };
+        assert!(utf16(&block["text"]["text"]) <= limit, "{block}");
+    }
+    // Exactly the mapped member is mentioned, in the notification text and the section.
+    let raw = body.to_string();
+    assert_eq!(raw.matches("<@").count(), 2, "{raw}");
+    assert_eq!(raw.matches(&mention).count(), 2, "{raw}");
+    assert_inert("slack", &raw);
+}
+
+#[tokio::test]
+async fn webhook_body_carries_the_context_as_its_json_and_the_mentioned_person() {
+    let server = CaptureServer::start().await;
+    let sink = webhook_sink(&server);
+    let event = build_failed();
+    let (context, person) = (failure_context(), author());
+
+    let sent = sink
+        .send(&Outgoing {
+            delivery_id: "dlv-9",
+            event: &event,
+            link: None,
+            context: Some(&context),
+            mention: Some(&person),
+        })
+        .await;
+
+    assert_eq!(sent, Ok(()));
+    let request = &server.requests()[0];
+    assert!(webhook::verify(
+        HMAC_KEY.as_bytes(),
+        &request.body,
+        request.header("x-signature").unwrap()
+    ));
+    let body = request.json();
+    assert_eq!(body["context"], serde_json::to_value(&context).unwrap());
+    assert_eq!(
+        serde_json::from_value::<Context>(body["context"].clone()).unwrap(),
+        context
+    );
+    assert_eq!(body["context"]["failed_stage"], "compile");
+    assert_eq!(body["context"]["failed_stage_ms"], 72_000);
+    assert_eq!(body["context"]["log_tail"].as_array().unwrap().len(), 152);
+    assert_eq!(body["context"]["stages"][0]["name"], "compile");
+    assert_eq!(body["mention"]["codearts"], "alice");
+    assert_eq!(body["mention"]["discord"], DISCORD_ID);
+    assert!(body["mention"]["feishu"].is_null());
+    // Every existing field is as it was.
+    assert_eq!(body["id"], "dlv-9");
+    assert_eq!(body["event"], "build_failed");
+    assert_eq!(body["current"]["last_build_status"], "failed");
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 10, "{keys:?}");
 }
