@@ -168,13 +168,16 @@ async fn failing_context_apis_never_hold_the_alert_back() {
     let env = Env::start(1).await;
     let toml = env.toml().webhook("hooks", &env.capture.url("/hooks"), "");
     let (bot, job) = baseline(&env, toml).await;
-    for api in CONTEXT_APIS {
-        env.sim
-            .control()
-            .set_fault(json!({"status": 500, "api": api}))
-            .await
-            .unwrap();
-    }
+    // One PUT arms them all (a PUT replaces the armed faults).
+    let faults: Vec<Value> = CONTEXT_APIS
+        .iter()
+        .map(|api| json!({"status": 500, "api": api}))
+        .collect();
+    env.sim
+        .control()
+        .set_fault(Value::Array(faults))
+        .await
+        .unwrap();
     failed_build(&env.sim, &job).await;
     let started = Instant::now();
     let report = tick(&bot).await;
@@ -192,6 +195,35 @@ async fn failing_context_apis_never_hold_the_alert_back() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_context_api_that_times_out_never_holds_the_alert_past_wait_ms() {
+    let env = Env::start(1).await;
+    let toml = env.toml().table("[context]\nwait_ms = 500").webhook(
+        "hooks",
+        &env.capture.url("/hooks"),
+        "",
+    );
+    let (bot, job) = baseline(&env, toml).await;
+    // Longer than the poll timeout (2 s in these tests): the call times out.
+    env.sim
+        .control()
+        .set_fault(json!({"delay_ms": 4000, "api": "ShowRunningStatus"}))
+        .await
+        .unwrap();
+    failed_build(&env.sim, &job).await;
+    let started = Instant::now();
+    tick(&bot).await;
+    let alerts = env.capture.wait_for(1, Duration::from_secs(5)).await;
+    let waited = started.elapsed();
+    assert!(
+        alerts[0].json().get("context").is_none(),
+        "sent without its context: {}",
+        alerts[0].json()
+    );
+    // wait_ms (0.5 s) and the cycle, with room for a slow machine; far from the 2 s timeout.
+    assert!(waited < Duration::from_millis(1800), "{waited:?}");
 }
 
 /// The bot under `run` with a one-second schedule, a 500 ms wait for context, a Discord
