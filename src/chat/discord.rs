@@ -95,6 +95,12 @@ pub struct Interaction {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct IdOnly {
     pub id: String,
+    /// A user's name (absent for channels).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A user's display name, when set.
+    #[serde(default)]
+    pub global_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,16 +128,17 @@ pub struct CommandOption {
 
 impl Interaction {
     pub fn invoker(&self) -> Invoker {
-        let user = self
+        let person = self
             .member
             .as_ref()
             .and_then(|m| m.user.as_ref())
-            .or(self.user.as_ref())
-            .map(|u| u.id.clone())
-            .unwrap_or_default();
+            .or(self.user.as_ref());
+        let user = person.map(|u| u.id.clone()).unwrap_or_default();
+        let name = person.and_then(|u| u.global_name.clone().or_else(|| u.username.clone()));
         Invoker {
             transport: "discord",
             user,
+            name,
             space: self.guild_id.clone(),
             channel: self
                 .channel_id
@@ -186,6 +193,25 @@ pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<
     let has_role = |roles: &[String]| who.roles.iter().any(|r| roles.contains(r));
     if !d.roles.is_empty() && !has_role(&d.roles) {
         return Some("You need one of the bot's allowed roles to use its commands.".to_owned());
+    }
+    if command.acts() {
+        let allowed = if d.actions_roles.is_empty() {
+            &d.manage_roles
+        } else {
+            &d.actions_roles
+        };
+        if allowed.is_empty() {
+            return Some(format!(
+                "/{} acts on CodeArts and is off on this bot: its operator must list who may use it (discord.actions_roles or discord.manage_roles).",
+                command.name()
+            ));
+        }
+        if !has_role(allowed) {
+            return Some(format!(
+                "/{} acts on CodeArts: it needs one of the bot's actions roles.",
+                command.name()
+            ));
+        }
     }
     if command.mutates() && !d.manage_roles.is_empty() && !has_role(&d.manage_roles) {
         return Some(format!(
@@ -759,7 +785,12 @@ mod tests {
             {"name": "unmute", "description": "End a mute now", "options": [
                 {"type": 3, "name": "target", "description": "The job id, project id, or all that was muted", "required": true}
             ]},
-            {"name": "ack", "description": "I'm on it: no repeat alerts for this job until it recovers", "options": [id("The job id")]}
+            {"name": "ack", "description": "I'm on it: no repeat alerts for this job until it recovers", "options": [id("The job id")]},
+            {"name": "rerun", "description": "Run a job's last build again: its commit and parameters (or latest: the branch head)", "options": [
+                id("The job id"),
+                {"type": 3, "name": "from", "description": "latest: build the branch head instead of the last build's commit", "required": false}
+            ]},
+            {"name": "stop", "description": "Stop a job's running build", "options": [id("The job id")]}
         ]);
         assert_eq!(command_definitions(), before);
         assert_eq!(command_definitions().to_string(), before.to_string());

@@ -49,11 +49,15 @@ pub fn from_serenity(cmd: &CommandInteraction, kind: u8) -> Interaction {
         member: cmd.member.as_ref().map(|m| Member {
             user: Some(IdOnly {
                 id: m.user.id.to_string(),
+                username: Some(m.user.name.clone()),
+                global_name: m.user.global_name.clone(),
             }),
             roles: m.roles.iter().map(ToString::to_string).collect(),
         }),
         user: Some(IdOnly {
             id: cmd.user.id.to_string(),
+            username: Some(cmd.user.name.clone()),
+            global_name: cmd.user.global_name.clone(),
         }),
         data: Some(Data {
             name: cmd.data.name.clone(),

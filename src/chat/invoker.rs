@@ -6,6 +6,8 @@
 pub struct Invoker {
     pub transport: &'static str,
     pub user: String,
+    /// How the platform names them (Discord display or user name, Slack user name).
+    pub name: Option<String>,
     /// Discord guild or Slack team.
     pub space: Option<String>,
     pub channel: Option<String>,
@@ -17,6 +19,19 @@ impl Invoker {
     /// How the invoker is named in silences: `discord:<user id>`.
     pub fn label(&self) -> String {
         format!("{}:{}", self.transport, self.user)
+    }
+
+    /// How answers name them: `@alice`, else `user <id>`.
+    pub fn shown(&self) -> String {
+        match self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            Some(name) => format!("@{name}"),
+            None => format!("user {}", self.user),
+        }
     }
 
     /// Why the invoker's place is outside the allow-lists (an empty list allows any), if it is:

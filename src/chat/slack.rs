@@ -78,6 +78,9 @@ pub struct SlashCommand {
     pub channel_id: String,
     #[serde(default)]
     pub user_id: String,
+    /// The user's name (Slack still sends it, deprecated in favour of the id).
+    #[serde(default)]
+    pub user_name: String,
     #[serde(default)]
     pub command: String,
     #[serde(default)]
@@ -101,6 +104,7 @@ impl SlashCommand {
         Invoker {
             transport: "slack",
             user: self.user_id.clone(),
+            name: Some(self.user_name.clone()).filter(|n| !n.is_empty()),
             space: Some(self.team_id.clone()).filter(|t| !t.is_empty()),
             channel: Some(self.channel_id.clone()).filter(|c| !c.is_empty()),
             roles: Vec::new(),
@@ -126,6 +130,25 @@ pub fn refused_because(chat: &Chat, who: &Invoker, command: &Command) -> Option<
     let s = &chat.ctx.config.slack;
     if let Some(why) = who.refused_place(&s.teams, &s.channels, "workspace") {
         return Some(why);
+    }
+    if command.acts() {
+        let allowed = if s.actions_users.is_empty() {
+            &s.manage_users
+        } else {
+            &s.actions_users
+        };
+        if allowed.is_empty() {
+            return Some(format!(
+                "{} acts on CodeArts and is off on this bot: its operator must list who may use it (slack.actions_users or slack.manage_users).",
+                command.name()
+            ));
+        }
+        if !allowed.contains(&who.user) {
+            return Some(format!(
+                "{} acts on CodeArts: it is limited to the bot's actions users.",
+                command.name()
+            ));
+        }
     }
     if command.mutates() && !s.manage_users.is_empty() && !s.manage_users.contains(&who.user) {
         return Some(format!(
@@ -455,7 +478,7 @@ mod tests {
     }
 
     /// The usage text derived from the table is the one Slack users were shown before it, plus
-    /// `/log`.
+    /// `/log`, `/rerun` and `/stop`.
     #[test]
     fn usage_is_unchanged() {
         assert_eq!(
@@ -463,7 +486,7 @@ mod tests {
             "Usage: `/codearts job <id>`, `/codearts watch <id> [channel]`, \
              `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`, \
              `/codearts log <id> [lines]`, `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
-             `/codearts ack <id>`."
+             `/codearts ack <id>`, `/codearts rerun <id> [latest]`, `/codearts stop <id>`."
         );
     }
 

@@ -130,6 +130,17 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// List the actions taken on CodeArts from chat (re-runs, stops), newest first: who, where,
+    /// which build, and what CodeArts answered.
+    Actions {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this job's actions.
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// Send a sample card to one channel now and report exactly what the platform answered.
     NotifyTest {
         /// The channel's name in the config.

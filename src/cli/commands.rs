@@ -129,6 +129,48 @@ pub(super) async fn list_deliveries(
     Ok(())
 }
 
+/// `actions`: the audit trail of actions taken on CodeArts from chat.
+pub(super) async fn list_actions(
+    config: &Config,
+    job: Option<&str>,
+    limit: u32,
+) -> Result<(), Failure> {
+    let job = job
+        .map(|raw| crate::domain::ids::parse_job_id(raw).map_err(|e| Failure::new(EXIT_CONFIG, e)))
+        .transpose()?;
+    let store = crate::store::Store::open(&config.store.path)
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    let rows = store
+        .actions(job.as_ref().map(|j| j.as_str()), limit)
+        .await
+        .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
+    if rows.is_empty() {
+        println!("no actions recorded");
+    }
+    for row in rows {
+        println!(
+            "{}  {:<6} {:<8} {}  build {:<6} by {} ({}{})  {}{}",
+            row.created().format("%Y-%m-%d %H:%M:%S"),
+            row.kind,
+            row.state,
+            row.job_id,
+            row.build_no.map_or("-".to_owned(), |n| format!("#{n}")),
+            row.who,
+            row.platform,
+            row.channel
+                .as_deref()
+                .map_or(String::new(), |c| format!(" #{c}")),
+            row.answer.as_deref().unwrap_or("(no answer recorded)"),
+            row.request_id
+                .as_deref()
+                .map_or(String::new(), |r| format!(" [request {r}]")),
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
 /// The card `notify-test` sends: plainly a test, with every field a real alert has.
 pub(super) fn sample_event() -> crate::domain::event::Event {
     let now = chrono::Utc::now();

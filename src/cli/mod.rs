@@ -21,8 +21,8 @@ use crate::{app, bench, sim};
 
 pub use args::{Cli, Command, ConfigArg, ConfigCommand, LogFormat};
 use commands::{
-    check, list_deliveries, notify_test, run_once, run_sim, shutdown_signal, silence_outcome,
-    start_offline, who,
+    check, list_actions, list_deliveries, notify_test, run_once, run_sim, shutdown_signal,
+    silence_outcome, start_offline, who,
 };
 pub use failure::{EXIT_CONFIG, EXIT_JOB, EXIT_RUNTIME, EXIT_SOURCE, Failure};
 
@@ -175,6 +175,10 @@ async fn execute(command: Command) -> Result<(), Failure> {
         } => {
             let config = config.load()?;
             list_deliveries(&config, status.as_deref(), limit).await
+        }
+        Command::Actions { config, job, limit } => {
+            let config = config.load()?;
+            list_actions(&config, job.as_deref(), limit).await
         }
         Command::NotifyTest { channel, config } => {
             let config = config.load()?;

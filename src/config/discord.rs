@@ -28,6 +28,9 @@ pub struct DiscordConfig {
     /// Roles allowed to change the watch list (`/watch`, `/unwatch`); empty: whoever may use
     /// the commands.
     pub manage_roles: Vec<String>,
+    /// Roles allowed to act on CodeArts (`/rerun`, `/stop`); empty: `manage_roles`. With
+    /// both empty nobody may (acting on CodeArts is never open to everyone by default).
+    pub actions_roles: Vec<String>,
 }
 
 impl Default for DiscordConfig {
@@ -41,6 +44,7 @@ impl Default for DiscordConfig {
             channels: Vec::new(),
             roles: Vec::new(),
             manage_roles: Vec::new(),
+            actions_roles: Vec::new(),
         }
     }
 }
@@ -61,6 +65,7 @@ impl DiscordConfig {
             ("discord.channels", &self.channels),
             ("discord.roles", &self.roles),
             ("discord.manage_roles", &self.manage_roles),
+            ("discord.actions_roles", &self.actions_roles),
         ];
         for (key, ids) in snowflakes {
             for (i, id) in ids.iter().enumerate() {

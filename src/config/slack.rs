@@ -17,4 +17,7 @@ pub struct SlackConfig {
     /// Users (`U...`) allowed to change the watch list (empty: whoever may use the commands).
     /// Slash command requests carry no roles, so users are listed instead.
     pub manage_users: Vec<String>,
+    /// Users allowed to act on CodeArts (`/rerun`, `/stop`); empty: `manage_users`. With both
+    /// empty nobody may.
+    pub actions_users: Vec<String>,
 }

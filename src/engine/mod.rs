@@ -4,6 +4,7 @@
 //! [`digests`]); retention ([`retention`]). Every event reaches the outbox through
 //! [`routing`].
 
+pub mod actions;
 pub mod context;
 pub mod ctx;
 pub mod cycle_lists;

@@ -6,6 +6,7 @@
 //! Rows are read through private `#[derive(sqlx::FromRow)]` structs, then turned into domain
 //! types (a stored value that cannot be parsed is an [`Error::Corrupt`]).
 
+mod actions;
 mod alerts;
 mod bulk_read;
 mod contexts;
@@ -16,6 +17,7 @@ mod retention;
 mod watch;
 mod watch_diff;
 
+pub use actions::{ActionRow, Begun, NewAction, Settled};
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
 pub use observations::{Observed, Recorded};

@@ -97,7 +97,7 @@ impl Bot {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn slack_raw(&self, body: &str, timestamp: i64) -> reqwest::Response {
+    pub(crate) async fn slack_raw(&self, body: &str, timestamp: i64) -> reqwest::Response {
         let ts = timestamp.to_string();
         let mut mac = Hmac::<Sha256>::new_from_slice(SLACK_SECRET.as_bytes()).unwrap();
         mac.update(format!("v0:{ts}:{body}").as_bytes());
@@ -577,7 +577,8 @@ async fn the_gateway_registers_the_commands_in_each_allowed_guild() {
     assert_eq!(
         names,
         [
-            "job", "watch", "unwatch", "watches", "history", "log", "mute", "unmute", "ack"
+            "job", "watch", "unwatch", "watches", "history", "log", "mute", "unmute", "ack",
+            "rerun", "stop"
         ]
     );
 }

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod actions;
 mod alerts;
 mod auth;
 mod builds;

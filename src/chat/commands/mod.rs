@@ -7,6 +7,7 @@
 //! variant, its row in [`COMMANDS`] and its arm in [`Command::run`].
 
 mod ack;
+mod actions;
 mod history;
 mod job;
 mod log;
@@ -57,18 +58,26 @@ pub enum Command {
     Ack {
         id: String,
     },
+    Rerun {
+        id: String,
+        latest: bool,
+    },
+    Stop {
+        id: String,
+    },
 }
 
 /// One row of [`COMMANDS`].
 pub type Spec = spec::Spec<Command>;
 
 /// Every command, in the order Discord lists them and Slack's usage text names them.
-pub static COMMANDS: [Spec; 9] = [
+pub static COMMANDS: [Spec; 11] = [
     Spec {
         name: "job",
         description: "Show a CodeArts Build job's card",
         options: &[Opt::job_id("The job id (32 letters and digits)")],
         mutates: false,
+        acts: false,
         private: false,
         parse: |o| Command::Job { id: given(o, "id") },
     },
@@ -85,6 +94,7 @@ pub static COMMANDS: [Spec; 9] = [
             ),
         ],
         mutates: true,
+        acts: false,
         private: false,
         parse: |o| Command::Watch {
             id: given(o, "id"),
@@ -96,6 +106,7 @@ pub static COMMANDS: [Spec; 9] = [
         description: "Stop alerting on a job added from chat",
         options: &[Opt::job_id("The job id")],
         mutates: true,
+        acts: false,
         private: false,
         parse: |o| Command::Unwatch { id: given(o, "id") },
     },
@@ -104,6 +115,7 @@ pub static COMMANDS: [Spec; 9] = [
         description: "List the jobs the bot watches",
         options: &[],
         mutates: false,
+        acts: false,
         private: false,
         parse: |_| Command::Watches,
     },
@@ -115,6 +127,7 @@ pub static COMMANDS: [Spec; 9] = [
             Opt::integer("n", "How many (1 to 20, default 10)", 1, 20),
         ],
         mutates: false,
+        acts: false,
         private: false,
         parse: |o| Command::History {
             id: given(o, "id"),
@@ -134,6 +147,7 @@ pub static COMMANDS: [Spec; 9] = [
             ),
         ],
         mutates: false,
+        acts: false,
         private: true,
         parse: |o| Command::Log {
             id: given(o, "id"),
@@ -159,6 +173,7 @@ pub static COMMANDS: [Spec; 9] = [
             Opt::text("reason", "Why (shown with the silence)", false, "reason").rest_of_line(200),
         ],
         mutates: true,
+        acts: false,
         private: false,
         parse: |o| Command::Mute {
             target: given(o, "target"),
@@ -176,6 +191,7 @@ pub static COMMANDS: [Spec; 9] = [
             "id|project|all",
         )],
         mutates: true,
+        acts: false,
         private: false,
         parse: |o| Command::Unmute {
             target: given(o, "target"),
@@ -186,8 +202,38 @@ pub static COMMANDS: [Spec; 9] = [
         description: "I'm on it: no repeat alerts for this job until it recovers",
         options: &[Opt::job_id("The job id")],
         mutates: true,
+        acts: false,
         private: false,
         parse: |o| Command::Ack { id: given(o, "id") },
+    },
+    Spec {
+        name: "rerun",
+        description: "Run a job's last build again: its commit and parameters (or latest: the branch head)",
+        options: &[
+            Opt::job_id("The job id"),
+            Opt::text(
+                "from",
+                "latest: build the branch head instead of the last build's commit",
+                false,
+                "latest",
+            ),
+        ],
+        mutates: false,
+        acts: true,
+        private: false,
+        parse: |o| Command::Rerun {
+            id: given(o, "id"),
+            latest: o("from").is_some_and(|f| f.trim().eq_ignore_ascii_case("latest")),
+        },
+    },
+    Spec {
+        name: "stop",
+        description: "Stop a job's running build",
+        options: &[Opt::job_id("The job id")],
+        mutates: false,
+        acts: true,
+        private: false,
+        parse: |o| Command::Stop { id: given(o, "id") },
     },
 ];
 
@@ -221,6 +267,11 @@ impl Command {
         self.spec().mutates
     }
 
+    /// Commands that act on CodeArts (they need an actions role or user).
+    pub fn acts(&self) -> bool {
+        self.spec().acts
+    }
+
     /// Commands whose answer only the invoker sees, even when it comes late.
     pub fn private(&self) -> bool {
         self.spec().private
@@ -248,6 +299,8 @@ impl Command {
             } => mute::run(call, target, duration, reason.as_deref()).await,
             Command::Unmute { target } => unmute::run(call, target).await,
             Command::Ack { id } => ack::run(call, id).await,
+            Command::Rerun { id, latest } => actions::rerun(call, id, *latest).await,
+            Command::Stop { id } => actions::stop(call, id).await,
         };
         result.unwrap_or_else(Reply::Error)
     }

@@ -16,6 +16,9 @@ pub struct Spec<C> {
     pub options: &'static [Opt],
     /// Changes what the bot watches or sends, so it may need a manage role or user.
     pub mutates: bool,
+    /// Acts on CodeArts (runs or stops a build): needs an actions role or user, which must be
+    /// configured (docs/actions.md).
+    pub acts: bool,
     /// Answers only the invoker, also when the answer comes late (a deferred Discord response
     /// is ephemeral or not from its deferral on: the edit that follows cannot change it).
     pub private: bool,
