@@ -7,8 +7,14 @@
 # control-API delete), ExecuteJob and StopTheJob; and checks that the SDK parsed every field
 # the bot reads, with the type the SDK declares and the value the control API set. A field the
 # SDK cannot read means the simulator is wrong.
+#
+# Then issue #15's contract for executed builds (check_execution): the `_sim_build_ms` and
+# `_sim_next_result` flags set through the control API decide how long an ExecuteJob build
+# runs and how it ends; ShowRunningStatus and ShowJobInfo say it runs, then show its outcome;
+# StopTheJob aborts a long one; ListBuildParameter answers the parameters it ran with.
 
 import json
+import time
 import urllib.request
 
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
@@ -24,6 +30,7 @@ from huaweicloudsdkcodeartsbuild.v3 import (
     ShowBuildRecordFullStagesRequest,
     ShowDisableRequest,
     ShowJobBuildRecordDetailRequest,
+    ShowJobInfoRequest,
     ShowReportSummaryRequest,
     ShowRunningStatusRequest,
     StopTheJobRequest,
@@ -54,6 +61,10 @@ OPERATIONS = [
     "ShowBuildRecordFullStages", "DownloadBuildRealTimeLog", "ShowReportSummary",
     "ListBuildParameter", "ShowDisable", "ListRecyclingJob", "ExecuteJob", "StopTheJob",
 ]
+# How long the flagged build runs (ms), and how long to wait for it at most (s).
+FLAGGED_BUILD_MS = 300
+FLAGGED_WAIT_S = 10
+RUN_PARAMETERS = [("release", "2.0.0"), ("env", "staging")]
 
 
 def control_send(base, method, path, body=None):
@@ -90,15 +101,17 @@ class Checker:
 
 def check_builds(base, sdk, jobs, calls, problems):
     """Runs every build operation through `sdk` (a CodeArtsBuildClient) against jobs of the
-    simulator at `base`; `jobs` are at least four job ids; counts the calls in `calls`."""
+    simulator at `base`; `jobs` are at least five job ids; counts the calls in `calls`."""
     for name in OPERATIONS:
         calls.setdefault(name, 0)
     check = Checker(problems)
-    failed_job, green_job, run_job, doomed_job = jobs[:4]
+    failed_job, green_job, run_job, doomed_job, flagged_job = jobs[:5]
 
     def call(name, method, request):
         calls[name] += 1
         return method(request)
+
+    check_execution(base, sdk, flagged_job, call, check)
 
     created = control_send(base, "POST", f"/_sim/jobs/{failed_job}/builds", FAILED_BUILD)
     record_id = created["record_id"]
@@ -260,3 +273,83 @@ def check_builds(base, sdk, jobs, calls, problems):
         if error.status_code != 404 or error.error_code != "CB.00060214":
             problems.append(f"record-info of build 99: {error.status_code} {error.error_code}, "
                             "expected 404 CB.00060214")
+
+
+def check_execution(base, sdk, job, call, check):
+    """Issue #15's contract, through the SDK: a build executed with `_sim_build_ms` and
+    `_sim_next_result` set runs, then ends as flagged; a long one is aborted by StopTheJob."""
+    flags = control_send(base, "PUT", f"/_sim/jobs/{job}",
+                         {"_sim_build_ms": FLAGGED_BUILD_MS, "_sim_next_result": "failed"})
+    check.true(f"PUT /_sim/jobs/{job}", flags.get("_sim_build_ms") == FLAGGED_BUILD_MS
+               and flags.get("_sim_next_result") == "failed", f"the flags are not shown: {flags!r}")
+    body = RunJobRequestBody(job_id=job,
+                             parameter=[ParameterItem(name=n, value=v) for n, v in RUN_PARAMETERS],
+                             scm=Scm(build_commit_id=COMMIT))
+    answer = call("ExecuteJob", sdk.execute_job, ExecuteJobRequest(body=body))
+    check.field(f"ExecuteJob {job}", answer, "actual_build_number", [str], "1")
+    running_status(sdk, job, call, check, "1", "running", True)
+    answer = call("ShowJobInfo", sdk.show_job_info, ShowJobInfoRequest(job_id=job))
+    where = f"ShowJobInfo {job} (running)"
+    check.field(where, answer.result, "running_status", [str], "Running")
+    check.field(where, answer.result, "last_build_status", [str], "running")
+    started = check.field(where, answer.result, "last_build_time", [int])
+
+    # It ends after about FLAGGED_BUILD_MS, as `_sim_next_result` says.
+    time.sleep(FLAGGED_BUILD_MS / 1000 + 0.2)
+    deadline = time.monotonic() + FLAGGED_WAIT_S
+    while True:
+        answer = call("ShowRunningStatus", sdk.show_running_status,
+                      ShowRunningStatusRequest(job_id=job))
+        if answer.result is None or answer.result.is_running is not True:
+            break
+        if time.monotonic() > deadline:
+            check.true(f"ShowRunningStatus {job}", False, f"still running after {FLAGGED_WAIT_S}s")
+            return
+        time.sleep(0.05)
+    running_status(sdk, job, call, check, "1", "failed", False)
+    answer = call("ShowJobInfo", sdk.show_job_info, ShowJobInfoRequest(job_id=job))
+    where = f"ShowJobInfo {job} (ended)"
+    check.field(where, answer.result, "running_status", [str], "Finished")
+    check.field(where, answer.result, "last_build_status", [str], "failed")
+    check.field(where, answer.result, "last_build_time", [int], started)
+    answer = call("ShowJobBuildRecordDetail", sdk.show_job_build_record_detail,
+                  ShowJobBuildRecordDetailRequest(job_id=job, build_no=1))
+    where = f"ShowJobBuildRecordDetail {job}/1"
+    check.field(where, answer.result, "status", [str], "failed")
+    check.field(where, answer.result, "commit", [str], COMMIT)
+    check.field(where, answer.result, "err_msg", [str],
+                "Command exited with code 1 in stage Build")
+    duration = check.field(where, answer.result, "duration", [int])
+    check.true(where, isinstance(duration, int) and FLAGGED_BUILD_MS <= duration < 2000,
+               f"ran {duration!r} ms, expected about {FLAGGED_BUILD_MS}")
+    answer = call("ListBuildParameter", sdk.list_build_parameter,
+                  ListBuildParameterRequest(job_id=job, build_no=1))
+    ran_with = [(p.name, p.value) for p in answer.result or []]
+    check.true(f"ListBuildParameter {job}/1", ran_with == RUN_PARAMETERS,
+               f"parameters {ran_with!r}, expected {RUN_PARAMETERS!r}")
+
+    # A long build is aborted by StopTheJob, whatever `_sim_next_result` says.
+    control_send(base, "PUT", f"/_sim/jobs/{job}", {"_sim_build_ms": 600000})
+    answer = call("ExecuteJob", sdk.execute_job,
+                  ExecuteJobRequest(body=RunJobRequestBody(job_id=job)))
+    check.field(f"ExecuteJob {job} (long)", answer, "actual_build_number", [str], "2")
+    running_status(sdk, job, call, check, "2", "running", True)
+    answer = call("StopTheJob", sdk.stop_the_job, StopTheJobRequest(job_id=job, build_no=2))
+    check.field(f"StopTheJob {job}/2", answer, "status", [str], "success")
+    running_status(sdk, job, call, check, "2", "aborted", False)
+
+    # `null` clears the flags back to the defaults.
+    flags = control_send(base, "PUT", f"/_sim/jobs/{job}",
+                         {"_sim_build_ms": None, "_sim_next_result": None})
+    check.true(f"PUT /_sim/jobs/{job}", "_sim_build_ms" not in flags
+               and "_sim_next_result" not in flags, f"the flags were not cleared: {flags!r}")
+
+
+def running_status(sdk, job, call, check, build_no, status, is_running):
+    """ShowRunningStatus of `job` says build `build_no` has `status` and runs or not."""
+    answer = call("ShowRunningStatus", sdk.show_running_status,
+                  ShowRunningStatusRequest(job_id=job))
+    where = f"ShowRunningStatus {job} (build {build_no}, {status})"
+    check.field(where, answer.result, "last_build_no", [str], build_no)
+    check.field(where, answer.result, "last_build_status", [str], status)
+    check.field(where, answer.result, "is_running", [bool], is_running)

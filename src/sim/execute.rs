@@ -1,8 +1,7 @@
 //! The two actions: ExecuteJob (`POST /v1/job/execute`) starts the job's next build, running,
-//! and ends it after a while as the job's `_sim_next_build` flag says (a build body; by
-//! default a success after [`DEFAULT_RUN_MS`]); StopTheJob (`POST /v1/job/{job_id}/stop?
-//! build_no`) ends a running build as `aborted`. Served and checked like the other job
-//! operations (`build_api.rs`).
+//! and ends it after a while as the job's execution flags say (`run_flags.rs`: by default a
+//! success after 2000 ms); StopTheJob (`POST /v1/job/{job_id}/stop?build_no`) ends a running
+//! build as `aborted`. Served and checked like the other job operations (`build_api.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,11 +20,9 @@ use super::build_api;
 use super::builds::{BuildSpec, Parameter, StageSpec};
 use super::iam::Call;
 use super::reply;
+use super::run_flags::RunFlags;
 use super::shared::Sim;
 use super::stats::Api;
-
-/// How long an executed build runs when `_sim_next_build` gives no `duration_ms`.
-pub(crate) const DEFAULT_RUN_MS: u64 = 1000;
 
 /// The status a stopped build ends with.
 const STOPPED: &str = "aborted";
@@ -66,74 +63,22 @@ pub(crate) async fn execute_job(State(sim): State<Arc<Sim>>, request: Request) -
             return reply::INVALID_TASK_ID.response(request_id);
         };
         let params = HashMap::from([("id".to_owned(), id.clone())]);
-        let next = build_api::job_result(sim, &params, |_, job| {
-            Ok(job.next_build.clone().unwrap_or(Value::Null))
+        let mut flags = RunFlags::default();
+        let checked = build_api::job_result(sim, &params, |_, job| {
+            flags = job.run.clone();
+            Ok(Value::Null)
         });
-        let outcome = match next {
-            Ok(Value::Null) => BuildSpec::default(),
-            Ok(value) => serde_json::from_value(value).unwrap_or_default(),
-            Err(refused) => return build_api::envelope(Err(refused), request_id),
-        };
-        let run_ms = outcome.duration_ms.unwrap_or(DEFAULT_RUN_MS);
-        let scm = run.scm.unwrap_or_default();
-        // Running: who, what and where from now; stages, log, tests and outcome when it ends.
-        let start = BuildSpec {
-            status: Some("running".to_owned()),
-            branch: outcome.branch.clone(),
-            commit: scm
-                .build_commit_id
-                .filter(|c| !c.is_empty())
-                .or(outcome.commit.clone()),
-            tag: scm
-                .build_tag
-                .filter(|t| !t.is_empty())
-                .or(outcome.tag.clone()),
-            commit_message: outcome.commit_message.clone(),
-            user: outcome.user.clone(),
-            trigger_type: outcome.trigger_type.clone(),
-            parameters: Some(run.parameter)
-                .filter(|p| !p.is_empty())
-                .or(outcome.parameters.clone()),
-            stages: outcome.stages.as_ref().map(|stages| {
-                stages
-                    .iter()
-                    .map(|s| StageSpec {
-                        name: s.name.clone(),
-                        status: None,
-                        duration_ms: None,
-                    })
-                    .collect()
-            }),
-            ..BuildSpec::default()
-        };
+        if let Err(refused) = checked {
+            return build_api::envelope(Err(refused), request_id);
+        }
+        let (run_ms, finish) = flags.outcome();
         let now = chrono::Utc::now().timestamp_millis();
-        let Some((build_no, _)) = sim.jobs.add_build(&id, start, now) else {
+        let Some((build_no, _)) = sim.jobs.add_build(&id, running(&finish, run), now) else {
             return reply::URL_NOT_FOUND.response(request_id);
         };
-        let daily = sim
-            .jobs
-            .with_job(&id, |job| {
-                job.build(build_no)
-                    .map(|b| b.daily_number(&job.builds[..job.builds.len() - 1]))
-            })
-            .flatten()
-            .unwrap_or_default();
-        let finish = BuildSpec {
-            status: Some(
-                outcome
-                    .status
-                    .clone()
-                    .unwrap_or_else(|| "success".to_owned()),
-            ),
-            ..outcome
-        };
-        let job = id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(run_ms)).await;
-            let now = chrono::Utc::now().timestamp_millis();
-            timer.jobs.settle_build(&job, build_no, finish, now);
-        });
-        tracing::debug!(job = %id, build_no, "simulator build executed");
+        let daily = daily_number(sim, &id, build_no);
+        settle_later(timer, id.clone(), build_no, finish, run_ms);
+        tracing::debug!(job = %id, build_no, run_ms, "simulator build executed");
         reply::json_value(
             StatusCode::OK,
             &json!({
@@ -144,6 +89,63 @@ pub(crate) async fn execute_job(State(sim): State<Arc<Sim>>, request: Request) -
         )
     })
     .await
+}
+
+/// The build as it starts, running: who, what and where from now (the request's commit, tag
+/// and parameters first); stages, log, tests and outcome only when it ends.
+fn running(outcome: &BuildSpec, run: RunJob) -> BuildSpec {
+    let scm = run.scm.unwrap_or_default();
+    BuildSpec {
+        status: Some("running".to_owned()),
+        branch: outcome.branch.clone(),
+        commit: scm
+            .build_commit_id
+            .filter(|c| !c.is_empty())
+            .or(outcome.commit.clone()),
+        tag: scm
+            .build_tag
+            .filter(|t| !t.is_empty())
+            .or(outcome.tag.clone()),
+        commit_message: outcome.commit_message.clone(),
+        user: outcome.user.clone(),
+        trigger_type: outcome.trigger_type.clone(),
+        parameters: Some(run.parameter)
+            .filter(|p| !p.is_empty())
+            .or(outcome.parameters.clone()),
+        stages: outcome.stages.as_ref().map(|stages| {
+            stages
+                .iter()
+                .map(|s| StageSpec {
+                    name: s.name.clone(),
+                    status: None,
+                    duration_ms: None,
+                })
+                .collect()
+        }),
+        ..BuildSpec::default()
+    }
+}
+
+/// The new build's place among the job's builds that day (`""` if the job went meanwhile).
+fn daily_number(sim: &Sim, id: &str, build_no: u32) -> String {
+    sim.jobs
+        .with_job(id, |job| {
+            let before = usize::try_from(build_no.saturating_sub(1)).unwrap_or(0);
+            let earlier = job.builds.get(..before).unwrap_or_default();
+            job.build(build_no).map(|b| b.daily_number(earlier))
+        })
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Ends the build as `finish` says after `run_ms`, unless it was stopped (or the job
+/// deleted) by then: `settle_build` only touches a build still running.
+fn settle_later(sim: Arc<Sim>, job: String, build_no: u32, finish: BuildSpec, run_ms: u64) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(run_ms)).await;
+        let now = chrono::Utc::now().timestamp_millis();
+        sim.jobs.settle_build(&job, build_no, finish, now);
+    });
 }
 
 /// StopTheJob: `{"status": "success"}` once the build is stopped; 400 `CB.00060200` when

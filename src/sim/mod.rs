@@ -84,7 +84,10 @@
 //!     set), to simulate fields the API left out.
 //!   - `"_sim_disabled_by"`, `"_sim_disabled_reason"`: who disabled the job and why, as
 //!     ShowDisable tells it;
-//!   - `"_sim_next_build": {build body} | null`: how the job's next ExecuteJob build ends.
+//!   - `"_sim_next_build": {build body} | null`: how the job's next ExecuteJob build ends;
+//!   - `"_sim_build_ms": 0..=600000 | null`, `"_sim_next_result": "<status>" | null`: how long
+//!     an ExecuteJob build runs (default 2000 ms) and how it ends (default `success`);
+//!     `_sim_next_build`'s own `duration_ms`/`status` win (`run_flags.rs`).
 //!
 //!   Answers the job as stored: its fields, plus `_sim_forbidden: true` / `_sim_fail` when set.
 //!   Invalid id: 400 `CB.00060201`; a body that is not a JSON object, an unknown `_sim_` flag
@@ -155,6 +158,7 @@ mod patch;
 mod records;
 mod recycle;
 mod reply;
+mod run_flags;
 mod server;
 mod shared;
 mod state;

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::builds::BuildSpec;
+use super::run_flags::{self, FLAG_BUILD_MS, FLAG_NEXT_BUILD, FLAG_NEXT_RESULT, RunPatch};
 
 /// Control-body key: `true` makes the job answer 403; `false` restores it.
 pub(crate) const FLAG_FORBIDDEN: &str = "_sim_forbidden";
@@ -17,8 +18,6 @@ pub(crate) const FLAG_REMOVE: &str = "_sim_remove";
 pub(crate) const FLAG_DISABLED_BY: &str = "_sim_disabled_by";
 /// Control-body key: why the job was disabled (ShowDisable's `reson`).
 pub(crate) const FLAG_DISABLED_REASON: &str = "_sim_disabled_reason";
-/// Control-body key: the build ExecuteJob starts next (a build body; `null` clears it).
-pub(crate) const FLAG_NEXT_BUILD: &str = "_sim_next_build";
 
 /// Why a control-API patch was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,8 +34,8 @@ pub(crate) struct Patch {
     pub(crate) remove: Vec<String>,
     pub(crate) disabled_by: Option<String>,
     pub(crate) disabled_reason: Option<String>,
-    /// `Some(None)` clears it.
-    pub(crate) next_build: Option<Option<Value>>,
+    /// `_sim_next_build`, `_sim_build_ms`, `_sim_next_result`: how ExecuteJob's builds run.
+    pub(crate) run: RunPatch,
 }
 
 impl Patch {
@@ -96,13 +95,21 @@ impl Patch {
                             PatchError(format!("{FLAG_NEXT_BUILD} is not a build: {e}"))
                         })?;
                     }
-                    patch.next_build = Some((!value.is_null()).then_some(value));
+                    patch.run.next_build = Some((!value.is_null()).then_some(value));
+                }
+                FLAG_BUILD_MS => {
+                    patch.run.build_ms =
+                        Some(run_flags::parse_build_ms(&value).map_err(PatchError)?);
+                }
+                FLAG_NEXT_RESULT => {
+                    patch.run.next_result =
+                        Some(run_flags::parse_next_result(value).map_err(PatchError)?);
                 }
                 other if other.starts_with("_sim_") => {
                     return Err(PatchError(format!(
                         "unknown simulator flag {other:?} (known: {FLAG_FORBIDDEN}, {FLAG_FAIL}, \
                          {FLAG_REMOVE}, {FLAG_DISABLED_BY}, {FLAG_DISABLED_REASON}, \
-                         {FLAG_NEXT_BUILD})"
+                         {FLAG_NEXT_BUILD}, {FLAG_BUILD_MS}, {FLAG_NEXT_RESULT})"
                     )));
                 }
                 _ => {
@@ -130,6 +137,10 @@ mod tests {
             json!({"_sim_typo": true}),
             json!({"_sim_disabled_by": 1}),
             json!({"_sim_next_build": {"stauts": "failed"}}),
+            json!({"_sim_build_ms": -5}),
+            json!({"_sim_build_ms": 600_001}),
+            json!({"_sim_next_result": "running"}),
+            json!({"_sim_next_result": false}),
         ] {
             assert!(Patch::parse(bad.clone()).is_err(), "{bad}");
         }
@@ -143,8 +154,30 @@ mod tests {
         .unwrap();
         assert_eq!(patch.fields.len(), 1);
         assert_eq!(patch.disabled_by.as_deref(), Some("carol"));
-        assert!(matches!(patch.next_build, Some(Some(_))));
+        assert!(matches!(patch.run.next_build, Some(Some(_))));
         let cleared = Patch::parse(json!({"_sim_next_build": null})).unwrap();
-        assert!(matches!(cleared.next_build, Some(None)));
+        assert!(matches!(cleared.run.next_build, Some(None)));
+    }
+
+    #[test]
+    fn the_build_flags_are_parsed_and_a_bad_one_is_named() {
+        let patch =
+            Patch::parse(json!({"_sim_build_ms": 500, "_sim_next_result": "failed"})).unwrap();
+        assert_eq!(patch.run.build_ms, Some(Some(500)));
+        assert_eq!(patch.run.next_result, Some(Some("failed".to_owned())));
+        assert!(patch.fields.is_empty());
+        let cleared =
+            Patch::parse(json!({"_sim_build_ms": null, "_sim_next_result": null})).unwrap();
+        assert_eq!(cleared.run.build_ms, Some(None));
+        assert_eq!(cleared.run.next_result, Some(None));
+        for (bad, flag) in [
+            (json!({"_sim_build_ms": "2000"}), "_sim_build_ms"),
+            (json!({"_sim_next_result": ""}), "_sim_next_result"),
+        ] {
+            let err = Patch::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+        let unknown = Patch::parse(json!({"_sim_build_sm": 1})).unwrap_err();
+        assert!(unknown.to_string().contains("_sim_build_ms"), "{unknown}");
     }
 }

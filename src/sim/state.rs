@@ -16,10 +16,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::builds::{self, Build, BuildSpec};
-use super::patch::{
-    FLAG_DISABLED_BY, FLAG_DISABLED_REASON, FLAG_FAIL, FLAG_FORBIDDEN, FLAG_NEXT_BUILD, Patch,
-};
+use super::patch::{FLAG_DISABLED_BY, FLAG_DISABLED_REASON, FLAG_FAIL, FLAG_FORBIDDEN, Patch};
 use super::recycle::Recycled;
+use super::run_flags::RunFlags;
 
 /// The `project_id` given to jobs created without one (the documented example's form).
 pub(crate) const DEFAULT_PROJECT_ID: &str = "5a1e2d3c4b5a69788796-a5b4c3d2e1f0";
@@ -63,8 +62,8 @@ pub(crate) struct Job {
     /// The flags' values, kept for the next time the job is disabled.
     disabled_by: Option<String>,
     disabled_reason: Option<String>,
-    /// What ExecuteJob starts next.
-    pub(crate) next_build: Option<Value>,
+    /// How the builds ExecuteJob starts run and end.
+    pub(crate) run: RunFlags,
     /// The 200 body for the current fields and flags.
     body: Bytes,
     /// The stored `project_id` when it is text, kept apart so a project's listing filters
@@ -82,7 +81,7 @@ impl Job {
             disabled: None,
             disabled_by: None,
             disabled_reason: None,
-            next_build: None,
+            run: RunFlags::default(),
             body: Bytes::new(),
             project: None,
         };
@@ -101,9 +100,7 @@ impl Job {
         if let Some(fail) = patch.fail {
             self.fail = fail;
         }
-        if let Some(next) = patch.next_build {
-            self.next_build = next;
-        }
+        self.run.apply(patch.run);
         self.disabled_by = patch.disabled_by.or(self.disabled_by.take());
         self.disabled_reason = patch.disabled_reason.or(self.disabled_reason.take());
         self.track_disabled(now_ms);
@@ -221,9 +218,7 @@ impl Job {
                 view.insert(flag.to_owned(), Value::String(value.clone()));
             }
         }
-        if let Some(next) = &self.next_build {
-            view.insert(FLAG_NEXT_BUILD.to_owned(), next.clone());
-        }
+        self.run.show(&mut view);
         Value::Object(view)
     }
 

@@ -405,3 +405,152 @@ async fn an_executed_build_runs_then_ends_as_configured_and_a_stop_aborts_one() 
     assert_eq!(control.stats().await.unwrap()["aksk_failures"], 0);
     sim.stop().await;
 }
+
+/// Polls ShowJobInfo until the job's latest build no longer runs (at most 10 s).
+async fn job_info_once_finished(client: &Client) -> codearts_bot::codearts::JobInfo {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = client.job_info(&job()).await.unwrap();
+        if info.running_status.as_deref() != Some("Running") {
+            return info;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue #15's contract: `_sim_build_ms` and `_sim_next_result` decide how long an executed
+/// build runs and how it ends; the job's fields move with it; StopTheJob aborts a long one.
+#[tokio::test]
+async fn the_build_flags_decide_how_long_an_executed_build_runs_and_how_it_ends() {
+    let sim = simulator().await;
+    let control = sim.control();
+    let before = control
+        .put_job(
+            JOB,
+            json!({"_sim_build_ms": 300, "_sim_next_result": "failed"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        before["_sim_build_ms"], 300,
+        "the control API shows the flags"
+    );
+    assert_eq!(before["_sim_next_result"], "failed");
+    let client = client(&sim);
+    let run = ExecuteRequest {
+        parameters: vec![
+            ("release".to_owned(), "1.4.0".to_owned()),
+            ("env".to_owned(), "staging".to_owned()),
+        ],
+        commit_id: Some(COMMIT.to_owned()),
+        tag: None,
+    };
+    let started = client.execute_job(&job(), &run).await.unwrap();
+    assert_eq!(started.build_no, Some(1));
+
+    // Running: every view of the job says so, with the new build's number.
+    let status = client.running_status(&job()).await.unwrap();
+    assert_eq!(status.last_build_no, Some(1));
+    assert_eq!(status.is_running, Some(true));
+    assert_eq!(status.last_build_status.as_deref(), Some("running"));
+    let info = client.job_info(&job()).await.unwrap();
+    assert_eq!(info.running_status.as_deref(), Some("Running"));
+    assert_eq!(info.last_build_status.as_deref(), Some("running"));
+    let started_at = info.last_build_time.expect("the new build's start");
+    assert_ne!(
+        before["last_build_time"], started_at,
+        "the new build's time"
+    );
+
+    // After ~0.3 s it ends as flagged: failed, with a failed stage and a reason.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let info = job_info_once_finished(&client).await;
+    assert_eq!(info.last_build_status.as_deref(), Some("failed"));
+    assert_eq!(info.running_status.as_deref(), Some("Finished"));
+    assert_eq!(info.last_build_time, Some(started_at));
+    let status = client.running_status(&job()).await.unwrap();
+    assert_eq!(status.is_running, Some(false));
+    assert_eq!(status.last_build_status.as_deref(), Some("failed"));
+    let record = client.build_record(&job(), 1).await.unwrap();
+    assert_eq!(record.commit.as_deref(), Some(COMMIT));
+    let duration = record.duration.expect("a duration");
+    assert!((300..2000).contains(&duration), "{duration} ms");
+    assert!(
+        record
+            .err_msg
+            .as_deref()
+            .is_some_and(|m| m.contains("Build")),
+        "{:?}",
+        record.err_msg
+    );
+    let stages = client
+        .build_stages(record.build_record_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let failed = stages
+        .first_failed(|s| s == "failed")
+        .expect("a failed stage");
+    assert_eq!(failed.display_name.as_deref(), Some("Build"));
+    let params = client.build_parameters(&job(), 1).await.unwrap();
+    let params: Vec<_> = params
+        .iter()
+        .map(|p| (p.name.as_deref().unwrap(), p.value.as_deref().unwrap()))
+        .collect();
+    assert_eq!(params, [("release", "1.4.0"), ("env", "staging")]);
+
+    // A long one is stopped: aborted, whatever `_sim_next_result` says.
+    control
+        .put_job(JOB, json!({"_sim_build_ms": 5000}))
+        .await
+        .unwrap();
+    let second = client
+        .execute_job(&job(), &ExecuteRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(second.build_no, Some(2));
+    assert_eq!(
+        client.running_status(&job()).await.unwrap().is_running,
+        Some(true)
+    );
+    client.stop_build(&job(), 2).await.unwrap();
+    let info = client.job_info(&job()).await.unwrap();
+    assert_eq!(info.last_build_status.as_deref(), Some("aborted"));
+    assert_eq!(info.running_status.as_deref(), Some("Finished"));
+    let status = client.running_status(&job()).await.unwrap();
+    assert_eq!(
+        (status.last_build_no, status.is_running),
+        (Some(2), Some(false))
+    );
+
+    // `null` clears the flags back to the defaults.
+    let cleared = control
+        .put_job(
+            JOB,
+            json!({"_sim_build_ms": null, "_sim_next_result": null}),
+        )
+        .await
+        .unwrap();
+    assert!(cleared.get("_sim_build_ms").is_none() && cleared.get("_sim_next_result").is_none());
+    let by_api = control.by_api().await.unwrap();
+    assert_eq!((by_api["ExecuteJob"], by_api["StopTheJob"]), (2, 1));
+    assert_eq!(by_api["ListBuildParameter"], 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_build_flag_is_refused_naming_it() {
+    let sim = simulator().await;
+    let control = sim.control();
+    for (body, flag) in [
+        (json!({"_sim_build_ms": 600_001}), "_sim_build_ms"),
+        (json!({"_sim_build_ms": "fast"}), "_sim_build_ms"),
+        (json!({"_sim_next_result": "running"}), "_sim_next_result"),
+        (json!({"_sim_next_result": 1}), "_sim_next_result"),
+    ] {
+        let err = control.put_job(JOB, body).await.unwrap_err();
+        assert_eq!(err.status(), Some(400));
+        assert!(err.to_string().contains(flag), "{err}");
+    }
+    sim.stop().await;
+}
