@@ -268,6 +268,26 @@ pub fn log_line(context: &Context, style: &BlockStyle, budget: usize) -> Option<
     log_block(context, style, budget).map(|block| Line::fixed(block, RANK_LOG))
 }
 
+/// A card's lines with its log block (when it has a context) inserted above the last line,
+/// the delivery id, which stays last: how the markdown platforms (Feishu, DingTalk, WeCom)
+/// add the log to each card of a batch of `cards`.
+pub fn with_log(
+    mut lines: Vec<Line>,
+    context: Option<&Context>,
+    (markup, style): (&Markup, &BlockStyle),
+    budget: usize,
+    cards: usize,
+    max: usize,
+) -> Vec<Line> {
+    if let Some(context) = context {
+        let room = log_budget(markup, &lines, budget, cards, max);
+        if let Some(log) = log_line(context, style, room) {
+            lines.insert(lines.len().saturating_sub(1), log);
+        }
+    }
+    lines
+}
+
 /// The Discord user id to mention: digits only (what `[[people]]` validation requires).
 pub fn discord_id(person: Option<&Person>) -> Option<&str> {
     checked(person?.discord.as_deref(), |b| b.is_ascii_digit(), 21)

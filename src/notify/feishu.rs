@@ -221,15 +221,15 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     let cards: Vec<Vec<Line>> = batch
         .iter()
         .map(|o| {
-            let mut lines = card_lines(o, single);
-            if let Some(context) = o.context {
-                let room = ctx::log_budget(&MARKDOWN, &lines, budget, batch.len(), LOG_MAX);
-                // Above the delivery id, which stays the card's last line.
-                if let Some(log) = ctx::log_line(context, &LOG, room) {
-                    lines.insert(lines.len().saturating_sub(1), log);
-                }
-            }
-            lines
+            let lines = card_lines(o, single);
+            ctx::with_log(
+                lines,
+                o.context,
+                (&MARKDOWN, &LOG),
+                budget,
+                batch.len(),
+                LOG_MAX,
+            )
         })
         .collect();
     loop {
