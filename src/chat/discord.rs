@@ -627,38 +627,11 @@ mod tests {
         assert!(parse_discord_public_key(&"zz".repeat(32)).is_err());
     }
 
-    fn failing_card(log: Vec<String>) -> JobCard {
-        JobCard {
-            id: crate::codearts::JobId::parse(&"a".repeat(32)).unwrap(),
-            info: crate::codearts::JobInfo {
-                job_name: Some("web".into()),
-                last_build_status: Some("failed".into()),
-                ..Default::default()
-            },
-            trend: Vec::new(),
-            watched: true,
-            link: None,
-            context: Some(Context {
-                build_no: Some(7),
-                branch: Some("main".into()),
-                commit: Some("0123456789abcdef".into()),
-                commit_message: Some("Fix *the* login".into()),
-                commit_url: Some("https://code.example/c/0123456789abcdef".into()),
-                triggered_by: Some("alice".into()),
-                failed_stage: Some("compile".into()),
-                error: Some("exit 1 @everyone".into()),
-                log_tail: log,
-                ..Context::default()
-            }),
-        }
-    }
-
     #[test]
     fn a_failing_card_shows_its_context_and_log_within_the_embed_limits() {
-        let data = render(&Reply::Card(Box::new(failing_card(vec![
-            "ok".into(),
-            "@everyone boom".into(),
-        ]))));
+        let data = render(&Reply::Card(Box::new(crate::chat::reply::failing_card(
+            vec!["ok".into(), "@everyone boom".into()],
+        ))));
         let embed = &data["embeds"][0];
         let fields = embed["fields"].to_string();
         for part in [
@@ -682,7 +655,9 @@ mod tests {
         let long: Vec<String> = (0..50)
             .map(|i| format!("{i} {}", "é".repeat(400)))
             .collect();
-        let data = render(&Reply::Card(Box::new(failing_card(long))));
+        let data = render(&Reply::Card(Box::new(crate::chat::reply::failing_card(
+            long,
+        ))));
         let embed = &data["embeds"][0];
         assert!(embed_len(embed) <= MAX_EMBED, "{}", embed_len(embed));
         let description = embed["description"].as_str().unwrap();

@@ -130,6 +130,34 @@ pub fn sparkline(scores: &[i64]) -> String {
         .collect()
 }
 
+/// A failing job's card with a context and this log tail, the same in every transport's tests.
+#[cfg(test)]
+pub(crate) fn failing_card(log: Vec<String>) -> JobCard {
+    JobCard {
+        id: crate::codearts::JobId::parse(&"a".repeat(32)).unwrap(),
+        info: crate::codearts::JobInfo {
+            job_name: Some("web".into()),
+            last_build_status: Some("failed".into()),
+            ..Default::default()
+        },
+        trend: Vec::new(),
+        watched: true,
+        link: None,
+        context: Some(Context {
+            build_no: Some(7),
+            branch: Some("main".into()),
+            commit: Some("0123456789abcdef".into()),
+            commit_message: Some("Fix *the* login".into()),
+            commit_url: Some("https://code.example/c/0123456789abcdef".into()),
+            triggered_by: Some("alice".into()),
+            failed_stage: Some("compile".into()),
+            error: Some("exit 1 @everyone".into()),
+            log_tail: log,
+            ..Context::default()
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

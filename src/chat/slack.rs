@@ -501,30 +501,16 @@ mod tests {
 
     #[test]
     fn a_failing_card_shows_its_context_and_log() {
-        let card = JobCard {
-            id: crate::codearts::JobId::parse(&"a".repeat(32)).unwrap(),
-            info: crate::codearts::JobInfo {
-                job_name: Some("web".into()),
-                last_build_status: Some("failed".into()),
-                ..Default::default()
-            },
-            trend: Vec::new(),
-            watched: true,
-            link: None,
-            context: Some(Context {
-                build_no: Some(7),
-                branch: Some("main".into()),
-                commit: Some("0123456789abcdef".into()),
-                commit_url: Some("https://code.example/c?a=1&b=2".into()),
-                triggered_by: Some("alice".into()),
-                failed_stage: Some("compile".into()),
-                error: Some("exit 1 <!channel>".into()),
-                log_tail: (0..50)
-                    .map(|i| format!("{i} {}", "<".repeat(200)))
-                    .collect(),
-                ..Context::default()
-            }),
-        };
+        let mut card = crate::chat::reply::failing_card(
+            (0..50)
+                .map(|i| format!("{i} {}", "<".repeat(200)))
+                .collect(),
+        );
+        if let Some(context) = card.context.as_mut() {
+            context.commit_message = None;
+            context.commit_url = Some("https://code.example/c?a=1&b=2".into());
+            context.error = Some("exit 1 <!channel>".into());
+        }
         let message = render(&Reply::Card(Box::new(card)));
         let blocks = message["blocks"].to_string();
         for part in [
