@@ -40,6 +40,21 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Job list pages read by the poller (ListProjectJobs, ListJob), by API and outcome.",
     ),
     (
+        "codearts_bot_contexts_total",
+        Kind::Counter,
+        "Failure contexts fetched, by outcome (done, partial, failed).",
+    ),
+    (
+        "codearts_bot_actions_total",
+        Kind::Counter,
+        "Actions on CodeArts from chat, by action (rerun, stop) and outcome (done, failed, already, refused).",
+    ),
+    (
+        "codearts_bot_http_connections_total",
+        Kind::Counter,
+        "Connections to the HTTP listener, by outcome (accepted, evicted to make room, refused).",
+    ),
+    (
         "codearts_bot_cycles_total",
         Kind::Counter,
         "Poll cycles run, by result (ok, source_unreachable, store_error).",

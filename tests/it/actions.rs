@@ -127,6 +127,13 @@ async fn rerun_runs_the_failed_builds_commit_and_parameters_once_however_many_as
         .discord(command("history", json!([{"name": "id", "value": job}])))
         .await;
     assert!(history.to_string().contains("rerun"), "{history}");
+    let metrics = bot.app.metrics.render();
+    for line in [
+        "codearts_bot_actions_total{action=\"rerun\",outcome=\"done\"} 1",
+        "codearts_bot_actions_total{action=\"rerun\",outcome=\"already\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 #[tokio::test]

@@ -147,6 +147,11 @@ async fn a_failure_alert_carries_its_stage_commit_author_and_scrubbed_log_and_is
         context.to_string().contains("[redacted]"),
         "the secrets' keys stay: {context}"
     );
+    assert!(
+        bot.metrics
+            .render()
+            .contains("codearts_bot_contexts_total{outcome=\"done\"} 1")
+    );
     let first = context_calls(&env.sim).await;
     assert!(
         (1..=6).contains(&first),

@@ -117,6 +117,11 @@ async fn two_thousand_slow_connections_keep_neither_healthz_nor_a_ping_nor_a_cyc
         signed_ping(&http, served.addr, &key).await,
         (200, json!({"type": 1}))
     );
+    let metrics = bot.metrics.render();
+    assert!(
+        metrics.contains("codearts_bot_http_connections_total{outcome=\"evicted\"}"),
+        "{metrics}"
+    );
     let report = tick(&bot).await;
     assert_eq!(report.ok, 2, "the poll cycle reaches CodeArts: {report:?}");
 
