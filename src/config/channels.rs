@@ -89,6 +89,9 @@ pub struct ChannelConfig {
     /// `"author"`: a failure alert mentions the person who ran the failed build, when
     /// `[[people]]` maps them (default: nobody is mentioned).
     pub mention: Option<Mention>,
+    /// More deliveries than this waiting on the channel at once are sent as one summary
+    /// (default 20; 0: never). The generic webhook keeps one POST per event whatever this says.
+    pub storm_threshold: Option<u32>,
 }
 
 /// Whom a channel's failure alerts mention.

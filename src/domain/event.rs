@@ -26,10 +26,11 @@ pub enum EventKind {
     SilenceEnded,
     IncidentReminder,
     FlakyDigest,
+    StormSummary,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::BuildFailed,
         EventKind::BuildRecovered,
         EventKind::BuildStillFailing,
@@ -46,6 +47,7 @@ impl EventKind {
         EventKind::SilenceEnded,
         EventKind::IncidentReminder,
         EventKind::FlakyDigest,
+        EventKind::StormSummary,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl EventKind {
             EventKind::SilenceEnded => "silence_ended",
             EventKind::IncidentReminder => "incident_reminder",
             EventKind::FlakyDigest => "flaky_digest",
+            EventKind::StormSummary => "storm_summary",
         }
     }
 
@@ -100,7 +103,8 @@ impl EventKind {
             EventKind::HealthDropped
             | EventKind::JobDisabled
             | EventKind::SilenceEnded
-            | EventKind::FlakyDigest => Severity::Warning,
+            | EventKind::FlakyDigest
+            | EventKind::StormSummary => Severity::Warning,
             EventKind::BuildRecovered
             | EventKind::JobEnabled
             | EventKind::HealthRecovered

@@ -57,6 +57,7 @@ impl Ctx {
             self.config.codearts.link_template.clone(),
             Arc::clone(&self.metrics),
             Arc::new(crate::notify::mention::Mentions::from_config(&self.config)),
+            Arc::new(crate::notify::storm::thresholds(&self.config)),
         )
     }
 }

@@ -24,6 +24,7 @@ use crate::store::{self, DueDelivery, PendingHead, Purpose, Settle, Store};
 use crate::util::metrics::Metrics;
 
 mod edit;
+mod storm;
 
 /// The incident and message a delivery updates in place: a failure of an open incident whose
 /// message this channel shows.
@@ -73,6 +74,8 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     /// Who failure alerts mention, per channel.
     mentions: Arc<Mentions>,
+    /// Each channel's storm threshold (channels that never summarise are absent).
+    storms: Arc<HashMap<String, u64>>,
     /// When each channel's recent messages went out, for pacing.
     sent_at: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
 }
@@ -85,6 +88,7 @@ impl Dispatcher {
         link_template: Option<String>,
         metrics: Arc<Metrics>,
         mentions: Arc<Mentions>,
+        storms: Arc<HashMap<String, u64>>,
     ) -> Self {
         Self {
             store,
@@ -93,6 +97,7 @@ impl Dispatcher {
             link_template,
             metrics,
             mentions,
+            storms,
             sent_at: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -313,6 +318,14 @@ impl Dispatcher {
                 );
             }
             if live.is_empty() {
+                return Ok(report);
+            }
+            // A storm: more waiting than anyone reads one by one; one summary instead.
+            if let Some(&threshold) = self.storms.get(channel)
+                && live.first().is_some_and(|d| d.purpose == Purpose::Post)
+                && self.store.due_count(channel, now).await? > threshold
+            {
+                report.add(self.post_storm(sink, channel, now).await?);
                 return Ok(report);
             }
             // A context that arrived after its alert: edited into the incident's message, or
@@ -555,6 +568,7 @@ mod tests {
             None,
             Arc::new(Metrics::new()),
             Arc::new(Mentions::default()),
+            Arc::default(),
         );
         assert_eq!(d.pacing_wait("hook"), Duration::ZERO);
         for _ in 0..9 {

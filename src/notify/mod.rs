@@ -37,6 +37,7 @@ pub mod platform;
 pub mod sink;
 pub mod slack;
 pub mod stdout;
+pub mod storm;
 pub mod webhook;
 pub mod wecom;
 pub(crate) mod wording;

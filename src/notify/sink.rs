@@ -204,6 +204,7 @@ mod tests {
             remind_every_mins: None,
             flaky_digest: false,
             mention: None,
+            storm_threshold: None,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -262,6 +263,7 @@ mod tests {
             remind_every_mins: None,
             flaky_digest: false,
             mention: None,
+            storm_threshold: None,
         }
     }
 

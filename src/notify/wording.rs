@@ -37,6 +37,7 @@ pub fn headline(kind: EventKind) -> &'static str {
         EventKind::SilenceEnded => "Silence ended, still broken",
         EventKind::IncidentReminder => "Still broken",
         EventKind::FlakyDigest => "Flaky jobs, daily digest",
+        EventKind::StormSummary => "Many jobs changed at once",
     }
 }
 
@@ -132,7 +133,8 @@ pub fn what_changed(event: &Event) -> Option<String> {
         | EventKind::SourceRecovered
         | EventKind::SilenceEnded
         | EventKind::IncidentReminder
-        | EventKind::FlakyDigest => None,
+        | EventKind::FlakyDigest
+        | EventKind::StormSummary => None,
         EventKind::JobRenamed => {
             let name = |i: Option<&crate::codearts::JobInfo>| {
                 i.and_then(|i| i.job_name.clone())

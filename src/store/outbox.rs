@@ -280,6 +280,19 @@ impl Store {
         Ok(out)
     }
 
+    /// How many of a channel's pending deliveries may be tried now.
+    pub async fn due_count(&self, channel: &str, now: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries
+             WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ?",
+        )
+        .bind(channel)
+        .bind(to_ms(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count(n))
+    }
+
     /// Marks several deliveries with one outcome, in one transaction: the messages that carried
     /// them were accepted, refused or will be retried together.
     pub async fn settle_many(&self, ids: &[&str], outcome: Settle<'_>) -> Result<()> {

@@ -21,3 +21,4 @@ mod ops;
 mod pipeline;
 mod projects;
 mod sinks;
+mod storms;

@@ -37,6 +37,7 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         remind_every_mins: None,
         flaky_digest: false,
         mention: None,
+        storm_threshold: None,
     }
 }
 
