@@ -131,5 +131,24 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("job-10"), "{text}");
+
+        // Every platform's card carries the summary, not only the title.
+        let out = crate::notify::Outgoing {
+            delivery_id: "d",
+            event: &storm,
+            link: None,
+            context: None,
+            mention: None,
+        };
+        let rendered = [
+            crate::notify::discord::render(&out).to_string(),
+            crate::notify::slack::render_batch(&[out]).to_string(),
+            crate::notify::feishu::render_batch(&[out]).to_string(),
+            crate::notify::dingtalk::render_batch(&[out]).to_string(),
+            crate::notify::wecom::render_batch(&[out]).to_string(),
+        ];
+        for card in rendered {
+            assert!(card.contains("and 15 more"), "{card}");
+        }
     }
 }

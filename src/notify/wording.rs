@@ -107,6 +107,22 @@ pub fn build_seconds(event: &Event) -> Option<f64> {
 /// The longest a job name or a fact's value may be on a card, before any platform limit.
 pub const VALUE_MAX: usize = 256;
 
+/// The longest the summary of a summary-only card may be (a storm's, a digest's).
+const SUMMARY_MAX: usize = 1000;
+
+/// Kinds whose summary says it all (nothing else on the card says what happened).
+fn summary_only(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SourceUnreachable
+            | EventKind::SourceRecovered
+            | EventKind::SilenceEnded
+            | EventKind::IncidentReminder
+            | EventKind::FlakyDigest
+            | EventKind::StormSummary
+    )
+}
+
 /// The words of a card's title: `🔴 Build failed: web-frontend` (raw, unescaped).
 pub fn title(event: &Event) -> String {
     format!(
@@ -128,7 +144,7 @@ pub fn what_changed(event: &Event) -> Option<String> {
         | EventKind::BuildStatusChanged => status_change(event),
         EventKind::HealthDropped | EventKind::HealthRecovered => health_change(event),
         EventKind::JobDisabled | EventKind::JobEnabled => disabled_change(event),
-        // The summary says it all: how long, and why.
+        // The summary says it all: how long, and why (see `summary_only`).
         EventKind::SourceUnreachable
         | EventKind::SourceRecovered
         | EventKind::SilenceEnded
@@ -199,9 +215,30 @@ pub fn card_facts(event: &Event, when: impl Fn(DateTime<Utc>) -> String) -> Vec<
 /// A card's facts as lines, each labelled the platform's way (`label` turns `"Status"` into,
 /// say, `"*Status:* "`), ranked for fitting.
 pub fn fact_lines(event: &Event, label: impl Fn(&str) -> String) -> Vec<Line> {
-    card_facts(event, utc_time)
+    // Kinds whose summary is the whole message (a storm, a digest, a reminder) show it first:
+    // these cards have no other facts worth the room.
+    let summary = summary_only(event.kind).then(|| {
+        let text = event
+            .summary
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        Line::new(
+            label("Summary"),
+            truncate_chars(&printable(&text), SUMMARY_MAX),
+            "",
+            95,
+        )
+    });
+    summary
         .into_iter()
-        .map(|fact| Line::new(label(fact.label), fact.value, "", fact.rank))
+        .chain(
+            card_facts(event, utc_time)
+                .into_iter()
+                .map(|fact| Line::new(label(fact.label), fact.value, "", fact.rank)),
+        )
         .collect()
 }
 
