@@ -323,7 +323,9 @@ impl Dispatcher {
             // A storm: more waiting than anyone reads one by one; one summary instead.
             if let Some(&threshold) = self.storms.get(channel)
                 && live.first().is_some_and(|d| d.purpose == Purpose::Post)
-                && self.store.due_count(channel, now).await? > threshold
+                && self
+                    .is_storm(channel, &live, sink.max_batch(), threshold, now)
+                    .await?
             {
                 report.add(self.post_storm(sink, channel, now).await?);
                 return Ok(report);
@@ -441,6 +443,27 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    /// Whether more than `threshold` deliveries wait on the channel. Counted in the store only
+    /// when the batch at hand is full (otherwise the batch is all that waits), so the usual
+    /// pass of one or two events costs no extra query.
+    async fn is_storm(
+        &self,
+        channel: &str,
+        live: &[DueDelivery],
+        max_batch: usize,
+        threshold: u64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, store::Error> {
+        let seen = live.len() as u64;
+        if seen > threshold {
+            return Ok(true);
+        }
+        if live.len() < max_batch {
+            return Ok(false);
+        }
+        Ok(self.store.due_count(channel, now).await? > threshold)
     }
 
     /// What the sink is handed for one delivery: the event, its link, its context and whom

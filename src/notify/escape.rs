@@ -75,13 +75,19 @@ pub fn plain_safe(text: &str) -> String {
 /// words) and before each formatting character (`*`, `_`, `~`, `` ` ``), which Slack cannot
 /// escape otherwise: a delimiter inside a word formats nothing.
 pub fn slack_safe(text: &str) -> String {
+    slack_escape(text, true)
+}
+
+/// Slack's entities for `&`, `<`, `>` and an inert `@`; with `formatting`, a zero-width space
+/// before each formatting character too (inside a code block they format nothing).
+fn slack_escape(text: &str, formatting: bool) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in printable(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '*' | '_' | '~' | '`' => {
+            '*' | '_' | '~' | '`' if formatting => {
                 out.push(ZWSP);
                 out.push(c);
             }
@@ -157,20 +163,7 @@ pub fn code_safe(text: &str) -> String {
 /// One untrusted line inside a Slack code block: Slack still reads `&`, `<` and `>` there, so
 /// they become entities; `@` is inert and backtick runs cannot close the block.
 pub fn slack_code_safe(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in printable(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '@' => {
-                out.push('@');
-                out.push(ZWSP);
-            }
-            _ => out.push(c),
-        }
-    }
-    break_fences(&out)
+    break_fences(&slack_escape(text, false))
 }
 
 /// A link as the target of Slack's `<url|label>`: the characters that would end the target
