@@ -2,6 +2,7 @@
 //! incidents, silences, the "monitoring blind" state and job ids as people type them. No I/O,
 //! no clock: callers pass the time.
 
+pub mod buttons;
 pub mod context;
 pub mod detect;
 pub mod event;

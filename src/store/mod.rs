@@ -9,6 +9,7 @@
 mod actions;
 mod alerts;
 mod bulk_read;
+mod buttons;
 mod contexts;
 mod db;
 mod observations;
@@ -18,6 +19,7 @@ mod watch;
 mod watch_diff;
 
 pub use actions::{ActionRow, Begun, NewAction, Settled};
+pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
 pub use observations::{Observed, Recorded};

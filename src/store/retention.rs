@@ -14,6 +14,8 @@ pub struct Pruned {
     pub events: u64,
     /// Failure contexts not updated since the cutoff.
     pub contexts: u64,
+    /// Card buttons that expired before the cutoff.
+    pub buttons: u64,
 }
 
 impl Store {
@@ -59,6 +61,14 @@ impl Store {
                 batch,
             )
             .await?;
+        let buttons = self
+            .delete_in_batches(
+                "DELETE FROM buttons WHERE id IN
+                   (SELECT id FROM buttons WHERE expires_at < ? LIMIT ?)",
+                cutoff,
+                batch,
+            )
+            .await?;
         sqlx::query("PRAGMA incremental_vacuum(2000)")
             .execute(&self.pool)
             .await?;
@@ -67,6 +77,7 @@ impl Store {
             deliveries,
             events,
             contexts,
+            buttons,
         })
     }
 
