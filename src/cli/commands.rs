@@ -223,6 +223,7 @@ pub(super) async fn notify_test(config: &Config, name: &str) -> Result<(), Failu
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
     match sink.send(&out).await {
         Ok(()) => {

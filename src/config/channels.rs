@@ -92,6 +92,12 @@ pub struct ChannelConfig {
     /// More deliveries than this waiting on the channel at once are sent as one summary
     /// (default 20; 0: never). The generic webhook keeps one POST per event whatever this says.
     pub storm_threshold: Option<u32>,
+    /// The channel's IANA timezone (default `UTC`): its "Mute until 09:00" button ends at
+    /// 09:00 there.
+    pub timezone: Option<String>,
+    /// Re-run, Ack and Mute buttons on the channel's failure cards, where the platform carries
+    /// them and clicks can reach the bot (default true; docs/actions.md, "Buttons").
+    pub buttons: Option<bool>,
 }
 
 /// Whom a channel's failure alerts mention.
@@ -161,6 +167,14 @@ impl ChannelConfig {
     }
 
     /// Whether the channel watches every job the credentials can see (`projects = ["*"]`).
+    /// The channel's timezone (validated; UTC when absent).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
     pub fn watches_everything(&self) -> bool {
         self.projects.iter().flatten().any(|p| p == EVERY_PROJECT)
     }
@@ -222,6 +236,13 @@ impl ChannelConfig {
         {
             problems.push(format!(
                 "{key}.remind_every_mins: {every} is out of range (10 to 10080, a week)"
+            ));
+        }
+        if let Some(tz) = &self.timezone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            problems.push(format!(
+                "{key}.timezone: {tz:?} is not an IANA timezone name (e.g. Asia/Shanghai, Europe/Berlin, UTC)"
             ));
         }
         for (j, project) in self.projects.iter().flatten().enumerate() {

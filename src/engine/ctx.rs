@@ -59,5 +59,6 @@ impl Ctx {
             Arc::new(crate::notify::mention::Mentions::from_config(&self.config)),
             Arc::new(crate::notify::storm::thresholds(&self.config)),
         )
+        .with_buttons(crate::notify::buttons::channels_with_buttons(&self.config))
     }
 }

@@ -51,6 +51,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(20, 60)],
     signing: Signing::SecretInQuery,
     edits_messages: false,
+    buttons: false,
     size_limit: Some(SizeLimit {
         applies_to: "markdown text",
         max: TEXT_MAX,
@@ -297,6 +298,7 @@ mod tests {
             link: Some("https://console.example/job/(f5af)"),
             context: None,
             mention: None,
+            buttons: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(msg["markdown"]["title"], "🔴 Build failed: web-frontend");
@@ -329,6 +331,7 @@ mod tests {
             link: None,
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         };
         let msg = render_batch(&[out(&ev)]);
         assert_eq!(
@@ -408,6 +411,7 @@ mod tests {
                 link: None,
                 context: None,
                 mention: None,
+                buttons: None,
             })
             .collect();
         let msg = render_batch(&batch);

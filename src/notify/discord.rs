@@ -77,6 +77,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(5, 2), Window::per_secs(30, 60)],
     signing: Signing::None,
     edits_messages: true,
+    buttons: false,
     size_limit: Some(SizeLimit {
         applies_to: "all embeds of one message",
         max: EMBEDS_TOTAL_MAX,
@@ -139,7 +140,12 @@ impl DiscordSink {
             .filter(|(k, _)| k == "thread_id")
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        url.set_query((!kept.is_empty()).then(|| kept.join("&")).as_deref());
+        let mut query = kept.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str("with_components=true");
+        url.set_query(Some(&query));
         let body = http::encode(payload)?;
         let answer = http::send_json(
             &self.http,
@@ -192,19 +198,23 @@ pub fn render_incident(
     payload
 }
 
-/// Adds `wait=true` to the URL's query, keeping whatever else it holds (`thread_id`).
+/// Adds `wait=true` (answer with the message, for its id) and `with_components=true` (a
+/// webhook the application does not own may then carry the link button) to the URL's query,
+/// keeping whatever else it holds (`thread_id`).
 fn with_wait(mut url: reqwest::Url) -> reqwest::Url {
     let kept: Vec<&str> = url
         .query()
         .unwrap_or("")
         .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("wait"))
+        .filter(|pair| {
+            !pair.is_empty() && !matches!(pair.split('=').next(), Some("wait" | "with_components"))
+        })
         .collect();
     let mut query = kept.join("&");
     if !query.is_empty() {
         query.push('&');
     }
-    query.push_str("wait=true");
+    query.push_str("wait=true&with_components=true");
     url.set_query(Some(&query));
     url
 }
@@ -347,6 +357,12 @@ fn render_with(batch: &[Outgoing<'_>], mut incident: Option<Field>) -> Value {
         "allowed_mentions": { "parse": [] },
         "embeds": embeds,
     });
+    if let [only] = batch {
+        // Always written on a card of its own, so an edit also removes buttons that no
+        // longer apply (a resolved incident keeps only its link).
+        payload["components"] =
+            super::buttons::discord_components(only.buttons, only.link).unwrap_or(json!([]));
+    }
     if !users.is_empty() {
         let content: Vec<String> = users.iter().map(|id| format!("<@{id}>")).collect();
         payload["content"] = json!(truncate_utf16(&content.join(" "), CONTENT_MAX));
@@ -613,6 +629,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         assert_eq!(msg["username"], USERNAME);
         assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
@@ -652,6 +669,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         let embed = &msg["embeds"][0];
         let title = embed["title"].as_str().unwrap();
@@ -686,6 +704,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         let embed = &msg["embeds"][0];
         assert!(
@@ -712,6 +731,7 @@ mod tests {
                 link: None,
                 context: None,
                 mention: None,
+                buttons: None,
             });
             assert_eq!(msg["embeds"][0]["color"], colour, "{kind}");
         }
@@ -729,6 +749,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         let description = msg["embeds"][0]["description"].as_str().unwrap();
         assert!(
@@ -747,6 +768,7 @@ mod tests {
                 link,
                 context: None,
                 mention: None,
+                buttons: None,
             })
         };
         assert_eq!(
@@ -770,6 +792,7 @@ mod tests {
                     link: None,
                     context: None,
                     mention: None,
+                    buttons: None,
                 })
                 .collect();
             let msg = render_batch(&batch);
@@ -809,6 +832,7 @@ mod tests {
             link: Some("https://console.example/job/1"),
             context: Some(context),
             mention,
+            buttons: None,
         }
     }
 
@@ -965,15 +989,15 @@ mod tests {
         let url = |s: &str| with_wait(reqwest::Url::parse(s).unwrap()).to_string();
         assert_eq!(
             url("https://d.example/api/webhooks/1/t"),
-            "https://d.example/api/webhooks/1/t?wait=true"
+            "https://d.example/api/webhooks/1/t?wait=true&with_components=true"
         );
         assert_eq!(
             url("https://d.example/api/webhooks/1/t?thread_id=9"),
-            "https://d.example/api/webhooks/1/t?thread_id=9&wait=true"
+            "https://d.example/api/webhooks/1/t?thread_id=9&wait=true&with_components=true"
         );
         assert_eq!(
             url("https://d.example/api/webhooks/1/t?wait=false&thread_id=9"),
-            "https://d.example/api/webhooks/1/t?thread_id=9&wait=true"
+            "https://d.example/api/webhooks/1/t?thread_id=9&wait=true&with_components=true"
         );
     }
 }

@@ -25,6 +25,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(5, 5)],
     signing: Signing::None,
     edits_messages: true,
+    buttons: true,
     size_limit: discord::FACTS.size_limit,
 };
 
@@ -201,6 +202,7 @@ mod tests {
                 link: None,
                 context: Some(&context),
                 mention,
+                buttons: None,
             }])
         };
         let msg = with(Some(&person));

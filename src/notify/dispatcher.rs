@@ -5,7 +5,7 @@
 //! exponential backoff and jitter (or after the service's `Retry-After`); a delivery that can
 //! never succeed is marked failed and logged loudly.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use super::mention::Mentions;
 use super::outgoing::{Outgoing, render_link};
 use super::sink::Sink;
 use crate::config::DeliveryConfig;
+use crate::domain::buttons::{ButtonAction, CardButtons};
 use crate::store::{self, DueDelivery, PendingHead, Purpose, Settle, Store};
 use crate::util::metrics::Metrics;
 
@@ -78,6 +79,8 @@ pub struct Dispatcher {
     storms: Arc<HashMap<String, u64>>,
     /// When each channel's recent messages went out, for pacing.
     sent_at: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
+    /// Channels whose failure cards carry buttons.
+    buttons: Arc<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -99,7 +102,43 @@ impl Dispatcher {
             mentions,
             storms,
             sent_at: Arc::new(Mutex::new(HashMap::new())),
+            buttons: Arc::default(),
         }
+    }
+
+    /// The channels whose failure cards carry buttons
+    /// ([`crate::notify::buttons::channels_with_buttons`]).
+    pub fn with_buttons(mut self, channels: HashSet<String>) -> Self {
+        self.buttons = Arc::new(channels);
+        self
+    }
+
+    /// The buttons of `d`'s card on `channel`: a failure's own card on a channel with buttons.
+    /// A card sent again (a retry, an edit of the same delivery) keeps its ids.
+    async fn card_buttons(
+        &self,
+        channel: &str,
+        d: &DueDelivery,
+    ) -> Result<Option<CardButtons>, store::Error> {
+        let failure = matches!(
+            d.event.kind,
+            crate::domain::event::EventKind::BuildFailed
+                | crate::domain::event::EventKind::BuildStillFailing
+        );
+        if !failure || d.event.job_id.is_empty() || !self.buttons.contains(channel) {
+            return Ok(None);
+        }
+        let buttons = self
+            .store
+            .issue_card_buttons(
+                Some(&d.id),
+                &d.event.job_id,
+                Some(channel),
+                &ButtonAction::FAILURE_CARD,
+                Utc::now(),
+            )
+            .await?;
+        Ok(Some(buttons))
     }
 
     /// One pass: every channel whose oldest delivery is due (and, unless `flush`, has waited
@@ -371,10 +410,17 @@ impl Dispatcher {
         live: &[DueDelivery],
     ) -> Result<DispatchReport, store::Error> {
         let links: Vec<Option<String>> = live.iter().map(|d| self.link(d)).collect();
+        let buttons = match live {
+            [only] => self.card_buttons(channel, only).await?,
+            _ => None,
+        };
         let batch: Vec<Outgoing<'_>> = live
             .iter()
             .zip(&links)
-            .map(|(d, link)| self.outgoing(d, link.as_deref()))
+            .map(|(d, link)| Outgoing {
+                buttons: buttons.as_ref(),
+                ..self.outgoing(d, link.as_deref())
+            })
             .collect();
         self.note_sent(channel);
         let outcome = sink.send_batch_for_id(&batch).await;
@@ -477,6 +523,7 @@ impl Dispatcher {
             mention: self
                 .mentions
                 .for_event(&d.channel, &d.event, d.context.as_ref()),
+            buttons: None,
         }
     }
 

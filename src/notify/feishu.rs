@@ -47,6 +47,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(5, 1), Window::per_secs(100, 60)],
     signing: Signing::SecretInBody,
     edits_messages: false,
+    buttons: false,
     size_limit: Some(SizeLimit {
         applies_to: "request body",
         max: BODY_MAX,
@@ -304,6 +305,7 @@ mod tests {
             link: Some("https://console.example/job/f5af"),
             context: None,
             mention: None,
+            buttons: None,
         }]);
         assert_eq!(msg["msg_type"], "interactive");
         let card = &msg["card"];
@@ -343,6 +345,7 @@ mod tests {
             link: Some("https://console.example/job/f5af"),
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         };
         let msg = render_batch(&[out(&ev)]);
         let size = msg.to_string().len();
@@ -408,6 +411,7 @@ mod tests {
                 link: Some("https://console.example/job/f5af"),
                 context: None,
                 mention: None,
+                buttons: None,
             })
             .collect();
         let msg = render_batch(&batch);

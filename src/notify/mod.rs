@@ -22,6 +22,7 @@
 //! error, log line or `Debug` output here ever contains one.
 
 pub(crate) mod context_text;
+pub mod buttons;
 pub mod dingtalk;
 pub mod discord;
 pub mod discord_bot;

@@ -2,6 +2,7 @@
 //! link, and how that link is filled in from `codearts.link_template`.
 
 use crate::config::Person;
+use crate::domain::buttons::CardButtons;
 use crate::domain::context::Context;
 use crate::domain::event::Event;
 
@@ -23,6 +24,9 @@ pub struct Outgoing<'a> {
     /// Who to mention: the person who ran the failed build, when the channel has
     /// `mention = "author"` and `[[people]]` maps them. Never anyone else.
     pub mention: Option<&'a Person>,
+    /// The card's buttons (Re-run, Ack, Mute), on channels whose platform carries them and
+    /// whose clicks reach the bot; `None` elsewhere and on grouped messages.
+    pub buttons: Option<&'a CardButtons>,
 }
 
 /// Fills in a `codearts.link_template`: `{job_id}` and `{project_id}` (empty when unknown)

@@ -76,6 +76,9 @@ pub struct PlatformFacts {
     pub signing: Signing,
     /// Whether a posted message can be edited later (incidents are then edited in place).
     pub edits_messages: bool,
+    /// Whether a card can carry buttons whose clicks come back to the bot (Discord messages
+    /// the application posts, Slack apps); the rest carry only the link.
+    pub buttons: bool,
     /// The size limit that bounds a message, when there is one.
     pub size_limit: Option<SizeLimit>,
 }

@@ -205,6 +205,8 @@ mod tests {
             flaky_digest: false,
             mention: None,
             storm_threshold: None,
+            timezone: None,
+            buttons: None,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -264,6 +266,8 @@ mod tests {
             flaky_digest: false,
             mention: None,
             storm_threshold: None,
+            timezone: None,
+            buttons: None,
         }
     }
 

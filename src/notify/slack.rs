@@ -69,6 +69,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(1, 1)],
     signing: Signing::None,
     edits_messages: false,
+    buttons: true,
     size_limit: Some(SizeLimit {
         applies_to: "a section block's text",
         max: SECTION_TEXT_MAX,
@@ -155,7 +156,14 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
         batch.split_at(BLOCKS_MAX - 2)
     };
     // Blocks left for the context once every event has its section (and the summary its).
-    let mut spare = BLOCKS_MAX.saturating_sub(1 + shown.len() + usize::from(!rest.is_empty()));
+    // A card of its own carries its buttons (the link stays beside the facts).
+    let actions = match batch {
+        [only] => super::buttons::slack_actions(only.buttons, None),
+        _ => None,
+    };
+    let mut spare = BLOCKS_MAX.saturating_sub(
+        1 + shown.len() + usize::from(!rest.is_empty()) + usize::from(actions.is_some()),
+    );
     let log_budget = SECTION_TEXT_MAX.min(LOG_TOTAL_MAX / shown.len().max(1));
     for (i, out) in shown.iter().enumerate() {
         blocks.push(section(out, single, i));
@@ -168,6 +176,7 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     if !rest.is_empty() {
         blocks.push(summary_section(rest));
     }
+    blocks.extend(actions);
     json!({
         "text": fallback(batch),
         "blocks": blocks,
@@ -403,6 +412,7 @@ mod tests {
             link: Some("https://console.example/job/f5af"),
             context: None,
             mention: None,
+            buttons: None,
         }]);
         assert_eq!(msg["text"], "🔴 Build failed: web-frontend");
         let blocks = msg["blocks"].as_array().unwrap();
@@ -436,6 +446,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         }]);
         let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(text::utf16_len(header) <= HEADER_MAX, "{header}");
@@ -472,6 +483,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         }]);
         for section in section_texts(&msg) {
             assert!(text::utf16_len(&section) <= SECTION_TEXT_MAX);
@@ -517,6 +529,7 @@ mod tests {
             link: None,
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         }]);
         assert_block_limits(&msg);
         assert_eq!(msg["text"], "<@U012ABCDEF> 🔴 Build failed: web-frontend");
@@ -571,6 +584,7 @@ mod tests {
                 link: None,
                 context: Some(&context),
                 mention: Some(&person),
+                buttons: None,
             })
             .collect();
         let msg = render_batch(&batch);
@@ -617,6 +631,7 @@ mod tests {
                 link: None,
                 context: None,
                 mention: None,
+                buttons: None,
             })
             .collect();
         let msg = render_batch(&batch);

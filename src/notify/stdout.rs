@@ -39,6 +39,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[],
     signing: Signing::None,
     edits_messages: false,
+    buttons: false,
     size_limit: None,
 };
 
@@ -202,6 +203,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         assert_eq!(
             card,
@@ -234,6 +236,7 @@ mod tests {
                 link,
                 context: None,
                 mention: None,
+                buttons: None,
             })
         };
         assert!(
@@ -258,6 +261,7 @@ mod tests {
             link: None,
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         });
         assert!(
             card.starts_with(
@@ -290,6 +294,7 @@ mod tests {
             link: None,
             context: Some(&why),
             mention: None,
+            buttons: None,
         });
         assert!(
             card.contains("\n   why          disabled by bob at 2026-11-30 10:02 UTC: migrating\n"),
@@ -314,6 +319,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         assert!(!card.contains('\x1b'), "{card:?}");
         assert!(card.contains("status       success (last seen)"), "{card}");

@@ -139,6 +139,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         };
         let rendered = [
             crate::notify::discord::render(&out).to_string(),

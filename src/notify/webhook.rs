@@ -48,6 +48,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(10, 1)],
     signing: Signing::SecretInHeader,
     edits_messages: false,
+    buttons: false,
     size_limit: None,
 };
 
@@ -226,6 +227,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let keys: Vec<&str> = value
@@ -278,6 +280,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         let with = body(&Outgoing {
             delivery_id: "dlv-1",
@@ -285,6 +288,7 @@ mod tests {
             link: None,
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         });
         let (none, nobody, before) = plain(&without);
         assert_eq!((none, nobody), (None, None), "absent keys, not null");
@@ -323,6 +327,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(value["current"].is_null());
@@ -369,6 +374,7 @@ mod tests {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         };
         let raw = body(&out);
         assert_eq!(raw, body(&out), "the body must be deterministic");

@@ -42,6 +42,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     pacing: &[Window::per_secs(20, 60)],
     signing: Signing::None,
     edits_messages: false,
+    buttons: false,
     size_limit: Some(SizeLimit {
         applies_to: "markdown content",
         max: CONTENT_MAX,
@@ -240,6 +241,7 @@ mod tests {
             link: Some("https://console.example/job/f5af"),
             context: None,
             mention: None,
+            buttons: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(
@@ -267,6 +269,7 @@ mod tests {
             link: None,
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         };
         let text = content(&render_batch(&[out(&ev)]));
         assert!(text.len() <= CONTENT_MAX, "{}", text.len());
@@ -308,6 +311,7 @@ mod tests {
                     link: Some("https://console.example/job/f5af"),
                     context: None,
                     mention: None,
+                    buttons: None,
                 })
                 .collect();
             let msg = render_batch(&batch);

@@ -390,14 +390,14 @@ async fn an_incident_is_one_discord_message_edited_in_place_across_a_restart_the
         vec![
             (
                 "POST".to_owned(),
-                "/api/webhooks/1/tok?wait=true".to_owned()
+                "/api/webhooks/1/tok?wait=true&with_components=true".to_owned()
             ),
             ("PATCH".to_owned(), edit_path.clone()),
             ("PATCH".to_owned(), edit_path.clone()),
             ("PATCH".to_owned(), edit_path.clone()),
             (
                 "POST".to_owned(),
-                "/api/webhooks/1/tok?wait=true".to_owned()
+                "/api/webhooks/1/tok?wait=true&with_components=true".to_owned()
             ),
             ("PATCH".to_owned(), edit_path.clone()),
         ],

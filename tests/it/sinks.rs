@@ -38,6 +38,8 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         flaky_digest: false,
         mention: None,
         storm_threshold: None,
+        timezone: None,
+        buttons: None,
     }
 }
 
@@ -107,6 +109,7 @@ async fn webhook_sink_delivers_the_contract_body_signed_with_the_channel_secret(
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -162,6 +165,7 @@ async fn webhook_without_a_secret_is_sent_unsigned() {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -182,6 +186,7 @@ async fn discord_sink_posts_one_embed_with_wait_true_keeping_the_thread() {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -191,7 +196,7 @@ async fn discord_sink_posts_one_embed_with_wait_true_keeping_the_thread() {
     let request = &received[0];
     assert_eq!(
         request.path,
-        format!("/api/webhooks/123/{TOKEN}?thread_id=77&wait=true")
+        format!("/api/webhooks/123/{TOKEN}?thread_id=77&wait=true&with_components=true")
     );
     assert_eq!(request.header("content-type"), Some("application/json"));
     let body = request.json();
@@ -216,6 +221,7 @@ async fn discord_rate_limit_is_retried_after_its_retry_after_then_accepted() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
 
     let first = sink.send(&out).await;
@@ -250,6 +256,7 @@ async fn webhook_server_error_is_retried_after_the_header_delay() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
 
     let first = sink.send(&out).await;
@@ -279,6 +286,7 @@ async fn deleted_discord_webhook_is_permanent_with_discords_message() {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -305,6 +313,7 @@ async fn stopped_server_is_retried_and_the_error_shows_no_url_or_secret() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
     // A first send leaves a pooled keep-alive connection behind: stop must cut it too.
     assert_eq!(webhook.send(&out).await, Ok(()));
@@ -335,6 +344,7 @@ async fn stop_cuts_a_request_waiting_for_a_slow_answer() {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         })
         .await
     };
@@ -377,6 +387,7 @@ async fn a_service_slower_than_the_timeout_is_retried() {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -476,6 +487,7 @@ fn outgoing<'a>(events: &'a [Event], ids: &'a [String]) -> Vec<Outgoing<'a>> {
             link: Some(LINK),
             context: None,
             mention: None,
+            buttons: None,
         })
         .collect()
 }
@@ -566,6 +578,7 @@ async fn slack_sink_posts_block_kit_with_every_fact_and_a_link_button() {
             link: Some(LINK),
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -612,6 +625,7 @@ async fn slack_answers_are_classified_ok_permanent_and_retry_after() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
 
     let ok = sink.send(&out).await;
@@ -661,6 +675,7 @@ async fn feishu_sink_posts_an_interactive_card_signed_with_the_documented_algori
             link: Some(LINK),
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -729,6 +744,7 @@ async fn feishu_result_codes_decide_between_sent_retried_and_refused() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
 
     let mut results = Vec::new();
@@ -771,6 +787,7 @@ async fn dingtalk_sink_posts_markdown_mentioning_nobody_signed_in_the_query() {
             link: Some(LINK),
             context: None,
             mention: None,
+            buttons: None,
         })
         .await;
 
@@ -835,6 +852,7 @@ async fn dingtalk_errcodes_decide_between_sent_retried_and_refused() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
 
     let throttled = sink.send(&out).await;
@@ -870,6 +888,7 @@ async fn wecom_sink_posts_markdown_and_reads_its_errcode() {
         link: Some(LINK),
         context: None,
         mention: None,
+        buttons: None,
     };
 
     let throttled = sink.send(&out).await;
@@ -1108,6 +1127,7 @@ async fn chat_platforms_unreachable_are_retried_without_showing_a_credential() {
         link: None,
         context: None,
         mention: None,
+        buttons: None,
     };
 
     for sink in &sinks {
@@ -1188,6 +1208,7 @@ async fn discord_webhook_carries_the_failure_context_and_mentions_exactly_the_au
             link: Some(LINK),
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         })
         .await;
 
@@ -1249,6 +1270,7 @@ async fn discord_batch_of_ten_failures_with_context_stays_valid_and_allows_only_
             link: Some(LINK),
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         })
         .collect();
 
@@ -1281,6 +1303,7 @@ async fn slack_send_carries_the_failure_context_and_mentions_the_member() {
             link: Some(LINK),
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         })
         .await;
 
@@ -1352,6 +1375,7 @@ async fn webhook_body_carries_the_context_as_its_json_and_the_mentioned_person()
             link: None,
             context: Some(&context),
             mention: Some(&person),
+            buttons: None,
         })
         .await;
 

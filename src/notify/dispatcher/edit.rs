@@ -6,6 +6,7 @@ use tracing::{info, warn};
 
 use super::{DispatchReport, Dispatcher, editable};
 use crate::notify::error::SendError;
+use crate::notify::outgoing::Outgoing;
 use crate::notify::sink::Sink;
 use crate::store::{self, DueDelivery, Settle};
 
@@ -22,7 +23,11 @@ impl Dispatcher {
             return self.post(sink, channel, std::slice::from_ref(d)).await;
         };
         let link = self.link(d);
-        let out = self.outgoing(d, link.as_deref());
+        let buttons = self.card_buttons(channel, d).await?;
+        let out = Outgoing {
+            buttons: buttons.as_ref(),
+            ..self.outgoing(d, link.as_deref())
+        };
         self.note_sent(channel);
         match sink.edit_incident(message, &out, incident).await {
             Ok(()) => {
@@ -66,7 +71,11 @@ impl Dispatcher {
                 .await;
         };
         let link = self.link(d);
-        let out = self.outgoing(d, link.as_deref());
+        let buttons = self.card_buttons(channel, d).await?;
+        let out = Outgoing {
+            buttons: buttons.as_ref(),
+            ..self.outgoing(d, link.as_deref())
+        };
         self.note_sent(channel);
         let outcome = sink.edit_incident(message, &out, incident).await;
         let mut report = match outcome {

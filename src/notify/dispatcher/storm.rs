@@ -44,6 +44,7 @@ impl Dispatcher {
             link: None,
             context: None,
             mention: None,
+            buttons: None,
         };
         self.note_sent(channel);
         let mut report = DispatchReport {
