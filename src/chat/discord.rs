@@ -90,6 +90,9 @@ pub struct Interaction {
     pub member: Option<Member>,
     pub user: Option<IdOnly>,
     pub data: Option<Data>,
+    /// A component interaction's message: the card whose button was clicked.
+    #[serde(default)]
+    pub message: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -116,6 +119,9 @@ pub struct Data {
     pub name: String,
     #[serde(default)]
     pub options: Vec<CommandOption>,
+    /// A component interaction's button id (`cb1:<id>`).
+    #[serde(default)]
+    pub custom_id: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -256,7 +262,16 @@ pub async fn autocomplete(chat: &Chat, interaction: &Interaction) -> Value {
 /// ephemeral for errors and logs, never a mention.
 pub fn render(reply: &Reply) -> Value {
     let mut data = match reply {
-        Reply::Card(card) => json!({"embeds": [card_embed(card)]}),
+        Reply::Card(card) => {
+            let mut data = json!({"embeds": [card_embed(card)]});
+            if let Some(rows) = crate::notify::buttons::discord_components(
+                card.buttons.as_ref(),
+                card.link.as_deref(),
+            ) {
+                data["components"] = rows;
+            }
+            data
+        }
         Reply::List { title, lines, more } => json!({"embeds": [list_embed(title, lines, *more)]}),
         Reply::Log(log) => json!({"content": log_content(log)}),
         Reply::Done(text) | Reply::Error(text) => {
@@ -494,6 +509,8 @@ async fn interactions(
     match interaction.kind {
         1 => Json(json!({"type": 1})).into_response(),
         2 => Json(command_response(&endpoint, interaction).await).into_response(),
+        3 => Json(super::discord_buttons::answer_in_time(&endpoint.chat, &interaction).await)
+            .into_response(),
         4 => Json(autocomplete(&endpoint.chat, &interaction).await).into_response(),
         other => {
             warn!(kind = other, "unsupported Discord interaction type");
@@ -708,6 +725,7 @@ mod tests {
             data: Some(Data {
                 name: name.to_owned(),
                 options: Vec::new(),
+                ..Data::default()
             }),
             ..Interaction::default()
         };

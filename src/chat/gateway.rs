@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use serenity::all::{
-    CommandDataOptionValue, CommandInteraction, Context, EventHandler, GatewayIntents, GuildId,
+    CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context, EventHandler, GatewayIntents, GuildId,
     Http, InteractionId, Ready,
 };
 use tracing::{info, warn};
 
 use super::discord::{self, CommandOption, Data, IdOnly, Interaction, Member};
+use super::discord_buttons;
 use super::handler::Chat;
 use super::reply::Reply;
 
@@ -62,8 +63,18 @@ pub fn from_serenity(cmd: &CommandInteraction, kind: u8) -> Interaction {
         data: Some(Data {
             name: cmd.data.name.clone(),
             options,
+            custom_id: String::new(),
         }),
+        message: None,
     }
+}
+
+/// A button click (component interaction) in the shape the shared handler reads: serenity's
+/// own JSON of it, which is Discord's.
+pub fn component(click: &ComponentInteraction) -> Option<Interaction> {
+    let mut value = serde_json::to_value(click).ok()?;
+    value["type"] = json!(3);
+    serde_json::from_value(value).ok()
 }
 
 /// Answers one interaction through serenity's HTTP client: autocomplete (type 4) with
@@ -143,6 +154,22 @@ impl EventHandler for Handler {
         let ours = match &interaction {
             serenity::all::Interaction::Command(cmd) => from_serenity(cmd, 2),
             serenity::all::Interaction::Autocomplete(cmd) => from_serenity(cmd, 4),
+            serenity::all::Interaction::Component(click) => {
+                let Some(ours) = component(click) else {
+                    warn!("a Discord button click could not be read");
+                    return;
+                };
+                let answer = discord_buttons::answer_in_time(&self.chat, &ours).await;
+                let id = InteractionId::new(ours.id.parse().unwrap_or(1));
+                if let Err(e) = ctx
+                    .http
+                    .create_interaction_response(id, &ours.token, &answer, Vec::new())
+                    .await
+                {
+                    warn!(error = %e, "cannot answer a Discord button click");
+                }
+                return;
+            }
             _ => return,
         };
         if let Err(e) = respond(&self.chat, &ctx.http, &ours).await {

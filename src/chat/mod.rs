@@ -7,7 +7,9 @@
 
 pub mod commands;
 pub mod discord;
+pub mod discord_buttons;
 pub mod gateway;
+pub mod buttons;
 mod handler;
 mod invoker;
 mod late;
@@ -15,6 +17,7 @@ pub mod limits;
 mod reply;
 pub mod signed;
 pub mod slack;
+pub mod slack_actions;
 mod tail;
 
 pub use commands::Command;

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::codearts::{JobId, JobInfo};
+use crate::domain::buttons::CardButtons;
 use crate::domain::context::Context;
 
 /// Most lines a list reply shows.
@@ -22,6 +23,8 @@ pub struct JobCard {
     /// Why the last build failed, when the job is failing and the bot fetched it (already
     /// redacted, as every stored context is).
     pub context: Option<Context>,
+    /// Re-run, Stop, Ack and Mute, as the job's state allows (issued for this answer).
+    pub buttons: Option<CardButtons>,
 }
 
 /// The tail of a job's last build log, as `/log` answers it.
@@ -155,6 +158,7 @@ pub(crate) fn failing_card(log: Vec<String>) -> JobCard {
             log_tail: log,
             ..Context::default()
         }),
+        buttons: None,
     }
 }
 

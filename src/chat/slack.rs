@@ -215,7 +215,11 @@ fn card_message(card: &JobCard) -> Value {
     if let Some(context) = &card.context {
         blocks.extend(context_blocks(context));
     }
-    if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
+    if let Some(actions) =
+        crate::notify::buttons::slack_actions(card.buttons.as_ref(), card.link.as_deref())
+    {
+        blocks.push(actions);
+    } else if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button",
             "text": {"type": "plain_text", "text": "Open in CodeArts"}, "url": link}]}));
     }

@@ -3,6 +3,7 @@
 //!
 //! - `POST /discord/interactions` (with `[discord] public_key`): [`crate::chat::discord`].
 //! - `POST /slack/commands` (with `[slack] signing_secret`): [`crate::chat::slack`].
+//! - `POST /slack/interactions` (the same): button clicks, [`crate::chat::slack_actions`].
 //! - `GET /healthz`: 200 `ok` while the process runs.
 //! - `GET /readyz`: 200 when the database answers and the last poll cycle that reached
 //!   CodeArts is at most three schedule intervals old (or the bot started less than three
@@ -49,7 +50,8 @@ pub fn router(ctx: Ctx) -> Router {
         router = router.merge(crate::chat::discord::routes(chat.clone(), key));
     }
     if let Some(secret) = &ctx.config.slack.signing_secret {
-        router = router.merge(crate::chat::slack::routes(chat, secret.clone()));
+        router = router.merge(crate::chat::slack::routes(chat.clone(), secret.clone()));
+        router = router.merge(crate::chat::slack_actions::routes(chat, secret.clone()));
     }
     // Every route reads at most this much body (chat payloads are a few kilobytes).
     router.layer(axum::extract::DefaultBodyLimit::max(

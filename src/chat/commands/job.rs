@@ -6,6 +6,7 @@ use tracing::warn;
 use super::shared::{Call, store_failure};
 use crate::chat::reply::{JobCard, Reply};
 use crate::codearts::{JobId, JobInfo};
+use crate::domain::buttons::{ButtonAction, CardButtons};
 use crate::domain::context::Context;
 use crate::engine::Ctx;
 
@@ -31,6 +32,7 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
         .as_deref()
         .map(|t| crate::notify::render_link(t, id.as_str(), info.project_id.as_deref()));
     let context = failure_context(ctx, &id, &info).await;
+    let buttons = card_buttons(ctx, &id, &info, watched).await;
     Ok(Reply::Card(Box::new(JobCard {
         id,
         info,
@@ -38,7 +40,44 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
         watched,
         link,
         context,
+        buttons,
     })))
+}
+
+/// The card's buttons: Re-run, Stop while a build runs, Ack while it fails, the mutes while
+/// the bot watches it. A database error leaves them out: the card is still worth showing.
+async fn card_buttons(
+    ctx: &Ctx,
+    id: &JobId,
+    info: &JobInfo,
+    watched: bool,
+) -> Option<CardButtons> {
+    let status = info.last_build_status.as_deref().unwrap_or_default();
+    let mut actions = vec![ButtonAction::Rerun];
+    if status.eq_ignore_ascii_case("running") {
+        actions.push(ButtonAction::Stop);
+    }
+    if ctx.rules.is_failure(status) {
+        actions.push(ButtonAction::Ack);
+    }
+    if watched {
+        actions.extend([
+            ButtonAction::Mute1h,
+            ButtonAction::Mute4h,
+            ButtonAction::MuteTomorrow,
+        ]);
+    }
+    match ctx
+        .store
+        .issue_card_buttons(None, id.as_str(), None, &actions, chrono::Utc::now())
+        .await
+    {
+        Ok(buttons) => Some(buttons),
+        Err(e) => {
+            warn!(job_id = %id, error = %e, "chat /job: cannot issue the card's buttons");
+            None
+        }
+    }
 }
 
 /// The stored context of the job's last failure, when the job is failing now (a job that

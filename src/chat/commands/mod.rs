@@ -370,6 +370,7 @@ mod tests {
                 data: Some(Data {
                     name: spec.name.to_owned(),
                     options: Vec::new(),
+                    ..Data::default()
                 }),
                 ..Interaction::default()
             };
