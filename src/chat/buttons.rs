@@ -168,8 +168,7 @@ async fn confirm(
         Err(e) => {
             warn!(error = %e, "cannot store a confirmation button");
             return Pressed::Private(
-                "The bot cannot write to its database right now: try again in a minute."
-                    .to_owned(),
+                "The bot cannot write to its database right now: try again in a minute.".to_owned(),
             );
         }
     };

@@ -7,26 +7,19 @@
 //! missing signatures, timestamps more than five minutes away and oversized bodies get 401
 //! (Discord sends deliberately bad signatures and removes endpoints that accept them).
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::post};
+use axum::http::HeaderMap;
 use chrono::{TimeZone, Utc};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::warn;
 
 use super::commands::spec::{Kind, Opt};
 use super::commands::{COMMANDS, Command};
 use super::handler::Chat;
 use super::invoker::Invoker;
-use super::late::deadline;
-use super::late::{answer_later, follow_up_client};
 use super::reply::{JobCard, Line, LogExcerpt, Reply, commit_link, list_text, sparkline};
 use super::signed::Rejected;
-use super::signed::{fresh_headers, read_body, unauthorized};
+use super::signed::fresh_headers;
 use super::tail;
 use crate::domain::context::Context;
 use crate::notify::escape::{discord_safe, markdown_url};
@@ -466,90 +459,6 @@ fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
         "description": truncate_utf16(&text, 4096),
         "color": 0x34_98_db,
     })
-}
-
-/// `POST /discord/interactions`, when `[discord] public_key` is set.
-pub fn routes(chat: Chat, key: VerifyingKey) -> Router {
-    let follow_ups = follow_up_client();
-    Router::new()
-        .route("/discord/interactions", post(interactions))
-        .with_state(Endpoint {
-            chat,
-            key,
-            follow_ups,
-        })
-}
-
-#[derive(Clone)]
-struct Endpoint {
-    chat: Chat,
-    key: VerifyingKey,
-    follow_ups: reqwest::Client,
-}
-
-async fn interactions(
-    State(endpoint): State<Endpoint>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = match read_body(body, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(why) => return unauthorized("discord", why),
-    };
-    if let Err(why) = verify(&endpoint.key, &headers, &body, Utc::now().timestamp()) {
-        return unauthorized("discord", why);
-    }
-    let interaction: Interaction = match serde_json::from_slice(&body) {
-        Ok(i) => i,
-        Err(e) => {
-            warn!(error = %e, "a signed Discord interaction is not the documented JSON");
-            return (StatusCode::BAD_REQUEST, "not an interaction").into_response();
-        }
-    };
-    match interaction.kind {
-        1 => Json(json!({"type": 1})).into_response(),
-        2 => Json(command_response(&endpoint, interaction).await).into_response(),
-        3 => Json(super::discord_buttons::answer_in_time(&endpoint.chat, &interaction).await)
-            .into_response(),
-        4 => Json(autocomplete(&endpoint.chat, &interaction).await).into_response(),
-        other => {
-            warn!(kind = other, "unsupported Discord interaction type");
-            (StatusCode::BAD_REQUEST, "unsupported interaction type").into_response()
-        }
-    }
-}
-
-/// Answers within [`super::late::DEFER_AFTER`] with the reply (type 4), or defers (type 5) and edits the
-/// original response when the command finishes.
-async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Value {
-    let chat = endpoint.chat.clone();
-    let task = {
-        let interaction = interaction.clone();
-        tokio::spawn(async move { answer(&chat, &interaction).await })
-    };
-    let task = match deadline(task).await {
-        Ok(reply) => return json!({"type": 4, "data": render(&reply)}),
-        Err(task) => task,
-    };
-    let client = endpoint.follow_ups.clone();
-    let base = endpoint
-        .chat
-        .ctx
-        .config
-        .discord
-        .api_base
-        .clone()
-        .unwrap_or_else(|| "https://discord.com".to_owned());
-    let url = format!(
-        "{}/api/v10/webhooks/{}/{}/messages/@original",
-        base.trim_end_matches('/'),
-        interaction.application_id,
-        interaction.token
-    );
-    answer_later(task, "discord", move |reply| {
-        client.patch(url).json(&render(reply))
-    });
-    deferral(&interaction)
 }
 
 /// The slash commands as Discord registers them, from the command table (the `id` options

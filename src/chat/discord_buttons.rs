@@ -200,7 +200,9 @@ async fn edit_card(chat: &Chat, origin: &str, line: &str) {
         return;
     };
     let (Some(channel), Some(message)) = (
-        origin["channel_id"].as_str().and_then(|c| c.parse::<u64>().ok()),
+        origin["channel_id"]
+            .as_str()
+            .and_then(|c| c.parse::<u64>().ok()),
         origin["message_id"].as_str(),
     ) else {
         return;
@@ -242,8 +244,7 @@ mod tests {
         let twice = with_line(&once, "Acked by @carol_x");
         let value = twice["embeds"][0]["fields"][1]["value"].as_str().unwrap();
         assert_eq!(
-            value,
-            "Muted 1 h by @\u{200b}bob\nAcked by @\u{200b}carol\\_x",
+            value, "Muted 1 h by @\u{200b}bob\nAcked by @\u{200b}carol\\_x",
             "names never mention, markdown is escaped"
         );
         assert_eq!(twice["embeds"][0]["fields"].as_array().unwrap().len(), 2);

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use serenity::all::{
-    CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context, EventHandler, GatewayIntents, GuildId,
-    Http, InteractionId, Ready,
+    CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context, EventHandler,
+    GatewayIntents, GuildId, Http, InteractionId, Ready,
 };
 use tracing::{info, warn};
 
 use super::discord::{self, CommandOption, Data, IdOnly, Interaction, Member};
-use super::discord_buttons;
 use super::handler::Chat;
 use super::reply::Reply;
 
@@ -159,7 +158,7 @@ impl EventHandler for Handler {
                     warn!("a Discord button click could not be read");
                     return;
                 };
-                let answer = discord_buttons::answer_in_time(&self.chat, &ours).await;
+                let answer = super::discord_buttons::answer_in_time(&self.chat, &ours).await;
                 let id = InteractionId::new(ours.id.parse().unwrap_or(1));
                 if let Err(e) = ctx
                     .http

@@ -5,11 +5,12 @@
 //! A transport turns its request into a [`Command`] and an [`Invoker`], checks its own
 //! allow-lists, lets the [`Chat`] handler run it, and renders the platform-neutral [`Reply`].
 
+pub mod buttons;
 pub mod commands;
 pub mod discord;
 pub mod discord_buttons;
+pub mod discord_http;
 pub mod gateway;
-pub mod buttons;
 mod handler;
 mod invoker;
 mod late;

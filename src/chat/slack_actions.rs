@@ -187,9 +187,7 @@ pub fn answer(pressed: &Pressed, message: Option<&Value>) -> Value {
                 blocks.truncate(BLOCKS_MAX - 1);
             }
             blocks.push(note);
-            let text = message
-                .and_then(|m| m["text"].as_str())
-                .unwrap_or_default();
+            let text = message.and_then(|m| m["text"].as_str()).unwrap_or_default();
             json!({"replace_original": true, "text": text, "blocks": blocks})
         }
         Pressed::Private(text) | Pressed::Confirm { question: text, .. } => json!({
@@ -236,10 +234,7 @@ mod tests {
         }))
         .unwrap();
         let who = payload.invoker();
-        assert_eq!(
-            (who.user.as_str(), who.shown().as_str()),
-            ("U1", "@bob")
-        );
+        assert_eq!((who.user.as_str(), who.shown().as_str()), ("U1", "@bob"));
         assert_eq!(who.space.as_deref(), Some("T1"));
     }
 }

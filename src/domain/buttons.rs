@@ -225,6 +225,9 @@ mod tests {
             mute_minutes(ButtonAction::MuteTomorrow, at(10, 0), chrono_tz::UTC),
             Some(23 * 60)
         );
-        assert_eq!(mute_minutes(ButtonAction::Ack, at(10, 0), chrono_tz::UTC), None);
+        assert_eq!(
+            mute_minutes(ButtonAction::Ack, at(10, 0), chrono_tz::UTC),
+            None
+        );
     }
 }

@@ -62,7 +62,8 @@ pub fn discord_components(buttons: Option<&CardButtons>, link: Option<&str>) -> 
             second.extend(discord_button(b, mute, SECONDARY));
         }
     }
-    if let Some(url) = crate::notify::escape::valid_link(link).filter(|l| l.len() <= DISCORD_URL_MAX)
+    if let Some(url) =
+        crate::notify::escape::valid_link(link).filter(|l| l.len() <= DISCORD_URL_MAX)
     {
         first.push(json!({"type": 2, "style": LINK, "label": super::LINK_LABEL, "url": url}));
     }
@@ -103,7 +104,11 @@ pub fn slack_actions(buttons: Option<&CardButtons>, link: Option<&str>) -> Optio
             "action_id": id,
         });
         if action.acts() {
-            button["style"] = json!(if action == ButtonAction::Stop { "danger" } else { "primary" });
+            button["style"] = json!(if action == ButtonAction::Stop {
+                "danger"
+            } else {
+                "primary"
+            });
             button["confirm"] = slack_confirm(action);
         }
         elements.push(button);
@@ -170,7 +175,10 @@ mod tests {
             }
         }
         assert_eq!(rows[0]["components"][0]["label"], "Re-run");
-        assert_eq!(rows[0]["components"][2]["url"], "https://console.example/j/1");
+        assert_eq!(
+            rows[0]["components"][2]["url"],
+            "https://console.example/j/1"
+        );
         // Without buttons: only the link; without either, nothing.
         let link_only = discord_components(None, Some("https://console.example/j/1")).unwrap();
         assert_eq!(link_only[0]["components"].as_array().unwrap().len(), 1);

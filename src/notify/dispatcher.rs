@@ -20,10 +20,10 @@ use super::mention::Mentions;
 use super::outgoing::{Outgoing, render_link};
 use super::sink::Sink;
 use crate::config::DeliveryConfig;
-use crate::domain::buttons::{ButtonAction, CardButtons};
 use crate::store::{self, DueDelivery, PendingHead, Purpose, Settle, Store};
 use crate::util::metrics::Metrics;
 
+mod buttons;
 mod edit;
 mod storm;
 
@@ -111,34 +111,6 @@ impl Dispatcher {
     pub fn with_buttons(mut self, channels: HashSet<String>) -> Self {
         self.buttons = Arc::new(channels);
         self
-    }
-
-    /// The buttons of `d`'s card on `channel`: a failure's own card on a channel with buttons.
-    /// A card sent again (a retry, an edit of the same delivery) keeps its ids.
-    async fn card_buttons(
-        &self,
-        channel: &str,
-        d: &DueDelivery,
-    ) -> Result<Option<CardButtons>, store::Error> {
-        let failure = matches!(
-            d.event.kind,
-            crate::domain::event::EventKind::BuildFailed
-                | crate::domain::event::EventKind::BuildStillFailing
-        );
-        if !failure || d.event.job_id.is_empty() || !self.buttons.contains(channel) {
-            return Ok(None);
-        }
-        let buttons = self
-            .store
-            .issue_card_buttons(
-                Some(&d.id),
-                &d.event.job_id,
-                Some(channel),
-                &ButtonAction::FAILURE_CARD,
-                Utc::now(),
-            )
-            .await?;
-        Ok(Some(buttons))
     }
 
     /// One pass: every channel whose oldest delivery is due (and, unless `flush`, has waited

@@ -21,8 +21,8 @@
 //! the token, DingTalk's and WeCom's carry it in the query), and so is a signing secret: no
 //! error, log line or `Debug` output here ever contains one.
 
-pub(crate) mod context_text;
 pub mod buttons;
+pub(crate) mod context_text;
 pub mod dingtalk;
 pub mod discord;
 pub mod discord_bot;

@@ -1,7 +1,7 @@
 //! The bot's HTTP server (axum): liveness, readiness, Prometheus metrics, and the chat
 //! endpoints when configured.
 //!
-//! - `POST /discord/interactions` (with `[discord] public_key`): [`crate::chat::discord`].
+//! - `POST /discord/interactions` (with `[discord] public_key`): [`crate::chat::discord_http`].
 //! - `POST /slack/commands` (with `[slack] signing_secret`): [`crate::chat::slack`].
 //! - `POST /slack/interactions` (the same): button clicks, [`crate::chat::slack_actions`].
 //! - `GET /healthz`: 200 `ok` while the process runs.
@@ -47,7 +47,7 @@ pub fn router(ctx: Ctx) -> Router {
         .as_deref()
         .and_then(|k| crate::config::parse_discord_public_key(k).ok())
     {
-        router = router.merge(crate::chat::discord::routes(chat.clone(), key));
+        router = router.merge(crate::chat::discord_http::routes(chat.clone(), key));
     }
     if let Some(secret) = &ctx.config.slack.signing_secret {
         router = router.merge(crate::chat::slack::routes(chat.clone(), secret.clone()));

@@ -181,6 +181,9 @@ mod tests {
             .unwrap();
         let found = store.button(&confirm, now).await.unwrap().unwrap();
         assert_eq!(found.for_user.as_deref(), Some("discord:1"));
-        assert_eq!(store.button(&confirm, now + CONFIRM_TTL).await.unwrap(), None);
+        assert_eq!(
+            store.button(&confirm, now + CONFIRM_TTL).await.unwrap(),
+            None
+        );
     }
 }

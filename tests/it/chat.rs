@@ -98,16 +98,33 @@ impl Bot {
     }
 
     pub(crate) async fn slack_raw(&self, body: &str, timestamp: i64) -> reqwest::Response {
+        self.slack_signed("/slack/commands", body, timestamp, false)
+            .await
+    }
+
+    /// A form POST to `path` signed as Slack signs; `tamper` changes the body after signing.
+    pub(crate) async fn slack_signed(
+        &self,
+        path: &str,
+        body: &str,
+        timestamp: i64,
+        tamper: bool,
+    ) -> reqwest::Response {
         let ts = timestamp.to_string();
         let mut mac = Hmac::<Sha256>::new_from_slice(SLACK_SECRET.as_bytes()).unwrap();
         mac.update(format!("v0:{ts}:{body}").as_bytes());
         let signature = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
+        let body = if tamper {
+            body.replacen("bob", "eve", 1)
+        } else {
+            body.to_owned()
+        };
         self.http
-            .post(format!("http://{}/slack/commands", self.addr))
+            .post(format!("http://{}{path}", self.addr))
             .header("x-slack-signature", signature)
             .header("x-slack-request-timestamp", ts)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned())
+            .body(body)
             .send()
             .await
             .unwrap()

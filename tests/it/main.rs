@@ -9,6 +9,7 @@ mod actions;
 mod alerts;
 mod auth;
 mod builds;
+mod buttons;
 mod chat;
 mod chat_context;
 mod cli;

@@ -46,12 +46,7 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
 
 /// The card's buttons: Re-run, Stop while a build runs, Ack while it fails, the mutes while
 /// the bot watches it. A database error leaves them out: the card is still worth showing.
-async fn card_buttons(
-    ctx: &Ctx,
-    id: &JobId,
-    info: &JobInfo,
-    watched: bool,
-) -> Option<CardButtons> {
+async fn card_buttons(ctx: &Ctx, id: &JobId, info: &JobInfo, watched: bool) -> Option<CardButtons> {
     let status = info.last_build_status.as_deref().unwrap_or_default();
     let mut actions = vec![ButtonAction::Rerun];
     if status.eq_ignore_ascii_case("running") {

@@ -239,6 +239,21 @@ impl CaptureServer {
         }
     }
 
+    /// The first request to `path`, waiting up to `limit` for it (panics when none came).
+    pub async fn wait_for_path(&self, path: &str, limit: Duration) -> Captured {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(found) = self.requests().into_iter().find(|r| r.path == path) {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nothing reached {path} within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Closes the listener and cuts every connection; returns once the port is closed, so a
     /// client connecting afterwards is refused.
     pub async fn stop(self) {
