@@ -92,6 +92,17 @@ pub struct ChannelConfig {
     /// More deliveries than this waiting on the channel at once are sent as one summary
     /// (default 20; 0: never). The generic webhook keeps one POST per event whatever this says.
     pub storm_threshold: Option<u32>,
+    /// A digest of what is broken and how the period went, on this 6-field cron (sec min hour
+    /// day month weekday) in `digest_timezone` (default: never). See `config/digest.rs`.
+    pub digest: Option<String>,
+    /// IANA timezone of `digest` (default `UTC`).
+    pub digest_timezone: Option<String>,
+    /// Also send the digest when nothing is failing, flaky or failed in the period.
+    #[serde(default)]
+    pub digest_when_green: bool,
+    /// `webhook` only: POST a JSON array of up to 50 events instead of one POST per event.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 /// Whom a channel's failure alerts mention.
@@ -222,6 +233,12 @@ impl ChannelConfig {
         {
             problems.push(format!(
                 "{key}.remind_every_mins: {every} is out of range (10 to 10080, a week)"
+            ));
+        }
+        self.validate_digest(key, problems);
+        if self.batch && self.kind != ChannelType::Webhook {
+            problems.push(format!(
+                "{key}.batch: only webhook channels batch (chat platforms group events on their own)"
             ));
         }
         for (j, project) in self.projects.iter().flatten().enumerate() {

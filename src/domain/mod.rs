@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod detect;
+pub mod digest;
 pub mod event;
 pub mod ids;
 pub mod incident;

@@ -11,6 +11,7 @@ mod alerts;
 mod bulk_read;
 mod contexts;
 mod db;
+mod digests;
 mod observations;
 mod outbox;
 mod retention;
@@ -20,6 +21,7 @@ mod watch_diff;
 pub use actions::{ActionRow, Begun, NewAction, Settled};
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
+pub use digests::StoredBuild;
 pub use observations::{Observed, Recorded};
 pub use outbox::{
     DeliveryRow, DueDelivery, OutboxCounts, PendingHead, PendingSummary, Purpose, Settle,

@@ -38,6 +38,10 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         flaky_digest: false,
         mention: None,
         storm_threshold: None,
+        digest: None,
+        digest_timezone: None,
+        digest_when_green: false,
+        batch: false,
     }
 }
 
