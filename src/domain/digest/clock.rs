@@ -10,7 +10,7 @@
 //!   old; an older one is skipped (and logged), the next instant comes as usual. Only the
 //!   latest missed instant counts: a bot down for a week sends at most one late digest.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// How late a missed digest may still be sent.
 pub const LATE_GRACE: chrono::Duration = chrono::Duration::hours(1);
@@ -30,9 +30,7 @@ pub enum Due {
 
 /// The latest instant of `cron` in `tz` at or before `now`.
 pub fn latest(cron: &croner::Cron, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.find_previous_occurrence(&now.with_timezone(&tz), true)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    search(now, tz, |t| cron.find_previous_occurrence(t, true))
 }
 
 /// The instant of `cron` in `tz` just before `instant`: where its period starts.
@@ -41,16 +39,27 @@ pub fn before(
     tz: chrono_tz::Tz,
     instant: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    cron.find_previous_occurrence(&instant.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    search(instant, tz, |t| cron.find_previous_occurrence(t, false))
 }
 
 /// The first instant of `cron` in `tz` after `now`.
 pub fn next(cron: &croner::Cron, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.find_next_occurrence(&now.with_timezone(&tz), false)
+    search(now, tz, |t| cron.find_next_occurrence(t, false))
+}
+
+/// Runs a croner search from `from` in `tz`, in whole seconds: croner keeps the fraction of a
+/// second it started from, and an instant must be the same whenever it is computed (the store
+/// compares it with the one it claimed).
+fn search(
+    from: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    find: impl Fn(
+        &DateTime<chrono_tz::Tz>,
+    ) -> Result<DateTime<chrono_tz::Tz>, croner::errors::CronError>,
+) -> Option<DateTime<Utc>> {
+    find(&from.trunc_subsecs(0).with_timezone(&tz))
         .ok()
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(0))
 }
 
 /// What is due now, given the last instant handled (`None`: never).
@@ -102,6 +111,19 @@ mod tests {
         assert_eq!(due(&c, tz, Some(utc(2, 1, 0)), utc(2, 1, 1)), Due::Nothing);
         assert_eq!(before(&c, tz, utc(2, 1, 0)), Some(utc(1, 1, 0)));
         assert_eq!(next(&c, tz, utc(2, 1, 0)), Some(utc(3, 1, 0)));
+    }
+
+    #[test]
+    fn an_instant_is_the_same_whatever_fraction_of_a_second_it_is_seen_at() {
+        let (c, tz) = (cron("0 0 9 * * *"), chrono_tz::UTC);
+        let ms = chrono::Duration::milliseconds;
+        let seen = due(&c, tz, Some(utc(1, 9, 0)), utc(2, 9, 0) + ms(20));
+        assert_eq!(seen, Due::Send(utc(2, 9, 0)));
+        assert_eq!(
+            due(&c, tz, Some(utc(2, 9, 0)), utc(2, 9, 0) + ms(980)),
+            Due::Nothing
+        );
+        assert_eq!(next(&c, tz, utc(2, 8, 0) + ms(500)), Some(utc(2, 9, 0)));
     }
 
     #[test]
