@@ -3,32 +3,12 @@
 //! since its last scheduled digest (in its `digest_timezone`), or over the last 24 hours when
 //! it has no schedule. Without: every job chat may query (`commands.projects`), last 24 hours.
 
-use super::Command;
 use super::shared::{Call, store_failure};
-use super::spec::{Opt, Spec};
 use crate::chat::reply::{Line, Reply};
 use crate::util::text::truncate_chars;
 
 /// The longest one section of the answer may be.
 const SECTION_MAX: usize = 600;
-
-/// The command's row in the table (`super::COMMANDS`).
-pub(super) const SPEC: Spec<Command> = Spec {
-    name: "digest",
-    description: "A summary of what is broken and how builds went lately",
-    options: &[Opt::text(
-        "channel",
-        "An alert channel (a name from the bot's config): its jobs, since its last digest",
-        false,
-        "channel",
-    )],
-    mutates: false,
-    acts: false,
-    private: false,
-    parse: |o| Command::Digest {
-        channel: o("channel").filter(|c| !c.trim().is_empty()),
-    },
-};
 
 pub(crate) async fn run(call: &Call<'_>, channel: Option<&str>) -> Result<Reply, String> {
     let ctx = call.ctx;

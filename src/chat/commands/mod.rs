@@ -239,7 +239,22 @@ pub static COMMANDS: [Spec; 12] = [
         private: false,
         parse: |o| Command::Stop { id: given(o, "id") },
     },
-    digest::SPEC,
+    Spec {
+        name: "digest",
+        description: "A summary of what is broken and how builds went lately",
+        options: &[Opt::text(
+            "channel",
+            "An alert channel (a name from the bot's config): its jobs, since its last digest",
+            false,
+            "channel",
+        )],
+        mutates: false,
+        acts: false,
+        private: false,
+        parse: |o| Command::Digest {
+            channel: o("channel").filter(|c| !c.trim().is_empty()),
+        },
+    },
 ];
 
 /// An option's value, empty when it was not given (the command then explains what is missing).
