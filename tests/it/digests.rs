@@ -235,3 +235,43 @@ async fn a_batched_webhook_gets_arrays_holding_every_event_id_once() {
         .collect();
     assert!(failed.iter().all(|id| unique.contains(id)), "{failed:?}");
 }
+
+#[tokio::test]
+async fn a_digest_queued_in_a_storm_is_not_summarised_away() {
+    let env = Env::start(25).await;
+    let toml = env.toml().jobs(25).table(&format!(
+        "[[channels]]\nname = \"discord\"\ntype = \"discord\"\nurl = \"{}\"\n\
+         digest = \"0 0 9 * * *\"",
+        env.capture.url("/api/webhooks/1/tok")
+    ));
+    let bot = start_bot(toml.config()).await;
+    tick(&bot).await;
+    for i in 0..25 {
+        env.fail(&env.job(i), Utc::now().timestamp_millis() - 1_000)
+            .await;
+    }
+    codearts_bot::engine::poller::run_cycle(&bot).await.unwrap();
+    // The digest falls due behind the storm's 25 alerts.
+    let now = Utc::now();
+    let event = digest::on_demand(&bot, None, now).await.unwrap().event(now);
+    bot.store
+        .claim_digest("discord", now, "queued", Some(&event))
+        .await
+        .unwrap()
+        .expect("a new instant");
+    codearts_bot::engine::context::settle(&bot).await;
+    bot.dispatcher().drain_due().await.unwrap();
+    let sent: Vec<String> = env
+        .capture
+        .wait_for(2, Duration::from_secs(10))
+        .await
+        .iter()
+        .map(|r| r.json().to_string())
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].contains("Many jobs changed at once"), "{}", sent[0]);
+    assert!(
+        !sent[0].contains("Digest") && sent[1].contains("Digest: 25 failing"),
+        "{sent:?}"
+    );
+}
