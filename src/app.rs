@@ -1,6 +1,6 @@
 //! The composition root: builds the shared context from the config ([`start`]) and runs the
 //! services on it ([`run`]): the HTTP server, the poll scheduler, the dispatcher, the Discord
-//! gateway and retention, then stops them in order. Only the entry points (`cli`, `bench`)
+//! gateway, scheduled digests and retention, then stops them in order. Only the entry points (`cli`, `bench`)
 //! use it; nothing below imports it.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::codearts;
 use crate::config::Config;
 use crate::domain::silence::Silences;
 use crate::engine::state::{Discovery, SchedulerStats, SnapshotCache};
-use crate::engine::{Ctx, retention, schedule};
+use crate::engine::{Ctx, digest, retention, schedule};
 use crate::notify::Sink;
 use crate::server;
 use crate::store::Store;
@@ -139,6 +139,7 @@ pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) -> a
     let dispatch = tokio::spawn(async move { dispatcher.run(wake, dispatch_rx).await });
     let gateway = (ctx.config.discord.token.is_some() && ctx.config.discord.gateway)
         .then(|| tokio::spawn(gateway::run(Chat::new(ctx.clone()), stop_rx.clone())));
+    let digests = tokio::spawn(digest::run(ctx.clone(), stopped(stop_rx.clone())));
     let retention = tokio::spawn(retention::run(ctx.clone(), stopped(stop_rx)));
 
     tokio::pin!(shutdown);
@@ -168,6 +169,8 @@ pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) -> a
         );
     }
     retention.abort();
+    // A digest being queued commits or not as a whole; its instant is claimed with it.
+    digests.abort();
     if let Some(gateway) = gateway
         && tokio::time::timeout(Duration::from_secs(2), gateway)
             .await

@@ -692,7 +692,10 @@ mod tests {
                 id("The job id"),
                 {"type": 3, "name": "from", "description": "latest: build the branch head instead of the last build's commit", "required": false}
             ]},
-            {"name": "stop", "description": "Stop a job's running build", "options": [id("The job id")]}
+            {"name": "stop", "description": "Stop a job's running build", "options": [id("The job id")]},
+            {"name": "digest", "description": "A summary of what is broken and how builds went lately", "options": [
+                {"type": 3, "name": "channel", "description": "An alert channel (a name from the bot's config): its jobs, since its last digest", "required": false}
+            ]}
         ]);
         assert_eq!(command_definitions(), before);
         assert_eq!(command_definitions().to_string(), before.to_string());

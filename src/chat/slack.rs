@@ -482,7 +482,7 @@ mod tests {
     }
 
     /// The usage text derived from the table is the one Slack users were shown before it, plus
-    /// `/log`, `/rerun` and `/stop`.
+    /// `/log`, `/rerun`, `/stop` and `/digest`.
     #[test]
     fn usage_is_unchanged() {
         assert_eq!(
@@ -490,7 +490,8 @@ mod tests {
             "Usage: `/codearts job <id>`, `/codearts watch <id> [channel]`, \
              `/codearts unwatch <id>`, `/codearts watches`, `/codearts history <id> [n]`, \
              `/codearts log <id> [lines]`, `/codearts mute <id|project|all> <30m|2h|1d> [reason]`, `/codearts unmute <id|project|all>`, \
-             `/codearts ack <id>`, `/codearts rerun <id> [latest]`, `/codearts stop <id>`."
+             `/codearts ack <id>`, `/codearts rerun <id> [latest]`, `/codearts stop <id>`, \
+             `/codearts digest [channel]`."
         );
     }
 

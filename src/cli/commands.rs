@@ -43,6 +43,10 @@ pub(super) async fn run_once(ctx: &Ctx) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EXIT_RUNTIME, format!("the poll cycle could not run: {e}")))?;
     // Blind tracking counts cycles, so `run --once` from an external scheduler gets it too.
     crate::engine::schedule::after_cycle(ctx, &report).await;
+    // A digest instant that passed since the last run (within the hour) goes out with it.
+    if let Err(e) = crate::engine::digest::send_due(ctx, chrono::Utc::now()).await {
+        tracing::warn!(error = %e, "cannot queue the scheduled digests");
+    }
     crate::engine::context::settle(ctx).await;
     let delivered =
         ctx.dispatcher().drain_due().await.map_err(|e| {

@@ -98,6 +98,17 @@ pub struct ChannelConfig {
     /// Re-run, Ack and Mute buttons on the channel's failure cards, where the platform carries
     /// them and clicks can reach the bot (default true; docs/actions.md, "Buttons").
     pub buttons: Option<bool>,
+    /// A digest of what is broken and how the period went, on this 6-field cron (sec min hour
+    /// day month weekday) in `digest_timezone` (default: never). See `config/digest.rs`.
+    pub digest: Option<String>,
+    /// IANA timezone of `digest` (default: the channel's `timezone`, else `UTC`).
+    pub digest_timezone: Option<String>,
+    /// Also send the digest when nothing is failing, flaky or failed in the period.
+    #[serde(default)]
+    pub digest_when_green: bool,
+    /// `webhook` only: POST a JSON array of up to 50 events instead of one POST per event.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 /// Whom a channel's failure alerts mention.
@@ -243,6 +254,12 @@ impl ChannelConfig {
         {
             problems.push(format!(
                 "{key}.timezone: {tz:?} is not an IANA timezone name (e.g. Asia/Shanghai, Europe/Berlin, UTC)"
+            ));
+        }
+        self.validate_digest(key, problems);
+        if self.batch && self.kind != ChannelType::Webhook {
+            problems.push(format!(
+                "{key}.batch: only webhook channels batch (chat platforms group events on their own)"
             ));
         }
         for (j, project) in self.projects.iter().flatten().enumerate() {

@@ -27,10 +27,11 @@ pub enum EventKind {
     IncidentReminder,
     FlakyDigest,
     StormSummary,
+    Digest,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::BuildFailed,
         EventKind::BuildRecovered,
         EventKind::BuildStillFailing,
@@ -48,6 +49,7 @@ impl EventKind {
         EventKind::IncidentReminder,
         EventKind::FlakyDigest,
         EventKind::StormSummary,
+        EventKind::Digest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl EventKind {
             EventKind::IncidentReminder => "incident_reminder",
             EventKind::FlakyDigest => "flaky_digest",
             EventKind::StormSummary => "storm_summary",
+            EventKind::Digest => "digest",
         }
     }
 
@@ -109,7 +112,10 @@ impl EventKind {
             | EventKind::JobEnabled
             | EventKind::HealthRecovered
             | EventKind::SourceRecovered => Severity::Good,
-            EventKind::BuildStatusChanged | EventKind::JobRenamed => Severity::Info,
+            // A digest is a report, not an alarm: what it says decides how anyone feels.
+            EventKind::BuildStatusChanged | EventKind::JobRenamed | EventKind::Digest => {
+                Severity::Info
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod buttons;
 pub mod context;
 pub mod detect;
+pub mod digest;
 pub mod event;
 pub mod ids;
 pub mod incident;

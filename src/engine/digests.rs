@@ -6,12 +6,22 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::event::{Event, EventKind};
+use crate::domain::snapshot::Snapshot;
 use crate::engine::{Ctx, routing};
+use crate::store::WatchedJob;
 
 /// How often a channel gets the digest.
 pub const DIGEST_EVERY: chrono::Duration = chrono::Duration::hours(24);
 /// Most jobs one digest lists by name.
 const MAX_LISTED: usize = 20;
+
+/// The job's snapshot when the job is flaky under the rules (the cache must be loaded): what
+/// this daily digest and the scheduled digest (`engine::digest`) both list.
+pub(crate) fn flaky_snapshot(ctx: &Ctx, job: &WatchedJob) -> Option<std::sync::Arc<Snapshot>> {
+    ctx.snapshots
+        .get(&job.job_id)
+        .filter(|s| s.is_flaky(&ctx.rules))
+}
 
 /// Queues the digest to every `flaky_digest` channel whose last one is a day old, when any job
 /// routed to it is flaky. The first call starts each channel's clock. Returns digests queued.
@@ -38,12 +48,9 @@ pub async fn send_digests(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, crate:
         }
         let mut lines = Vec::new();
         for job in &watched {
-            let Some(snapshot) = ctx.snapshots.get(&job.job_id) else {
+            let Some(snapshot) = flaky_snapshot(ctx, job) else {
                 continue;
             };
-            if !snapshot.is_flaky(&ctx.rules) {
-                continue;
-            }
             let probe = Event {
                 kind: EventKind::FlakyDigest,
                 job_id: job.job_id.to_string(),

@@ -333,7 +333,10 @@ impl Dispatcher {
             }
             // A storm: more waiting than anyone reads one by one; one summary instead.
             if let Some(&threshold) = self.storms.get(channel)
-                && live.first().is_some_and(|d| d.purpose == Purpose::Post)
+                && live.first().is_some_and(|d| {
+                    d.purpose == Purpose::Post
+                        && d.event.kind != crate::domain::event::EventKind::Digest
+                })
                 && self
                     .is_storm(channel, &live, sink.max_batch(), threshold, now)
                     .await?

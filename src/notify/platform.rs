@@ -95,9 +95,15 @@ pub(crate) trait Platform: Sized + std::fmt::Debug {
         discord: Option<&Arc<serenity::http::Http>>,
     ) -> Self;
 
-    /// Sends a non-empty batch as one message (the generic webhook: one POST per event).
-    /// `Ok` only once the service accepted it.
+    /// Sends a non-empty batch as one message (the generic webhook: one POST per event, or
+    /// one array with `batch = true`). `Ok` only once the service accepted it.
     async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError>;
+
+    /// This channel's own batch size, when its config changes the platform's
+    /// `FACTS.max_batch` (a `webhook` channel with `batch = true`).
+    fn max_batch(&self) -> Option<usize> {
+        None
+    }
 
     /// [`Platform::send_batch`], returning the posted message's id where the platform gives
     /// one back (only platforms that edit messages do).

@@ -51,6 +51,12 @@ macro_rules! platforms {
                 }
             }
 
+            fn own_max_batch(&self) -> Option<usize> {
+                match self {
+                    $(Sink::$variant(s) => s.max_batch(),)+
+                }
+            }
+
             async fn dispatch_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
                 match self {
                     $(Sink::$variant(s) => s.send_batch(batch).await,)+
@@ -119,8 +125,8 @@ impl Sink {
     /// The dispatcher passes at most [`Sink::max_batch`] events; more are still sent within
     /// the platform's limits (the surplus summarised, never a rejected payload). `webhook` is
     /// one POST per event by contract: a batch is posted event by event and the first failure
-    /// is returned (receivers de-duplicate retried ones on the delivery id). An empty batch
-    /// sends nothing.
+    /// is returned (receivers de-duplicate retried ones on the delivery id); with `batch =
+    /// true` it is one POST of an array. An empty batch sends nothing.
     pub async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
         if batch.is_empty() {
             return Ok(());
@@ -162,9 +168,10 @@ impl Sink {
         self.dispatch_edit(message_id, out, incident).await
     }
 
-    /// The most events one message may carry on this platform (its `FACTS.max_batch`).
+    /// The most events one message may carry on this platform (its `FACTS.max_batch`, unless
+    /// the channel's config changes it: a `webhook` with `batch = true`).
     pub fn max_batch(&self) -> usize {
-        self.facts().max_batch
+        self.own_max_batch().unwrap_or(self.facts().max_batch)
     }
 
     /// How fast this destination may be sent to, as windows of (at most this many messages,
@@ -207,6 +214,10 @@ mod tests {
             storm_threshold: None,
             timezone: None,
             buttons: None,
+            digest: None,
+            digest_timezone: None,
+            digest_when_green: false,
+            batch: false,
         };
         let sink = Sink::from_config(&channel, reqwest::Client::new(), None);
         let shown = format!("{sink:?}");
@@ -268,6 +279,10 @@ mod tests {
             storm_threshold: None,
             timezone: None,
             buttons: None,
+            digest: None,
+            digest_timezone: None,
+            digest_when_green: false,
+            batch: false,
         }
     }
 

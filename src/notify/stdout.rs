@@ -124,6 +124,9 @@ impl Platform for StdoutSink {
 /// "triggered by"); the log tail last, as indented lines.
 pub fn render_text(out: &Outgoing<'_>) -> String {
     let event = out.event;
+    if event.kind == crate::domain::event::EventKind::Digest {
+        return digest_text(out);
+    }
     let mut card = format!(
         "{} {}\n",
         wording::severity_icon(event.kind.severity()),
@@ -163,6 +166,16 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
         card.push_str(&log);
         card.push('\n');
     }
+    card
+}
+
+/// A digest: its title, then one section per line (its summary keeps them on lines).
+fn digest_text(out: &Outgoing<'_>) -> String {
+    let mut card = format!("{}\n", printable(&wording::title(out.event)));
+    for line in out.event.summary.lines() {
+        card.push_str(&format!("   {}\n", printable(line)));
+    }
+    card.push_str(&format!("   delivery     {}\n", printable(out.delivery_id)));
     card
 }
 

@@ -14,6 +14,12 @@
 //! `X-CodeArts-Bot-Delivery: <id>` (the same on every retry: de-duplicate on it),
 //! `X-CodeArts-Bot-Event: <kind>`, and with a channel secret
 //! `X-Signature: sha256=<lower-case hex HMAC-SHA256(secret, raw body)>`.
+//!
+//! With `batch = true` (docs/events.md, "Batched webhook"), one POST carries a JSON array of
+//! up to [`BATCH_MAX`] such objects, oldest first, always an array (even of one); the headers
+//! are `X-CodeArts-Bot-Batch: <count>` instead of the delivery and event headers (each object
+//! has its own `id` and `event`), and the signature covers the whole array. A failed POST is
+//! retried whole: receivers de-duplicate on each object's `id`.
 
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -34,6 +40,10 @@ use crate::util::text;
 pub const DELIVERY_HEADER: &str = "x-codearts-bot-delivery";
 /// The header carrying the event kind.
 pub const EVENT_HEADER: &str = "x-codearts-bot-event";
+/// The header carrying how many events a batched POST holds (`batch = true`).
+pub const BATCH_HEADER: &str = "x-codearts-bot-batch";
+/// The most events one batched POST carries.
+pub const BATCH_MAX: usize = 50;
 /// The header carrying the body's HMAC, when the channel has a secret.
 pub const SIGNATURE_HEADER: &str = "x-signature";
 /// What the signature header's value starts with.
@@ -59,6 +69,8 @@ pub struct WebhookSink {
     url: Secret,
     secret: Option<Secret>,
     http: reqwest::Client,
+    /// `batch = true`: one POST of an array per batch.
+    batch: bool,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -66,6 +78,7 @@ impl std::fmt::Debug for WebhookSink {
         f.debug_struct("WebhookSink")
             .field("url", &self.url)
             .field("signed", &self.secret.is_some())
+            .field("batch", &self.batch)
             .finish_non_exhaustive()
     }
 }
@@ -74,13 +87,41 @@ impl WebhookSink {
     /// `secret`, when set, signs every body (an empty secret counts as none).
     pub fn new(url: Secret, secret: Option<Secret>, http: reqwest::Client) -> Self {
         let secret = secret.filter(|s| !s.is_empty());
-        Self { url, secret, http }
+        Self {
+            url,
+            secret,
+            http,
+            batch: false,
+        }
+    }
+
+    /// The same sink, posting arrays (`batch = true`) or one event per POST.
+    pub fn batched(self, batch: bool) -> Self {
+        Self { batch, ..self }
     }
 
     /// Posts the contract body; `Ok` once the receiver answered 2xx.
     pub async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        self.post(
+            body(out),
+            &[
+                (DELIVERY_HEADER, out.delivery_id),
+                (EVENT_HEADER, out.event.kind.as_str()),
+            ],
+        )
+        .await
+    }
+
+    /// Posts the batch as one array of contract bodies; `Ok` once the receiver answered 2xx.
+    pub async fn send_array(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        let count = batch.len().to_string();
+        self.post(batch_body(batch), &[(BATCH_HEADER, &count)])
+            .await
+    }
+
+    /// Posts `body` with these headers, signed when the channel has a secret.
+    async fn post(&self, body: Vec<u8>, pairs: &[(&'static str, &str)]) -> Result<(), SendError> {
         let url = http::parse_url(&self.url)?;
-        let body = body(out);
         let mut headers = HeaderMap::new();
         let mut put = |name: &'static str, value: &str| -> Result<(), SendError> {
             let value = HeaderValue::from_str(value).map_err(|_| {
@@ -89,8 +130,9 @@ impl WebhookSink {
             headers.insert(HeaderName::from_static(name), value);
             Ok(())
         };
-        put(DELIVERY_HEADER, out.delivery_id)?;
-        put(EVENT_HEADER, out.event.kind.as_str())?;
+        for (name, value) in pairs {
+            put(name, value)?;
+        }
         if let Some(secret) = &self.secret {
             put(
                 SIGNATURE_HEADER,
@@ -112,15 +154,24 @@ impl Platform for WebhookSink {
             channel.secret.clone(),
             http,
         )
+        .batched(channel.batch)
     }
 
     /// One POST per event by contract, in order; the first failure is returned (receivers
-    /// de-duplicate retried ones on the delivery id).
+    /// de-duplicate retried ones on the delivery id). With `batch = true`, one POST of an
+    /// array: it succeeds or fails (and is retried) whole.
     async fn send_batch(&self, batch: &[Outgoing<'_>]) -> Result<(), SendError> {
+        if self.batch {
+            return self.send_array(batch).await;
+        }
         for out in batch {
             self.send(out).await?;
         }
         Ok(())
+    }
+
+    fn max_batch(&self) -> Option<usize> {
+        self.batch.then_some(BATCH_MAX)
     }
 }
 
@@ -146,8 +197,21 @@ struct Body<'a> {
 
 /// The exact bytes sent (and signed) for one message.
 pub fn body(out: &Outgoing<'_>) -> Vec<u8> {
+    // Strings, options and a derived struct of strings and numbers: serialising cannot fail.
+    serde_json::to_vec(&contract(out)).unwrap_or_default()
+}
+
+/// The exact bytes sent (and signed) for a batch (`batch = true`): an array of the objects
+/// [`body`] sends one by one, in order.
+pub fn batch_body(batch: &[Outgoing<'_>]) -> Vec<u8> {
+    let bodies: Vec<Body<'_>> = batch.iter().map(contract).collect();
+    serde_json::to_vec(&bodies).unwrap_or_default()
+}
+
+/// One event's contract object.
+fn contract<'a>(out: &Outgoing<'a>) -> Body<'a> {
     let event = out.event;
-    let body = Body {
+    Body {
         id: out.delivery_id,
         event: event.kind.as_str(),
         job_id: &event.job_id,
@@ -158,9 +222,7 @@ pub fn body(out: &Outgoing<'_>) -> Vec<u8> {
         summary: &event.summary,
         context: out.context,
         mention: out.mention,
-    };
-    // Strings, options and a derived struct of strings and numbers: serialising cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+    }
 }
 
 /// `sha256=<lower-case hex HMAC-SHA256(secret, body)>`, the value of `X-Signature`.
@@ -363,6 +425,39 @@ mod tests {
         assert!(!verify(b"key", b"body", "sha256=zz"));
         assert!(!verify(b"key", b"body", "sha256="));
         assert!(!verify(b"key", b"body", &sig[..sig.len() - 2]));
+    }
+
+    #[test]
+    fn a_batch_is_an_array_of_the_same_objects_in_order() {
+        let (first, mut second) = (event(), event());
+        second.kind = EventKind::BuildRecovered;
+        let out = |id, event| Outgoing {
+            delivery_id: id,
+            event,
+            link: None,
+            context: None,
+            mention: None,
+            buttons: None,
+        };
+        let batch = [out("d1", &first), out("d2", &second)];
+        let raw = batch_body(&batch);
+        let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        let items = value.as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        for (item, one) in items.iter().zip(&batch) {
+            let alone: serde_json::Value = serde_json::from_slice(&body(one)).unwrap();
+            assert_eq!(item, &alone, "each object is what one POST would carry");
+        }
+        assert_eq!(items[1]["event"], "build_recovered");
+        let single: serde_json::Value = serde_json::from_slice(&batch_body(&batch[..1])).unwrap();
+        assert!(single.is_array(), "a batch of one is still an array");
+        let sink = WebhookSink::new(
+            Secret::new("https://h.example/x"),
+            None,
+            reqwest::Client::new(),
+        );
+        assert_eq!(Platform::max_batch(&sink), None);
+        assert_eq!(Platform::max_batch(&sink.batched(true)), Some(BATCH_MAX));
     }
 
     #[test]

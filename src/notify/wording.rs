@@ -38,6 +38,7 @@ pub fn headline(kind: EventKind) -> &'static str {
         EventKind::IncidentReminder => "Still broken",
         EventKind::FlakyDigest => "Flaky jobs, daily digest",
         EventKind::StormSummary => "Many jobs changed at once",
+        EventKind::Digest => "Digest",
     }
 }
 
@@ -150,7 +151,8 @@ pub fn what_changed(event: &Event) -> Option<String> {
         | EventKind::SilenceEnded
         | EventKind::IncidentReminder
         | EventKind::FlakyDigest
-        | EventKind::StormSummary => None,
+        | EventKind::StormSummary
+        | EventKind::Digest => None,
         EventKind::JobRenamed => {
             let name = |i: Option<&crate::codearts::JobInfo>| {
                 i.and_then(|i| i.job_name.clone())
@@ -215,6 +217,9 @@ pub fn card_facts(event: &Event, when: impl Fn(DateTime<Utc>) -> String) -> Vec<
 /// A card's facts as lines, each labelled the platform's way (`label` turns `"Status"` into,
 /// say, `"*Status:* "`), ranked for fitting.
 pub fn fact_lines(event: &Event, label: impl Fn(&str) -> String) -> Vec<Line> {
+    if event.kind == EventKind::Digest {
+        return digest_lines(event, label);
+    }
     // Kinds whose summary is the whole message (a storm, a digest, a reminder) show it first:
     // these cards have no other facts worth the room.
     let summary = summary_only(event.kind).then(|| {
@@ -239,6 +244,28 @@ pub fn fact_lines(event: &Event, label: impl Fn(&str) -> String) -> Vec<Line> {
                 .into_iter()
                 .map(|fact| Line::new(label(fact.label), fact.value, "", fact.rank)),
         )
+        .collect()
+}
+
+/// A digest's summary as the card's lines, one per section (`Failing now: ...`), each labelled
+/// the platform's way; the first sections (period, what fails) are kept longest when a card
+/// must shrink.
+fn digest_lines(event: &Event, label: impl Fn(&str) -> String) -> Vec<Line> {
+    event
+        .summary
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            let (name, text) = line.split_once(": ").unwrap_or(("Digest", line));
+            let rank = 95u8.saturating_sub(u8::try_from(i).unwrap_or(u8::MAX).saturating_mul(5));
+            Line::new(
+                label(name),
+                truncate_chars(&printable(text), SUMMARY_MAX),
+                "",
+                rank.max(2),
+            )
+        })
         .collect()
 }
 
@@ -287,5 +314,75 @@ mod tests {
         event.kind = EventKind::JobNotFound;
         event.current = None;
         assert_eq!(labels(&event)[0], "Changed=visible → not found (404)");
+    }
+
+    #[test]
+    fn a_digest_is_one_labelled_line_per_section_on_every_platform() {
+        let digest = Event {
+            kind: EventKind::Digest,
+            job_id: String::new(),
+            job_name: "1 failing".to_owned(),
+            detected_at: Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap(),
+            previous: None,
+            current: None,
+            summary: "Period: 2026-12-01 09:00 → 2026-12-02 09:00 UTC (24h 00m)\n\
+                      Failing now: 1: web-<b>frontend</b> for 2h 00m (3 failed builds)\n\
+                      Success ratio: p1 50% (1 of 2)"
+                .to_owned(),
+        };
+        let lines = fact_lines(&digest, |l| format!("*{l}:* "));
+        let shown: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|l| (l.prefix.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "*Period:* ",
+                    "2026-12-01 09:00 → 2026-12-02 09:00 UTC (24h 00m)"
+                ),
+                (
+                    "*Failing now:* ",
+                    "1: web-<b>frontend</b> for 2h 00m (3 failed builds)"
+                ),
+                ("*Success ratio:* ", "p1 50% (1 of 2)"),
+            ]
+        );
+        assert!(lines.windows(2).all(|w| w[0].rank > w[1].rank), "{lines:?}");
+        assert_eq!(title(&digest), "🔵 Digest: 1 failing");
+        let out = crate::notify::Outgoing {
+            delivery_id: "d",
+            event: &digest,
+            link: None,
+            context: None,
+            mention: None,
+            buttons: None,
+        };
+        let rendered = [
+            crate::notify::discord::render(&out).to_string(),
+            crate::notify::slack::render_batch(&[out]).to_string(),
+            crate::notify::feishu::render_batch(&[out]).to_string(),
+            crate::notify::dingtalk::render_batch(&[out]).to_string(),
+            crate::notify::wecom::render_batch(&[out]).to_string(),
+            crate::notify::stdout::render_text(&out),
+            String::from_utf8(crate::notify::webhook::body(&out)).unwrap(),
+        ];
+        assert!(
+            rendered[1].contains("web-&lt;b&gt;frontend"),
+            "Slack escapes the name: {}",
+            rendered[1]
+        );
+        for card in rendered {
+            assert!(
+                card.contains("Digest") || card.contains("\"event\":\"digest\""),
+                "{card}"
+            );
+            assert!(
+                card.contains("Failing now") && card.contains("2h 00m"),
+                "{card}"
+            );
+            assert!(card.contains("Success ratio"), "{card}");
+        }
     }
 }

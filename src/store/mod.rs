@@ -12,6 +12,7 @@ mod bulk_read;
 mod buttons;
 mod contexts;
 mod db;
+mod digests;
 mod observations;
 mod outbox;
 mod retention;
@@ -22,6 +23,7 @@ pub use actions::{ActionRow, Begun, NewAction, Settled};
 pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
+pub use digests::StoredBuild;
 pub use observations::{Observed, Recorded};
 pub use outbox::{
     DeliveryRow, DueDelivery, OutboxCounts, PendingHead, PendingSummary, Purpose, Settle,

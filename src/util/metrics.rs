@@ -55,6 +55,11 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Connections to the HTTP listener, by outcome (accepted, evicted to make room, refused).",
     ),
     (
+        "codearts_bot_digests_total",
+        Kind::Counter,
+        "Scheduled digests by channel and outcome (queued, green: all green and not sent, missed: the bot was down).",
+    ),
+    (
         "codearts_bot_cycles_total",
         Kind::Counter,
         "Poll cycles run, by result (ok, source_unreachable, store_error).",

@@ -595,7 +595,7 @@ async fn the_gateway_registers_the_commands_in_each_allowed_guild() {
         names,
         [
             "job", "watch", "unwatch", "watches", "history", "log", "mute", "unmute", "ack",
-            "rerun", "stop"
+            "rerun", "stop", "digest"
         ]
     );
 }

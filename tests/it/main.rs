@@ -14,6 +14,7 @@ mod chat;
 mod chat_context;
 mod cli;
 mod context;
+mod digests;
 mod faults;
 mod http_limits;
 mod layers;

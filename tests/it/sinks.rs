@@ -40,6 +40,10 @@ fn channel(kind: ChannelType, url: String, secret: Option<&str>) -> ChannelConfi
         storm_threshold: None,
         timezone: None,
         buttons: None,
+        digest: None,
+        digest_timezone: None,
+        digest_when_green: false,
+        batch: false,
     }
 }
 

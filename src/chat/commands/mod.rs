@@ -8,6 +8,7 @@
 
 mod ack;
 mod actions;
+mod digest;
 mod history;
 mod job;
 mod log;
@@ -65,13 +66,16 @@ pub enum Command {
     Stop {
         id: String,
     },
+    Digest {
+        channel: Option<String>,
+    },
 }
 
 /// One row of [`COMMANDS`].
 pub type Spec = spec::Spec<Command>;
 
 /// Every command, in the order Discord lists them and Slack's usage text names them.
-pub static COMMANDS: [Spec; 11] = [
+pub static COMMANDS: [Spec; 12] = [
     Spec {
         name: "job",
         description: "Show a CodeArts Build job's card",
@@ -235,6 +239,22 @@ pub static COMMANDS: [Spec; 11] = [
         private: false,
         parse: |o| Command::Stop { id: given(o, "id") },
     },
+    Spec {
+        name: "digest",
+        description: "A summary of what is broken and how builds went lately",
+        options: &[Opt::text(
+            "channel",
+            "An alert channel (a name from the bot's config): its jobs, since its last digest",
+            false,
+            "channel",
+        )],
+        mutates: false,
+        acts: false,
+        private: false,
+        parse: |o| Command::Digest {
+            channel: o("channel").filter(|c| !c.trim().is_empty()),
+        },
+    },
 ];
 
 /// An option's value, empty when it was not given (the command then explains what is missing).
@@ -301,6 +321,7 @@ impl Command {
             Command::Ack { id } => ack::run(call, id).await,
             Command::Rerun { id, latest } => actions::rerun(call, id, *latest).await,
             Command::Stop { id } => actions::stop(call, id).await,
+            Command::Digest { channel } => digest::run(call, channel.as_deref()).await,
         };
         result.unwrap_or_else(Reply::Error)
     }

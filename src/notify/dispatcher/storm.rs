@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info};
 
 use super::{DispatchReport, Dispatcher};
-use crate::domain::event::Event;
+use crate::domain::event::{Event, EventKind};
 use crate::notify::error::SendError;
 use crate::notify::outgoing::Outgoing;
 use crate::notify::sink::Sink;
@@ -17,8 +17,9 @@ const STORM_MAX: usize = 5_000;
 
 impl Dispatcher {
     /// Sends one summary for the channel's due deliveries (in order, up to the first that is
-    /// an edit or too old, which go their usual way) and settles them all by its outcome. The
-    /// summary carries the first delivery's id, so a re-sent summary is recognisable.
+    /// an edit, too old or a digest, which go their usual way) and settles them all by its
+    /// outcome. The summary carries the first delivery's id, so a re-sent summary is
+    /// recognisable.
     pub(super) async fn post_storm(
         &self,
         sink: &Sink,
@@ -30,7 +31,12 @@ impl Dispatcher {
             chrono::Duration::seconds(i64::try_from(self.config.max_age_secs).unwrap_or(i64::MAX));
         let cut = due
             .iter()
-            .position(|d| d.purpose != Purpose::Post || now - d.created_at > max_age)
+            .position(|d| {
+                d.purpose != Purpose::Post
+                    || now - d.created_at > max_age
+                    // A digest is a summary already: it goes out as itself.
+                    || d.event.kind == EventKind::Digest
+            })
             .unwrap_or(due.len());
         let storm: &[DueDelivery] = &due[..cut];
         let Some(first) = storm.first() else {
