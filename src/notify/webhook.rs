@@ -1,15 +1,16 @@
 //! The generic JSON webhook: a stable public contract for receivers we do not write.
 //!
 //! Body (exactly these keys, documented in the README; `context` and `mention` in
-//! docs/events.md, "The webhook contract: `context` and `mention`"):
+//! docs/events.md, "The webhook contract: `context`, `mention` and `link`"):
 //! ```json
 //! {"id": "<delivery id>", "event": "build_failed", "job_id": "...", "job_name": "...",
 //!  "detected_at": "2026-11-26T12:00:00Z", "previous": {JobInfo} | null,
 //!  "current": {JobInfo} | null, "summary": "Build failed: web (success → failed)",
-//!  "context": {Context}, "mention": {Person}}
+//!  "context": {Context}, "mention": {Person}, "link": "https://..."}
 //! ```
-//! `context` and `mention` are left out (the key absent, never `null`) when the event has
-//! none, so a body without them is byte for byte what it was before they existed.
+//! `context`, `mention` and `link` (the job's page from `codearts.link_template`, for the
+//! receiver's own "Open" button) are left out (the key absent, never `null`) when the event
+//! has none, so a body without them is byte for byte what it was before they existed.
 //! Headers: `Content-Type: application/json`, `User-Agent: codearts-bot/<version>`,
 //! `X-CodeArts-Bot-Delivery: <id>` (the same on every retry: de-duplicate on it),
 //! `X-CodeArts-Bot-Event: <kind>`, and with a channel secret
@@ -193,6 +194,10 @@ struct Body<'a> {
     /// absent when nobody is.
     #[serde(skip_serializing_if = "Option::is_none")]
     mention: Option<&'a Person>,
+    /// The job's page (`codearts.link_template`), for a receiver's own "Open" button; absent
+    /// without a template or for an event about no single job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
 }
 
 /// The exact bytes sent (and signed) for one message.
@@ -222,6 +227,7 @@ fn contract<'a>(out: &Outgoing<'a>) -> Body<'a> {
         summary: &event.summary,
         context: out.context,
         mention: out.mention,
+        link: super::escape::valid_link(out.link),
     }
 }
 
@@ -278,6 +284,28 @@ mod tests {
             current: Some(info("failed")),
             summary: "Build failed: web-frontend (success → failed)".to_owned(),
         }
+    }
+
+    #[test]
+    fn the_link_is_there_for_a_receivers_open_button_only_when_usable() {
+        let ev = event();
+        let with = |link| {
+            let raw = body(&Outgoing {
+                delivery_id: "dlv-1",
+                event: &ev,
+                link,
+                context: None,
+                mention: None,
+                buttons: None,
+            });
+            serde_json::from_slice::<serde_json::Value>(&raw).unwrap()
+        };
+        assert_eq!(
+            with(Some("https://console.example/job/1"))["link"],
+            "https://console.example/job/1"
+        );
+        assert!(with(Some("javascript:alert(1)")).get("link").is_none());
+        assert!(with(None).get("link").is_none());
     }
 
     #[test]
