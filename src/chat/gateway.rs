@@ -219,3 +219,47 @@ pub async fn run(chat: Chat, mut stop: tokio::sync::watch::Receiver<bool>) {
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A click as the gateway delivers it (Discord's documented shape) reads as the HTTP
+    /// endpoint's: the button id, the clicker and their roles, the clicked message.
+    #[test]
+    fn a_gateway_click_reads_like_an_http_one() {
+        let raw = json!({
+            "type": 3, "id": "1100000000000000001", "application_id": "1200000000000000002",
+            "token": "tok", "version": 1, "guild_id": "1300000000000000003",
+            "channel_id": "1400000000000000004", "locale": "en-US", "entitlements": [],
+            "authorizing_integration_owners": {}, "attachment_size_limit": 10485760,
+            "member": {"user": {"id": "1500000000000000005", "username": "alice",
+                                "discriminator": "0", "avatar": null},
+                       "roles": ["1600000000000000006"], "joined_at": "2026-01-01T00:00:00Z",
+                       "deaf": false, "mute": false, "flags": 0},
+            "user": {"id": "1500000000000000005", "username": "alice", "discriminator": "0",
+                     "avatar": null},
+            "data": {"custom_id": "cb1:0123abcd", "component_type": 2},
+            "message": {"id": "555000000000000001", "channel_id": "1400000000000000004",
+                        "author": {"id": "1200000000000000002", "username": "bot",
+                                   "discriminator": "0", "avatar": null, "bot": true},
+                        "content": "", "timestamp": "2026-12-02T12:00:00Z",
+                        "edited_timestamp": null, "tts": false, "mention_everyone": false,
+                        "mentions": [], "mention_roles": [], "attachments": [],
+                        "embeds": [{"title": "web"}], "pinned": false, "type": 0,
+                        "flags": 64, "components": []},
+        });
+        let click: ComponentInteraction = serde_json::from_value(raw).unwrap();
+        let ours = component(&click).expect("readable");
+        assert_eq!(ours.kind, 3);
+        assert_eq!(ours.data.as_ref().unwrap().custom_id, "cb1:0123abcd");
+        let who = ours.invoker();
+        assert_eq!(who.user, "1500000000000000005");
+        assert_eq!(who.roles, vec!["1600000000000000006".to_owned()]);
+        let message = ours.message.unwrap();
+        assert_eq!(message["id"], "555000000000000001");
+        assert_eq!(message["embeds"][0]["title"], "web");
+        // An ephemeral confirmation is told apart by its flags, as over HTTP.
+        assert_eq!(message["flags"], 64);
+    }
+}
