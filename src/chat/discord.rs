@@ -461,6 +461,23 @@ fn list_embed(title: &str, lines: &[Line], more: usize) -> Value {
     })
 }
 
+/// The interaction's original message, for an edit after a deferral.
+pub(crate) fn original_url(chat: &Chat, interaction: &Interaction) -> String {
+    let base = chat
+        .ctx
+        .config
+        .discord
+        .api_base
+        .clone()
+        .unwrap_or_else(|| "https://discord.com".to_owned());
+    format!(
+        "{}/api/v10/webhooks/{}/{}/messages/@original",
+        base.trim_end_matches('/'),
+        interaction.application_id,
+        interaction.token
+    )
+}
+
 /// The slash commands as Discord registers them, from the command table (the `id` options
 /// autocomplete).
 pub fn command_definitions() -> Value {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::buttons::{Pressed, press};
-use super::discord::{EPHEMERAL, Interaction, MAX_CONTENT, refused_because};
+use super::discord::{EPHEMERAL, Interaction, MAX_CONTENT, original_url, refused_because};
 use super::handler::Chat;
 use super::late::{DEFER_AFTER, follow_up_client};
 use crate::notify::buttons::discord_confirm;
@@ -107,23 +107,6 @@ pub async fn answer_in_time(chat: &Chat, interaction: &Interaction) -> Value {
             json!({"type": DEFERRED_UPDATE})
         }
     }
-}
-
-/// The interaction's original message, for an edit after a deferral.
-fn original_url(chat: &Chat, interaction: &Interaction) -> String {
-    let base = chat
-        .ctx
-        .config
-        .discord
-        .api_base
-        .clone()
-        .unwrap_or_else(|| "https://discord.com".to_owned());
-    format!(
-        "{}/api/v10/webhooks/{}/{}/messages/@original",
-        base.trim_end_matches('/'),
-        interaction.application_id,
-        interaction.token
-    )
 }
 
 fn private(text: &str) -> Value {

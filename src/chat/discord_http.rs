@@ -13,7 +13,9 @@ use ed25519_dalek::VerifyingKey;
 use serde_json::{Value, json};
 use tracing::warn;
 
-use super::discord::{Interaction, MAX_BODY_BYTES, answer, autocomplete, deferral, render, verify};
+use super::discord::{
+    Interaction, MAX_BODY_BYTES, answer, autocomplete, deferral, original_url, render, verify,
+};
 use super::handler::Chat;
 use super::late::{answer_later, deadline, follow_up_client};
 use super::signed::{read_body, unauthorized};
@@ -82,20 +84,7 @@ async fn command_response(endpoint: &Endpoint, interaction: Interaction) -> Valu
         Err(task) => task,
     };
     let client = endpoint.follow_ups.clone();
-    let base = endpoint
-        .chat
-        .ctx
-        .config
-        .discord
-        .api_base
-        .clone()
-        .unwrap_or_else(|| "https://discord.com".to_owned());
-    let url = format!(
-        "{}/api/v10/webhooks/{}/{}/messages/@original",
-        base.trim_end_matches('/'),
-        interaction.application_id,
-        interaction.token
-    );
+    let url = original_url(&endpoint.chat, &interaction);
     answer_later(task, "discord", move |reply| {
         client.patch(url).json(&render(reply))
     });

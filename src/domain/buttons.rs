@@ -42,6 +42,18 @@ impl ButtonAction {
         ButtonAction::MuteTomorrow,
     ];
 
+    /// Every action, for parsing.
+    pub const ALL: [ButtonAction; 8] = [
+        ButtonAction::Rerun,
+        ButtonAction::Stop,
+        ButtonAction::Mute1h,
+        ButtonAction::Mute4h,
+        ButtonAction::MuteTomorrow,
+        ButtonAction::Ack,
+        ButtonAction::ConfirmRerun,
+        ButtonAction::ConfirmStop,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ButtonAction::Rerun => "rerun",
@@ -56,18 +68,7 @@ impl ButtonAction {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            ButtonAction::Rerun,
-            ButtonAction::Stop,
-            ButtonAction::Mute1h,
-            ButtonAction::Mute4h,
-            ButtonAction::MuteTomorrow,
-            ButtonAction::Ack,
-            ButtonAction::ConfirmRerun,
-            ButtonAction::ConfirmStop,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == raw)
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
     }
 
     /// The button's words.
@@ -179,16 +180,7 @@ mod tests {
 
     #[test]
     fn actions_round_trip_and_only_acting_ones_confirm() {
-        for a in [
-            ButtonAction::Rerun,
-            ButtonAction::Stop,
-            ButtonAction::Mute1h,
-            ButtonAction::Mute4h,
-            ButtonAction::MuteTomorrow,
-            ButtonAction::Ack,
-            ButtonAction::ConfirmRerun,
-            ButtonAction::ConfirmStop,
-        ] {
+        for a in ButtonAction::ALL {
             assert_eq!(ButtonAction::parse(a.as_str()), Some(a));
             assert_eq!(a.confirmation().is_some(), a.acts() && a.performs() == a);
         }
