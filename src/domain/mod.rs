@@ -9,6 +9,7 @@ pub mod digest;
 pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod lease;
 pub mod list_poll;
 pub mod rules;
 pub mod silence;

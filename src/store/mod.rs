@@ -12,6 +12,7 @@ mod bulk_read;
 mod buttons;
 mod contexts;
 mod db;
+mod leases;
 mod digests;
 mod observations;
 mod outbox;
@@ -23,6 +24,7 @@ pub use actions::{ActionRow, Begun, NewAction, Settled};
 pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
+pub use leases::LeaseHolder;
 pub use digests::StoredBuild;
 pub use observations::{Observed, Recorded};
 pub use outbox::{
