@@ -13,8 +13,10 @@ use tracing::{info, warn};
 use crate::chat::{Chat, gateway};
 use crate::codearts;
 use crate::config::Config;
+use crate::domain::lease::Role;
 use crate::domain::silence::Silences;
-use crate::engine::state::{Discovery, SchedulerStats, SnapshotCache};
+use crate::engine::leadership;
+use crate::engine::state::{Discovery, Lead, SchedulerStats, SnapshotCache};
 use crate::engine::{Ctx, digest, retention, schedule};
 use crate::notify::Sink;
 use crate::server;
@@ -96,13 +98,19 @@ pub async fn start(config: Config) -> anyhow::Result<Ctx> {
         silences: Arc::new(Silences::default()),
         context_fetches: Arc::default(),
         redactor: Arc::new(redactor),
+        lead: crate::engine::state::always(),
     })
 }
 
-/// Runs the HTTP server, the poller, the dispatcher and retention until `shutdown` resolves,
-/// then stops them in order: no new cycle starts, the running cycle and in-flight deliveries get
-/// `http.shutdown_grace_secs` to finish, whatever is left stays queued for the next start.
-pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+/// Runs the HTTP server on every replica and, while this process holds the leader's lease
+/// (docs/ha.md), the poller, the dispatcher, the Discord gateway, digests and retention, until
+/// `shutdown` resolves. Then it stops them in order: no new cycle starts, the running cycle and
+/// in-flight deliveries get `http.shutdown_grace_secs` to finish, whatever is left stays
+/// queued, and the lease is given up so another replica takes over at once.
+pub async fn run(
+    mut ctx: Ctx,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let listen = ctx
         .config
         .http
@@ -111,16 +119,16 @@ pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) -> a
     let (listener, bound) = server::bind(listen)
         .await
         .with_context(|| format!("http.listen: cannot listen on {listen}"))?;
+    // Under `run` the database's lease decides who leads.
+    ctx.lead = Arc::new(Lead::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     info!(
         jobs = ctx.config.jobs.len(),
         channels = ctx.sinks.len(),
         endpoint = %ctx.client.base_url(),
         auth = ctx.client.auth().method(),
         http = %bound,
+        holder = %ctx.lead.holder,
         "codearts-bot running"
     );
     ctx.client.auth().start_background();
@@ -129,18 +137,13 @@ pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) -> a
         ctx.clone(),
         stopped(stop_rx.clone()),
     ));
-    let poller = tokio::spawn(schedule::run_scheduled(
-        ctx.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let dispatcher = ctx.dispatcher();
-    let wake = Arc::clone(&ctx.dispatch_wake);
-    let dispatch_rx = stop_rx.clone();
-    let dispatch = tokio::spawn(async move { dispatcher.run(wake, dispatch_rx).await });
-    let gateway = (ctx.config.discord.token.is_some() && ctx.config.discord.gateway)
-        .then(|| tokio::spawn(gateway::run(Chat::new(ctx.clone()), stop_rx.clone())));
-    let digests = tokio::spawn(digest::run(ctx.clone(), stopped(stop_rx.clone())));
-    let retention = tokio::spawn(retention::run(ctx.clone(), stopped(stop_rx)));
+    // The first attempt before anything else: a lone replica leads from its first second.
+    if leadership::attempt(&ctx).await.token().is_none() {
+        info!("another replica leads: this one serves HTTP and takes over if the leader goes");
+    }
+    let (lead_stop_tx, lead_stop_rx) = tokio::sync::watch::channel(false);
+    let leading = tokio::spawn(leadership::run(ctx.clone(), stopped(lead_stop_rx)));
+    let terms = tokio::spawn(terms(ctx.clone(), stop_rx));
 
     tokio::pin!(shutdown);
     let mut http = http;
@@ -151,38 +154,140 @@ pub async fn run(ctx: Ctx, shutdown: impl std::future::Future<Output = ()>) -> a
         }
     }
     let _ = stop_tx.send(true);
-    let grace = Duration::from_secs(ctx.config.http.shutdown_grace_secs);
-    let deadline = tokio::time::Instant::now() + grace;
-    let (p, d) = tokio::join!(
-        tokio::time::timeout_at(deadline, poller),
-        tokio::time::timeout_at(deadline, dispatch),
-    );
-    match p {
-        Ok(joined) => joined.context("the poller task failed")??,
-        Err(_) => warn!(
-            "the running poll cycle did not finish within the grace period; its unrecorded polls are simply made again next start"
-        ),
-    }
-    if d.is_err() {
-        warn!(
-            "an in-flight delivery did not finish within the grace period; it stays queued and is sent at the next start"
-        );
-    }
-    retention.abort();
-    // A digest being queued commits or not as a whole; its instant is claimed with it.
-    digests.abort();
-    if let Some(gateway) = gateway
-        && tokio::time::timeout(Duration::from_secs(2), gateway)
-            .await
-            .is_err()
-    {
-        warn!("the Discord gateway did not close within 2 s");
-    }
+    let ended = terms.await;
+    // Only now, with nothing of this replica's term running, may another replica lead.
+    let _ = lead_stop_tx.send(true);
+    let _ = leading.await;
     if !http.is_finished() {
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut http).await;
         http.abort();
     }
     ctx.store.close().await;
     info!("stopped");
-    Ok(())
+    ended.context("the leader's services failed")?
+}
+
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Runs the leader's services for each term this replica leads, until `stop`. A term that
+/// ends (the lease lost, the database gone) stops its services at once; `stop` gives the
+/// running cycle and in-flight deliveries the grace period.
+async fn terms(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut roles = ctx.lead.subscribe();
+    loop {
+        while !ctx.lead.may_act() {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = roles.changed() => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // The previous leader wrote snapshots this replica never saw.
+        ctx.snapshots.forget();
+        let term = Term::start(&ctx);
+        while let Role::Leader { until, .. } = ctx.lead.role() {
+            tokio::select! {
+                _ = roles.changed() => {}
+                () = tokio::time::sleep_until(until.into()) => {}
+                _ = stop.changed() => {
+                    let grace = Duration::from_secs(ctx.config.http.shutdown_grace_secs);
+                    return term.stop(grace).await;
+                }
+            }
+            if !ctx.lead.may_act() {
+                break;
+            }
+        }
+        warn!("the term ended: the leader's services stop now");
+        term.abort();
+    }
+}
+
+/// The services only the leader runs, for one term.
+struct Term {
+    stop: tokio::sync::watch::Sender<bool>,
+    poller: tokio::task::JoinHandle<anyhow::Result<()>>,
+    dispatch: tokio::task::JoinHandle<()>,
+    gateway: Option<tokio::task::JoinHandle<()>>,
+    digests: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
+}
+
+impl Term {
+    fn start(ctx: &Ctx) -> Self {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let poller = tokio::spawn(schedule::run_scheduled(
+            ctx.clone(),
+            stopped(stop_rx.clone()),
+        ));
+        let dispatcher = ctx.dispatcher();
+        let wake = Arc::clone(&ctx.dispatch_wake);
+        let dispatch_rx = stop_rx.clone();
+        let dispatch = tokio::spawn(async move { dispatcher.run(wake, dispatch_rx).await });
+        let gateway = (ctx.config.discord.token.is_some() && ctx.config.discord.gateway)
+            .then(|| tokio::spawn(gateway::run(Chat::new(ctx.clone()), stop_rx.clone())));
+        let digests = tokio::spawn(digest::run(ctx.clone(), stopped(stop_rx.clone())));
+        let retention = tokio::spawn(retention::run(ctx.clone(), stopped(stop_rx)));
+        Self {
+            stop,
+            poller,
+            dispatch,
+            gateway,
+            digests,
+            retention,
+        }
+    }
+
+    /// Stops the term's services: no new cycle, the running cycle and in-flight deliveries get
+    /// `grace`, the rest is cut.
+    async fn stop(self, grace: Duration) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        let (p, d) = tokio::join!(
+            tokio::time::timeout_at(deadline, self.poller),
+            tokio::time::timeout_at(deadline, self.dispatch),
+        );
+        let polled = match p {
+            Ok(joined) => joined.context("the poller task failed").and_then(|r| r),
+            Err(_) => {
+                warn!(
+                    "the running poll cycle did not finish within the grace period; its unrecorded polls are simply made again next start"
+                );
+                Ok(())
+            }
+        };
+        if d.is_err() {
+            warn!(
+                "an in-flight delivery did not finish within the grace period; it stays queued and is sent at the next start"
+            );
+        }
+        self.retention.abort();
+        // A digest being queued commits or not as a whole; its instant is claimed with it.
+        self.digests.abort();
+        if let Some(gateway) = self.gateway
+            && tokio::time::timeout(Duration::from_secs(2), gateway)
+                .await
+                .is_err()
+        {
+            warn!("the Discord gateway did not close within 2 s");
+        }
+        polled
+    }
+
+    /// Cuts the term's services at once: another replica may lead soon, and nothing of this
+    /// term may run after it could.
+    fn abort(self) {
+        let _ = self.stop.send(true);
+        self.poller.abort();
+        self.dispatch.abort();
+        if let Some(gateway) = self.gateway {
+            gateway.abort();
+        }
+        self.digests.abort();
+        self.retention.abort();
+    }
 }

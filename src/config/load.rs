@@ -17,6 +17,7 @@ use crate::config::delivery::DeliveryConfig;
 use crate::config::discord::DiscordConfig;
 use crate::config::env::expand_table;
 use crate::config::error::{ConfigError, with_line};
+use crate::config::ha::HaConfig;
 use crate::config::http::HttpConfig;
 use crate::config::jobs::{JobConfig, validate_jobs};
 use crate::config::maintenance::MaintenanceWindow;
@@ -53,6 +54,8 @@ pub struct Config {
     pub commands: CommandsConfig,
     #[serde(default)]
     pub context: ContextConfig,
+    #[serde(default)]
+    pub ha: HaConfig,
     #[serde(default)]
     pub maintenance: Vec<MaintenanceWindow>,
     #[serde(default)]
@@ -144,6 +147,7 @@ impl Config {
         self.discord.validate(problems);
         self.commands.validate(problems);
         self.context.validate(problems);
+        self.ha.validate(problems);
         validate_people(&self.people, problems);
         for (i, window) in self.maintenance.iter().enumerate() {
             window.validate(&format!("maintenance[{i}]"), problems);

@@ -46,6 +46,9 @@ pub struct Ctx {
     pub context_fetches: Arc<ContextFetches>,
     /// Scrubs text fetched from builds of credentials and the config's own secrets.
     pub redactor: Arc<Redactor>,
+    /// Whether this process leads (polls, alerts, sends): always, except under `run`, where
+    /// the database's lease decides (docs/ha.md).
+    pub lead: Arc<crate::engine::state::Lead>,
 }
 
 impl Ctx {
@@ -60,5 +63,6 @@ impl Ctx {
             Arc::new(crate::notify::storm::thresholds(&self.config)),
         )
         .with_buttons(crate::notify::buttons::channels_with_buttons(&self.config))
+        .with_lead(self.lead.subscribe())
     }
 }

@@ -11,6 +11,7 @@ pub mod cycle_lists;
 pub mod digest;
 pub mod digests;
 pub mod discovery;
+pub mod leadership;
 pub mod lists;
 pub mod observe;
 pub mod poller;

@@ -62,6 +62,10 @@ impl CycleReport {
 /// number of jobs), run the detector, and hand what must be stored to one writer, which
 /// commits whatever has queued up in a single transaction.
 pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
+    if !ctx.lead.may_act() {
+        // Another replica leads (docs/ha.md): it polls; this one would only alert twice.
+        return Ok(CycleReport::default());
+    }
     let started = Instant::now();
     ctx.context_fetches
         .new_cycle(ctx.config.context.max_per_cycle);

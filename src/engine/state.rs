@@ -5,13 +5,70 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::codearts::{self, JobId};
+use crate::domain::lease::Role;
 use crate::domain::list_poll::ListSource;
 use crate::domain::snapshot::Snapshot;
 use crate::store;
+
+/// This process's role, shared: the leadership loop writes it, the rest read it.
+#[derive(Debug)]
+pub struct Lead {
+    /// Who this process is in the `leases` table: `<host>:<pid>:<random>`.
+    pub holder: String,
+    role: watch::Sender<Role>,
+}
+
+impl Default for Lead {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".to_owned());
+        Self {
+            holder: format!(
+                "{host}:{}:{}",
+                std::process::id(),
+                hex::encode(rand::random::<[u8; 4]>())
+            ),
+            role: watch::Sender::new(Role::Follower),
+        }
+    }
+}
+
+impl Lead {
+    pub fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    /// Whether this process may poll, write events and send right now.
+    pub fn may_act(&self) -> bool {
+        self.role().may_act(Instant::now())
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// Publishes the role (the leadership loop's job).
+    pub(crate) fn set(&self, role: Role) {
+        self.role.send_replace(role);
+    }
+}
+
+/// A lead that is always held, for `run --once`, the demo and tests that drive one process by
+/// hand: the database lease is not involved.
+pub fn always() -> Arc<Lead> {
+    let lead = Lead::default();
+    lead.set(Role::Leader {
+        token: 0,
+        until: Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600),
+    });
+    Arc::new(lead)
+}
 
 /// Counters of the scheduler, shared with whoever reports on it (logs, metrics, tests).
 #[derive(Debug, Default)]
@@ -42,6 +99,14 @@ impl SnapshotCache {
             *map = Some(loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect());
         }
         Ok(())
+    }
+
+    /// Drops the copy, so the next use reads the database again: taking the lead from another
+    /// replica, which wrote snapshots this one never saw.
+    pub fn forget(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            *map = None;
+        }
     }
 
     pub(crate) fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {

@@ -20,11 +20,13 @@ use super::mention::Mentions;
 use super::outgoing::{Outgoing, render_link};
 use super::sink::Sink;
 use crate::config::DeliveryConfig;
+use crate::domain::lease::Role;
 use crate::store::{self, DueDelivery, PendingHead, Purpose, Settle, Store};
 use crate::util::metrics::Metrics;
 
 mod buttons;
 mod edit;
+mod lead;
 mod storm;
 
 /// The incident and message a delivery updates in place: a failure of an open incident whose
@@ -81,6 +83,8 @@ pub struct Dispatcher {
     sent_at: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
     /// Channels whose failure cards carry buttons.
     buttons: Arc<HashSet<String>>,
+    /// This process's role: nothing is sent unless it leads (docs/ha.md).
+    lead: Option<tokio::sync::watch::Receiver<Role>>,
 }
 
 impl Dispatcher {
@@ -103,14 +107,8 @@ impl Dispatcher {
             storms,
             sent_at: Arc::new(Mutex::new(HashMap::new())),
             buttons: Arc::default(),
+            lead: None,
         }
-    }
-
-    /// The channels whose failure cards carry buttons
-    /// ([`crate::notify::buttons::channels_with_buttons`]).
-    pub fn with_buttons(mut self, channels: HashSet<String>) -> Self {
-        self.buttons = Arc::new(channels);
-        self
     }
 
     /// One pass: every channel whose oldest delivery is due (and, unless `flush`, has waited
@@ -301,6 +299,9 @@ impl Dispatcher {
     ) -> Result<DispatchReport, store::Error> {
         let span = info_span!("deliver", channel = %channel);
         async {
+            if !self.leads() {
+                return Ok(DispatchReport::default());
+            }
             let Some(sink) = self.sinks.get(channel) else {
                 let due = self.store.due_for_channel(channel, now, 1000).await?;
                 let reason = format!("channel {channel:?} is no longer in the config");
@@ -397,6 +398,10 @@ impl Dispatcher {
                 ..self.outgoing(d, link.as_deref())
             })
             .collect();
+        if !self.leads() {
+            // The term ended while the batch was read: the next leader sends it.
+            return Ok(DispatchReport::default());
+        }
         self.note_sent(channel);
         let outcome = sink.send_batch_for_id(&batch).await;
         let mut report = DispatchReport {

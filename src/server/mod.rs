@@ -92,7 +92,25 @@ async fn readyz(State(ctx): State<Ctx>) -> Response {
     let allowed = interval * 3;
     let last = ctx.health.last_success();
     let since_start = ctx.health.started.elapsed();
-    match last {
+    let leads = ctx.lead.may_act();
+    let holder = if leads {
+        None
+    } else {
+        match ctx
+            .store
+            .lease_holder(crate::engine::leadership::LEADER)
+            .await
+        {
+            Ok(holder) => holder,
+            Err(e) => {
+                problems.push(format!("database: cannot read the leader's lease: {e}"));
+                None
+            }
+        }
+    };
+    // A follower does not poll: its readiness is the database's (it answers chat), and the
+    // leader's polls are the leader's to report.
+    match last.filter(|_| leads) {
         Some(at) => {
             let age = (Utc::now() - at).to_std().unwrap_or_default();
             if age > allowed {
@@ -103,7 +121,7 @@ async fn readyz(State(ctx): State<Ctx>) -> Response {
                 ));
             }
         }
-        None if since_start > allowed => problems.push(format!(
+        None if leads && since_start > allowed => problems.push(format!(
             "no poll cycle has reached CodeArts since start {}s ago",
             since_start.as_secs()
         )),
@@ -131,6 +149,8 @@ async fn readyz(State(ctx): State<Ctx>) -> Response {
     let ready = problems.is_empty();
     let body = json!({
         "ready": ready,
+        "role": if leads { "leader" } else { "follower" },
+        "leader": holder.map(|h| json!({"holder": h.holder, "token": h.token, "lease_left_ms": h.left_ms})),
         "database": database,
         "last_cycle_success_at": last.map(|t| t.to_rfc3339()),
         "poll_interval_secs": interval.as_secs(),

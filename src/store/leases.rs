@@ -100,7 +100,11 @@ mod tests {
     async fn one_holder_at_a_time_each_term_a_higher_token_and_no_revival() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let a = store.take_lease("leader", "a", 60_000).await.unwrap().unwrap();
+        let a = store
+            .take_lease("leader", "a", 60_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(store.take_lease("leader", "b", 60_000).await.unwrap(), None);
         assert!(store.renew_lease("leader", "a", a, 60_000).await.unwrap());
         assert!(!store.renew_lease("leader", "b", a, 60_000).await.unwrap());
@@ -110,7 +114,11 @@ mod tests {
 
         // Released: b takes over at once, with a higher token; a's term cannot be renewed.
         store.release_lease("leader", "a", a).await.unwrap();
-        let b = store.take_lease("leader", "b", 60_000).await.unwrap().unwrap();
+        let b = store
+            .take_lease("leader", "b", 60_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(b > a);
         assert!(!store.renew_lease("leader", "a", a, 60_000).await.unwrap());
 
@@ -118,7 +126,11 @@ mod tests {
         let c = store.take_lease("other", "c", 1).await.unwrap().unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!store.renew_lease("other", "c", c, 60_000).await.unwrap());
-        let again = store.take_lease("other", "c", 60_000).await.unwrap().unwrap();
+        let again = store
+            .take_lease("other", "c", 60_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(again > c, "taken again: a new term");
     }
 }

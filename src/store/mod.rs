@@ -12,8 +12,8 @@ mod bulk_read;
 mod buttons;
 mod contexts;
 mod db;
-mod leases;
 mod digests;
+mod leases;
 mod observations;
 mod outbox;
 mod retention;
@@ -24,8 +24,8 @@ pub use actions::{ActionRow, Begun, NewAction, Settled};
 pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
-pub use leases::LeaseHolder;
 pub use digests::StoredBuild;
+pub use leases::LeaseHolder;
 pub use observations::{Observed, Recorded};
 pub use outbox::{
     DeliveryRow, DueDelivery, OutboxCounts, PendingHead, PendingSummary, Purpose, Settle,

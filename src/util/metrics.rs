@@ -50,6 +50,16 @@ const FAMILIES: &[(&str, Kind, &str)] = &[
         "Actions on CodeArts from chat, by action (rerun, stop) and outcome (done, failed, already, refused).",
     ),
     (
+        "codearts_bot_leader",
+        Kind::Gauge,
+        "1 while this replica holds the leader's lease (polls, alerts, sends), 0 otherwise.",
+    ),
+    (
+        "codearts_bot_lease_changes_total",
+        Kind::Counter,
+        "Times this replica took (took) or lost (lost) the leader's lease.",
+    ),
+    (
         "codearts_bot_http_connections_total",
         Kind::Counter,
         "Connections to the HTTP listener, by outcome (accepted, evicted to make room, refused).",
