@@ -8,6 +8,7 @@
 
 mod actions;
 mod alerts;
+mod board;
 mod bulk_read;
 mod contexts;
 mod db;
@@ -18,6 +19,7 @@ mod watch;
 mod watch_diff;
 
 pub use actions::{ActionRow, Begun, NewAction, Settled};
+pub use board::{HistoryPoint, JobDelivery, LoggedEvent};
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};
 pub use observations::{Observed, Recorded};
