@@ -8,6 +8,7 @@ mod support;
 mod actions;
 mod alerts;
 mod auth;
+mod board;
 mod builds;
 mod chat;
 mod chat_context;
