@@ -9,6 +9,7 @@ mod actions;
 mod alerts;
 mod auth;
 mod board;
+mod browser;
 mod builds;
 mod chat;
 mod chat_context;

@@ -33,7 +33,6 @@ pub struct BotView {
     pub source: String,
     pub last_cycle: String,
     pub last_failure: Option<String>,
-    pub cycles: u64,
     pub leader: &'static str,
 }
 
@@ -121,10 +120,6 @@ pub async fn bot_view(ctx: &Ctx) -> BotView {
             .last_success()
             .map_or_else(|| "no cycle yet".to_owned(), |t| model::ago(t, now)),
         last_failure: ctx.health.last_failure(),
-        cycles: ctx
-            .scheduler_stats
-            .cycles
-            .load(std::sync::atomic::Ordering::Relaxed),
         leader: "single replica",
     }
 }
@@ -140,6 +135,22 @@ pub async fn index(State(board): State<Board>, Query(filter): Query<Filter>) -> 
         Err(e) => return failure(&e),
     };
     let mut incidents: Vec<_> = rows.iter().filter_map(|r| r.incident.clone()).collect();
+    let silences = ctx.store.open_silences().await.unwrap_or_default();
+    let now = Utc::now();
+    // Silences on one job are shown with the job's name.
+    let silenced: std::collections::HashMap<&str, String> = silences
+        .iter()
+        .filter_map(|s| match &s.scope {
+            crate::domain::silence::Scope::Job(job) => Some(job.as_str()),
+            _ => None,
+        })
+        .filter_map(|id| Some((id, rows.iter().find(|r| r.id == id)?.name.clone())))
+        .collect();
+    let silences: Vec<SilenceView> = silences
+        .iter()
+        .filter(|s| s.expires_at > now)
+        .map(|s| views::silence_view(s, |id| silenced.get(id).cloned(), now))
+        .collect();
     let page = model::page(rows, &filter);
     let ids: Vec<&str> = page.rows.iter().map(|r| r.id.as_str()).collect();
     let health = match ctx.store.health_histories(&ids, SPARK_POINTS).await {
@@ -155,8 +166,6 @@ pub async fn index(State(board): State<Board>, Query(filter): Query<Filter>) -> 
         .last_failure_contexts(&incident_ids)
         .await
         .unwrap_or_default();
-    let silences = ctx.store.open_silences().await.unwrap_or_default();
-    let now = Utc::now();
     let selected = filter.status.as_deref().unwrap_or("");
     let statuses = [
         ("", "Every state"),
@@ -199,11 +208,7 @@ pub async fn index(State(board): State<Board>, Query(filter): Query<Filter>) -> 
             .map(|i| views::incident_view(i, contexts.get(&i.job_id), now))
             .collect(),
         more_incidents,
-        silences: silences
-            .iter()
-            .filter(|s| s.expires_at > now)
-            .map(|s| views::silence_view(s, now))
-            .collect(),
+        silences,
         page: page.page,
         pages: page.pages,
         matched: page.matched,

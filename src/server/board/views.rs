@@ -54,10 +54,11 @@ pub fn row_view(row: &JobRow, health: Option<&Vec<i64>>, now: DateTime<Utc>) -> 
     if row.flaky {
         notes.push("flaky".to_owned());
     }
+    // CodeArts' word adds something only where the state does not already say it.
     let status = row
         .status
         .clone()
-        .filter(|s| !s.trim().is_empty() && !s.eq_ignore_ascii_case(row.state.label()));
+        .filter(|s| !s.trim().is_empty() && matches!(row.state, State::Other | State::Unknown));
     RowView {
         id: row.id.clone(),
         href: job_href(&row.id),
@@ -189,14 +190,24 @@ pub struct SilenceView {
     pub line: String,
 }
 
-pub fn silence_view(silence: &Silence, now: DateTime<Utc>) -> SilenceView {
+/// `name_of` turns a job id into the job's name, for a silence on one job.
+pub fn silence_view(
+    silence: &Silence,
+    name_of: impl Fn(&str) -> Option<String>,
+    now: DateTime<Utc>,
+) -> SilenceView {
+    let scope = match &silence.scope {
+        crate::domain::silence::Scope::Job(job) => name_of(job.as_str())
+            .map_or_else(|| silence.scope.describe(), |name| format!("job {name}")),
+        other => other.describe(),
+    };
     SilenceView {
         what: format!(
             "{} #{}",
             if silence.kind == Kind::Ack { "Ack" } else { "Mute" },
             silence.id
         ),
-        scope: silence.scope.describe(),
+        scope: truncate_chars(&scope, 160),
         line: silence_line(silence, now),
     }
 }
