@@ -239,7 +239,9 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let now = Utc.timestamp_millis_opt(1_700_000_000_000 + i as i64).unwrap();
+            let now = Utc
+                .timestamp_millis_opt(1_700_000_000_000 + i as i64)
+                .unwrap();
             let detection = Detection {
                 next: Some(Snapshot {
                     info: Some(info(health, status)),
@@ -280,6 +282,12 @@ mod tests {
         let deliveries = store.job_deliveries(&job, 10).await.expect("deliveries");
         assert_eq!(deliveries.len(), 3);
         assert_eq!(deliveries[0].row.channel, "ops");
-        assert!(store.last_failure_contexts(&[JOB]).await.unwrap().is_empty());
+        assert!(
+            store
+                .last_failure_contexts(&[JOB])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

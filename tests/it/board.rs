@@ -45,12 +45,9 @@ async fn board_env() -> (Env, codearts_bot::engine::Ctx) {
             .await
             .expect("simulator renames");
     }
-    let toml = env
-        .toml()
-        .jobs(3)
-        .http(Some(
-            "listen = \"127.0.0.1:0\"\nboard = true\npublic_url = \"https://bot.example\"",
-        ));
+    let toml = env.toml().jobs(3).http(Some(
+        "listen = \"127.0.0.1:0\"\nboard = true\npublic_url = \"https://bot.example\"",
+    ));
     let bot = start_bot(toml.config()).await;
     tick(&bot).await;
     env.fail(&env.job(0), 1_900_000_000_000).await;
@@ -77,12 +74,25 @@ async fn the_board_lists_failing_first_and_shows_hostile_names_as_text() {
         first_row.starts_with("state-failing") && first_row.contains(&env.job(0)),
         "{first_row}"
     );
-    assert!(first_row.contains("Failing"), "colour and words: {first_row}");
+    assert!(
+        first_row.contains("Failing"),
+        "colour and words: {first_row}"
+    );
     assert!(page.contains("<svg class=\"sparkline\""), "{page}");
     assert!(!page.contains(SCRIPT_NAME), "a job name became markup");
-    assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
-    assert!(!page.contains("\"onmouseover"), "an attribute escaped its quotes");
-    assert!(page.contains("onmouseover=alert(1) x="), "the name is shown");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("\"onmouseover"),
+        "an attribute escaped its quotes"
+    );
+    assert!(
+        page.contains("onmouseover=alert(1) x="),
+        "the name is shown"
+    );
     assert!(page.contains("single replica") && page.contains("Open incidents"));
 
     // The job page: its history.
@@ -122,7 +132,11 @@ async fn the_board_lists_failing_first_and_shows_hostile_names_as_text() {
         .text()
         .await
         .expect("body");
-    assert_eq!(filtered.matches("<tr class=\"job ").count(), 1, "{filtered}");
+    assert_eq!(
+        filtered.matches("<tr class=\"job ").count(),
+        1,
+        "{filtered}"
+    );
 
     // The assets the CSP allows.
     let css = http
@@ -131,7 +145,12 @@ async fn the_board_lists_failing_first_and_shows_hostile_names_as_text() {
         .await
         .expect("css");
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    assert!(css.text().await.unwrap().contains("prefers-color-scheme: dark"));
+    assert!(
+        css.text()
+            .await
+            .unwrap()
+            .contains("prefers-color-scheme: dark")
+    );
 }
 
 #[tokio::test]
@@ -163,11 +182,23 @@ async fn the_api_answers_jobs_one_job_events_and_incidents() {
         first["board_url"],
         format!("https://bot.example/jobs/{}", env.job(0))
     );
-    assert!(jobs["jobs"].as_array().unwrap().iter().any(|j| j["name"] == SCRIPT_NAME));
+    assert!(
+        jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == SCRIPT_NAME)
+    );
 
     let (status, paged) = get(format!("{base}/api/v1/jobs?per_page=2&page=2")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((paged["pages"].as_u64(), paged["jobs"].as_array().map(Vec::len)), (Some(2), Some(1)));
+    assert_eq!(
+        (
+            paged["pages"].as_u64(),
+            paged["jobs"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(1))
+    );
     let (status, bad) = get(format!("{base}/api/v1/jobs?status=purple")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad["error"].as_str().unwrap().contains("purple"), "{bad}");
@@ -175,7 +206,14 @@ async fn the_api_answers_jobs_one_job_events_and_incidents() {
     let (status, one) = get(format!("{base}/api/v1/jobs/{}", env.job(0))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["job"]["state"], "failing");
-    assert!(one["events"].as_array().unwrap().iter().any(|e| e["kind"] == "build_failed"), "{one}");
+    assert!(
+        one["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "build_failed"),
+        "{one}"
+    );
     assert!(!one["builds"].as_array().unwrap().is_empty(), "{one}");
     assert!(!one["health"].as_array().unwrap().is_empty(), "{one}");
     assert!(one["deliveries"].is_array() && one.get("failure_context").is_some());
@@ -185,16 +223,27 @@ async fn the_api_answers_jobs_one_job_events_and_incidents() {
     let (status, events) = get(format!("{base}/api/v1/events?limit=1")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(events["events"].as_array().map(Vec::len), Some(1));
-    let cursor = events["next_before"].as_i64().expect("a cursor while more remain");
+    let cursor = events["next_before"]
+        .as_i64()
+        .expect("a cursor while more remain");
     let (_, older) = get(format!("{base}/api/v1/events?before={cursor}")).await;
-    assert!(older["events"].as_array().unwrap().iter().all(|e| e["id"].as_i64() < Some(cursor)));
+    assert!(
+        older["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"].as_i64() < Some(cursor))
+    );
 
     let (status, incidents) = get(format!("{base}/api/v1/incidents")).await;
     assert_eq!(status, StatusCode::OK);
     let open = incidents["incidents"].as_array().expect("list");
     assert_eq!(open.len(), 1, "{incidents}");
     assert_eq!(open[0]["job_id"], env.job(0));
-    assert!(open[0]["open_secs"].is_u64() && open[0]["failed_builds"] == 1, "{incidents}");
+    assert!(
+        open[0]["open_secs"].is_u64() && open[0]["failed_builds"] == 1,
+        "{incidents}"
+    );
 }
 
 #[tokio::test]
@@ -205,8 +254,14 @@ async fn a_board_on_a_public_listener_asks_for_its_token() {
     )));
     let config = toml.config();
     assert!(!format!("{config:?}").contains(TOKEN), "the token in Debug");
-    assert!(!config.effective_toml().contains(TOKEN), "the token in config check");
-    assert!(config.secrets().iter().any(|s| s == TOKEN), "the redactor must know it");
+    assert!(
+        !config.effective_toml().contains(TOKEN),
+        "the token in config check"
+    );
+    assert!(
+        config.secrets().iter().any(|s| s == TOKEN),
+        "the redactor must know it"
+    );
     let bot = start_bot(config).await;
     tick(&bot).await;
     // Bound on every interface, reached through loopback: the rule follows the configured
@@ -221,7 +276,11 @@ async fn a_board_on_a_public_listener_asks_for_its_token() {
     let base = format!("http://127.0.0.1:{}", addr.port());
     let http = client();
 
-    let page = http.get(format!("{base}/jobs/{}", env.job(0))).send().await.unwrap();
+    let page = http
+        .get(format!("{base}/jobs/{}", env.job(0)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     let location = page.headers()[LOCATION].to_str().unwrap().to_owned();
     assert!(location.starts_with("/login?next=%2Fjobs%2F"), "{location}");
@@ -229,11 +288,23 @@ async fn a_board_on_a_public_listener_asks_for_its_token() {
     let login = http.get(format!("{base}{location}")).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::OK);
     let form = login.text().await.unwrap();
-    assert!(form.contains("name=\"token\"") && form.contains("type=\"password\""), "{form}");
+    assert!(
+        form.contains("name=\"token\"") && form.contains("type=\"password\""),
+        "{form}"
+    );
 
-    let api = http.get(format!("{base}/api/v1/jobs")).send().await.unwrap();
+    let api = http
+        .get(format!("{base}/api/v1/jobs"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
-    assert!(api.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        api.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     let wrong = http
         .get(format!("{base}/api/v1/jobs"))
         .bearer_auth("board-token-0123456789abcdeX")
@@ -270,7 +341,10 @@ async fn a_board_on_a_public_listener_asks_for_its_token() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    assert!(!cookie.contains(TOKEN), "the cookie must not carry the token");
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie must not carry the token"
+    );
     let pair = cookie.split(';').next().unwrap().to_owned();
     let with_cookie = http
         .get(format!("{base}/"))
@@ -297,10 +371,7 @@ async fn a_board_on_a_public_listener_asks_for_its_token() {
 #[test]
 fn a_public_board_without_a_token_is_refused_by_config_check() {
     let dir = tempfile::tempdir().unwrap();
-    let text = codearts_bot_toml(
-        &dir,
-        "listen = \"0.0.0.0:9464\"\nboard = true",
-    );
+    let text = codearts_bot_toml(&dir, "listen = \"0.0.0.0:9464\"\nboard = true");
     let err = codearts_bot::config::Config::from_toml(&text, "t", &|_| None)
         .unwrap_err()
         .to_string();
@@ -309,7 +380,10 @@ fn a_public_board_without_a_token_is_refused_by_config_check() {
     let err = codearts_bot::config::Config::from_toml(&short, "t", &|_| None)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("too short") && !err.contains("short-secret"), "{err}");
+    assert!(
+        err.contains("too short") && !err.contains("short-secret"),
+        "{err}"
+    );
     // Loopback needs no token; public_url must be a URL.
     let local = codearts_bot_toml(&dir, "listen = \"127.0.0.1:9464\"\nboard = true");
     assert!(codearts_bot::config::Config::from_toml(&local, "t", &|_| None).is_ok());

@@ -151,9 +151,15 @@ async fn chromium_sees_the_failing_job_first_and_red_and_its_history() {
         first["cls"].as_str().unwrap().contains("state-failing"),
         "{first}"
     );
-    assert!(first["text"].as_str().unwrap().contains("Failing"), "{first}");
+    assert!(
+        first["text"].as_str().unwrap().contains("Failing"),
+        "{first}"
+    );
     let name = first["name"].as_str().unwrap().to_owned();
-    assert!(["payments-api", "nightly-e2e"].contains(&name.as_str()), "{first}");
+    assert!(
+        ["payments-api", "nightly-e2e"].contains(&name.as_str()),
+        "{first}"
+    );
     let rgb: Vec<u32> = first["color"]
         .as_str()
         .unwrap()
@@ -162,9 +168,15 @@ async fn chromium_sees_the_failing_job_first_and_red_and_its_history() {
         .split(',')
         .map(|c| c.trim().parse().unwrap_or(0))
         .collect();
-    assert!(rgb[0] > 150 && rgb[1] < 100 && rgb[2] < 100, "not red: {first}");
+    assert!(
+        rgb[0] > 150 && rgb[1] < 100 && rgb[2] < 100,
+        "not red: {first}"
+    );
     assert_eq!(first["spark"], 1, "the row's sparkline: {first}");
-    assert!(first["sparks"].as_u64() >= Some(JOBS.len() as u64), "{first}");
+    assert!(
+        first["sparks"].as_u64() >= Some(JOBS.len() as u64),
+        "{first}"
+    );
     let errors = console_errors(&browser).await;
     assert!(errors.is_empty(), "console errors on the board: {errors:?}");
 
@@ -179,7 +191,10 @@ async fn chromium_sees_the_failing_job_first_and_red_and_its_history() {
             )
             .await;
         let bg = browser
-            .eval("return getComputedStyle(document.body).backgroundColor;", json!([]))
+            .eval(
+                "return getComputedStyle(document.body).backgroundColor;",
+                json!([]),
+            )
             .await;
         assert_eq!(bg, background, "{scheme}");
         let png = browser.screenshot().await;
@@ -226,12 +241,19 @@ async fn chromium_sees_the_failing_job_first_and_red_and_its_history() {
     assert_eq!(job["title"], name.as_str(), "{job}");
     assert!(job["events"].as_u64() >= Some(2), "{job}");
     assert!(
-        job["kinds"].as_array().unwrap().iter().any(|k| k == "build_failed"),
+        job["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "build_failed"),
         "{job}"
     );
     assert!(job["builds"].as_u64() >= Some(1), "{job}");
     assert_eq!(job["chart"], 1, "{job}");
     let errors = console_errors(&browser).await;
-    assert!(errors.is_empty(), "console errors on the job page: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "console errors on the job page: {errors:?}"
+    );
     browser.quit().await;
 }

@@ -53,8 +53,7 @@ pub async fn detail(ctx: &Ctx, raw_id: &str) -> Result<Option<JobDetail>, crate:
     let Ok(job) = JobId::parse(raw_id) else {
         return Ok(None);
     };
-    let rows = super::model::all_rows(ctx).await?;
-    let Some(row) = rows.into_iter().find(|r| r.id == job.as_str()) else {
+    let Some(row) = super::model::job_row(ctx, &job).await? else {
         return Ok(None);
     };
     let history = ctx.store.job_history(&job, HISTORY).await?;
@@ -63,7 +62,10 @@ pub async fn detail(ctx: &Ctx, raw_id: &str) -> Result<Option<JobDetail>, crate:
         .filter_map(|p| Some((p.observed_at, p.info.as_ref()?.health_score?)))
         .collect();
     let builds = builds(ctx, &history);
-    let events = ctx.store.event_log(Some(job.as_str()), None, EVENTS).await?;
+    let events = ctx
+        .store
+        .event_log(Some(job.as_str()), None, EVENTS)
+        .await?;
     let deliveries = ctx.store.job_deliveries(&job, DELIVERIES).await?;
     let context = ctx.store.last_failure_context(&job).await?;
     let codearts_link = ctx
@@ -256,10 +258,7 @@ fn view(d: JobDetail, now: DateTime<Utc>) -> JobPage {
                 state: b.state.as_str(),
                 icon: b.state.icon(),
                 status: b.status.clone().unwrap_or_default(),
-                duration: b
-                    .duration
-                    .and_then(format_duration)
-                    .unwrap_or_default(),
+                duration: b.duration.and_then(format_duration).unwrap_or_default(),
             })
             .collect(),
         events: d

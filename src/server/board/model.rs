@@ -101,7 +101,11 @@ impl State {
         if snapshot.info.as_ref().and_then(|i| i.disabled) == Some(true) {
             return State::Disabled;
         }
-        match snapshot.settled_status.as_deref().map(|s| ctx.rules.class(s)) {
+        match snapshot
+            .settled_status
+            .as_deref()
+            .map(|s| ctx.rules.class(s))
+        {
             Some(StatusClass::Failure) => State::Failing,
             Some(StatusClass::Success) => State::Ok,
             Some(StatusClass::Other) => State::Other,
@@ -263,15 +267,48 @@ pub async fn all_rows(ctx: &Ctx) -> Result<Vec<JobRow>, crate::store::Error> {
         })
         .collect();
     rows.sort_by(|a, b| {
-        (a.state != State::Failing, &a.project, a.state, &a.name, &a.id).cmp(&(
-            b.state != State::Failing,
-            &b.project,
-            b.state,
-            &b.name,
-            &b.id,
-        ))
+        (
+            a.state != State::Failing,
+            &a.project,
+            a.state,
+            &a.name,
+            &a.id,
+        )
+            .cmp(&(
+                b.state != State::Failing,
+                &b.project,
+                b.state,
+                &b.name,
+                &b.id,
+            ))
     });
     Ok(rows)
+}
+
+/// One watched job's row (`None` when the job is not watched), without building the others.
+pub async fn job_row(ctx: &Ctx, job: &JobId) -> Result<Option<JobRow>, crate::store::Error> {
+    if !ctx.store.is_watched(job).await? {
+        return Ok(None);
+    }
+    ctx.snapshots.ensure_loaded(&ctx.store).await?;
+    let mut incidents: HashMap<String, Incident> = ctx
+        .store
+        .open_incidents()
+        .await?
+        .into_iter()
+        .filter(|(i, _)| i.job_id == job.as_str())
+        .map(|(i, _)| (i.job_id.clone(), i))
+        .collect();
+    let silences = ctx.store.open_silences().await?;
+    let snapshot = ctx.snapshots.get(job);
+    Ok(Some(row(
+        ctx,
+        job,
+        snapshot.as_deref(),
+        &mut incidents,
+        &silences,
+        Utc::now(),
+    )))
 }
 
 fn row(

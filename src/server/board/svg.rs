@@ -119,7 +119,11 @@ mod tests {
         assert!(svg.contains("aria-label=\"health 90 → 120 (3 readings)\""));
         // Out-of-range scores are drawn at the edge, not outside the box.
         assert!(svg.contains("78.5,1.5\""), "{svg}");
-        assert!(sparkline(&[70]).expect("one").contains("aria-label=\"health 70\""));
+        assert!(
+            sparkline(&[70])
+                .expect("one")
+                .contains("aria-label=\"health 70\"")
+        );
     }
 
     #[test]

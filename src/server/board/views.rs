@@ -81,7 +81,11 @@ pub fn row_view(row: &JobRow, health: Option<&Vec<i64>>, now: DateTime<Utc>) -> 
 }
 
 /// Rows grouped: the failing section first, each section by project.
-pub fn groups(rows: &[JobRow], health: &HashMap<String, Vec<i64>>, now: DateTime<Utc>) -> Vec<GroupView> {
+pub fn groups(
+    rows: &[JobRow],
+    health: &HashMap<String, Vec<i64>>,
+    now: DateTime<Utc>,
+) -> Vec<GroupView> {
     let mut out: Vec<GroupView> = Vec::new();
     let mut key: Option<(bool, Option<&str>)> = None;
     for row in rows {
@@ -145,7 +149,11 @@ pub struct IncidentView {
     pub context: Option<String>,
 }
 
-pub fn incident_view(incident: &Incident, context: Option<&Context>, now: DateTime<Utc>) -> IncidentView {
+pub fn incident_view(
+    incident: &Incident,
+    context: Option<&Context>,
+    now: DateTime<Utc>,
+) -> IncidentView {
     IncidentView {
         href: job_href(&incident.job_id),
         name: truncate_chars(&incident.job_name, 120),
@@ -204,7 +212,11 @@ pub fn silence_view(
     SilenceView {
         what: format!(
             "{} #{}",
-            if silence.kind == Kind::Ack { "Ack" } else { "Mute" },
+            if silence.kind == Kind::Ack {
+                "Ack"
+            } else {
+                "Mute"
+            },
             silence.id
         ),
         scope: truncate_chars(&scope, 160),

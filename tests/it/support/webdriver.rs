@@ -29,8 +29,8 @@ const FLAGS: [&str; 9] = [
 /// Whether the browser can run here. In CI (`CI` set) a missing browser is a failure that
 /// says how to install it; on a developer's machine, a loud skip.
 pub fn available() -> bool {
-    let present = std::path::Path::new(CHROMIUM).exists()
-        && std::path::Path::new(CHROMEDRIVER).exists();
+    let present =
+        std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if present {
         return true;
     }
@@ -79,7 +79,10 @@ impl Browser {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not get ready in 20 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not get ready in 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().expect("profile dir");
