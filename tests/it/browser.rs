@@ -77,8 +77,8 @@ async fn chromium_sees_the_failing_job_first_and_red_and_its_history() {
     tick(&bot).await;
     // A few readings of health for the sparklines, then the failures.
     for (step, health) in [84, 77, 81, 72].into_iter().enumerate() {
-        for i in 0..JOBS.len() {
-            let h = health - (i as i64 % 4) * 3 - if JOBS[i].2 { 10 * step as i64 } else { 0 };
+        for (i, (_, _, failing)) in JOBS.iter().enumerate() {
+            let h = health - (i as i64 % 4) * 3 - if *failing { 10 * step as i64 } else { 0 };
             env.sim
                 .control()
                 .put_job(&env.job(i), json!({"health_score": h.clamp(0, 100)}))

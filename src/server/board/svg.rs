@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_chart_has_its_grid_and_time_labels() {
-        let t = |m| Utc.timestamp_opt(1_700_000_000 + m * 60, 0).unwrap();
+        let t = |m: i64| Utc.timestamp_opt(1_700_000_000 + m * 60, 0).unwrap();
         let svg = chart(&[(t(0), 80), (t(30), 60)]).expect("svg");
         assert!(svg.contains("class=\"grid\""));
         assert!(svg.contains("2023-11-14 22:13"), "{svg}");
