@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Board;
 use super::job_page::{self, JobDetail};
 use super::model::{self, Filter, JobRow};
+use super::state::Board;
 use crate::domain::incident::Incident;
 use crate::util::text::rfc3339;
 

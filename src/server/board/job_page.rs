@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::Board;
 use super::model::{JobRow, State as JobState, ago};
 use super::pages::{failure, html};
+use super::state::Board;
 use super::svg;
 use super::views::{context_summary, incident_line, silence_line};
 use crate::codearts::JobId;

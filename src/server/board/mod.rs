@@ -22,20 +22,17 @@ use axum::routing::{get, post};
 
 use crate::engine::Ctx;
 
+pub mod access;
 mod api;
-pub mod auth;
+mod auth;
 mod job_page;
 pub mod model;
 mod pages;
+mod state;
 pub mod svg;
 mod views;
 
-/// What every board handler shares.
-#[derive(Clone)]
-pub struct Board {
-    pub ctx: Ctx,
-    pub access: Arc<auth::Access>,
-}
+use state::Board;
 
 /// The policy of every board answer: only this origin's files, no inline script or style.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
@@ -48,7 +45,7 @@ const JS: &str = include_str!("../../../assets/board.js");
 /// The board's routes, to merge into the server's router.
 pub fn routes(ctx: Ctx) -> Router {
     let board = Board {
-        access: Arc::new(auth::Access::from_config(&ctx.config.http)),
+        access: Arc::new(access::Access::from_config(&ctx.config.http)),
         ctx,
     };
     let guarded = Router::new()

@@ -8,8 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 
-use super::Board;
 use super::model::{self, Filter, State as JobState};
+use super::state::Board;
 use super::views::{self, GroupView, IncidentView, SilenceView};
 use crate::engine::Ctx;
 
