@@ -16,6 +16,9 @@ RUN mkdir -p src migrations \
  && rm -rf src target/release/deps/codearts_bot* target/release/codearts-bot*
 COPY src ./src
 COPY migrations ./migrations
+# The status board's templates and stylesheet/script are compiled into the binary.
+COPY templates ./templates
+COPY assets ./assets
 RUN cargo build --release --locked \
  && strip target/release/codearts-bot
 

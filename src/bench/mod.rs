@@ -11,8 +11,11 @@
 //! Slack endpoints. `bench --startup` runs only [`crate::bench::startup`]: what a restart
 //! costs with N pinned jobs; `bench --modes` only [`crate::bench::modes`]: the poll modes and
 //! the official SDK's loop side by side; `bench --context` only [`crate::bench::context`]: what
-//! the failure context costs and whether it holds an alert back. Results go to docs/benchmarks.md.
+//! the failure context costs and whether it holds an alert back; `bench --board` only
+//! [`crate::bench::board`]: the status board's pages with many watched jobs. Results go to
+//! docs/benchmarks.md.
 
+pub mod board;
 pub mod chat;
 pub mod context;
 pub mod delivery;

@@ -102,11 +102,15 @@ pub enum Command {
         /// build (--samples failed builds per pass).
         #[arg(long, conflicts_with_all = ["startup", "modes"])]
         context: bool,
+        /// Measure only the status board instead: `/`, a later page, `/api/v1/jobs`, a job
+        /// page and `/api/v1/incidents` over --jobs watched jobs (--samples requests each).
+        #[arg(long, conflicts_with_all = ["startup", "modes", "context"])]
+        board: bool,
         /// Poll modes pass: how many projects the jobs are spread over.
         #[arg(long, default_value_t = 10)]
         projects: usize,
         /// Poll modes pass: failure-to-chat samples (0: skip the latency pass); context pass:
-        /// failed builds per pass.
+        /// failed builds per pass; board pass: requests per page.
         #[arg(long, default_value_t = 20)]
         samples: usize,
         /// Start-up pass: the numbers of pinned jobs.

@@ -127,6 +127,14 @@ async fn execute(command: Command) -> Result<(), Failure> {
         }
         Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
         Command::Bench {
+            board: true,
+            jobs,
+            samples,
+            ..
+        } => bench::board::run(jobs, samples)
+            .await
+            .map_err(|e| Failure::runtime(&e)),
+        Command::Bench {
             context: true,
             samples,
             ..

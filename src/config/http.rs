@@ -1,7 +1,13 @@
-//! `[http]`: the health, readiness and metrics server's address, shutdown grace, and the
-//! limits that keep it standing when it is exposed (docs/http.md).
+//! `[http]`: the health, readiness and metrics server's address, shutdown grace, the
+//! limits that keep it standing when it is exposed (docs/http.md), and the status board
+//! (docs/board.md).
 
 use serde::{Deserialize, Serialize};
+
+use crate::util::secret::Secret;
+
+/// The shortest `board_token` accepted: a token guessed at the login form must be out of reach.
+pub const MIN_BOARD_TOKEN_CHARS: usize = 16;
 
 /// `[http]`: the health, readiness and metrics server.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -20,6 +26,14 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Largest request body any route reads, in bytes.
     pub max_body_bytes: usize,
+    /// Serve the status board (`/`, `/jobs/{id}`, `/api/v1/...`; docs/board.md).
+    pub board: bool,
+    /// What the board asks for (`Authorization: Bearer` or the login form). Required when
+    /// `listen` is not a loopback address; when set, required on loopback too.
+    pub board_token: Option<Secret>,
+    /// Where people reach this listener (`https://bot.example.com`): cards link to the job's
+    /// board page under it, storm summaries to the board filtered to their jobs.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -31,6 +45,9 @@ impl Default for HttpConfig {
             idle_timeout_secs: 60,
             max_connections: 256,
             max_body_bytes: 64 * 1024,
+            board: false,
+            board_token: None,
+            public_url: None,
         }
     }
 }
@@ -45,10 +62,41 @@ impl HttpConfig {
         })
     }
 
+    /// Whether `listen` binds only the loopback interface (127.0.0.0/8, ::1): only this
+    /// machine can reach it. Decided on the configured address, not on who connects, so a
+    /// bot bound to 0.0.0.0 asks for the token from every client, loopback ones included.
+    pub fn is_loopback(&self) -> bool {
+        self.listen_addr().is_ok_and(|a| a.ip().is_loopback())
+    }
+
+    /// The board page of `job` under `public_url`, when both the board and the URL are set.
+    pub fn board_job_url(&self, job_id: &str) -> Option<String> {
+        self.board_base()
+            .map(|base| format!("{base}/jobs/{}", crate::util::text::url_component(job_id)))
+    }
+
+    /// The board filtered to `jobs`, when both the board and `public_url` are set.
+    pub fn board_jobs_url<'a>(&self, jobs: impl IntoIterator<Item = &'a str>) -> Option<String> {
+        let base = self.board_base()?;
+        let ids: Vec<String> = jobs
+            .into_iter()
+            .map(crate::util::text::url_component)
+            .collect();
+        Some(format!("{base}/?jobs={}", ids.join(",")))
+    }
+
+    fn board_base(&self) -> Option<&str> {
+        self.public_url
+            .as_deref()
+            .filter(|_| self.board)
+            .map(|u| u.trim_end_matches('/'))
+    }
+
     pub(crate) fn validate(&self, problems: &mut Vec<String>) {
         if let Err(e) = self.listen_addr() {
             problems.push(format!("http.listen: {e}"));
         }
+        self.validate_board(problems);
         if !(1..=300).contains(&self.shutdown_grace_secs) {
             problems.push(format!(
                 "http.shutdown_grace_secs: {} is out of range (1 to 300)",
@@ -81,6 +129,41 @@ impl HttpConfig {
                     range.end()
                 ));
             }
+        }
+    }
+
+    /// The board's keys: a token wherever others can connect, a token long enough not to be
+    /// guessed, and a public URL the cards can link to. Messages never quote the token.
+    fn validate_board(&self, problems: &mut Vec<String>) {
+        let token = self.board_token.as_ref();
+        if self.board && token.is_none() && self.listen_addr().is_ok() && !self.is_loopback() {
+            problems.push(format!(
+                "http.board_token: required when http.board = true and http.listen ({}) is not \
+                 a loopback address: anyone who can reach the port would read the board. Set \
+                 board_token (e.g. board_token = \"${{BOARD_TOKEN}}\", at least \
+                 {MIN_BOARD_TOKEN_CHARS} characters) or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        if let Some(token) = token {
+            let chars = token.expose().chars().count();
+            if chars < MIN_BOARD_TOKEN_CHARS {
+                problems.push(format!(
+                    "http.board_token: {chars} characters is too short (at least \
+                     {MIN_BOARD_TOKEN_CHARS}; e.g. `openssl rand -hex 24`)"
+                ));
+            } else if token.expose().chars().any(|c| c.is_control() || c == ' ') {
+                problems.push(
+                    "http.board_token: must not contain spaces or control characters (it is \
+                     sent in an Authorization header)"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(url) = &self.public_url
+            && let Err(e) = super::url::validate_url(url)
+        {
+            problems.push(format!("http.public_url: {e}"));
         }
     }
 }

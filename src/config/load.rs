@@ -176,6 +176,7 @@ impl Config {
             &auth.security_token,
             &self.discord.token,
             &self.slack.signing_secret,
+            &self.http.board_token,
         ]
         .into_iter()
         .chain(self.channels.iter().flat_map(|c| [&c.url, &c.secret]))

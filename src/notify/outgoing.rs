@@ -38,18 +38,7 @@ pub fn render_link(template: &str, job_id: &str, project_id: Option<&str>) -> St
         .replace("{project_id}", &encode_component(project_id.unwrap_or("")))
 }
 
-/// RFC 3986 percent-encoding of everything outside the unreserved characters.
-fn encode_component(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+use crate::util::text::url_component as encode_component;
 
 /// A build_failed event of a job with this name, the same in every platform's tests.
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //!   CodeArts is at most three schedule intervals old (or the bot started less than three
 //!   intervals ago); 503 otherwise. The JSON body says what is wrong.
 //! - `GET /metrics`: the Prometheus text format; see `src/metrics.rs` for the families.
+//! - With `[http] board = true`: the status board and its JSON API ([`board`],
+//!   docs/board.md), behind `[http] board_token` when one is set.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,6 +26,7 @@ use tokio::net::TcpListener;
 
 use crate::engine::Ctx;
 
+pub mod board;
 mod listener;
 
 /// Binds the configured address (port 0 allowed) and reports the bound address.
@@ -52,6 +55,9 @@ pub fn router(ctx: Ctx) -> Router {
     if let Some(secret) = &ctx.config.slack.signing_secret {
         router = router.merge(crate::chat::slack::routes(chat.clone(), secret.clone()));
         router = router.merge(crate::chat::slack_actions::routes(chat, secret.clone()));
+    }
+    if ctx.config.http.board {
+        router = router.merge(board::routes(ctx.clone()));
     }
     // Every route reads at most this much body (chat payloads are a few kilobytes).
     router.layer(axum::extract::DefaultBodyLimit::max(

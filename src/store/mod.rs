@@ -8,6 +8,7 @@
 
 mod actions;
 mod alerts;
+mod board;
 mod bulk_read;
 mod buttons;
 mod contexts;
@@ -21,6 +22,7 @@ mod watch;
 mod watch_diff;
 
 pub use actions::{ActionRow, Begun, NewAction, Settled};
+pub use board::{HistoryPoint, JobDelivery, LoggedEvent};
 pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
 pub use db::{Error, Result, Store, from_ms, to_ms};

@@ -9,6 +9,20 @@ pub const ZWSP: char = '\u{200B}';
 /// Appended to every shortened text so a reader knows something was cut.
 pub const MARKER: char = '…';
 
+/// RFC 3986 percent-encoding of everything outside the unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`): a value that is safe in any part of a URL.
+pub fn url_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Shortens `text` to at most `max` characters (code points), ending with [`MARKER`] when cut.
 pub fn truncate_chars(text: &str, max: usize) -> String {
     truncate_by(text, max, |_| 1)

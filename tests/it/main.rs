@@ -8,6 +8,8 @@ mod support;
 mod actions;
 mod alerts;
 mod auth;
+mod board;
+mod browser;
 mod builds;
 mod buttons;
 mod chat;

@@ -4,3 +4,4 @@
 
 pub mod capture;
 pub mod harness;
+pub mod webdriver;
