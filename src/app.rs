@@ -120,7 +120,7 @@ pub async fn run(
         .await
         .with_context(|| format!("http.listen: cannot listen on {listen}"))?;
     // Under `run` the database's lease decides who leads.
-    ctx.lead = Arc::new(Lead::default());
+    ctx.lead = Arc::new(Lead::new(ctx.config.ha.replica.as_deref()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     info!(
         jobs = ctx.config.jobs.len(),

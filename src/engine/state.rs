@@ -18,28 +18,37 @@ use crate::store;
 /// This process's role, shared: the leadership loop writes it, the rest read it.
 #[derive(Debug)]
 pub struct Lead {
-    /// Who this process is in the `leases` table: `<host>:<pid>:<random>`.
+    /// Who this process is in the `leases` table: `ha.replica`, else `<host>:<pid>:<random>`.
     pub holder: String,
     role: watch::Sender<Role>,
 }
 
 impl Default for Lead {
     fn default() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "host".to_owned());
-        Self {
-            holder: format!(
-                "{host}:{}:{}",
-                std::process::id(),
-                hex::encode(rand::random::<[u8; 4]>())
-            ),
-            role: watch::Sender::new(Role::Follower),
-        }
+        Self::new(None)
     }
 }
 
 impl Lead {
+    /// This process as replica `name` (`ha.replica`), else `<hostname>:<pid>:<random>`.
+    pub fn new(name: Option<&str>) -> Self {
+        let holder = name.map(str::to_owned).unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "host".to_owned());
+            // The random part keeps two leads of one process (tests) apart.
+            format!(
+                "{host}:{}:{}",
+                std::process::id(),
+                hex::encode(rand::random::<[u8; 3]>())
+            )
+        });
+        Self {
+            holder,
+            role: watch::Sender::new(Role::Follower),
+        }
+    }
+
     pub fn role(&self) -> Role {
         *self.role.borrow()
     }

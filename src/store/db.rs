@@ -32,6 +32,25 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Applies the migrations. Replicas starting together on one database race for them: each
+/// migration is its own transaction, so the loser's fails whole ("table already exists") and
+/// a second look finds it applied. A migration that fails for any other reason fails the same
+/// way every time, and is reported after the last attempt.
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        match sqlx::migrate!("./migrations").run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                tracing::info!(error = %e, attempt, "migrations raced another process; looking again");
+                tokio::time::sleep(Duration::from_millis(100 + 50 * attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// A write transaction, as [`Store::write`] opens it.
 pub(super) type Tx = Transaction<'static, Sqlite>;
 
@@ -73,7 +92,7 @@ impl Store {
                 path: shown,
                 source: e,
             })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        migrate(&pool).await?;
         Ok(Self { pool })
     }
 

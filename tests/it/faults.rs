@@ -24,6 +24,9 @@ fn config(sim: &SimHandle, jobs: usize, dir: &Path, hook: &str) -> BotToml {
         )
         .jobs(jobs)
         .webhook("hooks", hook, "")
+        // One replica restarted again and again (as systemd would): with a stable name it takes
+        // its own lease back at once instead of waiting for the killed process's to expire.
+        .table("[ha]\nreplica = \"crash-test\"")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

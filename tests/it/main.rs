@@ -18,6 +18,7 @@ mod cli;
 mod context;
 mod digests;
 mod faults;
+mod ha;
 mod http_limits;
 mod layers;
 mod list_poll;
