@@ -93,7 +93,7 @@ async fn the_board_lists_failing_first_and_shows_hostile_names_as_text() {
         page.contains("onmouseover=alert(1) x="),
         "the name is shown"
     );
-    assert!(page.contains("single replica") && page.contains("Open incidents"));
+    assert!(page.contains("this replica leads") && page.contains("Open incidents"));
 
     // The job page: its history.
     let job = http

@@ -120,7 +120,12 @@ pub async fn bot_view(ctx: &Ctx) -> BotView {
             .last_success()
             .map_or_else(|| "no cycle yet".to_owned(), |t| model::ago(t, now)),
         last_failure: ctx.health.last_failure(),
-        leader: "single replica",
+        // Under `run` the replicas sharing the database elect one (docs/ha.md).
+        leader: if ctx.lead.may_act() {
+            "this replica leads"
+        } else {
+            "a follower: another replica polls and sends"
+        },
     }
 }
 
