@@ -80,8 +80,9 @@ pub async fn answer(chat: &Chat, interaction: &Interaction) -> Value {
     }
 }
 
-/// Answers within [`DEFER_AFTER`] with the callback, or defers the update (type 6) and edits
-/// the message when the action is done; `defer` sends the deferral, `finish` the late edit.
+/// Answers within [`DEFER_AFTER`] with the callback, or defers the update (type 6) and, when
+/// the action is done, edits the clicked message (an update) or sends the clicker a
+/// follow-up (a private answer).
 pub async fn answer_in_time(chat: &Chat, interaction: &Interaction) -> Value {
     let mut task = {
         let (chat, interaction) = (chat.clone(), interaction.clone());
@@ -90,18 +91,23 @@ pub async fn answer_in_time(chat: &Chat, interaction: &Interaction) -> Value {
     match tokio::time::timeout(DEFER_AFTER, &mut task).await {
         Ok(done) => done.unwrap_or_else(|_| private("The button's action failed.")),
         Err(_) => {
-            let url = original_url(chat, interaction);
+            let original = original_url(chat, interaction);
             tokio::spawn(async move {
                 let callback = task
                     .await
                     .unwrap_or_else(|_| private("The button's action failed."));
-                let send = follow_up_client()
-                    .patch(url)
-                    .json(&callback["data"])
-                    .send()
-                    .await;
+                // After a deferred update `@original` is the clicked message: an update edits
+                // it; a private answer is a follow-up message only the clicker sees, never an
+                // edit that would replace the card.
+                let request = if callback["type"] == UPDATE_MESSAGE {
+                    follow_up_client().patch(original)
+                } else {
+                    let follow_up = original.trim_end_matches("/messages/@original").to_owned();
+                    follow_up_client().post(follow_up)
+                };
+                let send = request.json(&callback["data"]).send().await;
                 if let Err(e) = send {
-                    warn!(error = %crate::util::http::without_url(&e), "cannot edit a late button answer in");
+                    warn!(error = %crate::util::http::without_url(&e), "cannot send a late button answer");
                 }
             });
             json!({"type": DEFERRED_UPDATE})

@@ -371,3 +371,41 @@ async fn slack_mute_button_silences_the_job_and_replaces_the_card_and_a_forged_c
         "{left}"
     );
 }
+
+#[tokio::test]
+async fn a_slow_rerun_is_deferred_then_edited_into_the_confirmation() {
+    let bot = discord_bot().await;
+    let (_, failed, card) = failure_card(&bot).await;
+    let (_, ask) = bot
+        .discord(click(
+            &button(&card, "Re-run"),
+            &shown(&card),
+            ALICE,
+            "alice",
+            true,
+        ))
+        .await;
+    let confirm = ask["data"]["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // CodeArts takes 2.6 s to start the build: past Discord's window for a direct answer.
+    bot.sim
+        .control()
+        .set_fault(json!({"delay_ms": 2600, "api": "ExecuteJob"}))
+        .await
+        .unwrap();
+    let (_, deferred) = bot
+        .discord(click(&confirm, &confirmation(&ask), ALICE, "alice", true))
+        .await;
+    assert_eq!(deferred, json!({"type": 6}));
+    let original = "/api/v10/webhooks/1200000000000000002/interaction-token/messages/@original";
+    let edit = bot
+        .capture
+        .wait_for_path(original, Duration::from_secs(10))
+        .await;
+    assert_eq!(edit.method, "PATCH");
+    let text = seen(&edit.json());
+    assert!(text.contains(&format!("build #{}", failed + 1)), "{text}");
+    assert_eq!(executed(&bot).await, 1);
+}
