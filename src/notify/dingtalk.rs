@@ -299,6 +299,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(msg["markdown"]["title"], "🔴 Build failed: web-frontend");
@@ -332,6 +333,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         };
         let msg = render_batch(&[out(&ev)]);
         assert_eq!(
@@ -412,6 +414,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);

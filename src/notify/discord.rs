@@ -630,6 +630,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         assert_eq!(msg["username"], USERNAME);
         assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
@@ -670,6 +671,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let embed = &msg["embeds"][0];
         let title = embed["title"].as_str().unwrap();
@@ -705,6 +707,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let embed = &msg["embeds"][0];
         assert!(
@@ -732,6 +735,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             });
             assert_eq!(msg["embeds"][0]["color"], colour, "{kind}");
         }
@@ -750,6 +754,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let description = msg["embeds"][0]["description"].as_str().unwrap();
         assert!(
@@ -769,6 +774,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
         };
         assert_eq!(
@@ -793,6 +799,7 @@ mod tests {
                     context: None,
                     mention: None,
                     buttons: None,
+                    board: None,
                 })
                 .collect();
             let msg = render_batch(&batch);
@@ -833,6 +840,7 @@ mod tests {
             context: Some(context),
             mention,
             buttons: None,
+            board: None,
         }
     }
 

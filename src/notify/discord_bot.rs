@@ -203,6 +203,7 @@ mod tests {
                 context: Some(&context),
                 mention,
                 buttons: None,
+                board: None,
             }])
         };
         let msg = with(Some(&person));

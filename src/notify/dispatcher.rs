@@ -504,6 +504,7 @@ impl Dispatcher {
                 .mentions
                 .for_event(&d.channel, &d.event, d.context.as_ref()),
             buttons: None,
+            board: None,
         }
     }
 

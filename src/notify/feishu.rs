@@ -306,6 +306,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["msg_type"], "interactive");
         let card = &msg["card"];
@@ -346,6 +347,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         };
         let msg = render_batch(&[out(&ev)]);
         let size = msg.to_string().len();
@@ -412,6 +414,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);

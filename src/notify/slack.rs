@@ -413,6 +413,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["text"], "🔴 Build failed: web-frontend");
         let blocks = msg["blocks"].as_array().unwrap();
@@ -447,6 +448,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(text::utf16_len(header) <= HEADER_MAX, "{header}");
@@ -484,6 +486,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         for section in section_texts(&msg) {
             assert!(text::utf16_len(&section) <= SECTION_TEXT_MAX);
@@ -530,6 +533,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         }]);
         assert_block_limits(&msg);
         assert_eq!(msg["text"], "<@U012ABCDEF> 🔴 Build failed: web-frontend");
@@ -585,6 +589,7 @@ mod tests {
                 context: Some(&context),
                 mention: Some(&person),
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);
@@ -632,6 +637,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);

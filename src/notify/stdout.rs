@@ -217,6 +217,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         assert_eq!(
             card,
@@ -250,6 +251,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
         };
         assert!(
@@ -275,6 +277,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         });
         assert!(
             card.starts_with(
@@ -308,6 +311,7 @@ mod tests {
             context: Some(&why),
             mention: None,
             buttons: None,
+            board: None,
         });
         assert!(
             card.contains("\n   why          disabled by bob at 2026-11-30 10:02 UTC: migrating\n"),
@@ -333,6 +337,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         assert!(!card.contains('\x1b'), "{card:?}");
         assert!(card.contains("status       success (last seen)"), "{card}");

@@ -297,6 +297,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             });
             serde_json::from_slice::<serde_json::Value>(&raw).unwrap()
         };
@@ -318,6 +319,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let keys: Vec<&str> = value
@@ -371,6 +373,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let with = body(&Outgoing {
             delivery_id: "dlv-1",
@@ -379,6 +382,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         });
         let (none, nobody, before) = plain(&without);
         assert_eq!((none, nobody), (None, None), "absent keys, not null");
@@ -418,6 +422,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(value["current"].is_null());
@@ -466,6 +471,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         };
         let batch = [out("d1", &first), out("d2", &second)];
         let raw = batch_body(&batch);
@@ -498,6 +504,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         };
         let raw = body(&out);
         assert_eq!(raw, body(&out), "the body must be deterministic");

@@ -242,6 +242,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(
@@ -270,6 +271,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         };
         let text = content(&render_batch(&[out(&ev)]));
         assert!(text.len() <= CONTENT_MAX, "{}", text.len());
@@ -312,6 +314,7 @@ mod tests {
                     context: None,
                     mention: None,
                     buttons: None,
+                    board: None,
                 })
                 .collect();
             let msg = render_batch(&batch);

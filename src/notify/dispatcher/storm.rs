@@ -51,6 +51,7 @@ impl Dispatcher {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         };
         self.note_sent(channel);
         let mut report = DispatchReport {
