@@ -23,6 +23,8 @@ use crate::domain::event::{Event, EventKind, Severity};
 use crate::util::secret::Secret;
 use crate::util::text::{self, truncate_utf16, utf16_len};
 
+mod board;
+
 /// Discord's limits, in characters (counted here as UTF-16 units, never fewer than Discord's).
 pub const CONTENT_MAX: usize = 2000;
 pub const TITLE_MAX: usize = 256;
@@ -83,6 +85,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
         max: EMBEDS_TOTAL_MAX,
         unit: Unit::Utf16,
     }),
+    link_max: super::buttons::DISCORD_URL_MAX,
 };
 
 impl DiscordSink {
@@ -344,6 +347,9 @@ fn render_with(batch: &[Outgoing<'_>], mut incident: Option<Field>) -> Value {
                 embed.fields.insert(0, field);
             }
             embed.fit_total(budget);
+            if batch.len() > 1 {
+                embed.add_board_field(out.board, budget);
+            }
             if let Some(context) = out.context {
                 add_code_blocks(&mut embed, context, budget);
             }
@@ -361,7 +367,8 @@ fn render_with(batch: &[Outgoing<'_>], mut incident: Option<Field>) -> Value {
         // Always written on a card of its own, so an edit also removes buttons that no
         // longer apply (a resolved incident keeps only its link).
         payload["components"] =
-            super::buttons::discord_components(only.buttons, only.link).unwrap_or(json!([]));
+            super::buttons::discord_components(only.buttons, only.link, only.board)
+                .unwrap_or(json!([]));
     }
     if !users.is_empty() {
         let content: Vec<String> = users.iter().map(|id| format!("<@{id}>")).collect();
