@@ -216,7 +216,7 @@ fn card_message(card: &JobCard) -> Value {
         blocks.extend(context_blocks(context));
     }
     if let Some(actions) =
-        crate::notify::buttons::slack_actions(card.buttons.as_ref(), card.link.as_deref())
+        crate::notify::buttons::slack_actions(card.buttons.as_ref(), card.link.as_deref(), None)
     {
         blocks.push(actions);
     } else if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {

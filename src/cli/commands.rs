@@ -228,6 +228,7 @@ pub(super) async fn notify_test(config: &Config, name: &str) -> Result<(), Failu
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
     match sink.send(&out).await {
         Ok(()) => {

@@ -85,6 +85,14 @@ impl HttpConfig {
         Some(format!("{base}/?jobs={}", ids.join(",")))
     }
 
+    /// The board showing every job that is not passing (`?status=problems`), when both the
+    /// board and `public_url` are set: where a storm summary links when the list of its jobs
+    /// would make too long a URL.
+    pub fn board_problems_url(&self) -> Option<String> {
+        self.board_base()
+            .map(|base| format!("{base}/?status=problems"))
+    }
+
     fn board_base(&self) -> Option<&str> {
         self.public_url
             .as_deref()

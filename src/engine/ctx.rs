@@ -64,5 +64,6 @@ impl Ctx {
         )
         .with_buttons(crate::notify::buttons::channels_with_buttons(&self.config))
         .with_lead(self.lead.subscribe())
+        .with_board(&self.config.http)
     }
 }

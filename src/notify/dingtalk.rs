@@ -24,7 +24,7 @@ use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::http::{self, CodedAnswers};
-use super::outgoing::{LINK_LABEL, Outgoing};
+use super::outgoing::{BOARD_LABEL, LINK_LABEL, Outgoing};
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::{escape, wording};
 use crate::config::ChannelConfig;
@@ -57,6 +57,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
         max: TEXT_MAX,
         unit: Unit::JsonBytes,
     }),
+    link_max: super::platform::PORTABLE_URL_MAX,
 };
 
 /// What DingTalk's result codes mean.
@@ -240,8 +241,8 @@ fn mobiles(batch: &[Outgoing<'_>]) -> Vec<String> {
     mobiles
 }
 
-/// One event: a heading with the title, then its facts, the link and the delivery id as a
-/// list.
+/// One event: a heading with the title, then its facts, the links (CodeArts, the board) and
+/// the delivery id as a list.
 fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
     let event = out.event;
     let mut lines = vec![Line::new(
@@ -273,6 +274,12 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
             fit::RANK_LINK,
         ));
     }
+    if let Some(board) = escape::valid_link_within(out.board, FACTS.link_max) {
+        lines.push(Line::fixed(
+            format!("- [{BOARD_LABEL}]({})", escape::markdown_url(&board)),
+            fit::RANK_LINK,
+        ));
+    }
     lines.push(Line::new(
         "- Delivery ",
         out.delivery_id,
@@ -299,6 +306,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(msg["markdown"]["title"], "🔴 Build failed: web-frontend");
@@ -332,6 +340,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         };
         let msg = render_batch(&[out(&ev)]);
         assert_eq!(
@@ -412,6 +421,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);
@@ -428,5 +438,38 @@ mod tests {
         }
         assert!(!text.contains("**bold**"), "{text}");
         assert!(msg["markdown"]["title"].as_str().unwrap().chars().count() <= TITLE_MAX);
+    }
+
+    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+
+    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
+        Outgoing {
+            delivery_id: "d",
+            event: ev,
+            link: Some("https://console.example/job/1"),
+            context: None,
+            mention: None,
+            buttons: None,
+            board,
+        }
+    }
+
+    #[test]
+    fn the_board_is_a_markdown_link_after_the_codearts_one_when_there_is_one() {
+        let ev = event("web");
+        let text = |board| {
+            let msg = render_batch(&[with_board(&ev, board)]);
+            msg["markdown"]["text"].as_str().unwrap().to_owned()
+        };
+        let with = text(Some(BOARD));
+        let codearts = with.find("[Open in CodeArts](").unwrap();
+        let board = with.find(&format!("[Open on the board]({BOARD})")).unwrap();
+        assert!(codearts < board, "{with}");
+        let plain = text(None);
+        assert!(!plain.contains("Open on the board"));
+        let long = format!("https://bot.example/?jobs={}", "a".repeat(FACTS.link_max));
+        for bad in ["javascript:alert(1)", long.as_str()] {
+            assert_eq!(text(Some(bad)), plain, "{bad}");
+        }
     }
 }

@@ -23,6 +23,8 @@ use crate::domain::event::{Event, EventKind, Severity};
 use crate::util::secret::Secret;
 use crate::util::text::{self, truncate_utf16, utf16_len};
 
+mod board;
+
 /// Discord's limits, in characters (counted here as UTF-16 units, never fewer than Discord's).
 pub const CONTENT_MAX: usize = 2000;
 pub const TITLE_MAX: usize = 256;
@@ -83,6 +85,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
         max: EMBEDS_TOTAL_MAX,
         unit: Unit::Utf16,
     }),
+    link_max: super::buttons::DISCORD_URL_MAX,
 };
 
 impl DiscordSink {
@@ -344,6 +347,9 @@ fn render_with(batch: &[Outgoing<'_>], mut incident: Option<Field>) -> Value {
                 embed.fields.insert(0, field);
             }
             embed.fit_total(budget);
+            if batch.len() > 1 {
+                embed.add_board_field(out.board, budget);
+            }
             if let Some(context) = out.context {
                 add_code_blocks(&mut embed, context, budget);
             }
@@ -361,7 +367,8 @@ fn render_with(batch: &[Outgoing<'_>], mut incident: Option<Field>) -> Value {
         // Always written on a card of its own, so an edit also removes buttons that no
         // longer apply (a resolved incident keeps only its link).
         payload["components"] =
-            super::buttons::discord_components(only.buttons, only.link).unwrap_or(json!([]));
+            super::buttons::discord_components(only.buttons, only.link, only.board)
+                .unwrap_or(json!([]));
     }
     if !users.is_empty() {
         let content: Vec<String> = users.iter().map(|id| format!("<@{id}>")).collect();
@@ -630,6 +637,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         assert_eq!(msg["username"], USERNAME);
         assert_eq!(msg["allowed_mentions"], json!({"parse": []}));
@@ -670,6 +678,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let embed = &msg["embeds"][0];
         let title = embed["title"].as_str().unwrap();
@@ -705,6 +714,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let embed = &msg["embeds"][0];
         assert!(
@@ -732,6 +742,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             });
             assert_eq!(msg["embeds"][0]["color"], colour, "{kind}");
         }
@@ -750,6 +761,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let description = msg["embeds"][0]["description"].as_str().unwrap();
         assert!(
@@ -769,6 +781,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
         };
         assert_eq!(
@@ -793,6 +806,7 @@ mod tests {
                     context: None,
                     mention: None,
                     buttons: None,
+                    board: None,
                 })
                 .collect();
             let msg = render_batch(&batch);
@@ -833,6 +847,7 @@ mod tests {
             context: Some(context),
             mention,
             buttons: None,
+            board: None,
         }
     }
 

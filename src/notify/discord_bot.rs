@@ -27,6 +27,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     edits_messages: true,
     buttons: true,
     size_limit: discord::FACTS.size_limit,
+    link_max: discord::FACTS.link_max,
 };
 
 /// A Discord channel the bot posts to.
@@ -203,6 +204,7 @@ mod tests {
                 context: Some(&context),
                 mention,
                 buttons: None,
+                board: None,
             }])
         };
         let msg = with(Some(&person));

@@ -17,7 +17,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::error::SendError;
 use super::mention::Mentions;
-use super::outgoing::{Outgoing, render_link};
+use super::outgoing::Outgoing;
 use super::sink::Sink;
 use crate::config::DeliveryConfig;
 use crate::domain::lease::Role;
@@ -27,6 +27,7 @@ use crate::util::metrics::Metrics;
 mod buttons;
 mod edit;
 mod lead;
+mod links;
 mod storm;
 
 /// The incident and message a delivery updates in place: a failure of an open incident whose
@@ -85,6 +86,8 @@ pub struct Dispatcher {
     buttons: Arc<HashSet<String>>,
     /// This process's role: nothing is sent unless it leads (docs/ha.md).
     lead: Option<tokio::sync::watch::Receiver<Role>>,
+    /// Where the status board is reached, for the cards' links to it (docs/board.md).
+    board: Arc<crate::config::HttpConfig>,
 }
 
 impl Dispatcher {
@@ -108,6 +111,7 @@ impl Dispatcher {
             sent_at: Arc::new(Mutex::new(HashMap::new())),
             buttons: Arc::default(),
             lead: None,
+            board: Arc::default(),
         }
     }
 
@@ -385,7 +389,7 @@ impl Dispatcher {
         channel: &str,
         live: &[DueDelivery],
     ) -> Result<DispatchReport, store::Error> {
-        let links: Vec<Option<String>> = live.iter().map(|d| self.link(d)).collect();
+        let links: Vec<_> = live.iter().map(|d| self.links(d)).collect();
         let buttons = match live {
             [only] => self.card_buttons(channel, only).await?,
             _ => None,
@@ -393,9 +397,9 @@ impl Dispatcher {
         let batch: Vec<Outgoing<'_>> = live
             .iter()
             .zip(&links)
-            .map(|(d, link)| Outgoing {
+            .map(|(d, links)| Outgoing {
                 buttons: buttons.as_ref(),
-                ..self.outgoing(d, link.as_deref())
+                ..self.outgoing(d, links)
             })
             .collect();
         if !self.leads() {
@@ -492,21 +496,6 @@ impl Dispatcher {
         Ok(self.store.due_count(channel, now).await? > threshold)
     }
 
-    /// What the sink is handed for one delivery: the event, its link, its context and whom
-    /// it mentions on this channel.
-    fn outgoing<'a>(&'a self, d: &'a DueDelivery, link: Option<&'a str>) -> Outgoing<'a> {
-        Outgoing {
-            delivery_id: &d.id,
-            event: &d.event,
-            link,
-            context: d.context.as_ref(),
-            mention: self
-                .mentions
-                .for_event(&d.channel, &d.event, d.context.as_ref()),
-            buttons: None,
-        }
-    }
-
     async fn retry_later(
         &self,
         channel: &str,
@@ -562,26 +551,6 @@ impl Dispatcher {
             n as f64,
         );
         Ok(report)
-    }
-
-    /// The card's link: `codearts.link_template` filled in for this job.
-    fn link(&self, delivery: &DueDelivery) -> Option<String> {
-        let template = self.link_template.as_deref()?;
-        let event = &delivery.event;
-        if event.job_id.is_empty() {
-            return None; // an event about CodeArts as a whole, or several jobs
-        }
-        let project = event
-            .current
-            .as_ref()
-            .and_then(|i| i.project_id.as_deref())
-            .or_else(|| {
-                event
-                    .previous
-                    .as_ref()
-                    .and_then(|i| i.project_id.as_deref())
-            });
-        Some(render_link(template, &event.job_id, project))
     }
 
     /// Exponential backoff with jitter: `initial * 2^attempts`, capped, then a random point in

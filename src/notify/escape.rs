@@ -192,6 +192,13 @@ pub fn valid_link(link: Option<&str>) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
 }
 
+/// [`valid_link`], when it is also at most `max` bytes long: a platform that limits its links
+/// would refuse the whole message for a longer one (URLs are ASCII once parsed, so bytes are
+/// characters and UTF-16 units too).
+pub fn valid_link_within(link: Option<&str>, max: usize) -> Option<String> {
+    valid_link(link).filter(|l| l.len() <= max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

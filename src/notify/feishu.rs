@@ -22,7 +22,7 @@ use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::http::{self, CodedAnswers};
-use super::outgoing::{LINK_LABEL, Outgoing};
+use super::outgoing::{BOARD_LABEL, LINK_LABEL, Outgoing};
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::{escape, wording};
 use crate::config::ChannelConfig;
@@ -53,6 +53,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
         max: BODY_MAX,
         unit: Unit::JsonBytes,
     }),
+    link_max: super::platform::PORTABLE_URL_MAX,
 };
 
 /// What Feishu's result codes mean.
@@ -157,7 +158,8 @@ pub fn template(severity: Severity) -> &'static str {
 
 /// The unsigned body for one or more events: a card whose header names the event (or counts
 /// them), coloured by the gravest; a markdown element per event with its facts; the link as
-/// a URL button for one event, as a markdown link in each card of a batch. Within
+/// a URL button for one event, as a markdown link in each card of a batch, and the board's
+/// link the same way beside it. Within
 /// [`BODY_MAX`] (less room for the signature) whatever the job names are.
 pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     let severity = batch
@@ -175,9 +177,22 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     };
     let heading = text::truncate_utf16(&escape::plain_safe(&heading), HEADER_MAX);
     let single = batch.len() == 1;
-    let button = match batch {
-        [only] => escape::valid_link(only.link),
-        _ => None,
+    let buttons: Vec<Value> = match batch {
+        [only] => [
+            (escape::valid_link(only.link), LINK_LABEL, "primary"),
+            (
+                escape::valid_link_within(only.board, FACTS.link_max),
+                BOARD_LABEL,
+                "default",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(url, label, kind)| {
+            let text = json!({ "tag": "plain_text", "content": label });
+            url.map(|url| json!({ "tag": "button", "text": text, "type": kind, "url": url }))
+        })
+        .collect(),
+        _ => Vec::new(),
     };
     let closing = |n: usize| format!("{} and {n} more", text::MARKER);
     // What the card weighs with every markdown element empty: the room left is the budget.
@@ -189,16 +204,8 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
             }
             elements.push(json!({ "tag": "markdown", "content": content }));
         }
-        if let Some(url) = &button {
-            elements.push(json!({
-                "tag": "action",
-                "actions": [{
-                    "tag": "button",
-                    "text": { "tag": "plain_text", "content": LINK_LABEL },
-                    "type": "primary",
-                    "url": url,
-                }],
-            }));
+        if !buttons.is_empty() {
+            elements.push(json!({ "tag": "action", "actions": buttons }));
         }
         if left_out > 0 {
             elements.push(json!({ "tag": "markdown", "content": closing(left_out) }));
@@ -280,6 +287,12 @@ fn card_lines(out: &Outgoing<'_>, single: bool) -> Vec<Line> {
             fit::RANK_LINK,
         ));
     }
+    if !single && let Some(board) = escape::valid_link_within(out.board, FACTS.link_max) {
+        lines.push(Line::fixed(
+            format!("[{BOARD_LABEL}]({})", escape::markdown_url(&board)),
+            fit::RANK_LINK,
+        ));
+    }
     lines.push(Line::new(
         "<font color='grey'>Delivery ",
         out.delivery_id,
@@ -306,6 +319,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["msg_type"], "interactive");
         let card = &msg["card"];
@@ -346,6 +360,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         };
         let msg = render_batch(&[out(&ev)]);
         let size = msg.to_string().len();
@@ -412,6 +427,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);
@@ -429,5 +445,41 @@ mod tests {
             msg["card"]["header"]["title"]["content"],
             "🔴 40 CodeArts Build events"
         );
+    }
+
+    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+
+    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
+        Outgoing {
+            delivery_id: "d",
+            event: ev,
+            link: Some("https://console.example/job/1"),
+            context: None,
+            mention: None,
+            buttons: None,
+            board,
+        }
+    }
+
+    #[test]
+    fn the_board_is_a_second_button_on_one_card_and_a_link_in_a_batch() {
+        let ev = event("web");
+        let single = render_batch(&[with_board(&ev, Some(BOARD))]);
+        let elements = single["card"]["elements"].as_array().unwrap();
+        let action = elements.iter().find(|e| e["tag"] == "action").unwrap();
+        let buttons = action["actions"].as_array().unwrap();
+        assert_eq!(buttons.len(), 2);
+        assert_eq!(buttons[0]["text"]["content"], "Open in CodeArts");
+        assert_eq!(buttons[1]["text"]["content"], "Open on the board");
+        assert_eq!(buttons[1]["url"], BOARD);
+        let batch = render_batch(&[with_board(&ev, Some(BOARD)), with_board(&ev, Some(BOARD))]);
+        let linked = format!("[Open on the board]({BOARD})");
+        assert_eq!(batch.to_string().matches(&linked).count(), 2, "{batch}");
+        let plain = render_batch(&[with_board(&ev, None)]);
+        assert!(!plain.to_string().contains("Open on the board"));
+        let long = format!("https://bot.example/?jobs={}", "a".repeat(FACTS.link_max));
+        for bad in ["javascript:alert(1)", long.as_str()] {
+            assert_eq!(render_batch(&[with_board(&ev, Some(bad))]), plain, "{bad}");
+        }
     }
 }

@@ -45,6 +45,6 @@ pub(crate) mod wording;
 
 pub use error::SendError;
 pub use http::{MAX_REASON_CHARS, MAX_RESPONSE_BYTES, USER_AGENT};
-pub use outgoing::{LINK_LABEL, Outgoing, render_link};
+pub use outgoing::{BOARD_LABEL, LINK_LABEL, Outgoing, render_link};
 pub use platform::PlatformFacts;
 pub use sink::Sink;

@@ -9,6 +9,9 @@ use crate::domain::event::Event;
 /// The words of the link button or line on every card.
 pub const LINK_LABEL: &str = "Open in CodeArts";
 
+/// The words of the board's link button or line (`[http] public_url`, docs/board.md).
+pub const BOARD_LABEL: &str = "Open on the board";
+
 /// One message to send: a stored event, its delivery's stable id (the same on every retry,
 /// so a receiver can de-duplicate) and the link the card carries.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +30,10 @@ pub struct Outgoing<'a> {
     /// The card's buttons (Re-run, Ack, Mute), on channels whose platform carries them and
     /// whose clicks reach the bot; `None` elsewhere and on grouped messages.
     pub buttons: Option<&'a CardButtons>,
+    /// The job's page on the status board (`[http] public_url` + `/jobs/{id}`), or, for a
+    /// storm summary, the board filtered to its jobs; `None` without a board. Shown next to
+    /// the CodeArts link, and left out like it when it is not an http(s) URL.
+    pub board: Option<&'a str>,
 }
 
 /// Fills in a `codearts.link_template`: `{job_id}` and `{project_id}` (empty when unknown)

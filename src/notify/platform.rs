@@ -81,7 +81,15 @@ pub struct PlatformFacts {
     pub buttons: bool,
     /// The size limit that bounds a message, when there is one.
     pub size_limit: Option<SizeLimit>,
+    /// The longest link a card carries (a link button's URL limit where there is one, else
+    /// [`PORTABLE_URL_MAX`]): a storm summary whose filtered board link would be longer links
+    /// the board's problems view instead (docs/board.md, "`public_url`").
+    pub link_max: usize,
 }
+
+/// The longest URL sent where a platform states no limit: beyond about 2000 characters,
+/// proxies, link previews and address bars start to cut or refuse URLs.
+pub const PORTABLE_URL_MAX: usize = 2000;
 
 /// What the dispatcher needs a platform's sink to do. Crate-private: the set of sinks is closed
 /// and registered in [`super::sink`], which dispatches statically (no trait objects).

@@ -185,6 +185,11 @@ impl Sink {
             .collect()
     }
 
+    /// The longest link a card on this platform carries (its `FACTS.link_max`).
+    pub fn link_max(&self) -> usize {
+        self.facts().link_max
+    }
+
     /// The platform's name, as in the config's `type`: for logs and metrics.
     pub fn kind(&self) -> &'static str {
         self.facts().name

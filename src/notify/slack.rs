@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
-use super::outgoing::{LINK_LABEL, Outgoing};
+use super::outgoing::{BOARD_LABEL, LINK_LABEL, Outgoing};
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::{escape, http, wording};
 use crate::config::ChannelConfig;
@@ -75,6 +75,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
         max: SECTION_TEXT_MAX,
         unit: Unit::Utf16,
     }),
+    link_max: BUTTON_URL_MAX,
 };
 
 /// Slack counts characters; UTF-16 units are never fewer.
@@ -158,7 +159,7 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     // Blocks left for the context once every event has its section (and the summary its).
     // A card of its own carries its buttons (the link stays beside the facts).
     let actions = match batch {
-        [only] => super::buttons::slack_actions(only.buttons, None),
+        [only] => super::buttons::slack_actions(only.buttons, None, only.board),
         _ => None,
     };
     let mut spare = BLOCKS_MAX.saturating_sub(
@@ -204,6 +205,12 @@ fn section(out: &Outgoing<'_>, single: bool, index: usize) -> Value {
         lines.push(Line::fixed(format!("<@{id}>"), ctx::RANK_MENTION));
     }
     lines.extend(wording::fact_lines(event, |label| format!("*{label}:* ")));
+    // A card of its own has the board as a button (its actions block); in a grouped message
+    // the accessory holds the CodeArts link, so the board is a link in the text.
+    if !single && let Some(board) = escape::valid_link_within(out.board, BUTTON_URL_MAX) {
+        let link = format!("<{}|{BOARD_LABEL}>", escape::slack_url(&board));
+        lines.push(Line::fixed(link, fit::RANK_LINK));
+    }
     lines.push(Line::new(
         "Delivery ",
         out.delivery_id,
@@ -413,6 +420,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["text"], "🔴 Build failed: web-frontend");
         let blocks = msg["blocks"].as_array().unwrap();
@@ -447,6 +455,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(text::utf16_len(header) <= HEADER_MAX, "{header}");
@@ -484,6 +493,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         for section in section_texts(&msg) {
             assert!(text::utf16_len(&section) <= SECTION_TEXT_MAX);
@@ -530,6 +540,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         }]);
         assert_block_limits(&msg);
         assert_eq!(msg["text"], "<@U012ABCDEF> 🔴 Build failed: web-frontend");
@@ -585,6 +596,7 @@ mod tests {
                 context: Some(&context),
                 mention: Some(&person),
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);
@@ -632,6 +644,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
             .collect();
         let msg = render_batch(&batch);
@@ -644,5 +657,56 @@ mod tests {
             "{summary}"
         );
         assert!(text::utf16_len(summary) <= SECTION_TEXT_MAX);
+    }
+
+    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+
+    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
+        Outgoing {
+            delivery_id: "d",
+            event: ev,
+            link: Some("https://console.example/job/1"),
+            context: None,
+            mention: None,
+            buttons: None,
+            board,
+        }
+    }
+
+    #[test]
+    fn the_board_is_a_button_on_a_card_of_its_own_and_a_link_in_a_grouped_one() {
+        let ev = event("web");
+        let single = render_batch(&[with_board(&ev, Some(BOARD))]);
+        let last = single["blocks"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["type"], "actions");
+        assert_eq!(last["elements"][0]["url"], BOARD);
+        assert_eq!(last["elements"][0]["text"]["text"], "Open on the board");
+        // The CodeArts link keeps its place beside the facts.
+        assert_eq!(
+            single["blocks"][1]["accessory"]["url"],
+            "https://console.example/job/1"
+        );
+        let grouped = render_batch(&[with_board(&ev, Some(BOARD)), with_board(&ev, Some(BOARD))]);
+        let texts = section_texts(&grouped);
+        let linked = format!("<{BOARD}|Open on the board>");
+        assert_eq!(
+            texts.iter().filter(|t| t.contains(&linked)).count(),
+            2,
+            "{texts:?}"
+        );
+        assert!(
+            grouped["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["type"] != "actions")
+        );
+        // Absent, unusable or past Slack's 3000: the message is exactly what it was.
+        let plain = render_batch(&[with_board(&ev, None)]);
+        assert!(!plain.to_string().contains("Open on the board"));
+        let long = format!("https://bot.example/?jobs={}", "a".repeat(BUTTON_URL_MAX));
+        for bad in ["javascript:alert(1)", long.as_str()] {
+            assert_eq!(render_batch(&[with_board(&ev, Some(bad))]), plain, "{bad}");
+        }
     }
 }

@@ -41,6 +41,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     edits_messages: false,
     buttons: false,
     size_limit: None,
+    link_max: super::platform::PORTABLE_URL_MAX,
 };
 
 /// Prints cards to the process's standard output.
@@ -114,6 +115,7 @@ impl Platform for StdoutSink {
 ///    duration     28s
 ///    health       80 → 70
 ///    link         https://console.example/job/f5af662119404ad187437cd272b5099b
+///    board        https://bot.example.com/jobs/f5af662119404ad187437cd272b5099b
 ///    delivery     0b6e…
 ///    log (last 2 lines)
 ///       | error[E0425]: cannot find value `tokn` in this scope
@@ -161,6 +163,10 @@ pub fn render_text(out: &Outgoing<'_>) -> String {
     line("health", wording::health_change(event));
     line("disabled", wording::disabled_change(event));
     line("link", escape::valid_link(out.link));
+    line(
+        "board",
+        escape::valid_link_within(out.board, FACTS.link_max),
+    );
     line("delivery", Some(out.delivery_id.to_owned()));
     if let Some(log) = out.context.and_then(|c| ctx::log_block(c, &LOG, LOG_MAX)) {
         card.push_str(&log);
@@ -217,6 +223,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         assert_eq!(
             card,
@@ -250,6 +257,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             })
         };
         assert!(
@@ -275,6 +283,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         });
         assert!(
             card.starts_with(
@@ -308,6 +317,7 @@ mod tests {
             context: Some(&why),
             mention: None,
             buttons: None,
+            board: None,
         });
         assert!(
             card.contains("\n   why          disabled by bob at 2026-11-30 10:02 UTC: migrating\n"),
@@ -333,6 +343,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         assert!(!card.contains('\x1b'), "{card:?}");
         assert!(card.contains("status       success (last seen)"), "{card}");
@@ -340,5 +351,31 @@ mod tests {
             card.starts_with("🔴 Job no longer exists: evil [2J name (404)\n"),
             "{card}"
         );
+    }
+
+    #[test]
+    fn the_board_gets_its_own_line_after_the_link() {
+        let ev = crate::notify::outgoing::test_event("web");
+        let card = |board| {
+            render_text(&Outgoing {
+                delivery_id: "d",
+                event: &ev,
+                link: Some("https://console.example/job/f5af"),
+                context: None,
+                mention: None,
+                buttons: None,
+                board,
+            })
+        };
+        let board = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+        assert!(
+            card(Some(board)).contains(&format!(
+                "\n   link         https://console.example/job/f5af\n   board        {board}\n   delivery     d\n"
+            )),
+            "{}",
+            card(Some(board))
+        );
+        assert_eq!(card(Some("javascript:alert(1)")), card(None));
+        assert!(!card(None).contains("board"));
     }
 }

@@ -6,10 +6,12 @@
 //! {"id": "<delivery id>", "event": "build_failed", "job_id": "...", "job_name": "...",
 //!  "detected_at": "2026-11-26T12:00:00Z", "previous": {JobInfo} | null,
 //!  "current": {JobInfo} | null, "summary": "Build failed: web (success → failed)",
-//!  "context": {Context}, "mention": {Person}, "link": "https://..."}
+//!  "context": {Context}, "mention": {Person}, "link": "https://...",
+//!  "board_url": "https://..."}
 //! ```
-//! `context`, `mention` and `link` (the job's page from `codearts.link_template`, for the
-//! receiver's own "Open" button) are left out (the key absent, never `null`) when the event
+//! `context`, `mention`, `link` (the job's page from `codearts.link_template`, for the
+//! receiver's own "Open" button) and `board_url` (the job's page on the status board, with
+//! `[http] board` and `public_url`) are left out (the key absent, never `null`) when the event
 //! has none, so a body without them is byte for byte what it was before they existed.
 //! Headers: `Content-Type: application/json`, `User-Agent: codearts-bot/<version>`,
 //! `X-CodeArts-Bot-Delivery: <id>` (the same on every retry: de-duplicate on it),
@@ -61,6 +63,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
     edits_messages: false,
     buttons: false,
     size_limit: None,
+    link_max: super::platform::PORTABLE_URL_MAX,
 };
 
 type HmacSha256 = Hmac<Sha256>;
@@ -198,6 +201,10 @@ struct Body<'a> {
     /// without a template or for an event about no single job.
     #[serde(skip_serializing_if = "Option::is_none")]
     link: Option<String>,
+    /// The job's page on the status board (`[http] public_url`, docs/board.md); absent
+    /// without a board, a public URL, or a single job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    board_url: Option<String>,
 }
 
 /// The exact bytes sent (and signed) for one message.
@@ -228,6 +235,7 @@ fn contract<'a>(out: &Outgoing<'a>) -> Body<'a> {
         context: out.context,
         mention: out.mention,
         link: super::escape::valid_link(out.link),
+        board_url: super::escape::valid_link_within(out.board, FACTS.link_max),
     }
 }
 
@@ -297,6 +305,7 @@ mod tests {
                 context: None,
                 mention: None,
                 buttons: None,
+                board: None,
             });
             serde_json::from_slice::<serde_json::Value>(&raw).unwrap()
         };
@@ -318,6 +327,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let keys: Vec<&str> = value
@@ -371,6 +381,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let with = body(&Outgoing {
             delivery_id: "dlv-1",
@@ -379,6 +390,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         });
         let (none, nobody, before) = plain(&without);
         assert_eq!((none, nobody), (None, None), "absent keys, not null");
@@ -418,6 +430,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         });
         let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(value["current"].is_null());
@@ -466,6 +479,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         };
         let batch = [out("d1", &first), out("d2", &second)];
         let raw = batch_body(&batch);
@@ -498,9 +512,31 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         };
         let raw = body(&out);
         assert_eq!(raw, body(&out), "the body must be deterministic");
         assert!(verify(b"s3cret", &raw, &signature(b"s3cret", &raw)));
+    }
+
+    #[test]
+    fn board_url_is_there_only_when_usable() {
+        let ev = event();
+        let with = |board| {
+            let out = Outgoing {
+                delivery_id: "d",
+                event: &ev,
+                link: None,
+                context: None,
+                mention: None,
+                buttons: None,
+                board,
+            };
+            serde_json::from_slice::<serde_json::Value>(&body(&out)).unwrap()
+        };
+        let board = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+        assert_eq!(with(Some(board))["board_url"], board);
+        assert!(with(None).get("board_url").is_none());
+        assert!(with(Some("javascript:alert(1)")).get("board_url").is_none());
     }
 }

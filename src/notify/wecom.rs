@@ -19,7 +19,7 @@ use super::context_text::{self as ctx, BlockStyle};
 use super::error::SendError;
 use super::fit::{self, Line, Markup};
 use super::http::{self, CodedAnswers};
-use super::outgoing::{LINK_LABEL, Outgoing};
+use super::outgoing::{BOARD_LABEL, LINK_LABEL, Outgoing};
 use super::platform::{Platform, PlatformFacts, Signing, SizeLimit, Unit, Window};
 use super::{escape, wording};
 use crate::config::ChannelConfig;
@@ -33,6 +33,9 @@ pub const CONTENT_MAX: usize = 4096;
 pub const MAX_BATCH: usize = 10;
 /// The most one event's log tail may take of the content, in bytes: the 4096 are shared.
 const LOG_MAX: usize = 2_500;
+/// The longest link a card carries, in bytes: a quarter of the content at most, so a storm
+/// summary's board link leaves the summary room (a longer one links the problems view).
+const LINK_MAX: usize = 1_000;
 
 /// WeCom's group-robot facts (see `docs/platforms.md#wecom`): 20 messages per minute per
 /// robot, no signature (the `key` is the credential), no editing.
@@ -48,6 +51,7 @@ pub const FACTS: PlatformFacts = PlatformFacts {
         max: CONTENT_MAX,
         unit: Unit::Utf8Bytes,
     }),
+    link_max: LINK_MAX,
 };
 
 /// What WeCom's result codes mean.
@@ -178,8 +182,8 @@ pub fn render_batch(batch: &[Outgoing<'_>]) -> Value {
     })
 }
 
-/// One event: the title in the severity's colour, its facts quoted, the link, the delivery
-/// id in grey.
+/// One event: the title in the severity's colour, its facts quoted, the links (CodeArts, the
+/// board), the delivery id in grey.
 fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
     let event = out.event;
     let severity = event.kind.severity();
@@ -209,6 +213,12 @@ fn card_lines(out: &Outgoing<'_>) -> Vec<Line> {
     if let Some(link) = escape::valid_link(out.link) {
         lines.push(Line::fixed(
             format!("[{LINK_LABEL}]({})", escape::markdown_url(&link)),
+            fit::RANK_LINK,
+        ));
+    }
+    if let Some(board) = escape::valid_link_within(out.board, FACTS.link_max) {
+        lines.push(Line::fixed(
+            format!("[{BOARD_LABEL}]({})", escape::markdown_url(&board)),
             fit::RANK_LINK,
         ));
     }
@@ -242,6 +252,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         }]);
         assert_eq!(msg["msgtype"], "markdown");
         assert_eq!(
@@ -270,6 +281,7 @@ mod tests {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         };
         let text = content(&render_batch(&[out(&ev)]));
         assert!(text.len() <= CONTENT_MAX, "{}", text.len());
@@ -312,6 +324,7 @@ mod tests {
                     context: None,
                     mention: None,
                     buttons: None,
+                    board: None,
                 })
                 .collect();
             let msg = render_batch(&batch);
@@ -321,6 +334,39 @@ mod tests {
             for needle in ["<@zhangsan>", "@all", "@everyone", "**bold**"] {
                 assert!(!content.contains(needle), "{n}: {needle} passed through");
             }
+        }
+    }
+
+    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+
+    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
+        Outgoing {
+            delivery_id: "d",
+            event: ev,
+            link: Some("https://console.example/job/1"),
+            context: None,
+            mention: None,
+            buttons: None,
+            board,
+        }
+    }
+
+    #[test]
+    fn the_board_is_a_markdown_link_after_the_codearts_one_when_there_is_one() {
+        let ev = event("web");
+        let text = |board| {
+            let msg = render_batch(&[with_board(&ev, board)]);
+            msg["markdown"]["content"].as_str().unwrap().to_owned()
+        };
+        let with = text(Some(BOARD));
+        let codearts = with.find("[Open in CodeArts](").unwrap();
+        let board = with.find(&format!("[Open on the board]({BOARD})")).unwrap();
+        assert!(codearts < board, "{with}");
+        let plain = text(None);
+        assert!(!plain.contains("Open on the board"));
+        let long = format!("https://bot.example/?jobs={}", "a".repeat(FACTS.link_max));
+        for bad in ["javascript:alert(1)", long.as_str()] {
+            assert_eq!(text(Some(bad)), plain, "{bad}");
         }
     }
 }

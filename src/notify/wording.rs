@@ -358,6 +358,7 @@ mod tests {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         };
         let rendered = [
             crate::notify::discord::render(&out).to_string(),

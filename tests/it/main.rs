@@ -9,6 +9,7 @@ mod actions;
 mod alerts;
 mod auth;
 mod board;
+mod board_links;
 mod browser;
 mod builds;
 mod buttons;

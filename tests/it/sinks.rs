@@ -114,6 +114,7 @@ async fn webhook_sink_delivers_the_contract_body_signed_with_the_channel_secret(
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -170,6 +171,7 @@ async fn webhook_without_a_secret_is_sent_unsigned() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -191,6 +193,7 @@ async fn discord_sink_posts_one_embed_with_wait_true_keeping_the_thread() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -226,6 +229,7 @@ async fn discord_rate_limit_is_retried_after_its_retry_after_then_accepted() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     let first = sink.send(&out).await;
@@ -261,6 +265,7 @@ async fn webhook_server_error_is_retried_after_the_header_delay() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     let first = sink.send(&out).await;
@@ -291,6 +296,7 @@ async fn deleted_discord_webhook_is_permanent_with_discords_message() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -318,6 +324,7 @@ async fn stopped_server_is_retried_and_the_error_shows_no_url_or_secret() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
     // A first send leaves a pooled keep-alive connection behind: stop must cut it too.
     assert_eq!(webhook.send(&out).await, Ok(()));
@@ -349,6 +356,7 @@ async fn stop_cuts_a_request_waiting_for_a_slow_answer() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await
     };
@@ -392,6 +400,7 @@ async fn a_service_slower_than_the_timeout_is_retried() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -492,6 +501,7 @@ fn outgoing<'a>(events: &'a [Event], ids: &'a [String]) -> Vec<Outgoing<'a>> {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .collect()
 }
@@ -583,6 +593,7 @@ async fn slack_sink_posts_block_kit_with_every_fact_and_a_link_button() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -630,6 +641,7 @@ async fn slack_answers_are_classified_ok_permanent_and_retry_after() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     let ok = sink.send(&out).await;
@@ -680,6 +692,7 @@ async fn feishu_sink_posts_an_interactive_card_signed_with_the_documented_algori
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -749,6 +762,7 @@ async fn feishu_result_codes_decide_between_sent_retried_and_refused() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     let mut results = Vec::new();
@@ -792,6 +806,7 @@ async fn dingtalk_sink_posts_markdown_mentioning_nobody_signed_in_the_query() {
             context: None,
             mention: None,
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -857,6 +872,7 @@ async fn dingtalk_errcodes_decide_between_sent_retried_and_refused() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     let throttled = sink.send(&out).await;
@@ -893,6 +909,7 @@ async fn wecom_sink_posts_markdown_and_reads_its_errcode() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     let throttled = sink.send(&out).await;
@@ -1132,6 +1149,7 @@ async fn chat_platforms_unreachable_are_retried_without_showing_a_credential() {
         context: None,
         mention: None,
         buttons: None,
+        board: None,
     };
 
     for sink in &sinks {
@@ -1213,6 +1231,7 @@ async fn discord_webhook_carries_the_failure_context_and_mentions_exactly_the_au
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -1275,6 +1294,7 @@ async fn discord_batch_of_ten_failures_with_context_stays_valid_and_allows_only_
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         })
         .collect();
 
@@ -1308,6 +1328,7 @@ async fn slack_send_carries_the_failure_context_and_mentions_the_member() {
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         })
         .await;
 
@@ -1380,6 +1401,7 @@ async fn webhook_body_carries_the_context_as_its_json_and_the_mentioned_person()
             context: Some(&context),
             mention: Some(&person),
             buttons: None,
+            board: None,
         })
         .await;
 

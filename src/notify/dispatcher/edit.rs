@@ -22,11 +22,11 @@ impl Dispatcher {
         let Some((incident, message)) = editable(d) else {
             return self.post(sink, channel, std::slice::from_ref(d)).await;
         };
-        let link = self.link(d);
+        let links = self.links(d);
         let buttons = self.card_buttons(channel, d).await?;
         let out = Outgoing {
             buttons: buttons.as_ref(),
-            ..self.outgoing(d, link.as_deref())
+            ..self.outgoing(d, &links)
         };
         self.note_sent(channel);
         match sink.edit_incident(message, &out, incident).await {
@@ -70,11 +70,11 @@ impl Dispatcher {
                 .settle(channel, std::slice::from_ref(d), Settle::Sent(Utc::now()))
                 .await;
         };
-        let link = self.link(d);
+        let links = self.links(d);
         let buttons = self.card_buttons(channel, d).await?;
         let out = Outgoing {
             buttons: buttons.as_ref(),
-            ..self.outgoing(d, link.as_deref())
+            ..self.outgoing(d, &links)
         };
         self.note_sent(channel);
         let outcome = sink.edit_incident(message, &out, incident).await;

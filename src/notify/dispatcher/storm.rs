@@ -44,6 +44,8 @@ impl Dispatcher {
         };
         let events: Vec<&Event> = storm.iter().map(|d| &d.event).collect();
         let summary = summarise(&events, now);
+        // The board filtered to the storm's jobs, so every one of them is a click away.
+        let board = self.storm_board_link(storm, sink.link_max());
         let out = Outgoing {
             delivery_id: &first.id,
             event: &summary,
@@ -51,6 +53,7 @@ impl Dispatcher {
             context: None,
             mention: None,
             buttons: None,
+            board: board.as_deref(),
         };
         self.note_sent(channel);
         let mut report = DispatchReport {
