@@ -260,7 +260,7 @@ pub fn render(reply: &Reply) -> Value {
             if let Some(rows) = crate::notify::buttons::discord_components(
                 card.buttons.as_ref(),
                 card.link.as_deref(),
-                None,
+                card.board.as_deref(),
             ) {
                 data["components"] = rows;
             }

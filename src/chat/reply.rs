@@ -25,6 +25,8 @@ pub struct JobCard {
     pub context: Option<Context>,
     /// Re-run, Stop, Ack and Mute, as the job's state allows (issued for this answer).
     pub buttons: Option<CardButtons>,
+    /// The job's page on the status board (`[http] board` and `public_url` set).
+    pub board: Option<String>,
 }
 
 /// The tail of a job's last build log, as `/log` answers it.
@@ -159,6 +161,7 @@ pub(crate) fn failing_card(log: Vec<String>) -> JobCard {
             ..Context::default()
         }),
         buttons: None,
+        board: None,
     }
 }
 

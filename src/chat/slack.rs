@@ -215,9 +215,11 @@ fn card_message(card: &JobCard) -> Value {
     if let Some(context) = &card.context {
         blocks.extend(context_blocks(context));
     }
-    if let Some(actions) =
-        crate::notify::buttons::slack_actions(card.buttons.as_ref(), card.link.as_deref(), None)
-    {
+    if let Some(actions) = crate::notify::buttons::slack_actions(
+        card.buttons.as_ref(),
+        card.link.as_deref(),
+        card.board.as_deref(),
+    ) {
         blocks.push(actions);
     } else if let Some(link) = crate::notify::escape::valid_link(card.link.as_deref()) {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button",

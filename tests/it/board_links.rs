@@ -189,3 +189,26 @@ async fn without_a_public_url_no_card_links_the_board() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_job_answer_links_the_board_on_discord_and_slack() {
+    let bot = crate::chat::Bot::start_with(|config| {
+        config.http.board = true;
+        config.http.public_url = Some("https://bot.example".to_owned());
+    })
+    .await;
+    let job = bot.job(0);
+    let (_, answer) = bot
+        .discord(crate::chat::command(
+            "job",
+            serde_json::json!([{"name": "id", "value": job}]),
+        ))
+        .await;
+    let page = format!("https://bot.example/jobs/{job}");
+    assert!(
+        answer["data"]["components"].to_string().contains(&page),
+        "{answer}"
+    );
+    let slack = bot.slack("/job", &job, "U1").await;
+    assert!(slack["blocks"].to_string().contains(&page), "{slack}");
+}

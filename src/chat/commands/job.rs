@@ -33,6 +33,7 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
         .map(|t| crate::notify::render_link(t, id.as_str(), info.project_id.as_deref()));
     let context = failure_context(ctx, &id, &info).await;
     let buttons = card_buttons(ctx, &id, &info, watched).await;
+    let board = ctx.config.http.board_job_url(id.as_str());
     Ok(Reply::Card(Box::new(JobCard {
         id,
         info,
@@ -41,6 +42,7 @@ pub(crate) async fn run(call: &Call<'_>, raw: &str) -> Result<Reply, String> {
         link,
         context,
         buttons,
+        board,
     })))
 }
 
