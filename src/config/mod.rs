@@ -18,6 +18,7 @@ mod env;
 mod error;
 mod http;
 mod jobs;
+mod jobs_split;
 mod load;
 mod maintenance;
 mod people;

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::codearts::{self, JobId};
 use crate::domain::list_poll::ListSource;
 use crate::domain::snapshot::Snapshot;
+use crate::domain::snapshot_pack::PackedSnapshot;
 use crate::store;
 
 /// Counters of the scheduler, shared with whoever reports on it (logs, metrics, tests).
@@ -25,34 +26,71 @@ pub struct SchedulerStats {
 /// The last snapshot of every job, kept in memory so a cycle does not re-read and re-parse
 /// them all from SQLite. Loaded from the database at the first cycle; updated only after a
 /// write committed, so it never runs ahead of the database.
+///
+/// Kept packed ([`PackedSnapshot`], keyed by the id's 32 bytes): about 200 bytes a job instead
+/// of about 1 KB as plain structs, which was most of the peak memory at 100,000 jobs
+/// (docs/benchmarks.md, "Start-up"). [`SnapshotCache::get`] unpacks a copy.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
-    map: std::sync::Mutex<Option<HashMap<String, Arc<Snapshot>>>>,
+    /// Set once the stored snapshots are in `map`; callers arriving while it loads wait for
+    /// that one load instead of starting their own.
+    loaded: tokio::sync::OnceCell<()>,
+    map: Mutex<HashMap<JobKey, PackedSnapshot>>,
+}
+
+/// A job id's bytes (always [`JobId::LEN`] ASCII characters): a key with no allocation.
+type JobKey = [u8; JobId::LEN];
+
+fn key_of(id: &str) -> Option<JobKey> {
+    id.as_bytes().try_into().ok()
 }
 
 impl SnapshotCache {
     pub(crate) async fn ensure_loaded(&self, store: &store::Store) -> Result<(), store::Error> {
-        if self.map.lock().is_ok_and(|m| m.is_some()) {
-            return Ok(());
-        }
-        let loaded = store.snapshots().await?;
-        if let Ok(mut map) = self.map.lock()
-            && map.is_none()
-        {
-            *map = Some(loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect());
-        }
-        Ok(())
+        self.loaded
+            .get_or_try_init(|| async {
+                store
+                    .each_snapshot(|job_id, snapshot| {
+                        // Not a job id: no `JobId` could ever ask for it.
+                        let Some(key) = key_of(&job_id) else {
+                            return;
+                        };
+                        let packed = PackedSnapshot::pack(&job_id, &snapshot);
+                        if let Ok(mut map) = self.map.lock() {
+                            map.insert(key, packed);
+                        }
+                    })
+                    .await
+            })
+            .await
+            .map(|_| ())
     }
 
+    /// The job's snapshot, once the cache is loaded.
     pub(crate) fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {
-        self.map.lock().ok()?.as_ref()?.get(job.as_str()).cloned()
+        self.with_packed(job, |p| Arc::new(p.unpack(job.as_str())))
+    }
+
+    /// The `project_id` of the job's last answer, without unpacking the rest.
+    pub(crate) fn project_id(&self, job: &JobId) -> Option<String> {
+        self.with_packed(job, |p| p.project_id().map(str::to_owned))
+            .flatten()
+    }
+
+    fn with_packed<T>(&self, job: &JobId, f: impl FnOnce(&PackedSnapshot) -> T) -> Option<T> {
+        if !self.loaded.initialized() {
+            return None;
+        }
+        let map = self.map.lock().ok()?;
+        map.get(&key_of(job.as_str())?).map(f)
     }
 
     pub(crate) fn put(&self, job: &JobId, snapshot: Snapshot) {
-        if let Ok(mut map) = self.map.lock()
-            && let Some(map) = map.as_mut()
-        {
-            map.insert(job.as_str().to_owned(), Arc::new(snapshot));
+        if !self.loaded.initialized() {
+            return;
+        }
+        if let (Some(key), Ok(mut map)) = (key_of(job.as_str()), self.map.lock()) {
+            map.insert(key, PackedSnapshot::pack(job.as_str(), &snapshot));
         }
     }
 }
