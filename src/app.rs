@@ -26,10 +26,27 @@ use crate::util::ratelimit::RateLimiter;
 /// Builds the client and the sinks, opens the database and makes the config's jobs the
 /// pinned part of the watch list.
 pub async fn start(config: Config) -> anyhow::Result<Ctx> {
+    start_with(config, false).await
+}
+
+/// [`start`] for a process that is about to poll (`run`, `run --once`): the stored snapshots
+/// start loading as soon as the database is open, beside the watch-list sync, since the first
+/// cycle needs them all (the largest part of a restart's work before its first request).
+pub async fn start_polling(config: Config) -> anyhow::Result<Ctx> {
+    start_with(config, true).await
+}
+
+async fn start_with(config: Config, prefetch_snapshots: bool) -> anyhow::Result<Ctx> {
     let client = config.codearts_client()?;
     let store = Store::open(&config.store.path)
         .await
         .with_context(|| format!("store.path {}", config.store.path.display()))?;
+    let snapshots = Arc::new(SnapshotCache::default());
+    if prefetch_snapshots {
+        let (snapshots, store) = (Arc::clone(&snapshots), store.clone());
+        // A failed load is not lost: the cycle loads again and reports the error.
+        tokio::spawn(async move { snapshots.ensure_loaded(&store).await });
+    }
     let config_jobs: Vec<_> = config
         .jobs
         .iter()
@@ -89,7 +106,7 @@ pub async fn start(config: Config) -> anyhow::Result<Ctx> {
         scheduler_stats: Arc::new(SchedulerStats::default()),
         metrics: Arc::new(Metrics::new()),
         health: Arc::new(Health::new(interval)),
-        snapshots: Arc::new(SnapshotCache::default()),
+        snapshots,
         limiter: Arc::new(RateLimiter::new(max_rps)),
         discovery: Arc::new(Discovery::default()),
         lists: Arc::default(),

@@ -205,9 +205,13 @@ impl<'de> Shape<'de> for TopSeed {
         None
     }
     fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Body>, A::Error> {
-        let names = ["status", "error", "result", "total", self.list_key];
-        // ListJob's list and total are read inside `result` only.
-        let names = if self.nested { &names[..3] } else { &names[..] };
+        // ListJob's list and total are read inside `result` only; ListProjectJobs has no
+        // `result` worth reading.
+        let (flat, nested) = (
+            ["status", "error", "total", self.list_key],
+            ["status", "error", "result"],
+        );
+        let names: &[&str] = if self.nested { &nested } else { &flat };
         let mut body = Body {
             status: None,
             error: None,
@@ -218,15 +222,15 @@ impl<'de> Shape<'de> for TopSeed {
             result: ResultField::Missing,
         };
         while let Some(key) = map.next_key_seed(KeyIn(names))? {
-            match key {
-                Some(0) => body.status = Some(map.next_value()?),
-                Some(1) => body.error = Some(map.next_value()?),
-                Some(2) => {
+            match (key, self.nested) {
+                (Some(0), _) => body.status = Some(map.next_value()?),
+                (Some(1), _) => body.error = Some(map.next_value()?),
+                (Some(_), true) => {
                     body.result = map.next_value_seed(Classify(ResultSeed(self.list_key)))?;
                 }
-                Some(3) => body.top.total = Some(map.next_value()?),
-                Some(_) => body.top.list = map.next_value_seed(Classify(ListSeed))?,
-                None => {
+                (Some(2), false) => body.top.total = Some(map.next_value()?),
+                (Some(_), false) => body.top.list = map.next_value_seed(Classify(ListSeed))?,
+                (None, _) => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }

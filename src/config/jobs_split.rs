@@ -62,9 +62,7 @@ fn read_job(body: &str, env: Env<'_>) -> Option<JobConfig> {
 /// For each `[[jobs]]` header: its bytes from the start of its line, and the body after it up
 /// to the next header (or the end). `None` when the brackets do not balance (the whole-file
 /// parse reports that).
-fn job_sections(
-    text: &str,
-) -> Option<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+fn job_sections(text: &str) -> Option<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
     let mut sections = Vec::new();
     // (header start, body start) of the section being read.
     let mut open: Option<(usize, usize)> = None;
@@ -140,6 +138,7 @@ fn is_jobs_array_header(text: &str, header: &[(TokenKind, usize, usize)]) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -174,6 +173,36 @@ mod tests {
         assert_eq!(ids(&in_string), None, "no real [[jobs]]: nothing to cut");
         let in_array = format!("x = [\n[[jobs]]\nid = \"{A}\"\n[1]]\n");
         assert_eq!(ids(&in_array), None);
+    }
+
+    /// Both ways of reading give the same `Config` on every file the fast way accepts.
+    #[test]
+    fn jobs_apart_read_the_same_config_as_the_whole_file() {
+        let env = |name: &str| (name == "JOB").then(|| B.to_owned());
+        let head =
+            "\u{feff}[codearts]\r\nregion = \"cn-north-4\"\r\n[codearts.auth]\ntoken = \"t\"\n";
+        let channels =
+            "[[channels]]\nname = \"a\"\ntype = \"webhook\"\nurl = \"https://x.invalid/\"\n";
+        let texts = [
+            format!("{head}[[jobs]]\nid = \"{A}\"\n"),
+            format!(
+                "{head}{channels}secret = '''\n[[jobs]]\nid = \"{B}\"\n'''\n[[jobs]] # first\r\nid = \"{A}\"\n\
+                 channels = [\n  \"a\", # the only one\n]\nproject = \"p1\"\n\n\
+                 [[jobs]]\nid = \"${{JOB}}\"\n[poll]\nconcurrency = 3\n"
+            ),
+            format!("{head}[[jobs]]\nid = \"{A}\"\n{channels}[[jobs]]\nid = \"{B}\"\n"),
+        ];
+        for text in texts {
+            let apart = Config::with_jobs_apart(&text, &env).expect("read apart");
+            let mut problems = Vec::new();
+            let whole = Config::whole_file(&text, &env, &mut problems).expect("whole");
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(format!("{apart:?}"), format!("{whole:?}"), "{text}");
+        }
+        // `jobs` written as an array too: left to the whole-file parse (which refuses it).
+        let both = format!("{head}jobs = []\n[[jobs]]\nid = \"{A}\"\n");
+        assert!(Config::with_jobs_apart(&both, &env).is_none());
+        assert!(Config::from_toml(&both, "t", &env).is_err());
     }
 
     #[test]

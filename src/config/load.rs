@@ -113,11 +113,7 @@ impl Config {
         let mut problems = Vec::new();
         let mut config = match Self::with_jobs_apart(text, env) {
             Some(config) => config,
-            None => {
-                let mut root = toml::de::DeTable::parse(text).map_err(invalid)?;
-                expand_table(root.get_mut(), env, &mut problems);
-                Config::deserialize(toml::de::Deserializer::from(root)).map_err(invalid)?
-            }
+            None => Self::whole_file(text, env, &mut problems).map_err(invalid)?,
         };
         config.codearts.auth.fill_from_sdk_env(env);
         if problems.is_empty() {
@@ -132,13 +128,31 @@ impl Config {
         }
     }
 
+    /// The whole file as one TOML tree, expanded (problems added to `problems`), deserialised.
+    pub(super) fn whole_file(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Result<Self, toml::de::Error> {
+        let mut root = toml::de::DeTable::parse(text)?;
+        expand_table(root.get_mut(), env, problems);
+        Config::deserialize(toml::de::Deserializer::from(root))
+    }
+
     /// The file read with its `[[jobs]]` parsed one table at a time ([`split_jobs`]), so a
     /// long job list never exists as one TOML tree; `None` when the whole-file parse must
     /// decide (any problem at all: its messages are the reference).
-    fn with_jobs_apart(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+    pub(super) fn with_jobs_apart(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
         let split = split_jobs(text, env)?;
         let mut root = toml::de::DeTable::parse(&split.rest).ok()?;
-        if root.get_ref().iter().any(|(key, _)| key.get_ref() == "jobs") {
+        if root
+            .get_ref()
+            .iter()
+            .any(|(key, _)| key.get_ref() == "jobs")
+        {
             return None; // `jobs` written another way too: an error the whole parse words
         }
         let mut problems = Vec::new();

@@ -143,7 +143,8 @@ impl PackedSnapshot {
         let info = self.has_info.then(|| {
             let s = |i| self.string(i).map(str::to_owned);
             let n = |i: usize| (self.numbers_set & (1 << i) != 0).then_some(self.numbers[i]);
-            let f = |i: usize| (self.flags_set & (1 << i) != 0).then_some(self.flags & (1 << i) != 0);
+            let f =
+                |i: usize| (self.flags_set & (1 << i) != 0).then_some(self.flags & (1 << i) != 0);
             JobInfo {
                 id: if self.id_is_key {
                     Some(key.to_owned())
@@ -341,7 +342,10 @@ mod tests {
             outcomes: String::new(),
         };
         let packed = PackedSnapshot::pack(KEY, &snapshot);
-        assert_eq!(packed.project_id(), Some("85caf40575794f989920-5216d1148af6"));
+        assert_eq!(
+            packed.project_id(),
+            Some("85caf40575794f989920-5216d1148af6")
+        );
         assert!(std::mem::size_of::<PackedSnapshot>() <= 112);
     }
 }

@@ -66,6 +66,11 @@ impl SnapshotCache {
             .map(|_| ())
     }
 
+    /// Whether the stored snapshots have been loaded.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.initialized()
+    }
+
     /// The job's snapshot, once the cache is loaded.
     pub(crate) fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {
         self.with_packed(job, |p| Arc::new(p.unpack(job.as_str())))

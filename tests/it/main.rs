@@ -22,5 +22,6 @@ mod list_poll;
 mod ops;
 mod pipeline;
 mod projects;
+mod restart;
 mod sinks;
 mod storms;
