@@ -151,7 +151,7 @@ fn parse_entries(holder: Holder, key: &str, body: &[u8]) -> Result<JobListPage, 
                 preview(body)
             )));
         }
-        List::NotList => {
+        List::NotAnArray => {
             return Err(ParseError::Malformed(format!(
                 "`{key}` is not a list (body starts {})",
                 preview(body)

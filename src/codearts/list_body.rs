@@ -48,6 +48,8 @@ const KNOWN: [&str; 29] = [
 ];
 
 /// One entry of a list.
+// Nearly every entry is an object: boxing the fields would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Entry {
     Object(Fields),
     NotObject,
@@ -69,7 +71,7 @@ impl Fields {
 pub(super) enum List {
     /// Absent or null.
     Missing,
-    NotList,
+    NotAnArray,
     Entries(Vec<Entry>),
 }
 
@@ -275,7 +277,7 @@ impl<'de> Shape<'de> for ListSeed {
         List::Missing
     }
     fn other(self) -> List {
-        List::NotList
+        List::NotAnArray
     }
     fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List, A::Error> {
         let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1_000));

@@ -213,7 +213,7 @@ mod tests {
             format!("[[jobs]]\nid = \"{A}\"\nnope = 1\n"),
             "[[jobs]]\n".to_owned(),
             format!("[[jobs]]\nid = \"{A}\"\nchannels = [\"a\"\n"),
-            format!("[[jobs]]\nid = \"${{MISSING}}\"\n"),
+            "[[jobs]]\nid = \"${MISSING}\"\n".to_owned(),
         ] {
             assert_eq!(ids(&text), None, "{text}");
         }
