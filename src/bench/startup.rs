@@ -69,6 +69,7 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
     );
     let mut previous: Option<(usize, Duration, Duration, u64)> = None;
     let mut growth = Vec::new();
+    let mut against = Vec::new();
     for &n in sizes {
         let (cold, warm, extra) = one_size(&exe, n, repeat).await?;
         let first_min = warm.iter().filter_map(|t| t.first_request).min();
@@ -94,11 +95,11 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
             secs(Some(extra.job_exit)),
             secs(extra.wrk_pages),
         );
-        println!(
-            "\n{n} jobs: warm exit / wrk's list pages {}, job mode's warm exit / wrk's N GETs {}\n",
+        against.push(format!(
+            "{n} jobs: warm exit / wrk's list pages {}, job mode's warm exit / wrk's N GETs {}",
             ratio(Some(exit_min), extra.wrk_pages),
             ratio(Some(extra.job_exit), extra.wrk),
-        );
+        ));
         if let (Some((m, first, exit, rss)), Some(first_now)) = (previous, first_min) {
             growth.push(format!(
                 "{m} -> {n} jobs ({:.0}x): warm first request {:.1}x, warm exit {:.1}x, peak RSS {:.1}x",
@@ -110,7 +111,7 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
         }
         previous = first_min.map(|f| (n, f, exit_min, peak));
     }
-    for line in growth {
+    for line in against.into_iter().chain(growth) {
         println!("\n{line}");
     }
     Ok(())

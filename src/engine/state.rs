@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -35,7 +35,10 @@ pub struct SnapshotCache {
     /// Set once the stored snapshots are in `map`; callers arriving while it loads wait for
     /// that one load instead of starting their own.
     loaded: tokio::sync::OnceCell<()>,
-    map: Mutex<HashMap<JobKey, PackedSnapshot>>,
+    /// Read by every observation of a cycle (`poll.concurrency` at once, each unpacking a
+    /// copy while it holds the lock), written only after a commit: readers do not queue
+    /// behind each other.
+    map: RwLock<HashMap<JobKey, PackedSnapshot>>,
 }
 
 /// A job id's bytes (always [`JobId::LEN`] ASCII characters): a key with no allocation.
@@ -56,7 +59,7 @@ impl SnapshotCache {
                             return;
                         };
                         let packed = PackedSnapshot::pack(&job_id, &snapshot);
-                        if let Ok(mut map) = self.map.lock() {
+                        if let Ok(mut map) = self.map.write() {
                             map.insert(key, packed);
                         }
                     })
@@ -86,7 +89,7 @@ impl SnapshotCache {
         if !self.loaded.initialized() {
             return None;
         }
-        let map = self.map.lock().ok()?;
+        let map = self.map.read().ok()?;
         map.get(&key_of(job.as_str())?).map(f)
     }
 
@@ -94,7 +97,7 @@ impl SnapshotCache {
         if !self.loaded.initialized() {
             return;
         }
-        if let (Some(key), Ok(mut map)) = (key_of(job.as_str()), self.map.lock()) {
+        if let (Some(key), Ok(mut map)) = (key_of(job.as_str()), self.map.write()) {
             map.insert(key, PackedSnapshot::pack(job.as_str(), &snapshot));
         }
     }
