@@ -28,10 +28,27 @@ use crate::util::ratelimit::RateLimiter;
 /// Builds the client and the sinks, opens the database and makes the config's jobs the
 /// pinned part of the watch list.
 pub async fn start(config: Config) -> anyhow::Result<Ctx> {
+    start_with(config, false).await
+}
+
+/// [`start`] for a process that is about to poll (`run`, `run --once`): the stored snapshots
+/// start loading as soon as the database is open, beside the watch-list sync, since the first
+/// cycle needs them all (the largest part of a restart's work before its first request).
+pub async fn start_polling(config: Config) -> anyhow::Result<Ctx> {
+    start_with(config, true).await
+}
+
+async fn start_with(config: Config, prefetch_snapshots: bool) -> anyhow::Result<Ctx> {
     let client = config.codearts_client()?;
     let store = Store::open(&config.store.path)
         .await
         .with_context(|| format!("store.path {}", config.store.path.display()))?;
+    let snapshots = Arc::new(SnapshotCache::default());
+    if prefetch_snapshots {
+        let (snapshots, store) = (Arc::clone(&snapshots), store.clone());
+        // A failed load is not lost: the cycle loads again and reports the error.
+        tokio::spawn(async move { snapshots.ensure_loaded(&store).await });
+    }
     let config_jobs: Vec<_> = config
         .jobs
         .iter()
@@ -91,7 +108,7 @@ pub async fn start(config: Config) -> anyhow::Result<Ctx> {
         scheduler_stats: Arc::new(SchedulerStats::default()),
         metrics: Arc::new(Metrics::new()),
         health: Arc::new(Health::new(interval)),
-        snapshots: Arc::new(SnapshotCache::default()),
+        snapshots,
         limiter: Arc::new(RateLimiter::new(max_rps)),
         discovery: Arc::new(Discovery::default()),
         lists: Arc::default(),
@@ -138,12 +155,13 @@ pub async fn run(
         stopped(stop_rx.clone()),
     ));
     // The first attempt before anything else: a lone replica leads from its first second.
-    if leadership::attempt(&ctx).await.token().is_none() {
+    let led_at_start = leadership::attempt(&ctx).await.token().is_some();
+    if !led_at_start {
         info!("another replica leads: this one serves HTTP and takes over if the leader goes");
     }
     let (lead_stop_tx, lead_stop_rx) = tokio::sync::watch::channel(false);
     let leading = tokio::spawn(leadership::run(ctx.clone(), stopped(lead_stop_rx)));
-    let terms = tokio::spawn(terms(ctx.clone(), stop_rx));
+    let terms = tokio::spawn(terms(ctx.clone(), stop_rx, led_at_start));
 
     tokio::pin!(shutdown);
     let mut http = http;
@@ -174,8 +192,16 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 /// Runs the leader's services for each term this replica leads, until `stop`. A term that
 /// ends (the lease lost, the database gone) stops its services at once; `stop` gives the
 /// running cycle and in-flight deliveries the grace period.
-async fn terms(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn terms(
+    ctx: Ctx,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    led_at_start: bool,
+) -> anyhow::Result<()> {
     let mut roles = ctx.lead.subscribe();
+    // A replica that led from its first attempt keeps the snapshots it began loading at
+    // start: the lease was free then, and a previous leader stops writing a third of a lease
+    // before its lease ends, longer than a start takes. Any later term reloads them.
+    let mut fresh = led_at_start;
     loop {
         while !ctx.lead.may_act() {
             if *stop.borrow() {
@@ -187,7 +213,9 @@ async fn terms(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) -> anyhow
             }
         }
         // The previous leader wrote snapshots this replica never saw.
-        ctx.snapshots.forget();
+        if !std::mem::take(&mut fresh) {
+            ctx.snapshots.forget();
+        }
         let term = Term::start(&ctx);
         while let Role::Leader { until, .. } = ctx.lead.role() {
             tokio::select! {

@@ -12,7 +12,13 @@
 //! the process runs), how long parsing the config file takes (measured in this process with the
 //! same code, so "config loaded -> first request" is the first request minus it), and, when
 //! `wrk` is installed, `wrk` issuing N ShowJobInfo GETs to the same simulator at the same
-//! concurrency (8), the floor a whole `run --once` in `job` mode is compared with.
+//! concurrency (8), the floor a whole `run --once` in `job` mode is compared with, and `wrk`
+//! reading the N/100 ListProjectJobs pages one after the other (one connection, as the poller
+//! reads one list), the floor of the default mode's requests.
+//!
+//! The default mode (`auto`) reads the lists, so its whole run is compared with the list
+//! pages' floor; the `job` mode runs (a cold run on a database of its own, then `--repeat`
+//! warm ones) are what compares with wrk's N ShowJobInfo GETs, request for request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +41,10 @@ struct Timing {
 struct Extra {
     config_load: Duration,
     wrk: Option<Duration>,
+    /// wrk reading the list pages one after the other.
+    wrk_pages: Option<Duration>,
+    /// The fastest warm `run --once` in `job` mode (spawn to exit).
+    job_exit: Duration,
 }
 
 /// Runs the start-up pass for each size and prints a table with the growth between sizes.
@@ -53,11 +63,13 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
     );
     println!(
         "\n| jobs | cold: first request | cold: exit | warm: first request (min / max) | \
-         warm: exit (min / max) | config parse | warm: peak RSS | wrk, N GETs |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|"
+         warm: exit (min / max) | config parse | warm: peak RSS | wrk, N GETs | \
+         job mode: warm exit (min) | wrk, N/100 list pages in a row |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut previous: Option<(usize, Duration, Duration, u64)> = None;
     let mut growth = Vec::new();
+    let mut against = Vec::new();
     for &n in sizes {
         let (cold, warm, extra) = one_size(&exe, n, repeat).await?;
         let first_min = warm.iter().filter_map(|t| t.first_request).min();
@@ -70,7 +82,7 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
             .max()
             .unwrap_or_default();
         println!(
-            "| {n} | {} | {} | {} / {} | {} / {} | {} | {:.1} MB | {} |",
+            "| {n} | {} | {} | {} / {} | {} / {} | {} | {:.1} MB | {} | {} | {} |",
             secs(cold.first_request),
             secs(Some(cold.exit)),
             secs(first_min),
@@ -80,7 +92,14 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
             secs(Some(extra.config_load)),
             peak as f64 / 1_048_576.0,
             secs(extra.wrk),
+            secs(Some(extra.job_exit)),
+            secs(extra.wrk_pages),
         );
+        against.push(format!(
+            "{n} jobs: warm exit / wrk's list pages {}, job mode's warm exit / wrk's N GETs {}",
+            ratio(Some(exit_min), extra.wrk_pages),
+            ratio(Some(extra.job_exit), extra.wrk),
+        ));
         if let (Some((m, first, exit, rss)), Some(first_now)) = (previous, first_min) {
             growth.push(format!(
                 "{m} -> {n} jobs ({:.0}x): warm first request {:.1}x, warm exit {:.1}x, peak RSS {:.1}x",
@@ -92,7 +111,7 @@ pub async fn run(sizes: &[usize], repeat: usize, exe: Option<PathBuf>) -> anyhow
         }
         previous = first_min.map(|f| (n, f, exit_min, peak));
     }
-    for line in growth {
+    for line in against.into_iter().chain(growth) {
         println!("\n{line}");
     }
     Ok(())
@@ -124,19 +143,42 @@ async fn one_size(
         text.push_str("\"\n");
     }
     let config = dir.join("bot.toml");
-    std::fs::write(&config, text)?;
+    std::fs::write(&config, &text)?;
+    // The same jobs in `job` mode, on a database of their own (a job-mode answer carries
+    // fields a list entry does not, so sharing the database would make its runs write).
+    let job_config = dir.join("bot-job.toml");
+    std::fs::write(
+        &job_config,
+        text.replacen("[poll]\n", "[poll]\nmode = \"job\"\n", 1)
+            .replacen("bot.db", "bot-job.db", 1),
+    )?;
     let parse_started = Instant::now();
     crate::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let config_load = parse_started.elapsed();
     let wrk = wrk_gets(&sim.url, &dir, n)?;
+    let wrk_pages = wrk_list_pages(&sim.url, &dir, n)?;
     let control = sim::Control::new(&sim.url, sim::DEFAULT_TOKEN);
     let cold = run_once(exe, &config, &control).await?;
     let mut warm = Vec::with_capacity(repeat);
     for _ in 0..repeat {
         warm.push(run_once(exe, &config, &control).await?);
     }
+    run_once(exe, &job_config, &control).await?;
+    let mut job_exit = Duration::MAX;
+    for _ in 0..repeat {
+        job_exit = job_exit.min(run_once(exe, &job_config, &control).await?.exit);
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((cold, warm, Extra { config_load, wrk }))
+    Ok((
+        cold,
+        warm,
+        Extra {
+            config_load,
+            wrk,
+            wrk_pages,
+            job_exit,
+        },
+    ))
 }
 
 /// Spawns `exe run --once --config <config>` and watches the simulator's request counter
@@ -182,6 +224,22 @@ async fn run_once(exe: &Path, config: &Path, control: &sim::Control) -> anyhow::
     })
 }
 
+/// `wrk` (when installed) reading the default project's ListProjectJobs pages (100 jobs a
+/// page, as the poller asks) one after the other on one connection for 3 seconds; the time
+/// the N/100 pages take at the rate it sustained.
+fn wrk_list_pages(sim_url: &str, dir: &Path, n: usize) -> anyhow::Result<Option<Duration>> {
+    let pages = n.div_ceil(100);
+    let script = format!(
+        "local n = 0\nrequest = function()\n  local i = n % {pages}\n  n = n + 1\n  \
+         return wrk.format(\"GET\", \"/v1/job/{}/list?page_index=\" .. i .. \"&page_size=100\", \
+         {{[\"X-Auth-Token\"] = \"{}\", [\"Content-Type\"] = \"application/json\"}})\nend\n",
+        sim::seeded_project_id(0),
+        sim::DEFAULT_TOKEN
+    );
+    let rps = wrk_rate(&script, dir, "pages.lua", sim_url, &["-t1", "-c1"])?;
+    Ok(rps.map(|rps| Duration::from_secs_f64(pages as f64 / rps.max(1e-9))))
+}
+
 /// `wrk` (when installed) GETting ShowJobInfo over the seeded ids with 8 connections on 2
 /// threads (the poller's default concurrency) for 3 seconds; the time `n` GETs take at the
 /// rate it sustained. (wrk runs for a duration, not a number of requests.)
@@ -199,10 +257,27 @@ fn wrk_gets(sim_url: &str, dir: &Path, n: usize) -> anyhow::Result<Option<Durati
         ids.join(","),
         sim::DEFAULT_TOKEN
     );
-    let path = dir.join("gets.lua");
+    let rps = wrk_rate(&script, dir, "gets.lua", sim_url, &["-t2", "-c8"])?;
+    Ok(rps.map(|rps| Duration::from_secs_f64(n as f64 / rps.max(1e-9))))
+}
+
+/// Runs `wrk` for 3 seconds with `script` (written to `name` in `dir`) and its `Requests/sec`;
+/// `None` when wrk is not installed.
+fn wrk_rate(
+    script: &str,
+    dir: &Path,
+    name: &str,
+    sim_url: &str,
+    connections: &[&str],
+) -> anyhow::Result<Option<f64>> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let path = dir.join(name);
     std::fs::write(&path, script)?;
     let out = Command::new("wrk")
-        .args(["-t2", "-c8", "-d3s", "-s"])
+        .args(connections)
+        .args(["-d3s", "-s"])
         .arg(&path)
         .arg(sim_url)
         .output()
@@ -219,7 +294,14 @@ fn wrk_gets(sim_url: &str, dir: &Path, n: usize) -> anyhow::Result<Option<Durati
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("no Requests/sec in wrk's report: {report}"))?;
-    Ok(Some(Duration::from_secs_f64(n as f64 / rps.max(1e-9))))
+    Ok(Some(rps))
+}
+
+fn ratio(a: Option<Duration>, b: Option<Duration>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64().max(1e-9)),
+        _ => "n/a".to_owned(),
+    }
 }
 
 fn secs(d: Option<Duration>) -> String {

@@ -77,7 +77,9 @@ async fn execute(command: Command) -> Result<(), Failure> {
     match command {
         Command::Run { config, once } => {
             let config = config.load()?;
-            let ctx = app::start(config).await.map_err(|e| Failure::runtime(&e))?;
+            let ctx = app::start_polling(config)
+                .await
+                .map_err(|e| Failure::runtime(&e))?;
             if once {
                 run_once(&ctx).await
             } else {

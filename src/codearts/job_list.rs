@@ -8,8 +8,9 @@
 //! whose fields cannot be read is skipped, counted and named in [`JobListPage::unreadable`], so
 //! a caller can tell "this job could not be read" from "this job is not listed".
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::list_body::{self, Body, Entry, Fields, Holder, List, ResultField};
 use super::model::{JobId, JobInfo, ParseError, lenient, preview};
 
 /// One job of a list page.
@@ -68,9 +69,9 @@ pub struct JobListPage {
 /// Parses a ListProjectJobs 200 body: `{"jobs": [Job], "total": n}`. Its entries carry no
 /// project id, so each [`JobInfo::project_id`] is `project_id`, the one the caller asked for.
 pub fn parse_project_jobs(body: &[u8], project_id: &str) -> Result<JobListPage, ParseError> {
-    let top = object_body(body)?;
+    let top = object_body(body, "jobs", false)?;
     check_status(&top)?;
-    let mut page = parse_entries(&top, "jobs", body)?;
+    let mut page = parse_entries(top.top, "jobs", body)?;
     for entry in &mut page.entries {
         entry.info.project_id = Some(project_id.to_owned());
     }
@@ -80,26 +81,27 @@ pub fn parse_project_jobs(body: &[u8], project_id: &str) -> Result<JobListPage, 
 /// Parses a ListJob 200 body: `{"result": {"job_list": [...], "total": n}, "status":
 /// "success"}`. A missing `status` is read as success, as for ShowJobInfo.
 pub fn parse_all_jobs(body: &[u8]) -> Result<JobListPage, ParseError> {
-    let top = object_body(body)?;
+    let top = object_body(body, "job_list", true)?;
     check_status(&top)?;
-    match top.get("result") {
-        Some(Value::Object(result)) => parse_entries(result, "job_list", body),
-        Some(Value::Null) | None => Err(ParseError::Malformed(format!(
+    match top.result {
+        ResultField::Object(result) => parse_entries(result, "job_list", body),
+        ResultField::Missing => Err(ParseError::Malformed(format!(
             "`result` is missing or null (body starts {})",
             preview(body)
         ))),
-        Some(_) => Err(ParseError::Malformed(format!(
+        ResultField::NotObject => Err(ParseError::Malformed(format!(
             "`result` is not an object (body starts {})",
             preview(body)
         ))),
     }
 }
 
-/// The body as a JSON object (a struct would also accept an array, field by position).
-fn object_body(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ParseError::Malformed(format!(
+/// The body as a JSON object (a struct would also accept an array, field by position), read
+/// in one pass ([`list_body`]).
+fn object_body(body: &[u8], list_key: &'static str, nested: bool) -> Result<Body, ParseError> {
+    match list_body::read(body, list_key, nested) {
+        Ok(Some(top)) => Ok(top),
+        Ok(None) => Err(ParseError::Malformed(format!(
             "not a JSON object (body starts {})",
             preview(body)
         ))),
@@ -112,15 +114,15 @@ fn object_body(body: &[u8]) -> Result<Map<String, Value>, ParseError> {
 
 /// A `status` other than `success` is the API saying the call failed (ShowJobInfo's rule;
 /// undocumented for ListProjectJobs, applied there too).
-fn check_status(top: &Map<String, Value>) -> Result<(), ParseError> {
-    let status = match top.get("status") {
+fn check_status(top: &Body) -> Result<(), ParseError> {
+    let status = match &top.status {
         Some(Value::String(s)) => s.as_str(),
         _ => return Ok(()),
     };
     if status.eq_ignore_ascii_case("success") {
         return Ok(());
     }
-    let reason = match top.get("error") {
+    let reason = match &top.error {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => "no reason given".to_owned(),
         Some(other) => other.to_string(),
@@ -130,36 +132,34 @@ fn check_status(top: &Map<String, Value>) -> Result<(), ParseError> {
 
 /// Reads `total` and the entries under `key` of `holder`. A missing or null list is an empty
 /// page only when `total` says 0; otherwise the answer is not what was documented.
-fn parse_entries(
-    holder: &Map<String, Value>,
-    key: &str,
-    body: &[u8],
-) -> Result<JobListPage, ParseError> {
+fn parse_entries(holder: Holder, key: &str, body: &[u8]) -> Result<JobListPage, ParseError> {
     let total = holder
-        .get("total")
+        .total
+        .as_ref()
         .and_then(|v| lenient::opt_i64(v).ok().flatten())
         .and_then(|t| u64::try_from(t).ok());
     let mut page = JobListPage {
         total,
         ..JobListPage::default()
     };
-    let entries = match holder.get(key) {
-        Some(Value::Array(entries)) => entries,
-        Some(Value::Null) | None if total == Some(0) => return Ok(page),
-        Some(Value::Null) | None => {
+    let entries = match holder.list {
+        List::Entries(entries) => entries,
+        List::Missing if total == Some(0) => return Ok(page),
+        List::Missing => {
             return Err(ParseError::Malformed(format!(
                 "`{key}` is missing (body starts {})",
                 preview(body)
             )));
         }
-        Some(_) => {
+        List::NotAnArray => {
             return Err(ParseError::Malformed(format!(
                 "`{key}` is not a list (body starts {})",
                 preview(body)
             )));
         }
     };
-    for entry in entries {
+    page.entries.reserve(entries.len());
+    for entry in &entries {
         match parse_entry(entry) {
             Ok(e) => page.entries.push(e),
             Err(id) => {
@@ -173,8 +173,8 @@ fn parse_entries(
 
 /// One entry, or why it was skipped: `Err(Some(id))` when it had a valid id but unreadable
 /// fields, `Err(None)` when it had no valid id (or was not an object).
-fn parse_entry(entry: &Value) -> Result<ListEntry, Option<JobId>> {
-    let Value::Object(map) = entry else {
+fn parse_entry(entry: &Entry) -> Result<ListEntry, Option<JobId>> {
+    let Entry::Object(map) = entry else {
         return Err(None);
     };
     let id = match map.get("id") {
@@ -191,7 +191,7 @@ fn parse_entry(entry: &Value) -> Result<ListEntry, Option<JobId>> {
 
 /// The [`JobInfo`] of an entry. Any field `JobInfo` carries with a value of the wrong type
 /// makes the entry unreadable, as it makes a ShowJobInfo answer malformed.
-fn job_info(id: &JobId, map: &Map<String, Value>) -> Result<JobInfo, serde_json::Error> {
+fn job_info(id: &JobId, map: &Fields) -> Result<JobInfo, serde_json::Error> {
     let text = |key| read(map, key, strict_text);
     let int = |key| read(map, key, |v| lenient::opt_i64(v));
     let flag = |key| read(map, key, |v| lenient::opt_bool(v));
@@ -218,7 +218,7 @@ fn job_info(id: &JobId, map: &Map<String, Value>) -> Result<JobInfo, serde_json:
     })
 }
 
-fn extras(map: &Map<String, Value>) -> ListExtras {
+fn extras(map: &Fields) -> ListExtras {
     let text = |key| loose_text(map.get(key));
     ListExtras {
         last_build_user: text("last_build_user"),
@@ -242,7 +242,7 @@ fn extras(map: &Map<String, Value>) -> ListExtras {
 }
 
 fn read<T>(
-    map: &Map<String, Value>,
+    map: &Fields,
     key: &str,
     f: impl Fn(&Value) -> Result<Option<T>, serde_json::Error>,
 ) -> Result<Option<T>, serde_json::Error> {

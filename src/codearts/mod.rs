@@ -11,6 +11,7 @@ pub mod builds;
 pub mod client;
 pub mod error;
 pub mod job_list;
+mod list_body;
 pub mod listing;
 pub mod model;
 pub mod region;

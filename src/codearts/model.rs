@@ -33,6 +33,11 @@ impl JobId {
     pub const LEN: usize = 32;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidJobId> {
+        // The common case first, without allocating anything but the id: start-up parses
+        // every watched job's id several times (config, watch list, list pages).
+        if raw.len() == Self::LEN && raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(Self(raw.to_owned()));
+        }
         let shown: String = raw.chars().take(48).collect();
         let len = raw.chars().count();
         if len != Self::LEN {
@@ -41,13 +46,14 @@ impl JobId {
                 reason: format!("{len} characters"),
             });
         }
-        if let Some(bad) = raw.chars().find(|c| !c.is_ascii_alphanumeric()) {
-            return Err(InvalidJobId {
-                shown,
-                reason: format!("the character {bad:?}"),
-            });
-        }
-        Ok(Self(raw.to_owned()))
+        let bad = raw
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric())
+            .unwrap_or('?');
+        Err(InvalidJobId {
+            shown,
+            reason: format!("the character {bad:?}"),
+        })
     }
 
     pub fn as_str(&self) -> &str {

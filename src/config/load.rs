@@ -20,6 +20,7 @@ use crate::config::error::{ConfigError, with_line};
 use crate::config::ha::HaConfig;
 use crate::config::http::HttpConfig;
 use crate::config::jobs::{JobConfig, validate_jobs};
+use crate::config::jobs_split::split_jobs;
 use crate::config::maintenance::MaintenanceWindow;
 use crate::config::people::{Person, validate_people};
 use crate::config::poll::PollConfig;
@@ -112,11 +113,11 @@ impl Config {
                     .replace("TOML parse error", "invalid TOML"),
             ])
         };
-        let mut root = toml::de::DeTable::parse(text).map_err(invalid)?;
         let mut problems = Vec::new();
-        expand_table(root.get_mut(), env, &mut problems);
-        let mut config =
-            Config::deserialize(toml::de::Deserializer::from(root)).map_err(invalid)?;
+        let mut config = match Self::with_jobs_apart(text, env) {
+            Some(config) => config,
+            None => Self::whole_file(text, env, &mut problems).map_err(invalid)?,
+        };
         config.codearts.auth.fill_from_sdk_env(env);
         if problems.is_empty() {
             config.validate(&mut problems);
@@ -128,6 +129,43 @@ impl Config {
                 problems.into_iter().map(|p| with_line(text, p)).collect(),
             ))
         }
+    }
+
+    /// The whole file as one TOML tree, expanded (problems added to `problems`), deserialised.
+    pub(super) fn whole_file(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Result<Self, toml::de::Error> {
+        let mut root = toml::de::DeTable::parse(text)?;
+        expand_table(root.get_mut(), env, problems);
+        Config::deserialize(toml::de::Deserializer::from(root))
+    }
+
+    /// The file read with its `[[jobs]]` parsed one table at a time ([`split_jobs`]), so a
+    /// long job list never exists as one TOML tree; `None` when the whole-file parse must
+    /// decide (any problem at all: its messages are the reference).
+    pub(super) fn with_jobs_apart(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
+        let split = split_jobs(text, env)?;
+        let mut root = toml::de::DeTable::parse(&split.rest).ok()?;
+        if root
+            .get_ref()
+            .iter()
+            .any(|(key, _)| key.get_ref() == "jobs")
+        {
+            return None; // `jobs` written another way too: an error the whole parse words
+        }
+        let mut problems = Vec::new();
+        expand_table(root.get_mut(), env, &mut problems);
+        if !problems.is_empty() {
+            return None;
+        }
+        let mut config = Config::deserialize(toml::de::Deserializer::from(root)).ok()?;
+        config.jobs = split.jobs;
+        Some(config)
     }
 
     /// The configuration in effect (defaults filled in, `${NAME}` expanded), as TOML, with

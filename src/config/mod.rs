@@ -19,6 +19,7 @@ mod error;
 mod ha;
 mod http;
 mod jobs;
+mod jobs_split;
 mod load;
 mod maintenance;
 mod people;

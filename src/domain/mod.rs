@@ -14,4 +14,5 @@ pub mod list_poll;
 pub mod rules;
 pub mod silence;
 pub mod snapshot;
+pub mod snapshot_pack;
 pub mod source_state;

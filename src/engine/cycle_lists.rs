@@ -134,10 +134,6 @@ fn project_of(ctx: &Ctx, configured: &HashMap<&str, &str>, job: &JobId) -> Optio
         return Some(p);
     }
     ctx.snapshots
-        .get(job)?
-        .info
-        .as_ref()?
-        .project_id
-        .clone()
+        .project_id(job)
         .filter(|p| crate::codearts::listing::check_project_id(p).is_ok())
 }

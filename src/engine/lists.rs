@@ -6,8 +6,16 @@
 //! nobody watches), or after [`MAX_PAGES`]. A failing page ends the read: what the earlier
 //! pages said is kept, and every watched job the read did not show is asked about with
 //! ShowJobInfo by the poller. So a list failure costs calls, never a false transition.
+//!
+//! Pages of one list are read one after the other, so the next page is asked for as soon as
+//! a page shows the read is not over, on a task of its own, while the caller observes the page
+//! just read: the bot's work on a page (parsing it, the detector) overlaps the API's work on
+//! the next instead of adding to it. The decision to go on is taken from the page alone, as
+//! before, so this asks for exactly the pages reading them in turn would.
 
 use std::collections::HashSet;
+
+use tokio::task::JoinHandle;
 
 use crate::codearts::{self, JobId, JobListPage, ListEntry};
 use crate::domain::list_poll::{ListSource, PAGE_SIZE};
@@ -42,6 +50,17 @@ pub struct Pager<'a> {
     next_index: u32,
     done: bool,
     out: ListRead,
+    /// The request for page `next_index`, already under way.
+    ahead: Option<JoinHandle<Result<JobListPage, codearts::Error>>>,
+}
+
+impl Drop for Pager<'_> {
+    fn drop(&mut self) {
+        // A caller that stops early (its writer failed) does not leave a request running.
+        if let Some(ahead) = self.ahead.take() {
+            ahead.abort();
+        }
+    }
 }
 
 impl<'a> Pager<'a> {
@@ -55,7 +74,24 @@ impl<'a> Pager<'a> {
             next_index: 0,
             done: false,
             out: ListRead::default(),
+            ahead: None,
         }
+    }
+
+    /// Starts the request for page `page_index` (after the rate limiter's leave).
+    fn request(&self, page_index: u32) -> JoinHandle<Result<JobListPage, codearts::Error>> {
+        let (ctx, source) = (self.ctx.clone(), self.source.clone());
+        tokio::spawn(async move {
+            ctx.limiter.acquire().await;
+            match &source {
+                ListSource::Project(p) => {
+                    ctx.client
+                        .project_jobs_page(p, page_index, PAGE_SIZE as u32)
+                        .await
+                }
+                ListSource::All => ctx.client.all_jobs_page(page_index, PAGE_SIZE as u32).await,
+            }
+        })
     }
 
     /// The next page's entries, or `None` once the read is over (done, or a page failed).
@@ -65,15 +101,15 @@ impl<'a> Pager<'a> {
         }
         let (ctx, page_index) = (self.ctx, self.next_index);
         self.next_index += 1;
-        ctx.limiter.acquire().await;
-        let page = match self.source {
-            ListSource::Project(p) => {
-                ctx.client
-                    .project_jobs_page(p, page_index, PAGE_SIZE as u32)
-                    .await
-            }
-            ListSource::All => ctx.client.all_jobs_page(page_index, PAGE_SIZE as u32).await,
+        let request = match self.ahead.take() {
+            Some(ahead) => ahead,
+            None => self.request(page_index),
         };
+        let page = request.await.unwrap_or_else(|e| {
+            Err(codearts::Error::Connect(format!(
+                "the task reading list page {page_index} failed: {e}"
+            )))
+        });
         let outcome = match &page {
             Ok(_) => "ok",
             Err(e) => e.kind(),
@@ -109,12 +145,15 @@ impl<'a> Pager<'a> {
         self.done = got < PAGE_SIZE
             || page.total.is_some_and(|total| self.seen >= total)
             || (!self.expected.is_empty() && self.expected_seen.len() >= self.expected.len());
+        if !self.done && self.next_index < MAX_PAGES {
+            self.ahead = Some(self.request(self.next_index));
+        }
         Some(page.entries)
     }
 
     /// How the read went.
     pub fn finish(mut self) -> ListRead {
         self.out.expected_seen = self.expected_seen.len();
-        self.out
+        std::mem::take(&mut self.out)
     }
 }

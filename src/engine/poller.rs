@@ -67,11 +67,27 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
         return Ok(CycleReport::default());
     }
     let started = Instant::now();
+    // The first cycle of a process loads every stored snapshot (parsing each one's JSON: most
+    // of a restart's work before the first request). It runs on its own task, on its own
+    // connection, beside the discovery, the silences and the watch list (on another core when
+    // there is one); whoever needs the snapshots first waits for this one load.
+    let loading = (!ctx.snapshots.is_loaded()).then(|| {
+        let (snapshots, store) = (Arc::clone(&ctx.snapshots), ctx.store.clone());
+        tokio::spawn(async move { snapshots.ensure_loaded(&store).await })
+    });
     ctx.context_fetches
         .new_cycle(ctx.config.context.max_per_cycle);
     crate::engine::discovery::refresh_if_due(ctx).await?;
     crate::engine::silences::sweep(ctx, Utc::now()).await?;
     let watched = ctx.store.watched_jobs().await?;
+    if let Some(loading) = loading {
+        loading.await.unwrap_or_else(|_| {
+            Err(store::Error::Corrupt {
+                table: "job_state",
+                detail: "the task loading the snapshots panicked".to_owned(),
+            })
+        })?;
+    }
     ctx.snapshots.ensure_loaded(&ctx.store).await?;
     let (to_writer, from_workers) = tokio::sync::mpsc::channel::<Pending>(WRITE_BATCH * 4);
     let writer = tokio::spawn(write_loop(ctx.clone(), from_workers));

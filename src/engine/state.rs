@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -13,6 +13,7 @@ use crate::codearts::{self, JobId};
 use crate::domain::lease::Role;
 use crate::domain::list_poll::ListSource;
 use crate::domain::snapshot::Snapshot;
+use crate::domain::snapshot_pack::PackedSnapshot;
 use crate::store;
 
 /// This process's role, shared: the leadership loop writes it, the rest read it.
@@ -91,42 +92,105 @@ pub struct SchedulerStats {
 /// The last snapshot of every job, kept in memory so a cycle does not re-read and re-parse
 /// them all from SQLite. Loaded from the database at the first cycle; updated only after a
 /// write committed, so it never runs ahead of the database.
+///
+/// Kept packed ([`PackedSnapshot`], keyed by the id's 32 bytes): about 200 bytes a job instead
+/// of about 1 KB as plain structs, which was most of the peak memory at 100,000 jobs
+/// (docs/benchmarks.md, "Start-up"). [`SnapshotCache::get`] unpacks a copy.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
-    map: std::sync::Mutex<Option<HashMap<String, Arc<Snapshot>>>>,
+    /// Set once the stored snapshots are in `map`; callers arriving while it loads wait for
+    /// that one load instead of starting their own.
+    loaded: tokio::sync::OnceCell<()>,
+    /// Read by every observation of a cycle (`poll.concurrency` at once, each unpacking a
+    /// copy while it holds the lock), written only after a commit: readers do not queue
+    /// behind each other.
+    map: RwLock<HashMap<JobKey, PackedSnapshot>>,
+    /// Set by [`SnapshotCache::forget`]: the next load replaces the whole map.
+    stale: std::sync::atomic::AtomicBool,
+}
+
+/// A job id's bytes (always [`JobId::LEN`] ASCII characters): a key with no allocation.
+type JobKey = [u8; JobId::LEN];
+
+fn key_of(id: &str) -> Option<JobKey> {
+    id.as_bytes().try_into().ok()
 }
 
 impl SnapshotCache {
     pub(crate) async fn ensure_loaded(&self, store: &store::Store) -> Result<(), store::Error> {
-        if self.map.lock().is_ok_and(|m| m.is_some()) {
+        if self.loaded.initialized() && self.stale.swap(false, Ordering::SeqCst) {
+            let mut fresh = HashMap::new();
+            let reloaded = store
+                .each_snapshot(|job_id, snapshot| {
+                    if let Some(key) = key_of(&job_id) {
+                        fresh.insert(key, PackedSnapshot::pack(&job_id, &snapshot));
+                    }
+                })
+                .await;
+            if let Err(e) = reloaded {
+                self.stale.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            if let Ok(mut map) = self.map.write() {
+                *map = fresh;
+            }
             return Ok(());
         }
-        let loaded = store.snapshots().await?;
-        if let Ok(mut map) = self.map.lock()
-            && map.is_none()
-        {
-            *map = Some(loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect());
-        }
-        Ok(())
+        self.loaded
+            .get_or_try_init(|| async {
+                store
+                    .each_snapshot(|job_id, snapshot| {
+                        // Not a job id: no `JobId` could ever ask for it.
+                        let Some(key) = key_of(&job_id) else {
+                            return;
+                        };
+                        let packed = PackedSnapshot::pack(&job_id, &snapshot);
+                        if let Ok(mut map) = self.map.write() {
+                            map.insert(key, packed);
+                        }
+                    })
+                    .await
+            })
+            .await
+            .map(|_| ())
     }
 
-    /// Drops the copy, so the next use reads the database again: taking the lead from another
-    /// replica, which wrote snapshots this one never saw.
+    /// Drops the copy, so the next load reads the database again: taking the lead from
+    /// another replica, which wrote snapshots this one never saw.
     pub fn forget(&self) {
-        if let Ok(mut map) = self.map.lock() {
-            *map = None;
-        }
+        self.stale.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the stored snapshots have been loaded.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.initialized()
+    }
+
+    /// The job's snapshot, once the cache is loaded.
     pub(crate) fn get(&self, job: &JobId) -> Option<Arc<Snapshot>> {
-        self.map.lock().ok()?.as_ref()?.get(job.as_str()).cloned()
+        self.with_packed(job, |p| Arc::new(p.unpack(job.as_str())))
+    }
+
+    /// The `project_id` of the job's last answer, without unpacking the rest.
+    pub(crate) fn project_id(&self, job: &JobId) -> Option<String> {
+        self.with_packed(job, |p| p.project_id().map(str::to_owned))
+            .flatten()
+    }
+
+    fn with_packed<T>(&self, job: &JobId, f: impl FnOnce(&PackedSnapshot) -> T) -> Option<T> {
+        if !self.loaded.initialized() {
+            return None;
+        }
+        let map = self.map.read().ok()?;
+        map.get(&key_of(job.as_str())?).map(f)
     }
 
     pub(crate) fn put(&self, job: &JobId, snapshot: Snapshot) {
-        if let Ok(mut map) = self.map.lock()
-            && let Some(map) = map.as_mut()
-        {
-            map.insert(job.as_str().to_owned(), Arc::new(snapshot));
+        if !self.loaded.initialized() {
+            return;
+        }
+        if let (Some(key), Ok(mut map)) = (key_of(job.as_str()), self.map.write()) {
+            map.insert(key, PackedSnapshot::pack(job.as_str(), &snapshot));
         }
     }
 }

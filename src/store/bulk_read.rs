@@ -24,12 +24,29 @@ pub(super) async fn read_all<T: DeserializeOwned>(
     key: &str,
     columns: &str,
 ) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    read_chunks(conn, table, key, columns, |rows: Vec<T>| {
+        out.extend(rows);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// [`read_all`], handing each chunk to `each` as it arrives, so the caller can keep a smaller
+/// form of the rows instead of all of them at once.
+pub(super) async fn read_chunks<T: DeserializeOwned>(
+    conn: &mut SqliteConnection,
+    table: &'static str,
+    key: &str,
+    columns: &str,
+    mut each: impl FnMut(Vec<T>) -> Result<()>,
+) -> Result<()> {
     // Built from the callers' static column lists, never from input.
     let sql = format!(
         "SELECT json_group_array(json_array({columns})), max({key}), count(*) \
          FROM (SELECT * FROM {table} WHERE {key} > ?1 ORDER BY {key} LIMIT {CHUNK})"
     );
-    let mut out = Vec::new();
     let mut last = String::new();
     loop {
         let (chunk, max_key, n): (String, Option<String>, i64) =
@@ -38,10 +55,11 @@ pub(super) async fn read_all<T: DeserializeOwned>(
                 .fetch_one(&mut *conn)
                 .await?;
         let rows: Vec<T> = serde_json::from_str(&chunk).map_err(|e| corrupt(table, e))?;
-        out.extend(rows);
+        drop(chunk);
+        each(rows)?;
         match max_key {
             Some(max_key) if n == CHUNK => last = max_key,
-            _ => return Ok(out),
+            _ => return Ok(()),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::bulk_read::read_all;
+use super::bulk_read::read_chunks;
 use super::contexts::claim_context;
 use super::db::{
     Result, Store, Tx, corrupt, count, counter, from_json, from_ms, new_delivery_id, to_json, to_ms,
@@ -99,18 +99,26 @@ impl Store {
     /// The latest snapshot of every job that has one, by job id, read in a few round trips
     /// ([`super::bulk_read`]; the stored `info` JSON is parsed in the same pass as the row).
     pub async fn snapshots(&self) -> Result<HashMap<String, Snapshot>> {
+        let mut all = HashMap::new();
+        self.each_snapshot(|job_id, snapshot| {
+            all.insert(job_id, snapshot);
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// Hands every stored snapshot to `each`, a chunk of rows at a time (at most one chunk is
+    /// held in full), so a caller keeping a smaller form never holds them all as they are here.
+    pub async fn each_snapshot(&self, mut each: impl FnMut(String, Snapshot)) -> Result<()> {
         type Row = (String, Option<JobInfo>, String, Option<String>, i64, String);
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<Row> = read_all(
+        read_chunks(
             &mut conn,
             "job_state",
             "job_id",
             "job_id, json(info), presence, settled_status, missing_polls, outcomes",
-        )
-        .await?;
-        rows.into_iter()
-            .map(
-                |(job_id, info, presence, settled_status, missing_polls, outcomes)| {
+            |rows: Vec<Row>| {
+                for (job_id, info, presence, settled_status, missing_polls, outcomes) in rows {
                     let snapshot = Snapshot {
                         info,
                         presence: Presence::parse(&presence).ok_or_else(|| {
@@ -120,10 +128,12 @@ impl Store {
                         missing_polls: counter(missing_polls),
                         outcomes,
                     };
-                    Ok((job_id, snapshot))
-                },
-            )
-            .collect()
+                    each(job_id, snapshot);
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// Stores one observation's outcome in one transaction: the new snapshot (with a history

@@ -26,5 +26,6 @@ mod list_poll;
 mod ops;
 mod pipeline;
 mod projects;
+mod restart;
 mod sinks;
 mod storms;
