@@ -440,19 +440,7 @@ mod tests {
         assert!(msg["markdown"]["title"].as_str().unwrap().chars().count() <= TITLE_MAX);
     }
 
-    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
-
-    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
-        Outgoing {
-            delivery_id: "d",
-            event: ev,
-            link: Some("https://console.example/job/1"),
-            context: None,
-            mention: None,
-            buttons: None,
-            board,
-        }
-    }
+    use crate::notify::outgoing::{TEST_BOARD as BOARD, with_board};
 
     #[test]
     fn the_board_is_a_markdown_link_after_the_codearts_one_when_there_is_one() {

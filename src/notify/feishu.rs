@@ -447,19 +447,7 @@ mod tests {
         );
     }
 
-    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
-
-    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
-        Outgoing {
-            delivery_id: "d",
-            event: ev,
-            link: Some("https://console.example/job/1"),
-            context: None,
-            mention: None,
-            buttons: None,
-            board,
-        }
-    }
+    use crate::notify::outgoing::{TEST_BOARD as BOARD, with_board};
 
     #[test]
     fn the_board_is_a_second_button_on_one_card_and_a_link_in_a_batch() {

@@ -47,6 +47,24 @@ pub fn render_link(template: &str, job_id: &str, project_id: Option<&str>) -> St
 
 use crate::util::text::url_component as encode_component;
 
+/// A board link, the same in every platform's tests.
+#[cfg(test)]
+pub(crate) const TEST_BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
+
+/// One event with a CodeArts link and `board`, the same in every platform's tests.
+#[cfg(test)]
+pub(crate) fn with_board<'a>(event: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
+    Outgoing {
+        delivery_id: "d",
+        event,
+        link: Some("https://console.example/job/1"),
+        context: None,
+        mention: None,
+        buttons: None,
+        board,
+    }
+}
+
 /// A build_failed event of a job with this name, the same in every platform's tests.
 #[cfg(test)]
 pub(crate) fn test_event(name: &str) -> crate::domain::event::Event {

@@ -659,19 +659,7 @@ mod tests {
         assert!(text::utf16_len(summary) <= SECTION_TEXT_MAX);
     }
 
-    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
-
-    fn with_board<'a>(ev: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
-        Outgoing {
-            delivery_id: "d",
-            event: ev,
-            link: Some("https://console.example/job/1"),
-            context: None,
-            mention: None,
-            buttons: None,
-            board,
-        }
-    }
+    use crate::notify::outgoing::{TEST_BOARD as BOARD, with_board};
 
     #[test]
     fn the_board_is_a_button_on_a_card_of_its_own_and_a_link_in_a_grouped_one() {

@@ -36,6 +36,19 @@ fn replica(env: &Env, jobs: usize, port: u16) -> BotToml {
         ))
 }
 
+/// One config file per replica (each in its own folder), all on the shared database.
+fn configs(env: &Env, jobs: usize, ports: &[u16]) -> Vec<String> {
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| {
+            let dir = env.dir.path().join(format!("r{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            replica(env, jobs, port).write(&dir)
+        })
+        .collect()
+}
+
 async fn readyz(port: u16) -> Option<Value> {
     let r = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/readyz"))
@@ -189,17 +202,10 @@ async fn the_leader_killed_mid_burst_is_replaced_and_nothing_is_lost_or_doubled(
     const JOBS: usize = 200;
     let env = Env::start(JOBS).await;
     let ports = [free_port(), free_port()];
-    let configs: Vec<String> = ports
+    let mut replicas: Vec<Option<Replica>> = configs(&env, JOBS, &ports)
         .iter()
-        .enumerate()
-        .map(|(i, &port)| {
-            let dir = env.dir.path().join(format!("r{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            replica(&env, JOBS, port).write(&dir)
-        })
+        .map(|c| Some(Replica::start(c)))
         .collect();
-    let mut replicas: Vec<Option<Replica>> =
-        configs.iter().map(|c| Some(Replica::start(c))).collect();
     let lead = leader(&ports, Duration::from_secs(15)).await;
     let lead_index = ports.iter().position(|&p| p == lead).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await; // the baseline cycle
@@ -252,16 +258,10 @@ async fn a_leader_paused_past_its_lease_sends_nothing_when_it_resumes() {
     const JOBS: usize = 20;
     let env = Env::start(JOBS).await;
     let ports = [free_port(), free_port()];
-    let configs: Vec<String> = ports
+    let replicas: Vec<Replica> = configs(&env, JOBS, &ports)
         .iter()
-        .enumerate()
-        .map(|(i, &port)| {
-            let dir = env.dir.path().join(format!("r{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            replica(&env, JOBS, port).write(&dir)
-        })
+        .map(|c| Replica::start(c))
         .collect();
-    let replicas: Vec<Replica> = configs.iter().map(|c| Replica::start(c)).collect();
     let lead = leader(&ports, Duration::from_secs(15)).await;
     let lead_index = ports.iter().position(|&p| p == lead).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await; // the baseline cycle
