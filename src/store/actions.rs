@@ -93,7 +93,7 @@ impl Store {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO actions (kind, job_id, build_no, once_key, who, shown_as, platform,
                                   channel, state, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'started', ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'started', $9)
              ON CONFLICT (once_key) DO NOTHING RETURNING id",
         )
         .bind(action.kind)
@@ -113,7 +113,7 @@ impl Store {
                 sqlx::query_as::<_, ActionRow>(concat!(
                     "SELECT ",
                     columns!(),
-                    " FROM actions WHERE once_key = ?"
+                    " FROM actions WHERE once_key = $1"
                 ))
                 .bind(&once_key)
                 .fetch_one(&mut *tx)
@@ -141,10 +141,10 @@ impl Store {
         };
         // A refusal frees the target (once_key NULL): asking again is a new attempt.
         sqlx::query(
-            "UPDATE actions SET state = ?, new_build = ?, answer = ?, request_id = ?,
-                                finished_at = ?,
-                                once_key = CASE WHEN ? = 'failed' THEN NULL ELSE once_key END
-             WHERE id = ?",
+            "UPDATE actions SET state = $1, new_build = $2, answer = $3, request_id = $4,
+                                finished_at = $5,
+                                once_key = CASE WHEN $6 = 'failed' THEN NULL ELSE once_key END
+             WHERE id = $7",
         )
         .bind(state)
         .bind(new_build)
@@ -163,7 +163,7 @@ impl Store {
         Ok(sqlx::query_as::<_, ActionRow>(concat!(
             "SELECT ",
             columns!(),
-            " FROM actions WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id DESC LIMIT ?2"
+            " FROM actions WHERE ($1 IS NULL OR job_id = $1) ORDER BY id DESC LIMIT $2"
         ))
         .bind(job_id)
         .bind(i64::from(limit))
@@ -178,64 +178,68 @@ mod tests {
 
     #[tokio::test]
     async fn a_target_is_acted_on_once_unless_codearts_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let now = Utc::now();
-        let action = NewAction {
-            kind: "rerun",
-            job_id: "0123456789abcdef0123456789abcdef",
-            build_no: Some(42),
-            who: "discord:1",
-            shown_as: "@one",
-            platform: "discord",
-            channel: Some("c"),
-        };
-        let Begun::Started(first) = store.begin_action(&action, now).await.unwrap() else {
-            panic!("the first click starts");
-        };
-        let second = NewAction {
-            who: "discord:2",
-            ..action.clone()
-        };
-        match store.begin_action(&second, now).await.unwrap() {
-            Begun::Already(row) => assert_eq!(
-                (row.who.as_str(), row.state.as_str()),
-                ("discord:1", "started")
-            ),
-            other => panic!("{other:?}"),
+        for backend in
+            crate::store::testing::backends("a_target_is_acted_on_once_unless_codearts_refused")
+                .await
+        {
+            let store = backend.store.clone();
+            let now = Utc::now();
+            let action = NewAction {
+                kind: "rerun",
+                job_id: "0123456789abcdef0123456789abcdef",
+                build_no: Some(42),
+                who: "discord:1",
+                shown_as: "@one",
+                platform: "discord",
+                channel: Some("c"),
+            };
+            let Begun::Started(first) = store.begin_action(&action, now).await.unwrap() else {
+                panic!("the first click starts");
+            };
+            let second = NewAction {
+                who: "discord:2",
+                ..action.clone()
+            };
+            match store.begin_action(&second, now).await.unwrap() {
+                Begun::Already(row) => assert_eq!(
+                    (row.who.as_str(), row.state.as_str()),
+                    ("discord:1", "started")
+                ),
+                other => panic!("{other:?}"),
+            }
+            store
+                .settle_action(
+                    first,
+                    Settled::Failed {
+                        answer: "403",
+                        request_id: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            let Begun::Started(retry) = store.begin_action(&second, now).await.unwrap() else {
+                panic!("a refused action may be tried again");
+            };
+            store
+                .settle_action(
+                    retry,
+                    Settled::Done {
+                        new_build: Some(43),
+                        answer: "build #43 started",
+                        request_id: Some("req-1"),
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            match store.begin_action(&action, now).await.unwrap() {
+                Begun::Already(row) => assert_eq!(row.new_build, Some(43)),
+                other => panic!("{other:?}"),
+            }
+            let log = store.actions(Some(action.job_id), 10).await.unwrap();
+            assert_eq!(log.len(), 2);
+            assert_eq!(log[0].state, "done");
         }
-        store
-            .settle_action(
-                first,
-                Settled::Failed {
-                    answer: "403",
-                    request_id: None,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        let Begun::Started(retry) = store.begin_action(&second, now).await.unwrap() else {
-            panic!("a refused action may be tried again");
-        };
-        store
-            .settle_action(
-                retry,
-                Settled::Done {
-                    new_build: Some(43),
-                    answer: "build #43 started",
-                    request_id: Some("req-1"),
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        match store.begin_action(&action, now).await.unwrap() {
-            Begun::Already(row) => assert_eq!(row.new_build, Some(43)),
-            other => panic!("{other:?}"),
-        }
-        let log = store.actions(Some(action.job_id), 10).await.unwrap();
-        assert_eq!(log.len(), 2);
-        assert_eq!(log[0].state, "done");
     }
 }

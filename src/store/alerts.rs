@@ -117,7 +117,7 @@ impl Store {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO silences (kind, scope, target, created_by, reason, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(kind.as_str())
         .bind(scope.kind())
@@ -157,7 +157,7 @@ impl Store {
     pub async fn end_silence(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
         let mut tx = self.write().await?;
         let done =
-            sqlx::query("UPDATE silences SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
+            sqlx::query("UPDATE silences SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
                 .bind(to_ms(now))
                 .bind(id)
                 .execute(&mut *tx)
@@ -222,7 +222,7 @@ impl Store {
         .await?;
         sqlx::query(
             "INSERT INTO incident_messages (incident_id, channel, message_id, noticed_at)
-             VALUES (?, ?, NULL, ?)
+             VALUES ($1, $2, NULL, $3)
              ON CONFLICT (incident_id, channel) DO UPDATE SET noticed_at = excluded.noticed_at",
         )
         .bind(incident_id)
@@ -250,10 +250,11 @@ impl Store {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO incident_messages (incident_id, channel, message_id, noticed_at)
-             VALUES (?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT (incident_id, channel) DO UPDATE SET
                  message_id = COALESCE(excluded.message_id, incident_messages.message_id),
-                 noticed_at = MAX(excluded.noticed_at, incident_messages.noticed_at)",
+                 noticed_at = CASE WHEN excluded.noticed_at > incident_messages.noticed_at
+                                   THEN excluded.noticed_at ELSE incident_messages.noticed_at END",
         )
         .bind(incident_id)
         .bind(channel)
@@ -273,7 +274,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
         let sent: Option<i64> =
-            sqlx::query_scalar("SELECT sent_at FROM flaky_digests WHERE channel = ?")
+            sqlx::query_scalar("SELECT sent_at FROM flaky_digests WHERE channel = $1")
                 .bind(channel)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -302,7 +303,7 @@ impl Store {
             .await?;
         }
         sqlx::query(
-            "INSERT INTO flaky_digests (channel, sent_at) VALUES (?, ?)
+            "INSERT INTO flaky_digests (channel, sent_at) VALUES ($1, $2)
              ON CONFLICT (channel) DO UPDATE SET sent_at = excluded.sent_at",
         )
         .bind(channel)
@@ -339,7 +340,7 @@ impl Store {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO source_state (id, failed_cycles, blind_since, alerted, cause)
-             VALUES (1, ?, ?, ?, ?)
+             VALUES (1, $1, $2, $3, $4)
              ON CONFLICT (id) DO UPDATE SET failed_cycles = excluded.failed_cycles,
                  blind_since = excluded.blind_since, alerted = excluded.alerted,
                  cause = excluded.cause",

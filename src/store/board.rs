@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::contexts::parse_context;
-use super::db::{Result, Store, attempts, from_json, from_ms};
+use super::db::{Dialect, Result, Store, attempts, from_json, from_ms, sql};
 use super::observations::EventRow;
 use super::outbox::DeliveryRow;
 use crate::codearts::{JobId, JobInfo};
@@ -61,7 +61,7 @@ struct JobDeliveryRow {
     summary: String,
 }
 
-/// `jobs` as the JSON array `json_each` reads.
+/// `jobs` as a JSON array, which the queries read as a table (`json_each` on SQLite).
 fn id_array(jobs: &[&str]) -> String {
     serde_json::Value::from(jobs).to_string()
 }
@@ -77,16 +77,27 @@ impl Store {
         if jobs.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT job_id, json_group_array(score) FROM (
-                 SELECT job_id, score FROM (
-                     SELECT job_id, id, info ->> 'health_score' AS score,
+        let rows: Vec<(String, String)> = sqlx::query_as(match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT job_id, json_group_array(score) FROM (
+                     SELECT job_id, score FROM (
+                         SELECT job_id, id, info ->> 'health_score' AS score,
+                                row_number() OVER (PARTITION BY job_id ORDER BY id DESC) AS rn
+                         FROM snapshot_history
+                         WHERE job_id IN (SELECT value FROM json_each($1)) AND info IS NOT NULL
+                     ) WHERE rn <= $2 AND typeof(score) = 'integer' ORDER BY job_id, id
+                 ) GROUP BY job_id"
+            }
+            Dialect::Postgres => {
+                "SELECT job_id, json_agg(score ORDER BY id)::text FROM (
+                     SELECT job_id, id, info::json -> 'health_score' AS score,
                             row_number() OVER (PARTITION BY job_id ORDER BY id DESC) AS rn
                      FROM snapshot_history
-                     WHERE job_id IN (SELECT value FROM json_each(?1)) AND info IS NOT NULL
-                 ) WHERE rn <= ?2 AND typeof(score) = 'integer' ORDER BY job_id, id
-             ) GROUP BY job_id",
-        )
+                     WHERE job_id IN (SELECT value FROM json_array_elements_text($1::json))
+                       AND info IS NOT NULL
+                 ) AS recent WHERE rn <= $2 AND json_typeof(score) = 'number' GROUP BY job_id"
+            }
+        })
         .bind(id_array(jobs))
         .bind(i64::from(per_job))
         .fetch_all(&self.pool)
@@ -104,14 +115,14 @@ impl Store {
         if jobs.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(sql!(self.dialect;
             "SELECT job_id, context FROM (
                  SELECT job_id, context,
                         row_number() OVER (PARTITION BY job_id ORDER BY key DESC) AS rn
                  FROM contexts
                  WHERE kind = 'build' AND state <> 'pending'
-                   AND job_id IN (SELECT value FROM json_each(?1))
-             ) WHERE rn = 1",
+                   AND job_id IN (SELECT value FROM ", { "json_each($1)" | "json_array_elements_text($1::json)" }, ")
+             ) AS latest WHERE rn = 1"),
         )
         .bind(id_array(jobs))
         .fetch_all(&self.pool)
@@ -129,7 +140,7 @@ impl Store {
     pub async fn job_history(&self, job: &JobId, n: u32) -> Result<Vec<HistoryPoint>> {
         let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
             "SELECT observed_at, presence, info FROM snapshot_history
-             WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+             WHERE job_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(job.as_str())
         .bind(i64::from(n))
@@ -160,8 +171,8 @@ impl Store {
         sqlx::query_as::<_, LoggedEventRow>(
             "SELECT id, kind, job_id, job_name, detected_at, previous, current, summary,
                     suppressed
-             FROM events WHERE (?1 IS NULL OR job_id = ?1) AND (?2 IS NULL OR id < ?2)
-             ORDER BY id DESC LIMIT ?3",
+             FROM events WHERE ($1 IS NULL OR job_id = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
         )
         .bind(job)
         .bind(before)
@@ -185,7 +196,7 @@ impl Store {
             "SELECT d.id, d.channel, d.status, d.attempts, d.created_at, d.sent_at, d.last_error,
                     e.kind, e.job_id, e.summary
              FROM events e JOIN deliveries d ON d.event_id = e.id
-             WHERE e.job_id = ? ORDER BY d.seq DESC LIMIT ?",
+             WHERE e.job_id = $1 ORDER BY d.seq DESC LIMIT $2",
         )
         .bind(job.as_str())
         .bind(i64::from(limit))
@@ -232,62 +243,65 @@ mod tests {
 
     #[tokio::test]
     async fn histories_events_and_deliveries_read_back() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("bot.db")).await.expect("open");
-        let job = JobId::parse(JOB).expect("id");
-        for (i, (health, status)) in [(90, "success"), (70, "failed"), (60, "failed")]
-            .into_iter()
-            .enumerate()
+        for backend in
+            crate::store::testing::backends("histories_events_and_deliveries_read_back").await
         {
-            let now = Utc
-                .timestamp_millis_opt(1_700_000_000_000 + i as i64)
-                .unwrap();
-            let detection = Detection {
-                next: Some(Snapshot {
-                    info: Some(info(health, status)),
-                    presence: Presence::Present,
-                    settled_status: Some(status.to_owned()),
-                    missing_polls: 0,
-                    outcomes: String::new(),
-                }),
-                events: vec![Event {
-                    kind: EventKind::HealthDropped,
-                    job_id: JOB.to_owned(),
-                    job_name: "api".to_owned(),
-                    detected_at: now,
-                    previous: None,
-                    current: Some(info(health, status)),
-                    summary: format!("health {health}"),
-                }],
-            };
-            store
-                .record(&job, &detection, &[vec!["ops".to_owned()]], now)
+            let store = backend.store.clone();
+            let job = JobId::parse(JOB).expect("id");
+            for (i, (health, status)) in [(90, "success"), (70, "failed"), (60, "failed")]
+                .into_iter()
+                .enumerate()
+            {
+                let now = Utc
+                    .timestamp_millis_opt(1_700_000_000_000 + i as i64)
+                    .unwrap();
+                let detection = Detection {
+                    next: Some(Snapshot {
+                        info: Some(info(health, status)),
+                        presence: Presence::Present,
+                        settled_status: Some(status.to_owned()),
+                        missing_polls: 0,
+                        outcomes: String::new(),
+                    }),
+                    events: vec![Event {
+                        kind: EventKind::HealthDropped,
+                        job_id: JOB.to_owned(),
+                        job_name: "api".to_owned(),
+                        detected_at: now,
+                        previous: None,
+                        current: Some(info(health, status)),
+                        summary: format!("health {health}"),
+                    }],
+                };
+                store
+                    .record(&job, &detection, &[vec!["ops".to_owned()]], now)
+                    .await
+                    .expect("record");
+            }
+            let histories = store.health_histories(&[JOB], 2).await.expect("health");
+            assert_eq!(histories[JOB], vec![70, 60]);
+            let history = store.job_history(&job, 10).await.expect("history");
+            assert_eq!(history.len(), 3);
+            assert_eq!(history[0].info.as_ref().unwrap().health_score, Some(90));
+            let events = store.event_log(Some(JOB), None, 2).await.expect("events");
+            assert_eq!(events.len(), 2);
+            assert_eq!(events[0].event.summary, "health 60");
+            let older = store
+                .event_log(None, Some(events[1].id), 10)
                 .await
-                .expect("record");
+                .expect("older");
+            assert_eq!(older.len(), 1);
+            assert_eq!(older[0].event.summary, "health 90");
+            let deliveries = store.job_deliveries(&job, 10).await.expect("deliveries");
+            assert_eq!(deliveries.len(), 3);
+            assert_eq!(deliveries[0].row.channel, "ops");
+            assert!(
+                store
+                    .last_failure_contexts(&[JOB])
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
         }
-        let histories = store.health_histories(&[JOB], 2).await.expect("health");
-        assert_eq!(histories[JOB], vec![70, 60]);
-        let history = store.job_history(&job, 10).await.expect("history");
-        assert_eq!(history.len(), 3);
-        assert_eq!(history[0].info.as_ref().unwrap().health_score, Some(90));
-        let events = store.event_log(Some(JOB), None, 2).await.expect("events");
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].event.summary, "health 60");
-        let older = store
-            .event_log(None, Some(events[1].id), 10)
-            .await
-            .expect("older");
-        assert_eq!(older.len(), 1);
-        assert_eq!(older[0].event.summary, "health 90");
-        let deliveries = store.job_deliveries(&job, 10).await.expect("deliveries");
-        assert_eq!(deliveries.len(), 3);
-        assert_eq!(deliveries[0].row.channel, "ops");
-        assert!(
-            store
-                .last_failure_contexts(&[JOB])
-                .await
-                .unwrap()
-                .is_empty()
-        );
     }
 }

@@ -4,28 +4,30 @@
 //! channel, waking a thread per row: reading 10,000 watched jobs that way took ~60 ms, most of
 //! it in those wake-ups (docs/benchmarks.md, "Start-up"). Here SQLite itself packs up to
 //! [`CHUNK`] rows into one JSON array (`json_group_array`) on the worker, and the chunk is
-//! parsed on our side in one pass. Chunks follow the key (`key > last`), so memory stays
-//! bounded by one chunk's text whatever the table's size.
+//! parsed on our side in one pass (PostgreSQL: `json_agg`, the same shape). Chunks follow the
+//! key (`key > last`), so memory stays bounded by one chunk's text whatever the table's size.
 
 use serde::de::DeserializeOwned;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
-use super::db::{Result, corrupt};
+use super::db::{Dialect, Result, corrupt};
 
 /// Rows per round trip.
 const CHUNK: i64 = 2_000;
 
 /// Every row of `table`, as `T` deserialised from the JSON array `json_array({columns})`.
 /// `key` must be a unique text column (rows come in its order). `table` names the table in
-/// a corrupt-row error.
+/// a corrupt-row error. `columns` are in `dialect`'s SQL (a JSON column is `json(c)` on
+/// SQLite, `c::json` on PostgreSQL, so it arrives as JSON rather than as a string).
 pub(super) async fn read_all<T: DeserializeOwned>(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    dialect: Dialect,
     table: &'static str,
     key: &str,
     columns: &str,
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    read_chunks(conn, table, key, columns, |rows: Vec<T>| {
+    read_chunks(conn, dialect, table, key, columns, |rows: Vec<T>| {
         out.extend(rows);
         Ok(())
     })
@@ -36,16 +38,22 @@ pub(super) async fn read_all<T: DeserializeOwned>(
 /// [`read_all`], handing each chunk to `each` as it arrives, so the caller can keep a smaller
 /// form of the rows instead of all of them at once.
 pub(super) async fn read_chunks<T: DeserializeOwned>(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    dialect: Dialect,
     table: &'static str,
     key: &str,
     columns: &str,
     mut each: impl FnMut(Vec<T>) -> Result<()>,
 ) -> Result<()> {
     // Built from the callers' static column lists, never from input.
+    let pack = match dialect {
+        Dialect::Sqlite => format!("json_group_array(json_array({columns}))"),
+        // json_agg of no rows is NULL where SQLite answers `[]`.
+        Dialect::Postgres => format!("COALESCE(json_agg(json_build_array({columns}))::text, '[]')"),
+    };
     let sql = format!(
-        "SELECT json_group_array(json_array({columns})), max({key}), count(*) \
-         FROM (SELECT * FROM {table} WHERE {key} > ?1 ORDER BY {key} LIMIT {CHUNK})"
+        "SELECT {pack}, max({key}), count(*) \
+         FROM (SELECT * FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT {CHUNK}) AS chunk"
     );
     let mut last = String::new();
     loop {
@@ -70,8 +78,9 @@ mod tests {
 
     use super::*;
 
-    async fn table_of(n: usize) -> SqliteConnection {
-        let mut conn = SqliteConnection::connect("sqlite::memory:")
+    async fn table_of(n: usize) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect("sqlite::memory:")
             .await
             .expect("in-memory database");
         sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL, j TEXT)")
@@ -79,7 +88,7 @@ mod tests {
             .await
             .expect("create");
         sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 0 WHERE ?1 > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
+            "WITH RECURSIVE n(i) AS (SELECT 0 WHERE $1 > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
              INSERT INTO t SELECT printf('%06d', i), i,
                  CASE WHEN i % 3 = 0 THEN NULL ELSE json_object('i', i) END FROM n",
         )
@@ -96,7 +105,7 @@ mod tests {
         for n in [4_500, 2_000, 0] {
             let mut conn = table_of(n).await;
             let rows: Vec<(String, i64, Option<serde_json::Value>)> =
-                read_all(&mut conn, "t", "k", "k, v, json(j)")
+                read_all(&mut conn, Dialect::Sqlite, "t", "k", "k, v, json(j)")
                     .await
                     .expect("read");
             assert_eq!(rows.len(), n);
@@ -110,7 +119,7 @@ mod tests {
     #[tokio::test]
     async fn a_row_of_the_wrong_shape_is_a_corrupt_row_naming_the_table() {
         let mut conn = table_of(3).await;
-        let err = read_all::<(String, String)>(&mut conn, "t", "k", "k, v")
+        let err = read_all::<(String, String)>(&mut conn, Dialect::Sqlite, "t", "k", "k, v")
             .await
             .unwrap_err();
         assert!(err.to_string().contains("corrupt row in t"), "{err}");

@@ -51,7 +51,7 @@ impl Store {
             let id = new_id();
             sqlx::query(
                 "INSERT INTO buttons (id, action, job_id, channel, card, created_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (card, action) WHERE card IS NOT NULL DO NOTHING",
             )
             .bind(&id)
@@ -68,7 +68,7 @@ impl Store {
         if card.is_some() {
             // A card sent before keeps its ids (the inserts above did nothing).
             let stored: Vec<(String, String)> =
-                sqlx::query_as("SELECT action, id FROM buttons WHERE card = ?")
+                sqlx::query_as("SELECT action, id FROM buttons WHERE card = $1")
                     .bind(card)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -97,7 +97,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO buttons (id, action, job_id, channel, for_user, origin, created_at,
                                   expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(action.as_str())
@@ -116,7 +116,7 @@ impl Store {
     pub async fn button(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Button>> {
         let row: Option<Row> = sqlx::query_as(
             "SELECT id, action, job_id, channel, for_user, origin FROM buttons
-             WHERE id = ? AND expires_at > ?",
+             WHERE id = $1 AND expires_at > $2",
         )
         .bind(id)
         .bind(to_ms(now))
@@ -141,49 +141,54 @@ mod tests {
 
     #[tokio::test]
     async fn a_card_sent_again_keeps_its_ids_and_expired_ids_are_not_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let now = Utc::now();
-        let job = "0123456789abcdef0123456789abcdef";
-        let actions = ButtonAction::FAILURE_CARD;
-        let first = store
-            .issue_card_buttons(Some("delivery-1"), job, Some("ops"), &actions, now)
-            .await
-            .unwrap();
-        let again = store
-            .issue_card_buttons(Some("delivery-1"), job, Some("ops"), &actions, now)
-            .await
-            .unwrap();
-        assert_eq!(first, again, "a retried card carries the same buttons");
-        let other = store
-            .issue_card_buttons(None, job, None, &actions, now)
-            .await
-            .unwrap();
-        assert_ne!(first.ids[0].1, other.ids[0].1);
+        for backend in crate::store::testing::backends(
+            "a_card_sent_again_keeps_its_ids_and_expired_ids_are_not_found",
+        )
+        .await
+        {
+            let store = backend.store.clone();
+            let now = Utc::now();
+            let job = "0123456789abcdef0123456789abcdef";
+            let actions = ButtonAction::FAILURE_CARD;
+            let first = store
+                .issue_card_buttons(Some("delivery-1"), job, Some("ops"), &actions, now)
+                .await
+                .unwrap();
+            let again = store
+                .issue_card_buttons(Some("delivery-1"), job, Some("ops"), &actions, now)
+                .await
+                .unwrap();
+            assert_eq!(first, again, "a retried card carries the same buttons");
+            let other = store
+                .issue_card_buttons(None, job, None, &actions, now)
+                .await
+                .unwrap();
+            assert_ne!(first.ids[0].1, other.ids[0].1);
 
-        let (action, id) = &first.ids[0];
-        let found = store.button(id, now).await.unwrap().unwrap();
-        assert_eq!((found.action, found.job_id.as_str()), (*action, job));
-        assert_eq!(found.channel.as_deref(), Some("ops"));
-        assert_eq!(store.button(id, now + CARD_TTL).await.unwrap(), None);
-        assert_eq!(store.button("nope", now).await.unwrap(), None);
+            let (action, id) = &first.ids[0];
+            let found = store.button(id, now).await.unwrap().unwrap();
+            assert_eq!((found.action, found.job_id.as_str()), (*action, job));
+            assert_eq!(found.channel.as_deref(), Some("ops"));
+            assert_eq!(store.button(id, now + CARD_TTL).await.unwrap(), None);
+            assert_eq!(store.button("nope", now).await.unwrap(), None);
 
-        let confirm = store
-            .issue_confirmation(
-                ButtonAction::ConfirmRerun,
-                job,
-                None,
-                "discord:1",
-                Some("{}"),
-                now,
-            )
-            .await
-            .unwrap();
-        let found = store.button(&confirm, now).await.unwrap().unwrap();
-        assert_eq!(found.for_user.as_deref(), Some("discord:1"));
-        assert_eq!(
-            store.button(&confirm, now + CONFIRM_TTL).await.unwrap(),
-            None
-        );
+            let confirm = store
+                .issue_confirmation(
+                    ButtonAction::ConfirmRerun,
+                    job,
+                    None,
+                    "discord:1",
+                    Some("{}"),
+                    now,
+                )
+                .await
+                .unwrap();
+            let found = store.button(&confirm, now).await.unwrap().unwrap();
+            assert_eq!(found.for_user.as_deref(), Some("discord:1"));
+            assert_eq!(
+                store.button(&confirm, now + CONFIRM_TTL).await.unwrap(),
+                None
+            );
+        }
     }
 }

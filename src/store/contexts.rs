@@ -63,7 +63,7 @@ pub(super) async fn claim_context(
     let (kind, k) = key.parts();
     let inserted = sqlx::query(
         "INSERT INTO contexts (job_id, kind, key, state, created_at, updated_at)
-         VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, 'pending', $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(job_id)
     .bind(kind)
@@ -80,7 +80,7 @@ pub(super) async fn claim_context(
         });
     }
     let (state, updated_at): (String, i64) = sqlx::query_as(
-        "SELECT state, updated_at FROM contexts WHERE job_id = ? AND kind = ? AND key = ?",
+        "SELECT state, updated_at FROM contexts WHERE job_id = $1 AND kind = $2 AND key = $3",
     )
     .bind(job_id)
     .bind(kind)
@@ -95,13 +95,15 @@ pub(super) async fn claim_context(
     }
     let stale = now_ms - updated_at > STALE_PENDING_MS;
     if stale {
-        sqlx::query("UPDATE contexts SET updated_at = ? WHERE job_id = ? AND kind = ? AND key = ?")
-            .bind(now_ms)
-            .bind(job_id)
-            .bind(kind)
-            .bind(k)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE contexts SET updated_at = $1 WHERE job_id = $2 AND kind = $3 AND key = $4",
+        )
+        .bind(now_ms)
+        .bind(job_id)
+        .bind(kind)
+        .bind(k)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(Claim {
         wait: true,
@@ -138,7 +140,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO contexts (job_id, kind, key, state, build_no, context, created_at,
                                    updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
              ON CONFLICT (job_id, kind, key) DO UPDATE SET state = excluded.state,
                  build_no = excluded.build_no, context = excluded.context,
                  updated_at = excluded.updated_at",
@@ -153,10 +155,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let released = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = ?1
-             WHERE status = 'pending' AND attempts = 0 AND next_attempt_at > ?1
-               AND event_id IN (SELECT id FROM events WHERE job_id = ?2 AND context_kind = ?3
-                                                        AND context_key = ?4)",
+            "UPDATE deliveries SET next_attempt_at = $1
+             WHERE status = 'pending' AND attempts = 0 AND next_attempt_at > $1
+               AND event_id IN (SELECT id FROM events WHERE job_id = $2 AND context_kind = $3
+                                                        AND context_key = $4)",
         )
         .bind(now_ms)
         .bind(job_id)
@@ -181,7 +183,7 @@ impl Store {
     pub async fn context(&self, job: &JobId, key: ContextKey) -> Result<Option<Context>> {
         let (kind, k) = key.parts();
         let raw: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT context FROM contexts WHERE job_id = ? AND kind = ? AND key = ?
+            "SELECT context FROM contexts WHERE job_id = $1 AND kind = $2 AND key = $3
                                           AND state <> 'pending'",
         )
         .bind(job.as_str())
@@ -195,7 +197,7 @@ impl Store {
     /// The context of the job's most recent failed build the bot knows about.
     pub async fn last_failure_context(&self, job: &JobId) -> Result<Option<Context>> {
         let raw: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT context FROM contexts WHERE job_id = ? AND kind = 'build'
+            "SELECT context FROM contexts WHERE job_id = $1 AND kind = 'build'
                                           AND state <> 'pending'
              ORDER BY key DESC LIMIT 1",
         )
@@ -210,8 +212,8 @@ impl Store {
     pub async fn release_context_holds(&self, now: DateTime<Utc>) -> Result<usize> {
         let now_ms = to_ms(now);
         let released = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = ?1
-             WHERE status = 'pending' AND attempts = 0 AND next_attempt_at > ?1",
+            "UPDATE deliveries SET next_attempt_at = $1
+             WHERE status = 'pending' AND attempts = 0 AND next_attempt_at > $1",
         )
         .bind(now_ms)
         .execute(&self.pool)
@@ -238,7 +240,7 @@ async fn queue_edits(
          JOIN incidents i ON i.id = e.incident_id AND i.closed_at IS NULL
          JOIN incident_messages m ON m.incident_id = e.incident_id AND m.channel = d.channel
                                   AND m.message_id IS NOT NULL
-         WHERE e.job_id = ? AND e.context_kind = ? AND e.context_key = ?
+         WHERE e.job_id = $1 AND e.context_kind = $2 AND e.context_key = $3
            AND d.purpose = 'post' AND d.status = 'sent'
            AND e.id = (SELECT MAX(id) FROM events WHERE incident_id = e.incident_id)
            AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = d.event_id
@@ -254,8 +256,8 @@ async fn queue_edits(
         sqlx::query(
             "INSERT INTO deliveries (id, seq, event_id, channel, status, attempts,
                                      next_attempt_at, created_at, purpose)
-             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), ?, ?,
-                     'pending', 0, ?, ?, 'context')",
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), $2, $3,
+                     'pending', 0, $4, $5, 'context')",
         )
         .bind(new_delivery_id())
         .bind(event_id)
@@ -331,77 +333,87 @@ mod tests {
 
     #[tokio::test]
     async fn a_context_is_fetched_once_holds_its_alert_and_releases_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let t0 = 1_800_000_000_000;
-        let first = record(&store, t0).await;
-        assert_eq!(first.requested.len(), 1, "the first event asks");
-        let now = Utc.timestamp_millis_opt(t0).unwrap();
-        assert!(
-            store
-                .due_for_channel("discord", now, 10)
+        for backend in crate::store::testing::backends(
+            "a_context_is_fetched_once_holds_its_alert_and_releases_it",
+        )
+        .await
+        {
+            let store = backend.store.clone();
+            let t0 = 1_800_000_000_000;
+            let first = record(&store, t0).await;
+            assert_eq!(first.requested.len(), 1, "the first event asks");
+            let now = Utc.timestamp_millis_opt(t0).unwrap();
+            assert!(
+                store
+                    .due_for_channel("discord", now, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "held while the context is fetched"
+            );
+            // Another event of the same build while it is fetched: it waits, nobody fetches twice.
+            assert!(record(&store, t0 + 10).await.requested.is_empty());
+
+            let context = Context {
+                failed_stage: Some("compile".to_owned()),
+                complete: true,
+                ..Context::default()
+            };
+            let saved = store
+                .save_context(JOB, BUILD, &context, ContextState::Done, &[], now)
                 .await
-                .unwrap()
-                .is_empty(),
-            "held while the context is fetched"
-        );
-        // Another event of the same build while it is fetched: it waits, nobody fetches twice.
-        assert!(record(&store, t0 + 10).await.requested.is_empty());
+                .unwrap();
+            assert_eq!(
+                saved,
+                Saved {
+                    released: 2,
+                    edits: 0
+                }
+            );
+            let due = store.due_for_channel("discord", now, 10).await.unwrap();
+            assert_eq!(due.len(), 2);
+            assert_eq!(due[0].context.as_ref(), Some(&context));
 
-        let context = Context {
-            failed_stage: Some("compile".to_owned()),
-            complete: true,
-            ..Context::default()
-        };
-        let saved = store
-            .save_context(JOB, BUILD, &context, ContextState::Done, &[], now)
-            .await
-            .unwrap();
-        assert_eq!(
-            saved,
-            Saved {
-                released: 2,
-                edits: 0
-            }
-        );
-        let due = store.due_for_channel("discord", now, 10).await.unwrap();
-        assert_eq!(due.len(), 2);
-        assert_eq!(due[0].context.as_ref(), Some(&context));
-
-        // Later events of the build find it stored: no fetch, no wait.
-        let later = record(&store, t0 + 20).await;
-        assert!(later.requested.is_empty());
-        let job = JobId::parse(JOB).unwrap();
-        assert_eq!(
-            store.last_failure_context(&job).await.unwrap(),
-            Some(context)
-        );
+            // Later events of the build find it stored: no fetch, no wait.
+            let later = record(&store, t0 + 20).await;
+            assert!(later.requested.is_empty());
+            let job = JobId::parse(JOB).unwrap();
+            assert_eq!(
+                store.last_failure_context(&job).await.unwrap(),
+                Some(context)
+            );
+        }
     }
 
     #[tokio::test]
     async fn a_fetch_that_never_finished_is_asked_again_after_ten_minutes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let t0 = 1_800_000_000_000;
-        assert_eq!(record(&store, t0).await.requested.len(), 1);
-        assert!(record(&store, t0 + 60_000).await.requested.is_empty());
-        assert_eq!(
-            record(&store, t0 + STALE_PENDING_MS + 1)
-                .await
-                .requested
-                .len(),
-            1
-        );
-        // The holds run out by themselves: nothing waits past its hold.
-        let after = Utc.timestamp_millis_opt(t0 + 3000).unwrap();
-        assert_eq!(
-            store
-                .due_for_channel("discord", after, 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert_eq!(store.release_context_holds(after).await.unwrap(), 2);
+        for backend in crate::store::testing::backends(
+            "a_fetch_that_never_finished_is_asked_again_after_ten_minutes",
+        )
+        .await
+        {
+            let store = backend.store.clone();
+            let t0 = 1_800_000_000_000;
+            assert_eq!(record(&store, t0).await.requested.len(), 1);
+            assert!(record(&store, t0 + 60_000).await.requested.is_empty());
+            assert_eq!(
+                record(&store, t0 + STALE_PENDING_MS + 1)
+                    .await
+                    .requested
+                    .len(),
+                1
+            );
+            // The holds run out by themselves: nothing waits past its hold.
+            let after = Utc.timestamp_millis_opt(t0 + 3000).unwrap();
+            assert_eq!(
+                store
+                    .due_for_channel("discord", after, 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            assert_eq!(store.release_context_holds(after).await.unwrap(), 2);
+        }
     }
 }

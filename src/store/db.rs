@@ -1,23 +1,32 @@
-//! The database handle and what every aggregate of the store shares: opening the SQLite file
-//! and applying migrations, the `BEGIN IMMEDIATE` write transaction, the error type, and the
-//! helpers that turn stored columns (milliseconds, JSON, integers) back into domain values.
+//! The database handle and what every aggregate of the store shares: opening the database
+//! (a SQLite file, or a PostgreSQL server for several replicas) and applying its migrations,
+//! the write transaction, the error type, and the helpers that turn stored columns
+//! (milliseconds, JSON, integers) back into domain values.
 //!
-//! Writes run in `BEGIN IMMEDIATE` transactions, so a writer takes the lock up front instead of
-//! failing half-way. This file imports no aggregate file: they all build on it.
+//! Both backends go through sqlx's `Any` driver, so every query is written once. Where the
+//! dialects differ (JSON functions, the clock, upsert details), [`sql!`] picks the backend's
+//! spelling at compile time: each query stays a static string. docs/postgres.md lists the
+//! differences and why each spelling was chosen.
+//!
+//! Writes are serialised on both backends: SQLite's `BEGIN IMMEDIATE` takes the write lock up
+//! front, and on PostgreSQL a write transaction first takes one transaction-scoped advisory
+//! lock. The aggregates were written for one writer at a time (a delivery's `seq` is
+//! `MAX(seq) + 1`, an incident is opened after a look for an open one), and keeping that model
+//! on PostgreSQL costs little: the leader does almost all the writing. This file imports no
+//! aggregate file: they all build on it.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
 
 use crate::codearts::JobInfo;
+use crate::util::secret::Secret;
 
-/// A store failure. The message names the file or the row, never a secret.
+/// A store failure. The message names the file or the server, never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot open the database {path}: {source}")]
@@ -32,14 +41,77 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Applies the migrations. Replicas starting together on one database race for them: each
-/// migration is its own transaction, so the loser's fails whole ("table already exists") and
-/// a second look finds it applied. A migration that fails for any other reason fails the same
-/// way every time, and is reported after the last attempt.
-async fn migrate(pool: &SqlitePool) -> Result<()> {
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file, created with its folder when missing: one machine.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://user:password@host:5432/db?sslmode=require`): several
+    /// replicas. A secret, since it usually holds the password.
+    Postgres(Secret),
+}
+
+impl Location {
+    /// The location as logs and errors may show it: a PostgreSQL URL without its user and
+    /// password (and without its query, which may hold `password=`).
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => redact_url(url.expose()),
+        }
+    }
+}
+
+/// `postgres://user:pw@host:5432/db?x=y` as `postgres://host:5432/db`.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let host_and_db = rest.rsplit_once('@').map_or(rest, |(_, tail)| tail);
+    format!("{scheme}://{host_and_db}")
+}
+
+/// Which SQL the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// One static SQL string per dialect, from shared text, `{ "sqlite" | "postgres" }`
+/// alternatives and `[fragment]` macros (`fragment!(sqlite)` / `fragment!(postgres)`):
+/// `sql!(self.dialect; "SELECT ", { "json_each($1)" | "json_array_elements_text($1::json)" })`.
+macro_rules! sql {
+    ($dialect:expr; $($part:tt),+ $(,)?) => {
+        match $dialect {
+            $crate::store::db::Dialect::Sqlite => concat!($($crate::store::db::sql!(@sqlite $part)),+),
+            $crate::store::db::Dialect::Postgres => concat!($($crate::store::db::sql!(@postgres $part)),+),
+        }
+    };
+    (@sqlite { $a:literal | $b:literal }) => { $a };
+    (@postgres { $a:literal | $b:literal }) => { $b };
+    (@sqlite [ $m:ident ]) => { $m!(sqlite) };
+    (@postgres [ $m:ident ]) => { $m!(postgres) };
+    (@sqlite $a:literal) => { $a };
+    (@postgres $a:literal) => { $a };
+}
+pub(crate) use sql;
+
+/// The advisory lock a PostgreSQL write transaction holds (any constant; ASCII "cabt").
+const WRITE_LOCK: i64 = 0x6361_6274;
+
+/// Applies the migrations of the store's dialect. Replicas starting together on one SQLite
+/// file race for them: each migration is its own transaction, so the loser's fails whole
+/// ("table already exists") and a second look finds it applied. (PostgreSQL's migrator holds
+/// an advisory lock instead.) A migration that fails for any other reason fails the same way
+/// every time, and is reported after the last attempt.
+async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     let mut attempt = 0;
     loop {
-        match sqlx::migrate!("./migrations").run(pool).await {
+        let applied = match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations").run(pool).await,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        };
+        match applied {
             Ok(()) => return Ok(()),
             Err(e) if attempt < 20 => {
                 attempt += 1;
@@ -52,48 +124,83 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 }
 
 /// A write transaction, as [`Store::write`] opens it.
-pub(super) type Tx = Transaction<'static, Sqlite>;
+pub(super) type Tx = Transaction<'static, Any>;
 
 /// The database handle; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     /// Shared with the aggregate files of `store`, which hold the queries.
-    pub(super) pool: SqlitePool,
+    pub(super) pool: AnyPool,
+    pub(super) dialect: Dialect,
 }
 
+/// SQLite settings every connection applies: WAL, so readers never wait for the writer;
+/// `NORMAL` sync, which in WAL mode loses no committed transaction on a process crash;
+/// foreign keys; incremental auto-vacuum, so retention gives pages back without a blocking
+/// `VACUUM` (takes effect on a new file); and a busy timeout, so writers queue instead of fail.
+const SQLITE_PRAGMAS: &str = "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
 impl Store {
-    /// Opens (creating when missing) the SQLite file, in WAL mode, and applies migrations.
+    /// Opens (creating when missing) the SQLite file and applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
-        let shown = path.display().to_string();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Open {
-                path: shown.clone(),
-                source: sqlx::Error::Io(e),
-            })?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| Error::Open {
-                path: shown.clone(),
-                source: e,
-            })?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            // Lets retention give pages back without a blocking VACUUM (applies to new files).
-            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+        Self::connect(&Location::Sqlite(path.to_owned())).await
+    }
+
+    /// Opens the store at `location` and applies its migrations.
+    pub async fn connect(location: &Location) -> Result<Self> {
+        Self::connect_with(location, None).await
+    }
+
+    /// [`Store::connect`] with at most `connections` pooled connections (tests use 1, so
+    /// SQLite's per-connection counters see every statement).
+    pub(crate) async fn connect_with(
+        location: &Location,
+        connections: Option<u32>,
+    ) -> Result<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let shown = location.shown();
+        let open_error = |source| Error::Open {
+            path: shown.clone(),
+            source,
+        };
+        let (url, dialect) = match location {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+                }
+                (sqlite_url(path), Dialect::Sqlite)
+            }
+            Location::Postgres(url) => (url.expose().to_owned(), Dialect::Postgres),
+        };
+        let options: AnyConnectOptions = url.parse().map_err(open_error)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections.unwrap_or(match dialect {
+                Dialect::Sqlite => 4,
+                Dialect::Postgres => 8,
+            }))
+            // A database that does not answer fails a query in seconds (and `/readyz` says
+            // why) instead of holding it for sqlx's default of 30 s.
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
-            .map_err(|e| Error::Open {
-                path: shown,
-                source: e,
-            })?;
-        migrate(&pool).await?;
-        Ok(Self { pool })
+            .map_err(open_error)?;
+        migrate(&pool, dialect).await?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// Which backend this store is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Answers when the database can be read.
@@ -102,16 +209,42 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the pool (on SQLite, checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
-    /// Begins a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so two
-    /// writers queue on the busy timeout instead of one failing at its first write.
+    /// Begins a write transaction that holds the store's write lock from its first statement,
+    /// so two writers queue instead of one failing (or interleaving) half-way.
     pub(super) async fn write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match self.dialect {
+            Dialect::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
     }
+}
+
+/// The sqlx URL of a SQLite file, created when missing: `sqlite:` and the path, every byte
+/// but the plainest percent-encoded, so `?`, `#`, `%` and spaces stay part of the name (and a
+/// relative path stays relative: no `//`, which would make its first folder a host name).
+fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite:");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/._-~".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url.push_str("?mode=rwc");
+    url
 }
 
 /// The error for a stored value that cannot be read back.

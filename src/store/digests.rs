@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{Result, Store, from_ms, to_ms};
+use super::db::{Dialect, Result, Store, from_ms, sql, to_ms};
 use super::observations::{Recorded, insert_event};
 use crate::domain::event::Event;
 
@@ -31,7 +31,7 @@ impl StoredBuild {
 impl Store {
     /// The last cron instant `channel`'s digest was handled for, if any.
     pub async fn digest_instant(&self, channel: &str) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<i64> = sqlx::query_scalar("SELECT instant FROM digests WHERE channel = ?")
+        let at: Option<i64> = sqlx::query_scalar("SELECT instant FROM digests WHERE channel = $1")
             .bind(channel)
             .fetch_optional(&self.pool)
             .await?;
@@ -51,7 +51,7 @@ impl Store {
         let mut tx = self.write().await?;
         let now = to_ms(Utc::now());
         let claimed = sqlx::query(
-            "INSERT INTO digests (channel, instant, outcome, updated_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO digests (channel, instant, outcome, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (channel) DO UPDATE SET instant = excluded.instant,
                  outcome = excluded.outcome, updated_at = excluded.updated_at
              WHERE excluded.instant > digests.instant",
@@ -87,22 +87,42 @@ impl Store {
         let (from, to) = (to_ms(from), to_ms(to));
         // A build that started at `from` or later was observed at `from` or later, which
         // bounds the scan.
-        Ok(sqlx::query_as::<_, StoredBuild>(
-            "SELECT job_id,
-                    json_extract(info, '$.job_name') AS job_name,
-                    json_extract(info, '$.project_id') AS project_id,
-                    json_extract(info, '$.last_build_status') AS status,
-                    CAST(json_extract(info, '$.build_time') AS TEXT) AS build_time
-             FROM snapshot_history
-             WHERE id IN (
-                 SELECT MAX(id) FROM snapshot_history
-                 WHERE observed_at >= ? AND observed_at <= ? AND info IS NOT NULL
-                   AND json_valid(info)
-                   AND json_extract(info, '$.last_build_time') >= ?
-                   AND json_extract(info, '$.last_build_time') <= ?
-                 GROUP BY job_id, json_extract(info, '$.last_build_time'))
-             ORDER BY id",
-        )
+        Ok(sqlx::query_as::<_, StoredBuild>(match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT job_id,
+                        json_extract(info, '$.job_name') AS job_name,
+                        json_extract(info, '$.project_id') AS project_id,
+                        json_extract(info, '$.last_build_status') AS status,
+                        CAST(json_extract(info, '$.build_time') AS TEXT) AS build_time
+                 FROM snapshot_history
+                 WHERE id IN (
+                     SELECT MAX(id) FROM snapshot_history
+                     WHERE observed_at >= $1 AND observed_at <= $2 AND info IS NOT NULL
+                       AND json_valid(info)
+                       AND json_extract(info, '$.last_build_time') >= $3
+                       AND json_extract(info, '$.last_build_time') <= $4
+                     GROUP BY job_id, json_extract(info, '$.last_build_time'))
+                 ORDER BY id"
+            }
+            // The stored JSON is the bot's own (`to_json`), so it is valid; `->>` answers text
+            // for every type, as the CAST does on SQLite.
+            Dialect::Postgres => {
+                "SELECT job_id,
+                        info::json ->> 'job_name' AS job_name,
+                        info::json ->> 'project_id' AS project_id,
+                        info::json ->> 'last_build_status' AS status,
+                        info::json ->> 'build_time' AS build_time
+                 FROM snapshot_history
+                 WHERE id IN (
+                     SELECT MAX(id) FROM snapshot_history
+                     WHERE observed_at >= $1 AND observed_at <= $2 AND info IS NOT NULL
+                       AND json_typeof(info::json -> 'last_build_time') = 'number'
+                       AND (info::json ->> 'last_build_time')::numeric >= $3
+                       AND (info::json ->> 'last_build_time')::numeric <= $4
+                     GROUP BY job_id, info::json ->> 'last_build_time')
+                 ORDER BY id"
+            }
+        })
         .bind(from)
         .bind(to)
         .bind(from)
@@ -118,13 +138,11 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as::<_, (String, String)>(
-            "SELECT job_id, json_extract(context, '$.failed_stage') AS stage
-             FROM contexts
-             WHERE kind = 'build' AND key >= ? AND key <= ?
-               AND context IS NOT NULL AND json_valid(context)
-               AND json_type(context, '$.failed_stage') = 'text'",
-        )
+        Ok(sqlx::query_as::<_, (String, String)>(sql!(self.dialect;
+            "SELECT job_id, ", { "json_extract(context, '$.failed_stage')" | "context::json ->> 'failed_stage'" },
+            " AS stage FROM contexts WHERE kind = 'build' AND key >= $1 AND key <= $2 AND context IS NOT NULL AND ",
+            { "json_valid(context) AND json_type(context, '$.failed_stage') = 'text'"
+            | "json_typeof(context::json -> 'failed_stage') = 'string'" }))
         .bind(to_ms(from))
         .bind(to_ms(to))
         .fetch_all(&self.pool)
@@ -140,41 +158,44 @@ mod tests {
 
     #[tokio::test]
     async fn an_instant_is_claimed_once_with_its_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let at = |h| Utc.with_ymd_and_hms(2026, 12, 2, h, 0, 0).unwrap();
-        assert_eq!(store.digest_instant("ops").await.unwrap(), None);
-        let start = store
-            .claim_digest("ops", at(8), "start", None)
-            .await
-            .unwrap();
-        assert_eq!(start, Some(Recorded::default()));
-        let event = Event {
-            kind: EventKind::Digest,
-            job_id: String::new(),
-            job_name: "all green".into(),
-            detected_at: at(9),
-            previous: None,
-            current: None,
-            summary: "Failing now: none".into(),
-        };
-        let queued = store
-            .claim_digest("ops", at(9), "queued", Some(&event))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!((queued.events, queued.deliveries), (1, 1));
-        // The same instant again (a restart, a second caller), or an older one: nothing.
-        for h in [9, 8] {
-            assert_eq!(
-                store
-                    .claim_digest("ops", at(h), "queued", Some(&event))
-                    .await
-                    .unwrap(),
-                None
-            );
+        for backend in
+            crate::store::testing::backends("an_instant_is_claimed_once_with_its_digest").await
+        {
+            let store = backend.store.clone();
+            let at = |h| Utc.with_ymd_and_hms(2026, 12, 2, h, 0, 0).unwrap();
+            assert_eq!(store.digest_instant("ops").await.unwrap(), None);
+            let start = store
+                .claim_digest("ops", at(8), "start", None)
+                .await
+                .unwrap();
+            assert_eq!(start, Some(Recorded::default()));
+            let event = Event {
+                kind: EventKind::Digest,
+                job_id: String::new(),
+                job_name: "all green".into(),
+                detected_at: at(9),
+                previous: None,
+                current: None,
+                summary: "Failing now: none".into(),
+            };
+            let queued = store
+                .claim_digest("ops", at(9), "queued", Some(&event))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((queued.events, queued.deliveries), (1, 1));
+            // The same instant again (a restart, a second caller), or an older one: nothing.
+            for h in [9, 8] {
+                assert_eq!(
+                    store
+                        .claim_digest("ops", at(h), "queued", Some(&event))
+                        .await
+                        .unwrap(),
+                    None
+                );
+            }
+            assert_eq!(store.digest_instant("ops").await.unwrap(), Some(at(9)));
+            assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
         }
-        assert_eq!(store.digest_instant("ops").await.unwrap(), Some(at(9)));
-        assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
     }
 }

@@ -1,4 +1,4 @@
-//! The SQLite store: watched jobs, snapshots, events, the delivery outbox and alert state.
+//! The store (SQLite, or PostgreSQL for several replicas): watched jobs, snapshots, events, the delivery outbox and alert state.
 //!
 //! All SQL of the crate lives under this folder, split by aggregate; each file holds the
 //! `impl Store` block for its tables. `db` is the handle and the shared helpers every other
@@ -18,6 +18,9 @@ mod leases;
 mod observations;
 mod outbox;
 mod retention;
+pub mod scratch;
+#[cfg(test)]
+mod testing;
 mod watch;
 mod watch_diff;
 
@@ -25,7 +28,7 @@ pub use actions::{ActionRow, Begun, NewAction, Settled};
 pub use board::{HistoryPoint, JobDelivery, LoggedEvent};
 pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
-pub use db::{Error, Result, Store, from_ms, to_ms};
+pub use db::{Dialect, Error, Location, Result, Store, from_ms, to_ms};
 pub use digests::StoredBuild;
 pub use leases::LeaseHolder;
 pub use observations::{Observed, Recorded};

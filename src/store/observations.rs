@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use super::bulk_read::read_chunks;
 use super::contexts::claim_context;
 use super::db::{
-    Result, Store, Tx, corrupt, count, counter, from_json, from_ms, new_delivery_id, to_json, to_ms,
+    Result, Store, Tx, corrupt, count, counter, from_json, from_ms, new_delivery_id, sql, to_json,
+    to_ms,
 };
 use crate::codearts::{JobId, JobInfo};
 use crate::domain::context::{ContextKey, ContextRequest};
@@ -114,9 +115,11 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         read_chunks(
             &mut conn,
+            self.dialect,
             "job_state",
             "job_id",
-            "job_id, json(info), presence, settled_status, missing_polls, outcomes",
+            sql!(self.dialect; "job_id, ", { "json(info)" | "info::json" },
+                 ", presence, settled_status, missing_polls, outcomes"),
             |rows: Vec<Row>| {
                 for (job_id, info, presence, settled_status, missing_polls, outcomes) in rows {
                     let snapshot = Snapshot {
@@ -196,7 +199,7 @@ impl Store {
     pub async fn events_for(&self, job: &JobId, n: u32) -> Result<Vec<(Event, Option<String>)>> {
         sqlx::query_as::<_, LoggedEventRow>(
             "SELECT kind, job_id, job_name, detected_at, previous, current, summary, suppressed
-             FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+             FROM events WHERE job_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(job.as_str())
         .bind(i64::from(n))
@@ -211,8 +214,8 @@ impl Store {
     /// holds a row per change).
     pub async fn health_trend(&self, job: &JobId, n: u32) -> Result<Vec<i64>> {
         let rows: Vec<Option<String>> = sqlx::query_scalar(
-            "SELECT info FROM snapshot_history WHERE job_id = ? AND info IS NOT NULL
-             ORDER BY id DESC LIMIT ?",
+            "SELECT info FROM snapshot_history WHERE job_id = $1 AND info IS NOT NULL
+             ORDER BY id DESC LIMIT $2",
         )
         .bind(job.as_str())
         .bind(i64::from(n))
@@ -256,7 +259,7 @@ async fn write_observation(tx: &mut Tx, observed: &Observed<'_>) -> Result<Recor
         sqlx::query(
             "INSERT INTO job_state (job_id, info, presence, settled_status, observed_at,
                                     missing_polls, outcomes)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (job_id) DO UPDATE SET info = excluded.info,
                  presence = excluded.presence, settled_status = excluded.settled_status,
                  observed_at = excluded.observed_at, missing_polls = excluded.missing_polls,
@@ -273,7 +276,7 @@ async fn write_observation(tx: &mut Tx, observed: &Observed<'_>) -> Result<Recor
         .await?;
         sqlx::query(
             "INSERT INTO snapshot_history (job_id, observed_at, presence, info)
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(job.as_str())
         .bind(now_ms)
@@ -321,7 +324,7 @@ async fn write_observation(tx: &mut Tx, observed: &Observed<'_>) -> Result<Recor
 /// observation's transaction and `alerts` already builds on this file.
 async fn advance_incident(tx: &mut Tx, event: &Event, now_ms: i64) -> Result<Option<i64>> {
     let open: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM incidents WHERE job_id = ? AND closed_at IS NULL")
+        sqlx::query_scalar("SELECT id FROM incidents WHERE job_id = $1 AND closed_at IS NULL")
             .bind(&event.job_id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -334,7 +337,7 @@ async fn advance_incident(tx: &mut Tx, event: &Event, now_ms: i64) -> Result<Opt
             sqlx::query_scalar(
                 "INSERT INTO incidents (job_id, job_name, opened_at, failed_builds, last_status,
                                         updated_at)
-                 VALUES (?, ?, ?, 1, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, 1, $4, $5) RETURNING id",
             )
             .bind(&event.job_id)
             .bind(&event.job_name)
@@ -346,8 +349,8 @@ async fn advance_incident(tx: &mut Tx, event: &Event, now_ms: i64) -> Result<Opt
         ),
         (incident::Step::Failed, Some(id)) => {
             sqlx::query(
-                "UPDATE incidents SET failed_builds = failed_builds + 1, last_status = ?,
-                                      job_name = ?, updated_at = ? WHERE id = ?",
+                "UPDATE incidents SET failed_builds = failed_builds + 1, last_status = $1,
+                                      job_name = $2, updated_at = $3 WHERE id = $4",
             )
             .bind(&status)
             .bind(&event.job_name)
@@ -359,7 +362,7 @@ async fn advance_incident(tx: &mut Tx, event: &Event, now_ms: i64) -> Result<Opt
         }
         (incident::Step::Close, Some(id)) => {
             sqlx::query(
-                "UPDATE incidents SET closed_at = ?, last_status = ?, updated_at = ? WHERE id = ?",
+                "UPDATE incidents SET closed_at = $1, last_status = $2, updated_at = $3 WHERE id = $4",
             )
             .bind(to_ms(event.detected_at))
             .bind(&status)
@@ -423,7 +426,7 @@ async fn insert_event_full(
     let event_id: i64 = sqlx::query_scalar(
         "INSERT INTO events (job_id, kind, job_name, detected_at, previous, current, summary,
                              suppressed, incident_id, context_kind, context_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(&event.job_id)
     .bind(event.kind.as_str())
@@ -443,8 +446,8 @@ async fn insert_event_full(
         sqlx::query(
             "INSERT INTO deliveries (id, seq, event_id, channel, status, attempts,
                                      next_attempt_at, created_at)
-             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), ?, ?,
-                     'pending', 0, ?, ?)",
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries), $2, $3,
+                     'pending', 0, $4, $5)",
         )
         .bind(new_delivery_id())
         .bind(event_id)

@@ -243,8 +243,8 @@ impl Store {
              LEFT JOIN incidents i ON i.id = e.incident_id
              LEFT JOIN incident_messages m ON m.incident_id = e.incident_id
                                            AND m.channel = d.channel
-             WHERE d.status = 'pending' AND d.channel = ?
-             ORDER BY d.seq LIMIT ?",
+             WHERE d.status = 'pending' AND d.channel = $1
+             ORDER BY d.seq LIMIT $2",
         )
         .bind(channel)
         .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
@@ -284,7 +284,7 @@ impl Store {
     pub async fn due_count(&self, channel: &str, now: DateTime<Utc>) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM deliveries
-             WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ?",
+             WHERE status = 'pending' AND channel = $1 AND next_attempt_at <= $2",
         )
         .bind(channel)
         .bind(to_ms(now))
@@ -300,22 +300,22 @@ impl Store {
         for id in ids {
             let query = match outcome {
                 Settle::Sent(at) => sqlx::query(
-                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $1,
                                            last_error = NULL
-                     WHERE id = ? AND status = 'pending'",
+                     WHERE id = $2 AND status = 'pending'",
                 )
                 .bind(to_ms(at)),
                 Settle::Retry { at, error } => sqlx::query(
-                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?,
-                                           last_error = ?
-                     WHERE id = ? AND status = 'pending'",
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1,
+                                           last_error = $2
+                     WHERE id = $3 AND status = 'pending'",
                 )
                 .bind(to_ms(at))
                 .bind(error),
                 Settle::Failed(error) => sqlx::query(
                     "UPDATE deliveries SET status = 'failed', attempts = attempts + 1,
-                                           last_error = ?
-                     WHERE id = ? AND status = 'pending'",
+                                           last_error = $1
+                     WHERE id = $2 AND status = 'pending'",
                 )
                 .bind(error),
             };
@@ -363,8 +363,8 @@ impl Store {
             "SELECT d.id, d.channel, d.status, d.attempts, d.created_at, d.last_error,
                     e.kind, e.job_id, e.summary
              FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE (?1 IS NULL OR d.status = ?1)
-             ORDER BY d.seq DESC LIMIT ?2",
+             WHERE ($1 IS NULL OR d.status = $1)
+             ORDER BY d.seq DESC LIMIT $2",
         )
         .bind(status)
         .bind(i64::from(limit))
@@ -389,9 +389,7 @@ mod tests {
 
     const JOB: &str = "0123456789abcdef0123456789abcdef";
 
-    async fn store_with_failure() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("bot.db")).await.expect("open");
+    async fn record_failure(store: &Store) {
         let now = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
         let info = JobInfo {
             last_build_status: Some("failed".to_owned()),
@@ -422,75 +420,80 @@ mod tests {
             .await
             .expect("record");
         assert_eq!((recorded.events, recorded.deliveries), (1, 1));
-        (dir, store)
     }
 
     #[tokio::test]
     async fn rows_read_back_into_domain_types() {
-        let (_dir, store) = store_with_failure().await;
-        let snapshots = store.snapshots().await.expect("snapshots");
-        assert_eq!(snapshots[JOB].outcomes, "F");
-        assert_eq!(snapshots[JOB].presence, Presence::Present);
+        for backend in crate::store::testing::backends("rows_read_back_into_domain_types").await {
+            let store = backend.store.clone();
+            record_failure(&store).await;
+            let snapshots = store.snapshots().await.expect("snapshots");
+            assert_eq!(snapshots[JOB].outcomes, "F");
+            assert_eq!(snapshots[JOB].presence, Presence::Present);
 
-        let due = store
-            .due_for_channel("ops", Utc::now(), 10)
-            .await
-            .expect("due");
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].event.kind, EventKind::BuildFailed);
-        let (incident, message) = due[0].incident.clone().expect("an incident was opened");
-        assert_eq!(
-            (incident.job_name.as_str(), incident.failed_builds),
-            ("api", 1)
-        );
-        assert!(incident.is_open() && message.is_none());
-
-        let heads = store.pending_heads().await.expect("heads");
-        assert_eq!((heads.len(), heads[0].attempts), (1, 0));
-        assert_eq!(store.outbox_counts().await.expect("counts").pending, 1);
-        assert_eq!(
-            store
-                .outbox_pending_summary()
+            let due = store
+                .due_for_channel("ops", Utc::now(), 10)
                 .await
-                .expect("summary")
-                .pending,
-            1
-        );
-        assert_eq!(
-            store.deliveries(None, 5).await.expect("list")[0].kind,
-            "build_failed"
-        );
-        let open = store.open_incidents().await.expect("incidents");
-        assert_eq!(open.len(), 1);
-        let job = JobId::parse(JOB).expect("job id");
-        assert_eq!(store.health_trend(&job, 5).await.expect("trend"), vec![40]);
-        assert_eq!(store.events_for(&job, 5).await.expect("events").len(), 1);
+                .expect("due");
+            assert_eq!(due.len(), 1);
+            assert_eq!(due[0].event.kind, EventKind::BuildFailed);
+            let (incident, message) = due[0].incident.clone().expect("an incident was opened");
+            assert_eq!(
+                (incident.job_name.as_str(), incident.failed_builds),
+                ("api", 1)
+            );
+            assert!(incident.is_open() && message.is_none());
+
+            let heads = store.pending_heads().await.expect("heads");
+            assert_eq!((heads.len(), heads[0].attempts), (1, 0));
+            assert_eq!(store.outbox_counts().await.expect("counts").pending, 1);
+            assert_eq!(
+                store
+                    .outbox_pending_summary()
+                    .await
+                    .expect("summary")
+                    .pending,
+                1
+            );
+            assert_eq!(
+                store.deliveries(None, 5).await.expect("list")[0].kind,
+                "build_failed"
+            );
+            let open = store.open_incidents().await.expect("incidents");
+            assert_eq!(open.len(), 1);
+            let job = JobId::parse(JOB).expect("job id");
+            assert_eq!(store.health_trend(&job, 5).await.expect("trend"), vec![40]);
+            assert_eq!(store.events_for(&job, 5).await.expect("events").len(), 1);
+        }
     }
 
     #[tokio::test]
     async fn unparsable_values_are_corrupt_rows() {
-        let (_dir, store) = store_with_failure().await;
-        sqlx::query("UPDATE job_state SET presence = 'elsewhere'")
-            .execute(&store.pool)
-            .await
-            .expect("update");
-        assert!(matches!(
-            store.snapshots().await,
-            Err(Error::Corrupt {
-                table: "job_state",
-                ..
-            })
-        ));
-        sqlx::query("UPDATE events SET kind = 'nonsense'")
-            .execute(&store.pool)
-            .await
-            .expect("update");
-        assert!(matches!(
-            store.due_for_channel("ops", Utc::now(), 10).await,
-            Err(Error::Corrupt {
-                table: "events",
-                ..
-            })
-        ));
+        for backend in crate::store::testing::backends("unparsable_values_are_corrupt_rows").await {
+            let store = backend.store.clone();
+            record_failure(&store).await;
+            sqlx::query("UPDATE job_state SET presence = 'elsewhere'")
+                .execute(&store.pool)
+                .await
+                .expect("update");
+            assert!(matches!(
+                store.snapshots().await,
+                Err(Error::Corrupt {
+                    table: "job_state",
+                    ..
+                })
+            ));
+            sqlx::query("UPDATE events SET kind = 'nonsense'")
+                .execute(&store.pool)
+                .await
+                .expect("update");
+            assert!(matches!(
+                store.due_for_channel("ops", Utc::now(), 10).await,
+                Err(Error::Corrupt {
+                    table: "events",
+                    ..
+                })
+            ));
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{Result, Store, count, to_ms};
+use super::db::{Dialect, Result, Store, count, to_ms};
 
 /// Rows removed by one retention pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Store {
         let history = self
             .delete_in_batches(
                 "DELETE FROM snapshot_history WHERE id IN
-                   (SELECT id FROM snapshot_history WHERE observed_at < ? LIMIT ?)",
+                   (SELECT id FROM snapshot_history WHERE observed_at < $1 LIMIT $2)",
                 cutoff,
                 batch,
             )
@@ -36,7 +36,7 @@ impl Store {
         let deliveries = self
             .delete_in_batches(
                 "DELETE FROM deliveries WHERE id IN
-                   (SELECT id FROM deliveries WHERE status != 'pending' AND created_at < ? LIMIT ?)",
+                   (SELECT id FROM deliveries WHERE status != 'pending' AND created_at < $1 LIMIT $2)",
                 cutoff,
                 batch,
             )
@@ -44,9 +44,9 @@ impl Store {
         let events = self
             .delete_in_batches(
                 "DELETE FROM events WHERE id IN
-                   (SELECT e.id FROM events e WHERE e.detected_at < ?
+                   (SELECT e.id FROM events e WHERE e.detected_at < $1
                       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
-                    LIMIT ?)",
+                    LIMIT $2)",
                 cutoff,
                 batch,
             )
@@ -55,8 +55,8 @@ impl Store {
         // then shows the job without it, and a new failure fetches a new one.
         let contexts = self
             .delete_in_batches(
-                "DELETE FROM contexts WHERE rowid IN
-                   (SELECT rowid FROM contexts WHERE updated_at < ? LIMIT ?)",
+                "DELETE FROM contexts WHERE (job_id, kind, key) IN
+                   (SELECT job_id, kind, key FROM contexts WHERE updated_at < $1 LIMIT $2)",
                 cutoff,
                 batch,
             )
@@ -64,14 +64,17 @@ impl Store {
         let buttons = self
             .delete_in_batches(
                 "DELETE FROM buttons WHERE id IN
-                   (SELECT id FROM buttons WHERE expires_at < ? LIMIT ?)",
+                   (SELECT id FROM buttons WHERE expires_at < $1 LIMIT $2)",
                 cutoff,
                 batch,
             )
             .await?;
-        sqlx::query("PRAGMA incremental_vacuum(2000)")
-            .execute(&self.pool)
-            .await?;
+        // SQLite gives freed pages back a slice at a time; PostgreSQL's autovacuum does it.
+        if self.dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA incremental_vacuum(2000)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(Pruned {
             history,
             deliveries,

@@ -4,7 +4,7 @@
 use chrono::Utc;
 
 use super::bulk_read::read_all;
-use super::db::{Result, Store, Tx, corrupt, to_ms};
+use super::db::{Dialect, Result, Store, Tx, corrupt, sql, to_ms};
 use super::watch_diff::{StoredWatch, StoredWatches, WatchDiff, config_diff, project_diff};
 use crate::codearts::JobId;
 
@@ -78,18 +78,19 @@ impl Store {
     /// config writes nothing.
     pub async fn sync_config_jobs(&self, jobs: &[(JobId, Option<Vec<String>>)]) -> Result<()> {
         let mut tx = self.write().await?;
-        let stored = stored_watches(&mut tx).await?;
+        let stored = stored_watches(&mut tx, self.dialect).await?;
         let diff = config_diff(&stored, jobs);
         apply(
             tx,
             &diff,
-            "DELETE FROM watched_jobs
-             WHERE source = 'config' AND job_id IN (SELECT value FROM json_each(?1))",
+            sql!(self.dialect; "DELETE FROM watched_jobs WHERE source = 'config' AND job_id IN \
+                 (SELECT value FROM ", { "json_each($1)" | "json_array_elements_text($1::json)" }, ")"),
             // `WHERE true` lets SQLite parse the upsert after a SELECT.
-            "INSERT INTO watched_jobs (job_id, source, channels, added_at)
-             SELECT value ->> 0, 'config', value ->> 1, ?2 FROM json_each(?1) WHERE true
-             ON CONFLICT (job_id) DO UPDATE SET source = excluded.source,
-                                                channels = excluded.channels",
+            sql!(self.dialect; "INSERT INTO watched_jobs (job_id, source, channels, added_at) \
+                 SELECT value ->> 0, 'config', value ->> 1, $2 FROM ",
+                 { "json_each($1)" | "json_array_elements($1::json)" },
+                 " WHERE true ON CONFLICT (job_id) DO UPDATE SET source = excluded.source, \
+                 channels = excluded.channels"),
         )
         .await
     }
@@ -104,24 +105,25 @@ impl Store {
         dropped: &[JobId],
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        let stored = stored_watches(&mut tx).await?;
+        let stored = stored_watches(&mut tx, self.dialect).await?;
         let diff = project_diff(&stored, listed, dropped);
         apply(
             tx,
             &diff,
-            "DELETE FROM watched_jobs
-             WHERE source = 'project' AND job_id IN (SELECT value FROM json_each(?1))",
-            "INSERT INTO watched_jobs (job_id, source, channels, added_at)
-             SELECT value ->> 0, 'project', value ->> 1, ?2 FROM json_each(?1) WHERE true
-             ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels
-             WHERE watched_jobs.source = 'project'",
+            sql!(self.dialect; "DELETE FROM watched_jobs WHERE source = 'project' AND job_id IN \
+                 (SELECT value FROM ", { "json_each($1)" | "json_array_elements_text($1::json)" }, ")"),
+            sql!(self.dialect; "INSERT INTO watched_jobs (job_id, source, channels, added_at) \
+                 SELECT value ->> 0, 'project', value ->> 1, $2 FROM ",
+                 { "json_each($1)" | "json_array_elements($1::json)" },
+                 " WHERE true ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels \
+                 WHERE watched_jobs.source = 'project'"),
         )
         .await
     }
 
     /// Whether one job is on the watch list (one indexed lookup, not the whole list).
     pub async fn is_watched(&self, job: &JobId) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM watched_jobs WHERE job_id = ?")
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM watched_jobs WHERE job_id = $1")
             .bind(job.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -144,6 +146,7 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<(String, String, Option<String>)> = read_all(
             &mut conn,
+            self.dialect,
             "watched_jobs",
             "job_id",
             "job_id, source, channels",
@@ -169,7 +172,7 @@ impl Store {
     ) -> Result<Option<WatchSource>> {
         let mut tx = self.write().await?;
         let existing: Option<String> =
-            sqlx::query_scalar("SELECT source FROM watched_jobs WHERE job_id = ?")
+            sqlx::query_scalar("SELECT source FROM watched_jobs WHERE job_id = $1")
                 .bind(job.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -177,7 +180,7 @@ impl Store {
             return Ok(Some(WatchSource::parse(&source)));
         }
         sqlx::query(
-            "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, 'chat', ?, ?)",
+            "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES ($1, 'chat', $2, $3)",
         )
         .bind(job.as_str())
         .bind(channels.map(|c| serde_json::json!(c).to_string()))
@@ -193,13 +196,13 @@ impl Store {
     pub async fn unwatch_from_chat(&self, job: &JobId) -> Result<Option<WatchSource>> {
         let mut tx = self.write().await?;
         let existing: Option<String> =
-            sqlx::query_scalar("SELECT source FROM watched_jobs WHERE job_id = ?")
+            sqlx::query_scalar("SELECT source FROM watched_jobs WHERE job_id = $1")
                 .bind(job.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let source = existing.as_deref().map(WatchSource::parse);
         if source == Some(WatchSource::Chat) {
-            sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'chat'")
+            sqlx::query("DELETE FROM watched_jobs WHERE job_id = $1 AND source = 'chat'")
                 .bind(job.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -210,9 +213,10 @@ impl Store {
 }
 
 /// The whole stored watch list, in one streamed query, keyed for the diff.
-async fn stored_watches(tx: &mut Tx) -> Result<StoredWatches> {
+async fn stored_watches(tx: &mut Tx, dialect: Dialect) -> Result<StoredWatches> {
     let rows: Vec<(String, String, Option<String>)> = read_all(
         &mut *tx,
+        dialect,
         "watched_jobs",
         "job_id",
         "job_id, source, channels",
@@ -261,27 +265,15 @@ mod tests {
     //! The syncs against a real database on one connection, so SQLite's `total_changes()`
     //! counts exactly the rows they write.
 
-    use std::str::FromStr;
-
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-
     use super::*;
 
     /// A migrated store whose pool has a single connection: every query, the syncs' included,
     /// runs on it, so its change counter is theirs.
     async fn single_connection_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bot.db");
-        Store::open(&path).await.expect("open").close().await;
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .expect("options")
-            .filename(&path);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .expect("pool");
-        (dir, Store { pool })
+        let at = crate::store::Location::Sqlite(dir.path().join("bot.db"));
+        let store = Store::connect_with(&at, Some(1)).await.expect("open");
+        (dir, store)
     }
 
     async fn total_changes(store: &Store) -> i64 {
@@ -292,7 +284,7 @@ mod tests {
     }
 
     async fn added_at(store: &Store, job: &JobId) -> i64 {
-        sqlx::query_scalar("SELECT added_at FROM watched_jobs WHERE job_id = ?")
+        sqlx::query_scalar("SELECT added_at FROM watched_jobs WHERE job_id = $1")
             .bind(job.as_str())
             .fetch_one(&store.pool)
             .await
@@ -337,62 +329,67 @@ mod tests {
 
     #[tokio::test]
     async fn config_pins_chat_and_project_jobs_keeping_added_at() {
-        let (_dir, store) = single_connection_store().await;
-        let dev = vec!["dev".to_owned()];
-        store
-            .watch_from_chat(&id(1), Some(&dev))
-            .await
-            .expect("chat");
-        store.watch_from_chat(&id(2), None).await.expect("chat");
-        store
-            .sync_project_jobs(&[(id(3), vec!["ci".to_owned()]), (id(4), vec![])], &[])
-            .await
-            .expect("projects");
-        let chat_added = added_at(&store, &id(1)).await;
-        let project_added = added_at(&store, &id(3)).await;
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        for backend in
+            crate::store::testing::backends("config_pins_chat_and_project_jobs_keeping_added_at")
+                .await
+        {
+            let store = backend.store.clone();
+            let dev = vec!["dev".to_owned()];
+            store
+                .watch_from_chat(&id(1), Some(&dev))
+                .await
+                .expect("chat");
+            store.watch_from_chat(&id(2), None).await.expect("chat");
+            store
+                .sync_project_jobs(&[(id(3), vec!["ci".to_owned()]), (id(4), vec![])], &[])
+                .await
+                .expect("projects");
+            let chat_added = added_at(&store, &id(1)).await;
+            let project_added = added_at(&store, &id(3)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 
-        store
-            .sync_config_jobs(&[(id(1), None), (id(3), Some(dev.clone())), (id(5), None)])
-            .await
-            .expect("config");
-        let watched = store.watched_jobs().await.expect("watched");
-        let found = |n: u32| watched.iter().find(|w| w.job_id == id(n)).cloned();
-        let pinned = found(1).expect("job 1");
-        assert_eq!(
-            (pinned.source, pinned.channels),
-            (WatchSource::Config, None)
-        );
-        assert_eq!(added_at(&store, &id(1)).await, chat_added);
-        let pinned = found(3).expect("job 3");
-        assert_eq!(pinned.source, WatchSource::Config);
-        assert_eq!(pinned.channels, Some(dev.clone()));
-        assert_eq!(added_at(&store, &id(3)).await, project_added);
-        assert_eq!(found(2).expect("job 2").source, WatchSource::Chat);
-        assert_eq!(found(4).expect("job 4").source, WatchSource::Project);
-        assert_eq!(found(5).expect("job 5").source, WatchSource::Config);
+            store
+                .sync_config_jobs(&[(id(1), None), (id(3), Some(dev.clone())), (id(5), None)])
+                .await
+                .expect("config");
+            let watched = store.watched_jobs().await.expect("watched");
+            let found = |n: u32| watched.iter().find(|w| w.job_id == id(n)).cloned();
+            let pinned = found(1).expect("job 1");
+            assert_eq!(
+                (pinned.source, pinned.channels),
+                (WatchSource::Config, None)
+            );
+            assert_eq!(added_at(&store, &id(1)).await, chat_added);
+            let pinned = found(3).expect("job 3");
+            assert_eq!(pinned.source, WatchSource::Config);
+            assert_eq!(pinned.channels, Some(dev.clone()));
+            assert_eq!(added_at(&store, &id(3)).await, project_added);
+            assert_eq!(found(2).expect("job 2").source, WatchSource::Chat);
+            assert_eq!(found(4).expect("job 4").source, WatchSource::Project);
+            assert_eq!(found(5).expect("job 5").source, WatchSource::Config);
 
-        // A discovery listing a pinned job leaves it alone; dropping it does not remove it.
-        let before = total_changes(&store).await;
-        store
-            .sync_project_jobs(&[(id(3), vec!["ci".to_owned()]), (id(4), vec![])], &[id(1)])
-            .await
-            .expect("projects again");
-        assert_eq!(total_changes(&store).await, before);
+            // A discovery listing a pinned job leaves it alone; dropping it does not remove it.
+            let before = rows(&store).await;
+            store
+                .sync_project_jobs(&[(id(3), vec!["ci".to_owned()]), (id(4), vec![])], &[id(1)])
+                .await
+                .expect("projects again");
+            assert_eq!(rows(&store).await, before);
 
-        // An empty config removes the config rows, chat-pinned ones included.
-        store.sync_config_jobs(&[]).await.expect("empty config");
-        let left: Vec<_> = store
-            .watched_jobs()
-            .await
-            .expect("watched")
-            .into_iter()
-            .map(|w| (w.job_id, w.source))
-            .collect();
-        assert_eq!(
-            left,
-            vec![(id(2), WatchSource::Chat), (id(4), WatchSource::Project)]
-        );
+            // An empty config removes the config rows, chat-pinned ones included.
+            store.sync_config_jobs(&[]).await.expect("empty config");
+            let left: Vec<_> = store
+                .watched_jobs()
+                .await
+                .expect("watched")
+                .into_iter()
+                .map(|w| (w.job_id, w.source))
+                .collect();
+            assert_eq!(
+                left,
+                vec![(id(2), WatchSource::Chat), (id(4), WatchSource::Project)]
+            );
+        }
     }
 
     /// The syncs as they were before the diff (one statement per row), kept as the reference
@@ -407,7 +404,7 @@ mod tests {
                 .expect("existing");
         for id in existing {
             if !jobs.iter().any(|(j, _)| j.as_str() == id) {
-                sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'config'")
+                sqlx::query("DELETE FROM watched_jobs WHERE job_id = $1 AND source = 'config'")
                     .bind(id)
                     .execute(&mut *tx)
                     .await
@@ -417,7 +414,7 @@ mod tests {
         for (job, channels) in jobs {
             let channels = channels.as_ref().map(|c| serde_json::json!(c).to_string());
             sqlx::query(
-                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
+                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (job_id) DO UPDATE SET source = excluded.source,
                                                     channels = excluded.channels",
             )
@@ -436,7 +433,7 @@ mod tests {
         let mut tx = store.write().await.expect("tx");
         let now = to_ms(Utc::now());
         for job in dropped {
-            sqlx::query("DELETE FROM watched_jobs WHERE job_id = ? AND source = 'project'")
+            sqlx::query("DELETE FROM watched_jobs WHERE job_id = $1 AND source = 'project'")
                 .bind(job.as_str())
                 .execute(&mut *tx)
                 .await
@@ -444,7 +441,7 @@ mod tests {
         }
         for (job, channels) in listed {
             sqlx::query(
-                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES (?, ?, ?, ?)
+                "INSERT INTO watched_jobs (job_id, source, channels, added_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (job_id) DO UPDATE SET channels = excluded.channels
                  WHERE watched_jobs.source = 'project'",
             )
