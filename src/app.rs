@@ -40,9 +40,10 @@ pub async fn start_polling(config: Config) -> anyhow::Result<Ctx> {
 
 async fn start_with(config: Config, prefetch_snapshots: bool) -> anyhow::Result<Ctx> {
     let client = config.codearts_client()?;
-    let store = Store::open(&config.store.path)
+    let location = config.store.location();
+    let store = Store::connect(&location)
         .await
-        .with_context(|| format!("store.path {}", config.store.path.display()))?;
+        .with_context(|| format!("store {}", location.shown()))?;
     let snapshots = Arc::new(SnapshotCache::default());
     if prefetch_snapshots {
         let (snapshots, store) = (Arc::clone(&snapshots), store.clone());

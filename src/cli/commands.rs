@@ -99,7 +99,7 @@ pub(super) async fn list_deliveries(
     status: Option<&str>,
     limit: u32,
 ) -> Result<(), Failure> {
-    let store = crate::store::Store::open(&config.store.path)
+    let store = crate::store::Store::connect(&config.store.location())
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
     let rows = store
@@ -142,7 +142,7 @@ pub(super) async fn list_actions(
     let job = job
         .map(|raw| crate::domain::ids::parse_job_id(raw).map_err(|e| Failure::new(EXIT_CONFIG, e)))
         .transpose()?;
-    let store = crate::store::Store::open(&config.store.path)
+    let store = crate::store::Store::connect(&config.store.location())
         .await
         .map_err(|e| Failure::new(EXIT_RUNTIME, e.to_string()))?;
     let rows = store

@@ -215,6 +215,7 @@ impl Config {
             &self.discord.token,
             &self.slack.signing_secret,
             &self.http.board_token,
+            &self.store.url,
         ]
         .into_iter()
         .chain(self.channels.iter().flat_map(|c| [&c.url, &c.secret]))
