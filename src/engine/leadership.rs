@@ -15,7 +15,7 @@ use crate::domain::lease::{Attempt, Change, LeaseTiming, Role, step};
 use crate::engine::Ctx;
 
 /// The lease's name in the `leases` table.
-pub const LEADER: &str = "leader";
+pub use crate::store::LEADER_LEASE as LEADER;
 
 /// One attempt to take or keep the lease, then the role it leads to (published, logged and
 /// counted when it changed).

@@ -285,7 +285,7 @@ impl Dispatcher {
         })
     }
 
-    fn note_sent(&self, channel: &str) {
+    pub(super) fn note_sent(&self, channel: &str) {
         if let Ok(mut sent_at) = self.sent_at.lock() {
             sent_at
                 .entry(channel.to_owned())
@@ -402,11 +402,10 @@ impl Dispatcher {
                 ..self.outgoing(d, links)
             })
             .collect();
-        if !self.leads() {
+        if !self.claim(channel, live).await? {
             // The term ended while the batch was read: the next leader sends it.
             return Ok(DispatchReport::default());
         }
-        self.note_sent(channel);
         let outcome = sink.send_batch_for_id(&batch).await;
         let mut report = DispatchReport {
             messages: 1,

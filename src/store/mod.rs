@@ -30,7 +30,7 @@ pub use buttons::Button;
 pub use contexts::{ContextState, Saved};
 pub use db::{Dialect, Error, Location, Result, Store, from_ms, to_ms};
 pub use digests::StoredBuild;
-pub use leases::LeaseHolder;
+pub use leases::{LEADER_LEASE, LeaseHolder};
 pub use observations::{Observed, Recorded};
 pub use outbox::{
     DeliveryRow, DueDelivery, OutboxCounts, PendingHead, PendingSummary, Purpose, Settle,

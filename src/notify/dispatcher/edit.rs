@@ -28,7 +28,9 @@ impl Dispatcher {
             buttons: buttons.as_ref(),
             ..self.outgoing(d, &links)
         };
-        self.note_sent(channel);
+        if !self.claim(channel, std::slice::from_ref(d)).await? {
+            return Ok(DispatchReport::default());
+        }
         match sink.edit_incident(message, &out, incident).await {
             Ok(()) => {
                 info!(incident = incident.id, "incident message edited");
@@ -76,7 +78,9 @@ impl Dispatcher {
             buttons: buttons.as_ref(),
             ..self.outgoing(d, &links)
         };
-        self.note_sent(channel);
+        if !self.claim(channel, std::slice::from_ref(d)).await? {
+            return Ok(DispatchReport::default());
+        }
         let outcome = sink.edit_incident(message, &out, incident).await;
         let mut report = match outcome {
             Ok(()) => {

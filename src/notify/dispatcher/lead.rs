@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::Dispatcher;
 use crate::domain::lease::Role;
+use crate::store::{self, DueDelivery, LEADER_LEASE};
 
 impl Dispatcher {
     /// Sends only while `lead` says this process leads, checked before every message: a
@@ -27,5 +28,34 @@ impl Dispatcher {
     pub fn with_buttons(mut self, channels: HashSet<String>) -> Self {
         self.buttons = Arc::new(channels);
         self
+    }
+
+    /// Claims `deliveries` just before they are sent as one message, and notes the send for
+    /// the channel's pacing. With a lease, the claim is one statement that checks this
+    /// process's term on the database's clock ([`store::Store::claim_deliveries`]): a
+    /// replica deposed since its last renewal, or paused past its term, finds out there and
+    /// sends nothing. `false`: leave them to the current leader.
+    pub(super) async fn claim(
+        &self,
+        channel: &str,
+        deliveries: &[DueDelivery],
+    ) -> Result<bool, store::Error> {
+        if let Some(lead) = &self.lead {
+            let role = *lead.borrow();
+            let Some(token) = role.token().filter(|_| role.may_act(Instant::now())) else {
+                return Ok(false);
+            };
+            let ids: Vec<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
+            if !self
+                .store
+                .claim_deliveries(LEADER_LEASE, token, &ids)
+                .await?
+            {
+                tracing::warn!(%channel, token, "not sending: this term no longer holds the lease, or another replica has these deliveries");
+                return Ok(false);
+            }
+        }
+        self.note_sent(channel);
+        Ok(true)
     }
 }

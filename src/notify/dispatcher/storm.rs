@@ -55,7 +55,9 @@ impl Dispatcher {
             buttons: None,
             board: board.as_deref(),
         };
-        self.note_sent(channel);
+        if !self.claim(channel, storm).await? {
+            return Ok(DispatchReport::default());
+        }
         let mut report = DispatchReport {
             messages: 1,
             ..DispatchReport::default()
