@@ -103,7 +103,9 @@ async fn bot(sim: &SimHandle, jobs: usize, dir: &Path, hook: &str) -> Ctx {
 #[tokio::test]
 async fn a_receiver_that_is_down_then_throttles_gets_everything_once_in_order() {
     const JOBS: usize = 5;
-    let Env { sim, capture, dir } = Env::start(JOBS).await;
+    let Env {
+        sim, capture, dir, ..
+    } = Env::start(JOBS).await;
     // The receiver comes back on the same port below: nothing else in this process binds a
     // fixed port, and `start_on` retries while the old socket is released.
     let addr = capture.addr();
@@ -151,7 +153,9 @@ async fn a_receiver_that_is_down_then_throttles_gets_everything_once_in_order() 
 #[tokio::test]
 async fn timeouts_dropped_connections_html_and_truncated_json_are_not_job_events() {
     const JOBS: usize = 3;
-    let Env { sim, capture, dir } = Env::start(JOBS).await;
+    let Env {
+        sim, capture, dir, ..
+    } = Env::start(JOBS).await;
     let app = bot(&sim, JOBS, dir.path(), &capture.url("/hook")).await;
     poller::run_cycle(&app).await.unwrap();
     for fault in [

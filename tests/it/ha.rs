@@ -1,6 +1,8 @@
 //! Several `run` processes on one database (issue #16, docs/ha.md): one leads (polls, alerts,
 //! sends), the others answer HTTP; a killed leader is replaced within a lease and a poll
-//! interval, and no transition is alerted twice.
+//! interval, and no transition is alerted twice. Each scenario runs on a shared SQLite file
+//! and on PostgreSQL (`ha::<scenario>::sqlite`, `ha::<scenario>::postgres`); a PostgreSQL
+//! restart under the replicas runs on a cluster of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::support::harness::{BIN, BotToml, Env, Running, start_bot};
+use crate::support::postgres::Cluster;
 
 const SLACK_SECRET: &str = "slack-signing-secret-for-ha-tests";
 const LEASE_SECS: u64 = 3;
@@ -129,10 +132,46 @@ async fn slack_job(port: u16, id: &str) -> Value {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_alert_each_change_once_and_the_follower_answers_chat() {
+/// A scenario on an env of `$jobs` jobs, once with the store on SQLite and once on PostgreSQL
+/// (a scratch database on the test server; skipped without one, except under CI).
+macro_rules! on_both_backends {
+    ($scenario:ident, $jobs:expr) => {
+        mod $scenario {
+            use crate::support::harness::Env;
+            use codearts_bot::store::scratch::ScratchDb;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(Env::start($jobs).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(server) =
+                    ScratchDb::server_or_skip(concat!("ha::", stringify!($scenario)))
+                {
+                    super::$scenario(Env::start($jobs).await.on_postgres(&server).await).await;
+                }
+            }
+        }
+    };
+}
+
+on_both_backends!(
+    two_replicas_alert_each_change_once_and_the_follower_answers_chat,
+    50
+);
+on_both_backends!(
+    the_leader_killed_mid_burst_is_replaced_and_nothing_is_lost_or_doubled,
+    200
+);
+on_both_backends!(
+    a_leader_paused_past_its_lease_sends_nothing_when_it_resumes,
+    20
+);
+
+async fn two_replicas_alert_each_change_once_and_the_follower_answers_chat(env: Env) {
     const JOBS: usize = 50;
-    let env = Env::start(JOBS).await;
     let ports = [free_port(), free_port()];
     let a = start_bot(replica(&env, JOBS, ports[0]).config()).await;
     let b = start_bot(replica(&env, JOBS, ports[1]).config()).await;
@@ -197,10 +236,8 @@ impl Drop for Replica {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_leader_killed_mid_burst_is_replaced_and_nothing_is_lost_or_doubled() {
+async fn the_leader_killed_mid_burst_is_replaced_and_nothing_is_lost_or_doubled(env: Env) {
     const JOBS: usize = 200;
-    let env = Env::start(JOBS).await;
     let ports = [free_port(), free_port()];
     let mut replicas: Vec<Option<Replica>> = configs(&env, JOBS, &ports)
         .iter()
@@ -253,10 +290,8 @@ async fn the_leader_killed_mid_burst_is_replaced_and_nothing_is_lost_or_doubled(
     drop(replicas);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_paused_past_its_lease_sends_nothing_when_it_resumes() {
+async fn a_leader_paused_past_its_lease_sends_nothing_when_it_resumes(env: Env) {
     const JOBS: usize = 20;
-    let env = Env::start(JOBS).await;
     let ports = [free_port(), free_port()];
     let replicas: Vec<Replica> = configs(&env, JOBS, &ports)
         .iter()
@@ -286,5 +321,73 @@ async fn a_leader_paused_past_its_lease_sends_nothing_when_it_resumes() {
     assert_eq!(requests, JOBS, "the resumed replica sent nothing");
     let state = readyz(lead).await.expect("the resumed replica answers");
     assert_eq!(state["role"], "follower", "{state}");
+    drop(replicas);
+}
+
+/// Whether the replica on `port` answers `/readyz` as not ready because of the database.
+async fn not_ready_for_the_database(port: u16) -> bool {
+    readyz(port).await.is_some_and(|r| {
+        r["ready"] == false
+            && r["problems"].as_array().is_some_and(|p| {
+                p.iter()
+                    .any(|p| p.as_str().is_some_and(|p| p.starts_with("database")))
+            })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_the_replicas_loses_and_invents_nothing() {
+    const JOBS: usize = 20;
+    const FAILED: usize = 10;
+    // Declared first, dropped last: the scratch database goes before its server.
+    let Some(cluster) = Cluster::start_or_skip("ha::postgres_restarted_under_the_replicas") else {
+        return;
+    };
+    let env = Env::start(JOBS).await.on_postgres(cluster.url()).await;
+    let ports = [free_port(), free_port()];
+    let replicas: Vec<Replica> = configs(&env, JOBS, &ports)
+        .iter()
+        .map(|c| Replica::start(c))
+        .collect();
+    leader(&ports, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the baseline cycle
+
+    // The database goes away for two lease periods; meanwhile half the jobs fail.
+    cluster.pause();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for port in ports {
+        while !not_ready_for_the_database(port).await {
+            assert!(
+                Instant::now() < deadline,
+                "replica :{port} still says ready without its database"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for i in 0..FAILED {
+        env.fail(&env.job(i), 9_000_000_000_000 + i as i64).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2 * LEASE_SECS)).await;
+    assert!(
+        received(&env).0.is_empty(),
+        "nothing is sent without the database"
+    );
+
+    // Back: one replica leads again, every failure is alerted once, nothing else is sent.
+    cluster.resume();
+    leader(&ports, Duration::from_secs(30)).await;
+    until_received(&env, FAILED, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (by_job, requests) = received(&env);
+    assert_eq!(by_job.len(), FAILED);
+    assert!(by_job.values().all(|ids| ids.len() == 1), "{by_job:?}");
+    assert_eq!(
+        requests, FAILED,
+        "no false alert (e.g. source_unreachable) and no double"
+    );
+    for port in ports {
+        let state = readyz(port).await.expect("answers");
+        assert_eq!(state["database"], "ok", "{state}");
+    }
     drop(replicas);
 }

@@ -36,7 +36,9 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn healthz_readyz_and_metrics_report_what_the_bot_is_doing() {
-    let Env { sim, capture, dir } = Env::start(2).await;
+    let Env {
+        sim, capture, dir, ..
+    } = Env::start(2).await;
     let app =
         start_bot(config(&sim, &dir.path().join("bot.db"), &capture.url("/h")).config()).await;
     let served = serve(&app).await;
@@ -209,7 +211,9 @@ async fn retention_prunes_old_rows_in_batches_and_keeps_recent_and_pending_ones(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_slow_delivery_exits_0_leaves_it_queued_and_the_next_start_sends_it_once()
 {
-    let Env { sim, capture, dir } = Env::start(2).await;
+    let Env {
+        sim, capture, dir, ..
+    } = Env::start(2).await;
     let db = dir.path().join("bot.db");
     // Port 0: the binary picks a free port itself, so no other test can take it in between.
     let config = config(&sim, &db, &capture.url("/hook"))

@@ -7,8 +7,10 @@
 //! ([`serve`]); the whole `run` loop in the background ([`Running`]); and the built binary run
 //! once ([`run_once`]).
 //!
-//! Everything here binds port 0 and writes only below its own temp dir, and nothing reads or
-//! sets the process environment: all modules run in one process, concurrently.
+//! Everything here binds port 0 and writes only below its own temp dir (or its own PostgreSQL
+//! scratch database), and nothing sets the process environment (only `CODEARTS_BOT_TEST_PG`,
+//! the PostgreSQL server of the tests, is read from it): all modules run in one process,
+//! concurrently.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ use codearts_bot::config::Config;
 use codearts_bot::engine::Ctx;
 use codearts_bot::engine::poller::{self, CycleReport};
 use codearts_bot::sim::{self, SimConfig, SimHandle};
+
+use codearts_bot::store::scratch::ScratchDb;
 
 use super::capture::CaptureServer;
 
@@ -44,6 +48,8 @@ pub struct Env {
     pub sim: SimHandle,
     pub capture: CaptureServer,
     pub dir: tempfile::TempDir,
+    /// The store on PostgreSQL instead of `dir`'s SQLite file ([`Env::on_postgres`]).
+    pub pg: Option<ScratchDb>,
 }
 
 impl Env {
@@ -61,7 +67,18 @@ impl Env {
             sim: simulator_with(config).await,
             capture: CaptureServer::start().await,
             dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
         }
+    }
+
+    /// This env with its store in a new database on the PostgreSQL server `server`.
+    pub async fn on_postgres(mut self, server: &str) -> Self {
+        self.pg = Some(
+            ScratchDb::create(server)
+                .await
+                .expect("a scratch database on the test server"),
+        );
+        self
     }
 
     pub fn job(&self, i: usize) -> String {
@@ -87,7 +104,11 @@ impl Env {
 
     /// A config pointing at this simulator and database.
     pub fn toml(&self) -> BotToml {
-        BotToml::new(&self.sim, &self.db())
+        let toml = BotToml::new(&self.sim, &self.db());
+        match &self.pg {
+            Some(db) => toml.store_url(db.url()),
+            None => toml,
+        }
     }
 }
 
@@ -121,7 +142,8 @@ pub struct BotToml {
     codearts: String,
     auth: String,
     poll: String,
-    db: PathBuf,
+    /// The body of `[store]`.
+    store: String,
     http: Option<String>,
     delivery: Option<String>,
     jobs: Vec<String>,
@@ -141,7 +163,7 @@ impl BotToml {
             codearts: String::new(),
             auth: format!("token = \"{token}\""),
             poll: "timeout_secs = 2".to_owned(),
-            db: db.to_owned(),
+            store: format!("path = \"{}\"", db.display()),
             http: Some("listen = \"127.0.0.1:0\"".to_owned()),
             delivery: None,
             jobs: Vec::new(),
@@ -164,6 +186,12 @@ impl BotToml {
     /// The body of `[poll]`.
     pub fn poll(mut self, body: &str) -> Self {
         self.poll = body.to_owned();
+        self
+    }
+
+    /// The store on PostgreSQL at `url` instead of the SQLite file.
+    pub fn store_url(mut self, url: &str) -> Self {
+        self.store = format!("url = \"{url}\"");
         self
     }
 
@@ -207,12 +235,8 @@ impl BotToml {
     pub fn text(&self) -> String {
         let mut text = format!(
             "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{}\"\n{}\n[codearts.auth]\n{}\n\
-             [poll]\n{}\n[store]\npath = \"{}\"\n",
-            self.endpoint,
-            self.codearts,
-            self.auth,
-            self.poll,
-            self.db.display()
+             [poll]\n{}\n[store]\n{}\n",
+            self.endpoint, self.codearts, self.auth, self.poll, self.store
         );
         if let Some(http) = &self.http {
             text += &format!("[http]\n{http}\n");

@@ -4,4 +4,5 @@
 
 pub mod capture;
 pub mod harness;
+pub mod postgres;
 pub mod webdriver;
