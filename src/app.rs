@@ -248,6 +248,13 @@ struct Term {
 
 impl Term {
     fn start(ctx: &Ctx) -> Self {
+        // The term's services write through a store fenced with the term's token: whatever
+        // outlives the term (a cycle stuck on a database that went away) writes nothing.
+        let mut ctx = ctx.clone();
+        if let Some(token) = ctx.lead.role().token() {
+            ctx.store = ctx.store.fenced(token);
+        }
+        let ctx = &ctx;
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let poller = tokio::spawn(schedule::run_scheduled(
             ctx.clone(),
@@ -311,7 +318,10 @@ impl Term {
     /// term may run after it could.
     fn abort(self) {
         let _ = self.stop.send(true);
-        self.poller.abort();
+        // The poller is not aborted but told to stop: dropping its scheduler unstopped would
+        // leave the scheduler's own tasks polling. A cycle still running finishes on its own,
+        // and its writes are refused by the fence.
+        drop(self.poller);
         self.dispatch.abort();
         if let Some(gateway) = self.gateway {
             gateway.abort();

@@ -99,7 +99,9 @@ async fn readyz(State(ctx): State<Ctx>) -> Response {
     let last = ctx.health.last_success();
     let since_start = ctx.health.started.elapsed();
     let leads = ctx.lead.may_act();
-    let holder = if leads {
+    // Without the database there is no lease to read, and asking would hold the answer for
+    // the pool's acquire timeout.
+    let holder = if leads || database != "ok" {
         None
     } else {
         match ctx

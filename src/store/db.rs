@@ -37,6 +37,10 @@ pub enum Error {
     Sql(#[from] sqlx::Error),
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    #[error(
+        "this replica's term (token {token}) no longer holds the leader's lease: it writes nothing until it leads again"
+    )]
+    Fenced { token: i64 },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -96,6 +100,19 @@ macro_rules! sql {
 }
 pub(crate) use sql;
 
+/// The database's clock in milliseconds, as SQL (for `[db_now_ms]` in [`sql!`]): every SQLite
+/// version has `julianday`; on PostgreSQL `clock_timestamp()`, the time of the statement
+/// (`now()` would be the start of the transaction).
+macro_rules! db_now_ms {
+    (sqlite) => {
+        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    };
+    (postgres) => {
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    };
+}
+pub(crate) use db_now_ms;
+
 /// The advisory lock a PostgreSQL write transaction holds (any constant; ASCII "cabt").
 const WRITE_LOCK: i64 = 0x6361_6274;
 
@@ -132,6 +149,9 @@ pub struct Store {
     /// Shared with the aggregate files of `store`, which hold the queries.
     pub(super) pool: AnyPool,
     pub(super) dialect: Dialect,
+    /// A leader's term: every write transaction of this handle first checks that the term
+    /// still holds the lease ([`Store::fenced`]).
+    fence: Option<i64>,
 }
 
 /// SQLite settings every connection applies: WAL, so readers never wait for the writer;
@@ -195,7 +215,24 @@ impl Store {
             .await
             .map_err(open_error)?;
         migrate(&pool, dialect).await?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            fence: None,
+        })
+    }
+
+    /// This store for the services of a leader's term `token`: each write transaction checks,
+    /// under the write lock and on the database's clock, that the term still holds the
+    /// `leader` lease, and fails with [`Error::Fenced`] otherwise. A cycle that outlived its
+    /// term (stuck on a database that went away, or a process paused past its lease) so
+    /// writes nothing on stale snapshots; a lease is only granted under the same lock
+    /// ([`Store::take_lease`]), so a new term starts strictly before or after such a write.
+    pub fn fenced(&self, token: i64) -> Self {
+        Self {
+            fence: Some(token),
+            ..self.clone()
+        }
     }
 
     /// Which backend this store is.
@@ -215,8 +252,27 @@ impl Store {
     }
 
     /// Begins a write transaction that holds the store's write lock from its first statement,
-    /// so two writers queue instead of one failing (or interleaving) half-way.
+    /// so two writers queue instead of one failing (or interleaving) half-way; on a
+    /// [`Store::fenced`] handle, only while its term holds the lease.
     pub(super) async fn write(&self) -> Result<Tx> {
+        let mut tx = self.lock_writes().await?;
+        if let Some(token) = self.fence {
+            let holds: Option<i64> = sqlx::query_scalar(sql!(self.dialect;
+                "SELECT token FROM leases WHERE name = 'leader' AND token = $1 AND expires_at > ",
+                [db_now_ms]))
+            .bind(token)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if holds.is_none() {
+                tx.rollback().await?;
+                return Err(Error::Fenced { token });
+            }
+        }
+        Ok(tx)
+    }
+
+    /// A transaction holding the write lock, whatever the lease says (taking the lease itself).
+    pub(super) async fn lock_writes(&self) -> Result<Tx> {
         match self.dialect {
             Dialect::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             Dialect::Postgres => {

@@ -2,19 +2,7 @@
 //! statement each, on the database's clock; and the fenced claim of deliveries about to be
 //! sent, which checks the sender's term in the same statement.
 
-use super::db::{Dialect, Result, Store, sql};
-
-/// The database's clock in milliseconds, as SQL: every SQLite version has `julianday`; on
-/// PostgreSQL `clock_timestamp()`, the time of the statement (`now()` would be the start of
-/// the transaction).
-macro_rules! db_now_ms {
-    (sqlite) => {
-        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-    };
-    (postgres) => {
-        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-    };
-}
+use super::db::{Dialect, Result, Store, db_now_ms, sql};
 
 /// Who holds a lease, as `/readyz` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -32,7 +20,10 @@ impl Store {
     /// Takes lease `name` for `holder` for `lease_ms` when it is free, expired, or already
     /// theirs; each grant starts a new term with a higher token. `None`: someone else holds it.
     pub async fn take_lease(&self, name: &str, holder: &str, lease_ms: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(sql!(self.dialect;
+        // Under the write lock: a write of a fenced term checks the lease under the same lock,
+        // so it commits wholly before a new term begins or is refused after.
+        let mut tx = self.lock_writes().await?;
+        let token = sqlx::query_scalar(sql!(self.dialect;
             "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, ",
             [db_now_ms],
             " + $3)
@@ -46,8 +37,10 @@ impl Store {
         .bind(name)
         .bind(holder)
         .bind(lease_ms)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(token)
     }
 
     /// Extends the term `token` of `holder` by `lease_ms` from now, if it has not expired

@@ -55,7 +55,8 @@ fn configs(env: &Env, jobs: usize, ports: &[u16]) -> Vec<String> {
 async fn readyz(port: u16) -> Option<Value> {
     let r = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/readyz"))
-        .timeout(Duration::from_secs(2))
+        // Without its database a replica answers after its 2-second ping times out.
+        .timeout(Duration::from_secs(5))
         .send()
         .await
         .ok()?;
@@ -212,7 +213,10 @@ impl Replica {
         Self(
             Command::new(BIN)
                 .args(["run", "--config", config])
-                .env("RUST_LOG", "error")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("HA_LOG").unwrap_or("error".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()

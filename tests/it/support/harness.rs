@@ -62,12 +62,24 @@ impl Env {
         .await
     }
 
+    /// With `CODEARTS_BOT_IT_STORE=postgres` (the second pass of `scripts/test`), the store
+    /// is on PostgreSQL: every test built on `Env::toml()` runs on both backends.
     pub async fn start_with(config: SimConfig) -> Self {
-        Self {
+        let env = Self {
             sim: simulator_with(config).await,
             capture: CaptureServer::start().await,
             dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
+        };
+        match std::env::var("CODEARTS_BOT_IT_STORE").as_deref() {
+            Ok("postgres") => match ScratchDb::server() {
+                Some(server) => env.on_postgres(&server).await,
+                None => panic!(
+                    "CODEARTS_BOT_IT_STORE=postgres: {}",
+                    codearts_bot::store::scratch::HOW_TO_RUN
+                ),
+            },
+            _ => env,
         }
     }
 
