@@ -251,7 +251,7 @@ impl Term {
         // The term's services write through a store fenced with the term's token: whatever
         // outlives the term (a cycle stuck on a database that went away) writes nothing.
         let mut ctx = ctx.clone();
-        if let Some(token) = ctx.lead.role().token() {
+        if let Some(token) = ctx.lead.role().lease_token() {
             ctx.store = ctx.store.fenced(token);
         }
         let ctx = &ctx;

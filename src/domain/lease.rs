@@ -36,6 +36,10 @@ impl LeaseTiming {
     }
 }
 
+/// The token of a lead held without any lease (`run --once`, the demo, tests driving one
+/// process): the database grants tokens from 1, so nothing is fenced against it.
+pub const UNLEASED: i64 = 0;
+
 /// This process's part: leading (with its term's token, until when) or following.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -55,6 +59,12 @@ impl Role {
             Role::Leader { token, .. } => Some(*token),
             Role::Follower => None,
         }
+    }
+
+    /// The token to fence writes and sends with: a term granted by the database's lease
+    /// (none for a lead held without one, [`UNLEASED`]).
+    pub fn lease_token(&self) -> Option<i64> {
+        self.token().filter(|&t| t != UNLEASED)
     }
 }
 

@@ -74,7 +74,7 @@ impl Lead {
 pub fn always() -> Arc<Lead> {
     let lead = Lead::default();
     lead.set(Role::Leader {
-        token: 0,
+        token: crate::domain::lease::UNLEASED,
         until: Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600),
     });
     Arc::new(lead)

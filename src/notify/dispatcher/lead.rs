@@ -42,14 +42,15 @@ impl Dispatcher {
     ) -> Result<bool, store::Error> {
         if let Some(lead) = &self.lead {
             let role = *lead.borrow();
-            let Some(token) = role.token().filter(|_| role.may_act(Instant::now())) else {
+            if !role.may_act(Instant::now()) {
                 return Ok(false);
-            };
+            }
             let ids: Vec<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
-            if !self
-                .store
-                .claim_deliveries(LEADER_LEASE, token, &ids)
-                .await?
+            if let Some(token) = role.lease_token()
+                && !self
+                    .store
+                    .claim_deliveries(LEADER_LEASE, token, &ids)
+                    .await?
             {
                 tracing::warn!(%channel, token, "not sending: this term no longer holds the lease, or another replica has these deliveries");
                 return Ok(false);
