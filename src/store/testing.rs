@@ -39,3 +39,55 @@ pub(crate) async fn backends(test: &str) -> Vec<TestStore> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::store::Dialect;
+
+    /// Every `table.column` and named index of the migrated schema.
+    async fn schema(store: &Store) -> (BTreeSet<String>, BTreeSet<String>) {
+        let (columns, indexes): (&str, &str) = match store.dialect() {
+            Dialect::Sqlite => (
+                "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+                   AND m.name <> '_sqlx_migrations'",
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+            ),
+            Dialect::Postgres => (
+                "SELECT table_name || '.' || column_name FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations'",
+                // Primary keys and UNIQUE columns are indexes SQLite does not name.
+                "SELECT indexname::text FROM pg_indexes
+                 WHERE schemaname = current_schema() AND indexname NOT LIKE '%_pkey'
+                   AND indexname NOT LIKE '%_key'",
+            ),
+        };
+        let read = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, String>(sql)
+                .fetch_all(&store.pool)
+                .await
+                .expect("schema")
+                .into_iter()
+                .collect::<BTreeSet<_>>()
+        };
+        (read(columns).await, read(indexes).await)
+    }
+
+    #[tokio::test]
+    async fn the_postgresql_migrations_build_the_same_tables_columns_and_indexes() {
+        let stores = backends("the_postgresql_migrations_build_the_same_schema").await;
+        let schemas = futures_util::future::join_all(stores.iter().map(|t| schema(&t.store))).await;
+        let (sqlite, rest) = schemas.split_first().expect("SQLite is always there");
+        assert!(
+            sqlite.0.contains("deliveries.claimed_token"),
+            "{:?}",
+            sqlite.0
+        );
+        for other in rest {
+            assert_eq!(other, sqlite, "the migrations of the two backends drifted");
+        }
+    }
+}
