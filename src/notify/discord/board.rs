@@ -33,23 +33,10 @@ impl Embed {
 mod tests {
     use serde_json::Value;
 
-    use crate::domain::event::Event;
     use crate::notify::discord::{EMBEDS_TOTAL_MAX, render, render_batch};
-    use crate::notify::outgoing::{Outgoing, test_event};
+    use crate::notify::outgoing::{Outgoing, TEST_BOARD, test_event, with_board as out};
 
-    const BOARD: &str = "https://bot.example/jobs/f5af662119404ad187437cd272b5099b";
-
-    fn out<'a>(event: &'a Event, board: Option<&'a str>) -> Outgoing<'a> {
-        Outgoing {
-            delivery_id: "d",
-            event,
-            link: Some("https://console.example/job/1"),
-            context: None,
-            mention: None,
-            buttons: None,
-            board,
-        }
-    }
+    const BOARD: &str = TEST_BOARD;
 
     fn board_fields(embed: &Value) -> Vec<&Value> {
         embed["fields"]
