@@ -196,8 +196,13 @@ async fn edit_card(chat: &Chat, origin: &str, line: &str) {
     ) else {
         return;
     };
-    let Some(http) = chat.ctx.config.discord_http() else {
-        info!("no [discord] token: the card is not edited with the button's outcome");
+    // The client of the bot's channels (cards with buttons are posted by one), not a new one
+    // per click.
+    let Some(bot) = chat.ctx.sinks.values().find_map(|sink| match sink {
+        crate::notify::sink::Sink::DiscordBot(bot) => Some(bot),
+        _ => None,
+    }) else {
+        info!("no discord_bot channel: the card is not edited with the button's outcome");
         return;
     };
     let mut data = with_line(&origin, line);
@@ -205,10 +210,7 @@ async fn edit_card(chat: &Chat, origin: &str, line: &str) {
     if let Some(map) = data.as_object_mut() {
         map.remove("components");
     }
-    let sink = crate::notify::discord_bot::DiscordBotSink::new(
-        http,
-        serenity::model::id::ChannelId::new(channel.max(1)),
-    );
+    let sink = bot.in_channel(serenity::model::id::ChannelId::new(channel.max(1)));
     let edit = tokio::time::timeout(Duration::from_secs(10), sink.edit(message, &data)).await;
     match edit {
         Ok(Ok(())) => {}

@@ -50,6 +50,11 @@ impl DiscordBotSink {
         Self { http, channel }
     }
 
+    /// The same bot client (its connection pool and rate limits) in another channel.
+    pub fn in_channel(&self, channel: ChannelId) -> Self {
+        Self::new(Arc::clone(&self.http), channel)
+    }
+
     /// Edits a message the bot posted in the channel.
     pub async fn edit(
         &self,
