@@ -90,4 +90,33 @@ mod tests {
             assert_eq!(other, sqlite, "the migrations of the two backends drifted");
         }
     }
+
+    #[tokio::test]
+    async fn the_store_speaks_tls_to_a_server_that_offers_it() {
+        let Some(server) = ScratchDb::server_or_skip("the_store_speaks_tls") else {
+            return;
+        };
+        let db = ScratchDb::create(&server).await.expect("scratch database");
+        let plain = Store::connect(&db.location()).await.expect("open");
+        let offered: String = sqlx::query_scalar("SHOW ssl")
+            .fetch_one(&plain.pool)
+            .await
+            .expect("SHOW ssl");
+        if offered != "on" {
+            // .ci/postgres turns it on when openssl is there to make a certificate.
+            eprintln!("SKIPPED the_store_speaks_tls: the test server has ssl = {offered}");
+            return;
+        }
+        let url = format!("{}?sslmode=require", db.url());
+        let location = Location::Postgres(crate::util::secret::Secret::new(url));
+        let tls = Store::connect(&location).await.expect("open over TLS");
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&tls.pool)
+                .await
+                .expect("pg_stat_ssl");
+        assert!(encrypted, "sslmode=require gives an encrypted connection");
+        tls.close().await;
+        plain.close().await;
+    }
 }
