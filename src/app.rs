@@ -213,11 +213,13 @@ async fn terms(
                 _ = stop.changed() => {}
             }
         }
-        // The previous leader wrote snapshots this replica never saw.
-        if !std::mem::take(&mut fresh) {
+        // The previous leader wrote snapshots this replica never saw; and its last cycle may
+        // be a lease and more ago, so this term polls at once.
+        let took_over = !std::mem::take(&mut fresh);
+        if took_over {
             ctx.snapshots.forget();
         }
-        let term = Term::start(&ctx);
+        let term = Term::start(&ctx, took_over);
         while let Role::Leader { until, .. } = ctx.lead.role() {
             tokio::select! {
                 _ = roles.changed() => {}
@@ -247,7 +249,7 @@ struct Term {
 }
 
 impl Term {
-    fn start(ctx: &Ctx) -> Self {
+    fn start(ctx: &Ctx, first_cycle_now: bool) -> Self {
         // The term's services write through a store fenced with the term's token: whatever
         // outlives the term (a cycle stuck on a database that went away) writes nothing.
         let mut ctx = ctx.clone();
@@ -258,6 +260,7 @@ impl Term {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let poller = tokio::spawn(schedule::run_scheduled(
             ctx.clone(),
+            first_cycle_now,
             stopped(stop_rx.clone()),
         ));
         let dispatcher = ctx.dispatcher();

@@ -19,6 +19,7 @@ use crate::store;
 /// cycle still running is skipped and logged.
 pub async fn run_scheduled(
     ctx: Ctx,
+    first_cycle_now: bool,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -33,22 +34,15 @@ pub async fn run_scheduled(
         let ctx = ctx.clone();
         let running = Arc::clone(&running);
         Job::new_async(schedule.as_str(), move |_id, _lock| {
-            let ctx = ctx.clone();
-            let running = Arc::clone(&running);
-            Box::pin(async move {
-                if running.swap(true, Ordering::AcqRel) {
-                    ctx.scheduler_stats.skipped.fetch_add(1, Ordering::Relaxed);
-                    ctx.metrics.inc("codearts_bot_cycle_skips_total", &[]);
-                    warn!("poll cycle skipped: the previous cycle is still running (consider a longer poll.schedule or a higher poll.concurrency)");
-                    return;
-                }
-                let _reset = ResetOnDrop(&running);
-                cycle_and_log(&ctx).await;
-                ctx.scheduler_stats.cycles.fetch_add(1, Ordering::Relaxed);
-            })
+            Box::pin(guarded_cycle(ctx.clone(), Arc::clone(&running)))
         })
         .with_context(|| format!("poll.schedule {schedule:?} cannot be scheduled"))?
     };
+    if first_cycle_now {
+        // A replica taking over from another: the jobs may not have been polled for a lease
+        // and more, so the first cycle runs now rather than at the next tick.
+        tokio::spawn(guarded_cycle(ctx.clone(), Arc::clone(&running)));
+    }
     scheduler
         .add(job)
         .await
@@ -69,6 +63,22 @@ pub async fn run_scheduled(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// One cycle, unless the previous one is still running (then the tick is counted as
+/// skipped): cycles never overlap.
+async fn guarded_cycle(ctx: Ctx, running: Arc<AtomicBool>) {
+    if running.swap(true, Ordering::AcqRel) {
+        ctx.scheduler_stats.skipped.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.inc("codearts_bot_cycle_skips_total", &[]);
+        warn!(
+            "poll cycle skipped: the previous cycle is still running (consider a longer poll.schedule or a higher poll.concurrency)"
+        );
+        return;
+    }
+    let _reset = ResetOnDrop(&running);
+    cycle_and_log(&ctx).await;
+    ctx.scheduler_stats.cycles.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Runs one cycle and logs its report.
