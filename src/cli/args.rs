@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::cli::failure::{EXIT_CONFIG, Failure};
 use crate::config::Config;
 use crate::sim;
+use crate::util::secret::Secret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -193,6 +194,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Database commands.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +208,26 @@ pub enum ConfigCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy a single-machine deployment's SQLite file into an empty PostgreSQL database, all
+    /// or nothing (see docs/postgres.md). Stop the bot first.
+    Migrate {
+        /// The SQLite file: `store.path` of the old config.
+        #[arg(long, value_name = "PATH")]
+        from: PathBuf,
+        /// The empty PostgreSQL database: postgres://user:password@host:5432/db. Never printed.
+        #[arg(long, value_name = "URL", value_parser = secret)]
+        to: Secret,
+    },
+}
+
+/// Takes a secret argument as it is. It never fails, on purpose: clap's error for a refused
+/// value quotes the value, and a check happens where its error can leave the secret out.
+fn secret(raw: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(raw))
 }
 
 #[derive(Debug, clap::Args)]

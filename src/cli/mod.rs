@@ -9,6 +9,7 @@ mod card;
 mod commands;
 pub mod demo;
 mod failure;
+mod migrate;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,7 @@ use crate::config::Config;
 use crate::engine::silences;
 use crate::{app, bench, sim};
 
-pub use args::{Cli, Command, ConfigArg, ConfigCommand, LogFormat};
+pub use args::{Cli, Command, ConfigArg, ConfigCommand, LogFormat, StoreCommand};
 use commands::{
     check, list_actions, list_deliveries, notify_test, run_once, run_sim, shutdown_signal,
     silence_outcome, start_offline, who,
@@ -257,5 +258,8 @@ async fn execute(command: Command) -> Result<(), Failure> {
             print!("{}", loaded.effective_toml());
             Ok(())
         }
+        Command::Store {
+            command: StoreCommand::Migrate { from, to },
+        } => migrate::run(&from, &to).await,
     }
 }

@@ -12,6 +12,7 @@ mod board;
 mod bulk_read;
 mod buttons;
 mod contexts;
+pub mod copy;
 mod db;
 mod digests;
 mod leases;

@@ -28,4 +28,5 @@ mod pipeline;
 mod projects;
 mod restart;
 mod sinks;
+mod store_migrate;
 mod storms;
