@@ -126,6 +126,7 @@ const TABLES: &[Table] = &[
             ("created_at", Int),
             ("sent_at", Int),
             ("purpose", Text),
+            ("claimed_token", Int),
         ],
         key: "seq",
         identity: false,
@@ -285,6 +286,11 @@ pub enum CopyError {
     )]
     NotEmpty { table: &'static str },
     #[error(
+        "a bot is still running on the SQLite file ({holder} holds its leader's lease for \
+         another {left_s} s): stop it first, so that nothing it alerts after the copy is lost"
+    )]
+    Running { holder: String, left_s: i64 },
+    #[error(
         "{table}: the SQLite file counts {expected} rows, {read} were read and the PostgreSQL \
          database counts {written}; nothing was copied"
     )]
@@ -309,7 +315,10 @@ impl CopyError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Self::Backends { .. } | Self::Versions { .. } | Self::NotEmpty { .. }
+            Self::Backends { .. }
+                | Self::Versions { .. }
+                | Self::NotEmpty { .. }
+                | Self::Running { .. }
         )
     }
 }
@@ -326,6 +335,15 @@ impl Store {
             });
         }
         same_migrations(self, target).await?;
+        // `run` holds the lease while it runs (and gives it up when it stops cleanly).
+        if let Some(lease) = self.lease_holder(super::LEADER_LEASE).await?
+            && lease.left_ms > 0
+        {
+            return Err(CopyError::Running {
+                holder: lease.holder,
+                left_s: (lease.left_ms + 999) / 1000,
+            });
+        }
         // The write lock: a bot started on the target by mistake waits instead of interleaving.
         let mut to = target.write().await?;
         if let Some(table) = first_non_empty(&mut to).await? {
@@ -929,6 +947,31 @@ mod tests {
             other => panic!("{other}"),
         }
         assert!(err.is_refusal());
+    }
+
+    #[tokio::test]
+    async fn a_file_a_bot_still_runs_on_is_refused_until_it_stops() {
+        let (_dir, source) = sqlite().await;
+        let Some((_db, target)) = postgres("copy: a running bot is refused").await else {
+            return;
+        };
+        let token = source
+            .take_lease(crate::store::LEADER_LEASE, "host:1:abc", 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let err = source.copy_into(&target).await.unwrap_err();
+        assert!(
+            matches!(&err, CopyError::Running { holder, .. } if holder == "host:1:abc"),
+            "{err}"
+        );
+        assert!(err.is_refusal());
+        // Stopped cleanly (the lease given up): the copy goes ahead.
+        source
+            .release_lease(crate::store::LEADER_LEASE, "host:1:abc", token)
+            .await
+            .unwrap();
+        source.copy_into(&target).await.expect("copied");
     }
 
     /// `cargo test --release --lib store::copy::tests::copy_speed -- --ignored --nocapture`:
