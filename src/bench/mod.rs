@@ -12,13 +12,15 @@
 //! costs with N pinned jobs; `bench --modes` only [`crate::bench::modes`]: the poll modes and
 //! the official SDK's loop side by side; `bench --context` only [`crate::bench::context`]: what
 //! the failure context costs and whether it holds an alert back; `bench --board` only
-//! [`crate::bench::board`]: the status board's pages with many watched jobs. Results go to
-//! docs/benchmarks.md.
+//! [`crate::bench::board`]: the status board's pages with many watched jobs; `bench --ha` only
+//! [`crate::bench::ha`]: steady cycles on PostgreSQL against SQLite, and the failover of two
+//! `run` replicas sharing a PostgreSQL database. Results go to docs/benchmarks.md.
 
 pub mod board;
 pub mod chat;
 pub mod context;
 pub mod delivery;
+pub mod ha;
 pub mod modes;
 pub mod process;
 mod receiver;
@@ -82,23 +84,8 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let ids: Vec<String> = (0..options.jobs)
         .map(|i| sim::seeded_job_id(i).to_string())
         .collect();
-    let mut text = format!(
-        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{}\"\n[codearts.auth]\ntoken = \"{}\"\n\
-         [poll]\nconcurrency = {}\ntimeout_secs = 30\n[store]\npath = \"{}\"\n\
-         [[channels]]\nname = \"sink\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n",
-        sim.url,
-        sim::DEFAULT_TOKEN,
-        options.concurrency,
-        dir.join("bench.db").display()
-    );
-    for id in &ids {
-        text.push_str("[[jobs]]\nid = \"");
-        text.push_str(id);
-        text.push_str("\"\n");
-    }
-    let config =
-        Config::from_toml(&text, "bench config", &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    drop(text);
+    let store = format!("path = \"{}\"", dir.join("bench.db").display());
+    let config = poll_config(&sim.url, &ids, options.concurrency, &store)?;
     let ctx = app::start(config).await?;
     let (idle_rss, _) = resident_memory();
 
@@ -252,7 +239,32 @@ async fn change_to_chat_latency(
     Ok(samples)
 }
 
-async fn cycle(ctx: &Ctx, name: &'static str) -> anyhow::Result<Pass> {
+/// The poll passes' config: the simulator at `sim_url` with a static token, `concurrency`
+/// workers, a 30 s timeout, the default schedule and poll mode, `store` as the `[store]`
+/// table's body (`path = "..."` or `url = "..."`), a webhook channel nobody answers (the poll
+/// passes run no dispatcher), and every id of `ids` as a pinned job.
+pub(crate) fn poll_config(
+    sim_url: &str,
+    ids: &[String],
+    concurrency: usize,
+    store: &str,
+) -> anyhow::Result<Config> {
+    let mut text = format!(
+        "[codearts]\nregion = \"cn-north-4\"\nendpoint = \"{sim_url}\"\n[codearts.auth]\ntoken = \"{}\"\n\
+         [poll]\nconcurrency = {concurrency}\ntimeout_secs = 30\n[store]\n{store}\n\
+         [[channels]]\nname = \"sink\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n",
+        sim::DEFAULT_TOKEN,
+    );
+    for id in ids {
+        text.push_str("[[jobs]]\nid = \"");
+        text.push_str(id);
+        text.push_str("\"\n");
+    }
+    Config::from_toml(&text, "bench config", &|_| None).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// One poll cycle through the real pipeline, timed.
+pub(crate) async fn cycle(ctx: &Ctx, name: &'static str) -> anyhow::Result<Pass> {
     let started = Instant::now();
     let report = poller::run_cycle(ctx).await?;
     Ok(Pass {

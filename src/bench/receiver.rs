@@ -57,6 +57,9 @@ pub(super) struct Tally {
     pub(super) distinct: BTreeSet<String>,
     pub(super) first: Option<Instant>,
     pub(super) last: Option<Instant>,
+    /// Each generic webhook body as it arrived, when the receiver keeps them
+    /// ([`Receiver::start_keeping_bodies`]): the failover pass reads delivery ids from them.
+    pub(super) bodies: Vec<(Instant, serde_json::Value)>,
 }
 
 impl Tally {
@@ -81,6 +84,7 @@ impl Tally {
 pub(super) struct ReceiverState {
     counting: Arc<HashMap<String, Counting>>,
     tallies: Arc<Mutex<BTreeMap<String, Tally>>>,
+    keep_bodies: bool,
 }
 
 /// The loopback receiver: one path per channel, 200 to everything it can count.
@@ -92,6 +96,15 @@ pub(super) struct Receiver {
 
 impl Receiver {
     pub(super) async fn start(channels: &[ChannelSpec]) -> anyhow::Result<Self> {
+        Self::start_with(channels, false).await
+    }
+
+    /// [`Receiver::start`], also keeping every webhook body in its channel's [`Tally`].
+    pub(super) async fn start_keeping_bodies(channels: &[ChannelSpec]) -> anyhow::Result<Self> {
+        Self::start_with(channels, true).await
+    }
+
+    async fn start_with(channels: &[ChannelSpec], keep_bodies: bool) -> anyhow::Result<Self> {
         let counting: HashMap<String, Counting> = channels
             .iter()
             .map(|c| (c.name.to_owned(), c.counting()))
@@ -104,6 +117,7 @@ impl Receiver {
         let state = ReceiverState {
             counting: Arc::new(counting),
             tallies: Arc::clone(&tallies),
+            keep_bodies,
         };
         let router = axum::Router::new()
             .route("/{channel}", post(receive))
@@ -148,10 +162,14 @@ pub(super) async fn receive(
         return StatusCode::NOT_FOUND;
     };
     let names = events_in(counting, &body);
+    let kept = (state.keep_bodies && counting == Counting::WebhookJson)
+        .then(|| serde_json::from_slice(&body).ok())
+        .flatten();
     let mut tallies = state.tallies.lock().unwrap_or_else(PoisonError::into_inner);
     match tallies.get_mut(&channel) {
         Some(tally) => {
             tally.record(at, names);
+            tally.bodies.extend(kept.map(|value| (at, value)));
             StatusCode::OK
         }
         None => StatusCode::NOT_FOUND,

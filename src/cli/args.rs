@@ -107,17 +107,28 @@ pub enum Command {
         /// page and `/api/v1/incidents` over --jobs watched jobs (--samples requests each).
         #[arg(long, conflicts_with_all = ["startup", "modes", "context"])]
         board: bool,
+        /// Measure only several replicas on PostgreSQL instead: steady poll cycles on
+        /// PostgreSQL against SQLite (--jobs, --repeat), and the failover of two `run`
+        /// replicas when the leader is killed mid-burst (--samples, default 10).
+        #[arg(long, conflicts_with_all = ["startup", "modes", "context", "board"])]
+        ha: bool,
+        /// HA pass: the PostgreSQL server, a role that may CREATE DATABASE
+        /// [default: $CODEARTS_BOT_TEST_PG].
+        #[arg(long, value_name = "URL", requires = "ha")]
+        store_url: Option<String>,
         /// Poll modes pass: how many projects the jobs are spread over.
         #[arg(long, default_value_t = 10)]
         projects: usize,
         /// Poll modes pass: failure-to-chat samples (0: skip the latency pass); context pass:
-        /// failed builds per pass; board pass: requests per page.
-        #[arg(long, default_value_t = 20)]
+        /// failed builds per pass; board pass: requests per page; HA pass: failovers (10
+        /// unless given).
+        #[arg(long, default_value_t = 20, default_value_if("ha", "true", "10"))]
         samples: usize,
         /// Start-up pass: the numbers of pinned jobs.
         #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
         sizes: Vec<usize>,
-        /// Start-up and poll modes passes: warm runs (nothing changed) per size or mode.
+        /// Start-up and poll modes passes: warm runs (nothing changed) per size or mode; HA
+        /// pass: steady cycles per backend.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// Start-up and poll modes passes: the binary to run (default: this one), to measure

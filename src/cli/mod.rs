@@ -130,6 +130,23 @@ async fn execute(command: Command) -> Result<(), Failure> {
         }
         Command::Demo => demo::run().await.map_err(|e| Failure::runtime(&e)),
         Command::Bench {
+            ha: true,
+            store_url,
+            jobs,
+            concurrency,
+            repeat,
+            samples,
+            ..
+        } => bench::ha::run(bench::ha::HaOptions {
+            server: store_url,
+            jobs,
+            concurrency,
+            repeat,
+            samples,
+        })
+        .await
+        .map_err(|e| Failure::runtime(&e)),
+        Command::Bench {
             board: true,
             jobs,
             samples,
