@@ -35,10 +35,11 @@ fn bot_sockets(port: u16) -> usize {
                 .and_then(|a| a.rsplit(':').next())
                 .and_then(|p| u16::from_str_radix(p, 16).ok());
             // State 0A is the listening socket itself.
-            if local_port == Some(port) && fields.get(3) != Some(&"0A") {
-                if let Some(inode) = fields.get(9) {
-                    inodes.insert(format!("socket:[{inode}]"));
-                }
+            if local_port == Some(port)
+                && fields.get(3) != Some(&"0A")
+                && let Some(inode) = fields.get(9)
+            {
+                inodes.insert(format!("socket:[{inode}]"));
             }
         }
     }
