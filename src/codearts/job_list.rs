@@ -159,7 +159,7 @@ fn parse_entries(holder: Holder, key: &str, body: &[u8]) -> Result<JobListPage, 
         }
     };
     page.entries.reserve(entries.len());
-    for entry in &entries {
+    for entry in entries {
         match parse_entry(entry) {
             Ok(e) => page.entries.push(e),
             Err(id) => {
@@ -173,17 +173,17 @@ fn parse_entries(holder: Holder, key: &str, body: &[u8]) -> Result<JobListPage, 
 
 /// One entry, or why it was skipped: `Err(Some(id))` when it had a valid id but unreadable
 /// fields, `Err(None)` when it had no valid id (or was not an object).
-fn parse_entry(entry: &Entry) -> Result<ListEntry, Option<JobId>> {
-    let Entry::Object(map) = entry else {
+fn parse_entry(entry: Entry) -> Result<ListEntry, Option<JobId>> {
+    let Entry::Object(mut map) = entry else {
         return Err(None);
     };
-    let id = match map.get("id") {
-        Some(Value::String(s)) => JobId::parse(s).map_err(|_| None)?,
+    let id = match map.take("id") {
+        Some(Value::String(s)) => JobId::parse(&s).map_err(|_| None)?,
         _ => return Err(None),
     };
-    let info = job_info(&id, map).map_err(|_| Some(id.clone()))?;
+    let info = job_info(&id, &mut map).map_err(|_| Some(id.clone()))?;
     Ok(ListEntry {
-        extra: extras(map),
+        extra: extras(&mut map),
         info,
         id,
     })
@@ -191,79 +191,66 @@ fn parse_entry(entry: &Entry) -> Result<ListEntry, Option<JobId>> {
 
 /// The [`JobInfo`] of an entry. Any field `JobInfo` carries with a value of the wrong type
 /// makes the entry unreadable, as it makes a ShowJobInfo answer malformed.
-fn job_info(id: &JobId, map: &Fields) -> Result<JobInfo, serde_json::Error> {
-    let text = |key| read(map, key, strict_text);
-    let int = |key| read(map, key, |v| lenient::opt_i64(v));
-    let flag = |key| read(map, key, |v| lenient::opt_bool(v));
+fn job_info(id: &JobId, map: &mut Fields) -> Result<JobInfo, serde_json::Error> {
+    let text = |map: &mut Fields, key| map.take(key).map_or(Ok(None), strict_text);
+    let int = |map: &mut Fields, key| map.take(key).map_or(Ok(None), |v| lenient::opt_i64(&v));
+    let flag = |map: &mut Fields, key| map.take(key).map_or(Ok(None), |v| lenient::opt_bool(&v));
     Ok(JobInfo {
         id: Some(id.as_str().to_owned()),
-        project_id: text("project_id")?,
-        job_name: text("job_name")?,
-        last_build_status: text("last_build_status")?,
-        last_build_time: int("last_build_time")?,
-        health_score: int("health_score")?,
-        disabled: flag("disabled")?,
-        source_code: text("source_code")?,
-        favorite: flag("favorite")?,
-        project_permission_switch: flag("project_permission_switch")?,
-        is_copy: flag("is_copy")?,
-        is_delete: flag("is_delete")?,
-        is_execute: flag("is_execute")?,
-        is_forbidden: flag("is_forbidden")?,
-        is_modify: flag("is_modify")?,
-        is_view: flag("is_view")?,
+        project_id: text(map, "project_id")?,
+        job_name: text(map, "job_name")?,
+        last_build_status: text(map, "last_build_status")?,
+        last_build_time: int(map, "last_build_time")?,
+        health_score: int(map, "health_score")?,
+        disabled: flag(map, "disabled")?,
+        source_code: text(map, "source_code")?,
+        favorite: flag(map, "favorite")?,
+        project_permission_switch: flag(map, "project_permission_switch")?,
+        is_copy: flag(map, "is_copy")?,
+        is_delete: flag(map, "is_delete")?,
+        is_execute: flag(map, "is_execute")?,
+        is_forbidden: flag(map, "is_forbidden")?,
+        is_modify: flag(map, "is_modify")?,
+        is_view: flag(map, "is_view")?,
         // Not in either list: running_status, create_time, charge_time, new_build,
         // is_manager. build_time is there but in an undocumented unit (see ListExtras).
         ..JobInfo::default()
     })
 }
 
-fn extras(map: &Fields) -> ListExtras {
-    let text = |key| loose_text(map.get(key));
+fn extras(map: &mut Fields) -> ListExtras {
+    let text = |map: &mut Fields, key| map.take(key).and_then(|v| strict_text(v).ok().flatten());
     ListExtras {
-        last_build_user: text("last_build_user"),
-        last_build_user_id: text("last_build_user_id"),
-        trigger_type: text("trigger_type"),
+        last_build_user: text(map, "last_build_user"),
+        last_build_user_id: text(map, "last_build_user_id"),
+        trigger_type: text(map, "trigger_type"),
         is_finished: map
-            .get("is_finished")
-            .and_then(|v| lenient::opt_bool(v).ok().flatten()),
-        last_job_running_status: text("last_job_running_status"),
+            .take("is_finished")
+            .and_then(|v| lenient::opt_bool(&v).ok().flatten()),
+        last_job_running_status: text(map, "last_job_running_status"),
         build_time: map
-            .get("build_time")
-            .and_then(|v| lenient::opt_decimal_text(v).ok().flatten()),
-        build_project_id: text("build_project_id"),
-        project_name: text("project_name"),
-        build_number: text("build_number"),
-        code_branch: text("code_branch"),
-        commit_id: text("commit_id"),
-        commit_detail_url: text("commit_detail_url"),
-        forbidden_msg: text("forbidden_msg"),
+            .take("build_time")
+            .and_then(|v| lenient::opt_decimal_text(&v).ok().flatten()),
+        build_project_id: text(map, "build_project_id"),
+        project_name: text(map, "project_name"),
+        build_number: text(map, "build_number"),
+        code_branch: text(map, "code_branch"),
+        commit_id: text(map, "commit_id"),
+        commit_detail_url: text(map, "commit_detail_url"),
+        forbidden_msg: text(map, "forbidden_msg"),
     }
 }
 
-fn read<T>(
-    map: &Fields,
-    key: &str,
-    f: impl Fn(&Value) -> Result<Option<T>, serde_json::Error>,
-) -> Result<Option<T>, serde_json::Error> {
-    map.get(key).map_or(Ok(None), f)
-}
-
 /// A string, or a number as its text (null is absent); anything else is an error.
-fn strict_text(v: &Value) -> Result<Option<String>, serde_json::Error> {
+fn strict_text(v: Value) -> Result<Option<String>, serde_json::Error> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::String(s) => Ok(Some(s)),
         Value::Number(n) => Ok(Some(n.to_string())),
         other => Err(serde::de::Error::custom(format!(
             "expected a string, got {other}"
         ))),
     }
-}
-
-/// [`strict_text`], with anything unreadable as absent.
-fn loose_text(v: Option<&Value>) -> Option<String> {
-    v.and_then(|v| strict_text(v).ok().flatten())
 }
 
 #[cfg(test)]

@@ -59,11 +59,12 @@ pub(super) enum Entry {
 pub(super) struct Fields([Option<Value>; KNOWN.len()]);
 
 impl Fields {
-    /// The value of `key`, which must be one of [`KNOWN`].
-    pub(super) fn get(&self, key: &str) -> Option<&Value> {
+    /// Takes the value of `key`, which must be one of [`KNOWN`] (its strings move out rather
+    /// than being copied: an entry is read once).
+    pub(super) fn take(&mut self, key: &str) -> Option<Value> {
         let slot = KNOWN.iter().position(|k| *k == key);
         debug_assert!(slot.is_some(), "{key} is not in list_body::KNOWN");
-        self.0.get(slot?)?.as_ref()
+        self.0.get_mut(slot?)?.take()
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob], to_writer: &Sender<Pe
                             error: None,
                         };
                         tally.listed += 1;
-                        if !observe(ctx, polled, &mut tally, to_writer).await {
+                        if !observe(ctx, polled, previous, &mut tally, to_writer).await {
                             break 'pages;
                         }
                     }

@@ -4,6 +4,7 @@
 //! cycle's one writer, which commits whatever has queued up in a single transaction.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::sync::mpsc::{Receiver, Sender};
@@ -13,7 +14,7 @@ use crate::codearts;
 use crate::codearts::JobId;
 use crate::domain::context::ContextKey;
 use crate::domain::detect::{self, Detection};
-use crate::domain::snapshot::Observation;
+use crate::domain::snapshot::{Observation, Snapshot};
 use crate::engine::{Ctx, context, routing};
 use crate::store::{self, WatchedJob};
 
@@ -73,16 +74,18 @@ pub struct Pending {
     now: chrono::DateTime<Utc>,
 }
 
-/// Counts `polled`, runs the detector and sends what must be stored to the writer. `false`
-/// when the writer is gone (it failed; the cycle reports its error).
+/// Counts `polled`, runs the detector against `previous` (the job's snapshot, which the
+/// caller has looked up: a list entry needs it before this, and each lookup unpacks a copy)
+/// and sends what must be stored to the writer. `false` when the writer is gone (it failed;
+/// the cycle reports its error).
 pub async fn observe(
     ctx: &Ctx,
     polled: Polled,
+    previous: Option<Arc<Snapshot>>,
     tally: &mut Tally,
     to_writer: &Sender<Pending>,
 ) -> bool {
     tally.count(&polled);
-    let previous = ctx.snapshots.get(&polled.job.job_id);
     let now = Utc::now();
     let detection = detect::detect(
         &polled.job.job_id,

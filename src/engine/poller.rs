@@ -167,7 +167,8 @@ async fn work(
             }
             Some(_) => {}
         }
-        if !observe(ctx, polled, &mut tally, to_writer).await {
+        let previous = ctx.snapshots.get(&polled.job.job_id);
+        if !observe(ctx, polled, previous, &mut tally, to_writer).await {
             return tally;
         }
     }

@@ -12,11 +12,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::bulk_read::read_chunks;
+use super::bulk_read::{Col, read_chunks};
 use super::contexts::claim_context;
 use super::db::{
-    Result, Store, Tx, corrupt, count, counter, from_json, from_ms, new_delivery_id, sql, to_json,
-    to_ms,
+    Result, Store, Tx, corrupt, count, counter, from_json, from_ms, new_delivery_id, to_json, to_ms,
 };
 use crate::codearts::{JobId, JobInfo};
 use crate::domain::context::{ContextKey, ContextRequest};
@@ -118,8 +117,14 @@ impl Store {
             self.dialect,
             "job_state",
             "job_id",
-            sql!(self.dialect; "job_id, ", { "json(info)" | "info::json" },
-                 ", presence, settled_status, missing_polls, outcomes"),
+            &[
+                Col::Text("job_id"),
+                Col::Json("info"),
+                Col::Text("presence"),
+                Col::Text("settled_status"),
+                Col::Int("missing_polls"),
+                Col::Text("outcomes"),
+            ],
             |rows: Vec<Row>| {
                 for (job_id, info, presence, settled_status, missing_polls, outcomes) in rows {
                     let snapshot = Snapshot {

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use super::bulk_read::read_all;
+use super::bulk_read::{Col, read_all};
 use super::db::{Dialect, Result, Store, Tx, corrupt, sql, to_ms};
 use super::watch_diff::{StoredWatch, StoredWatches, WatchDiff, config_diff, project_diff};
 use crate::codearts::JobId;
@@ -149,10 +149,11 @@ impl Store {
             self.dialect,
             "watched_jobs",
             "job_id",
-            "job_id, source, channels",
+            &WATCH_COLUMNS,
         )
         .await?;
-        rows.into_iter()
+        let mut watched = rows
+            .into_iter()
             .map(|(job_id, source, channels)| {
                 WatchedJob::try_from(WatchedJobRow {
                     job_id,
@@ -160,7 +161,10 @@ impl Store {
                     channels,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // The chunks come in the table's order on SQLite; callers list them by id.
+        watched.sort_unstable_by(|a, b| a.job_id.as_str().cmp(b.job_id.as_str()));
+        Ok(watched)
     }
 
     /// Adds `job` to the watch list as a chat-added job sending to `channels` (`None`: every
@@ -212,16 +216,17 @@ impl Store {
     }
 }
 
+/// The columns a watch-list row is read with.
+const WATCH_COLUMNS: [Col; 3] = [
+    Col::Text("job_id"),
+    Col::Text("source"),
+    Col::Text("channels"),
+];
+
 /// The whole stored watch list, in one streamed query, keyed for the diff.
 async fn stored_watches(tx: &mut Tx, dialect: Dialect) -> Result<StoredWatches> {
-    let rows: Vec<(String, String, Option<String>)> = read_all(
-        &mut *tx,
-        dialect,
-        "watched_jobs",
-        "job_id",
-        "job_id, source, channels",
-    )
-    .await?;
+    let rows: Vec<(String, String, Option<String>)> =
+        read_all(&mut *tx, dialect, "watched_jobs", "job_id", &WATCH_COLUMNS).await?;
     Ok(rows
         .into_iter()
         .map(|(job_id, source, channels)| (job_id, StoredWatch { source, channels }))
