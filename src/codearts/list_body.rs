@@ -62,7 +62,7 @@ impl Fields {
     /// Takes the value of `key`, which must be one of [`KNOWN`] (its strings move out rather
     /// than being copied: an entry is read once).
     pub(super) fn take(&mut self, key: &str) -> Option<Value> {
-        let slot = KNOWN.iter().position(|k| *k == key);
+        let slot = known_slot(key);
         debug_assert!(slot.is_some(), "{key} is not in list_body::KNOWN");
         self.0.get_mut(slot?)?.take()
     }
@@ -194,6 +194,63 @@ impl<'de> DeserializeSeed<'de> for KeyIn<'_> {
     }
 }
 
+/// The slot of `key` in [`KNOWN`]: a `match` (the compiler branches on the length first)
+/// rather than comparing with each name in turn, since it runs for every key of every entry.
+fn known_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "id" => 0,
+        "project_id" => 1,
+        "job_name" => 2,
+        "last_build_status" => 3,
+        "last_build_time" => 4,
+        "health_score" => 5,
+        "disabled" => 6,
+        "source_code" => 7,
+        "favorite" => 8,
+        "project_permission_switch" => 9,
+        "is_copy" => 10,
+        "is_delete" => 11,
+        "is_execute" => 12,
+        "is_forbidden" => 13,
+        "is_modify" => 14,
+        "is_view" => 15,
+        "last_build_user" => 16,
+        "last_build_user_id" => 17,
+        "trigger_type" => 18,
+        "is_finished" => 19,
+        "last_job_running_status" => 20,
+        "build_time" => 21,
+        "build_project_id" => 22,
+        "project_name" => 23,
+        "build_number" => 24,
+        "code_branch" => 25,
+        "commit_id" => 26,
+        "commit_detail_url" => 27,
+        "forbidden_msg" => 28,
+        _ => return None,
+    })
+}
+
+/// An entry's key, as its slot in [`KNOWN`] (`None`: a key nobody reads), without allocating.
+struct KnownKey;
+
+impl<'de> Visitor<'de> for KnownKey {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(known_slot(key))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for KnownKey {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
 struct TopSeed {
     list_key: &'static str,
     nested: bool,
@@ -301,7 +358,7 @@ impl<'de> Shape<'de> for EntrySeed {
     }
     fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
         let mut fields = Fields(Default::default());
-        while let Some(key) = map.next_key_seed(KeyIn(&KNOWN))? {
+        while let Some(key) = map.next_key_seed(KnownKey)? {
             match key.and_then(|k| fields.0.get_mut(k)) {
                 Some(slot) => *slot = Some(map.next_value()?),
                 None => {
@@ -310,5 +367,20 @@ impl<'de> Shape<'de> for EntrySeed {
             }
         }
         Ok(Entry::Object(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_name_has_its_own_slot_and_nothing_else_has_one() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(known_slot(name), Some(i), "{name}");
+        }
+        for other in ["", "ID", "jobs", "job_creator", "is_manager", "id "] {
+            assert_eq!(known_slot(other), None, "{other:?}");
+        }
     }
 }

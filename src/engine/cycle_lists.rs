@@ -19,9 +19,9 @@ use crate::store::WatchedJob;
 
 /// What the lists did this cycle.
 #[derive(Debug, Default)]
-pub struct Listed {
-    /// The watched jobs the lists showed (each observed once).
-    pub seen: HashSet<JobId>,
+pub struct Listed<'w> {
+    /// The watched jobs the lists showed (each observed once), borrowed from the watch list.
+    pub seen: HashSet<&'w JobId>,
     /// Pages read successfully.
     pub pages: usize,
     /// Lists whose read failed, by error kind.
@@ -31,7 +31,11 @@ pub struct Listed {
 }
 
 /// Reads the lists `poll.mode` calls for, observing every watched job they show.
-pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob], to_writer: &Sender<Pending>) -> Listed {
+pub async fn read_lists<'w>(
+    ctx: &Ctx,
+    watched: &'w [WatchedJob],
+    to_writer: &Sender<Pending>,
+) -> Listed<'w> {
     let configured: HashMap<&str, &str> = ctx
         .config
         .jobs
@@ -70,7 +74,7 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob], to_writer: &Sender<Pe
     };
     let by_id: HashMap<&JobId, &WatchedJob> = watched.iter().map(|j| (&j.job_id, j)).collect();
     // A job two lists (or a shifted page) show is observed once: the first sighting counts.
-    let seen: Mutex<HashSet<JobId>> = Mutex::new(HashSet::new());
+    let seen: Mutex<HashSet<&'w JobId>> = Mutex::new(HashSet::with_capacity(watched.len()));
     let no_jobs = HashSet::new();
     let reads = futures_util::stream::iter(plan)
         .map(|source| {
@@ -87,13 +91,13 @@ pub async fn read_lists(ctx: &Ctx, watched: &[WatchedJob], to_writer: &Sender<Pe
                         let Some(job) = by_id.get(&entry.id) else {
                             continue; // a job nobody watches
                         };
-                        if !seen.lock().is_ok_and(|mut s| s.insert(entry.id.clone())) {
+                        if !seen.lock().is_ok_and(|mut s| s.insert(&job.job_id)) {
                             continue;
                         }
                         let previous = ctx.snapshots.get(&entry.id);
                         let before = previous.as_ref().and_then(|s| s.info.as_ref());
                         let polled = Polled {
-                            job: (*job).clone(),
+                            job,
                             observation: Observation::Found(merge_listed(entry.info, before)),
                             error: None,
                         };

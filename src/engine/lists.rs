@@ -45,7 +45,8 @@ pub struct Pager<'a> {
     source: &'a ListSource,
     /// The watched jobs the list should show.
     expected: &'a HashSet<JobId>,
-    expected_seen: HashSet<JobId>,
+    /// Of `expected`, the jobs the pages showed (borrowed: no copy per entry).
+    expected_seen: HashSet<&'a JobId>,
     seen: u64,
     next_index: u32,
     done: bool,
@@ -138,8 +139,8 @@ impl<'a> Pager<'a> {
         self.seen += got;
         self.out.total = page.total;
         for entry in &page.entries {
-            if self.expected.contains(&entry.id) && !self.expected_seen.contains(&entry.id) {
-                self.expected_seen.insert(entry.id.clone());
+            if let Some(id) = self.expected.get(&entry.id) {
+                self.expected_seen.insert(id);
             }
         }
         self.done = got < PAGE_SIZE

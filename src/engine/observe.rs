@@ -21,9 +21,11 @@ use crate::store::{self, WatchedJob};
 /// Most observations one transaction carries.
 pub const WRITE_BATCH: usize = 256;
 
-/// One observation of a job, and the error behind it when the poll failed.
-pub struct Polled {
-    pub job: WatchedJob,
+/// One observation of a job, and the error behind it when the poll failed. The job is
+/// borrowed from the cycle's watch list: most observations change nothing, and copying
+/// the job for each of them was a measurable part of a 100,000-job cycle.
+pub struct Polled<'w> {
+    pub job: &'w WatchedJob,
     pub observation: Observation,
     pub error: Option<codearts::Error>,
 }
@@ -41,7 +43,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, polled: &Polled) {
+    fn count(&mut self, polled: &Polled<'_>) {
         match (&polled.observation, &polled.error) {
             (Observation::Found(_), _) => self.ok += 1,
             (Observation::NotFound, _) => self.not_found += 1,
@@ -80,7 +82,7 @@ pub struct Pending {
 /// the cycle reports its error).
 pub async fn observe(
     ctx: &Ctx,
-    polled: Polled,
+    polled: Polled<'_>,
     previous: Option<Arc<Snapshot>>,
     tally: &mut Tally,
     to_writer: &Sender<Pending>,
@@ -112,7 +114,7 @@ pub async fn observe(
     let (routes, suppressed): (Vec<Vec<String>>, Vec<Option<String>>) = detection
         .events
         .iter()
-        .map(|event| ctx.route_now(&polled.job, event, now, flaky))
+        .map(|event| ctx.route_now(polled.job, event, now, flaky))
         .unzip();
     let contexts = detection
         .events
@@ -121,7 +123,7 @@ pub async fn observe(
         .map(|(event, channels)| context::key_for(ctx, event, !channels.is_empty()))
         .collect();
     let pending = Pending {
-        job: polled.job.job_id,
+        job: polled.job.job_id.clone(),
         detection,
         routes,
         suppressed,

@@ -79,7 +79,7 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
         .new_cycle(ctx.config.context.max_per_cycle);
     crate::engine::discovery::refresh_if_due(ctx).await?;
     crate::engine::silences::sweep(ctx, Utc::now()).await?;
-    let watched = ctx.store.watched_jobs().await?;
+    let watched = ctx.store.watched_jobs_in_any_order().await?;
     if let Some(loading) = loading {
         loading.await.unwrap_or_else(|_| {
             Err(store::Error::Corrupt {
@@ -101,10 +101,12 @@ pub async fn run_cycle(ctx: &Ctx) -> Result<CycleReport, store::Error> {
     let mut tally = listed.tally;
     let ask: Arc<Vec<WatchedJob>> = Arc::new(
         watched
-            .into_iter()
+            .iter()
             .filter(|job| !listed.seen.contains(&job.job_id))
+            .cloned()
             .collect(),
     );
+    drop(listed.seen);
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..ctx.config.poll.concurrency.clamp(1, ask.len().max(1)) {
@@ -155,7 +157,7 @@ async fn work(
             return tally;
         };
         ctx.limiter.acquire().await;
-        let polled = poll_one(ctx, job.clone()).await;
+        let polled = poll_one(ctx, job).await;
         match &polled.error {
             Some(codearts::Error::RateLimited { retry_after, .. }) => {
                 let observed = jobs.len() as f64 / ctx.health.interval.as_secs_f64().max(1.0);
@@ -174,7 +176,7 @@ async fn work(
     }
 }
 
-async fn poll_one(ctx: &Ctx, job: WatchedJob) -> Polled {
+async fn poll_one<'w>(ctx: &Ctx, job: &'w WatchedJob) -> Polled<'w> {
     let span = info_span!("poll", job_id = %job.job_id);
     let started = Instant::now();
     let result = ctx.client.job_info(&job.job_id).instrument(span).await;

@@ -143,6 +143,15 @@ impl Store {
     /// Every watched job, in a stable order (by id), read in a few round trips
     /// ([`super::bulk_read`]).
     pub async fn watched_jobs(&self) -> Result<Vec<WatchedJob>> {
+        let mut watched = self.watched_jobs_in_any_order().await?;
+        watched.sort_unstable_by(|a, b| a.job_id.as_str().cmp(b.job_id.as_str()));
+        Ok(watched)
+    }
+
+    /// [`Self::watched_jobs`] in the order the database gives them (the table's own on
+    /// SQLite): for the poll cycle, which has no use for an order and would pay a sort of
+    /// the whole list on every cycle.
+    pub async fn watched_jobs_in_any_order(&self) -> Result<Vec<WatchedJob>> {
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<(String, String, Option<String>)> = read_all(
             &mut conn,
@@ -152,8 +161,7 @@ impl Store {
             &WATCH_COLUMNS,
         )
         .await?;
-        let mut watched = rows
-            .into_iter()
+        rows.into_iter()
             .map(|(job_id, source, channels)| {
                 WatchedJob::try_from(WatchedJobRow {
                     job_id,
@@ -161,10 +169,7 @@ impl Store {
                     channels,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        // The chunks come in the table's order on SQLite; callers list them by id.
-        watched.sort_unstable_by(|a, b| a.job_id.as_str().cmp(b.job_id.as_str()));
-        Ok(watched)
+            .collect()
     }
 
     /// Adds `job` to the watch list as a chat-added job sending to `channels` (`None`: every
