@@ -89,10 +89,10 @@ pub async fn observe(
 ) -> bool {
     tally.count(&polled);
     let now = Utc::now();
-    let detection = detect::detect(
+    let detection = detect::detect_owned(
         &polled.job.job_id,
         previous.as_deref(),
-        &polled.observation,
+        polled.observation,
         &ctx.rules,
         now,
     );
