@@ -7,13 +7,16 @@
 //! pages said is kept, and every watched job the read did not show is asked about with
 //! ShowJobInfo by the poller. So a list failure costs calls, never a false transition.
 //!
-//! Pages of one list are read one after the other, so the next page is asked for as soon as
-//! a page shows the read is not over, on a task of its own, while the caller observes the page
-//! just read: the bot's work on a page (parsing it, the detector) overlaps the API's work on
-//! the next instead of adding to it. The decision to go on is taken from the page alone, as
-//! before, so this asks for exactly the pages reading them in turn would.
+//! Pages are handed over in order, but asked for ahead, on tasks of their own, while the
+//! caller observes the page just read: the bot's work on a page (parsing it, the detector)
+//! overlaps the API's work on the next ones instead of adding to it. The next page is asked
+//! for as soon as a page shows the read is not over; up to [`READ_AHEAD`] pages are in flight
+//! when the pages already asked for cannot end the read: `total` says there are more, and
+//! (when the read stops at the last expected job) more expected jobs are missing than those
+//! pages could show. So this asks for exactly the pages reading them in turn would, unless the
+//! list shrinks during the read (a short page then ends it with the pages after it wasted).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use tokio::task::JoinHandle;
 
@@ -23,6 +26,11 @@ use crate::engine::Ctx;
 
 /// A read never goes past this many pages (100,000 jobs), whatever `total` claims.
 pub const MAX_PAGES: u32 = 1_000;
+
+/// Most pages of one list in flight. Two keeps the API busy while the bot parses one page and
+/// observes another; three measured the same within noise on 2 cores (docs/benchmarks.md,
+/// "Start-up"), and every list read at once multiplies it.
+pub const READ_AHEAD: u32 = 2;
 
 /// What reading one list gave.
 #[derive(Debug, Default)]
@@ -51,14 +59,14 @@ pub struct Pager<'a> {
     next_index: u32,
     done: bool,
     out: ListRead,
-    /// The request for page `next_index`, already under way.
-    ahead: Option<JoinHandle<Result<JobListPage, codearts::Error>>>,
+    /// The requests for pages `next_index`, `next_index + 1`, ..., already under way.
+    ahead: VecDeque<JoinHandle<Result<JobListPage, codearts::Error>>>,
 }
 
 impl Drop for Pager<'_> {
     fn drop(&mut self) {
         // A caller that stops early (its writer failed) does not leave a request running.
-        if let Some(ahead) = self.ahead.take() {
+        for ahead in self.ahead.drain(..) {
             ahead.abort();
         }
     }
@@ -75,7 +83,7 @@ impl<'a> Pager<'a> {
             next_index: 0,
             done: false,
             out: ListRead::default(),
-            ahead: None,
+            ahead: VecDeque::new(),
         }
     }
 
@@ -102,7 +110,7 @@ impl<'a> Pager<'a> {
         }
         let (ctx, page_index) = (self.ctx, self.next_index);
         self.next_index += 1;
-        let request = match self.ahead.take() {
+        let request = match self.ahead.pop_front() {
             Some(ahead) => ahead,
             None => self.request(page_index),
         };
@@ -131,6 +139,9 @@ impl<'a> Pager<'a> {
                 }
                 self.out.error = Some(e);
                 self.done = true;
+                for ahead in self.ahead.drain(..) {
+                    ahead.abort();
+                }
                 return None;
             }
         };
@@ -146,10 +157,44 @@ impl<'a> Pager<'a> {
         self.done = got < PAGE_SIZE
             || page.total.is_some_and(|total| self.seen >= total)
             || (!self.expected.is_empty() && self.expected_seen.len() >= self.expected.len());
-        if !self.done && self.next_index < MAX_PAGES {
-            self.ahead = Some(self.request(self.next_index));
+        if self.done {
+            // Only a list that shrank under the read leaves pages asked for.
+            for ahead in self.ahead.drain(..) {
+                ahead.abort();
+            }
+        } else {
+            self.ask_ahead();
         }
         Some(page.entries)
+    }
+
+    /// Asks for the next page when none is in flight (the read is not over), and for more
+    /// while the pages in flight cannot end the read ([`READ_AHEAD`] at most).
+    fn ask_ahead(&mut self) {
+        loop {
+            let in_flight = self.ahead.len() as u32;
+            let index = self.next_index + in_flight;
+            if index >= MAX_PAGES || in_flight >= READ_AHEAD {
+                return;
+            }
+            if in_flight > 0 && !self.more_after_in_flight(in_flight) {
+                return;
+            }
+            let request = self.request(index);
+            self.ahead.push_back(request);
+        }
+    }
+
+    /// Whether the read surely goes on after the `in_flight` pages asked for: `total` says
+    /// there are entries beyond them, and they cannot show every missing expected job.
+    fn more_after_in_flight(&self, in_flight: u32) -> bool {
+        let covered = u64::from(in_flight) * PAGE_SIZE;
+        let beyond_total = self
+            .out
+            .total
+            .is_some_and(|total| self.seen + covered < total);
+        let missing = self.expected.len() - self.expected_seen.len();
+        beyond_total && (self.expected.is_empty() || missing as u64 > covered)
     }
 
     /// How the read went.

@@ -327,3 +327,62 @@ async fn restarting_in_list_mode_after_job_mode_sends_nothing() {
     assert!(stderr.contains(" 0 events in "), "{stderr}");
     assert!(capture.requests().is_empty(), "nothing was sent");
 }
+
+/// The ids of a project's list, in the list's order, as the API pages them.
+async fn listed_ids(sim: &SimHandle, project: &str, pages: usize) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for page in 0..pages {
+        let body: Value = http
+            .get(format!(
+                "http://{}/v1/job/{project}/list?page_index={page}&page_size=100",
+                sim.addr()
+            ))
+            .header("X-Auth-Token", sim.token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for entry in body["jobs"].as_array().unwrap() {
+            ids.push(entry["id"].as_str().unwrap().to_owned());
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn reading_pages_ahead_asks_for_exactly_the_pages_a_read_in_turn_would() {
+    let env = Env::start_with(SimConfig {
+        jobs: 1_000,
+        projects: 1,
+        ..SimConfig::default()
+    })
+    .await;
+    let sim = &env.sim;
+    let project = sim::seeded_project_id(0);
+
+    // Every job watched: `total` ends the read after its 10 pages, not one more.
+    let all =
+        start_bot(pinned(sim, &env.dir.path().join("all.db"), 1_000, 1, "list").config()).await;
+    sim.control().reset_stats().await.unwrap();
+    let report = tick(&all).await;
+    assert_eq!((report.ok, report.listed), (1_000, 1_000));
+    assert_eq!(by_api(sim, "ListProjectJobs").await, 10);
+
+    // The watched jobs are the first 250 of the list: the read stops at the page showing the
+    // last of them (the third), and pages asked ahead never go past it.
+    let first = listed_ids(sim, &project, 3).await;
+    let mut toml = BotToml::new(sim, &env.dir.path().join("some.db"))
+        .poll("timeout_secs = 5\nmode = \"list\"");
+    for id in &first[..250] {
+        toml = toml.table(&format!("[[jobs]]\nid = \"{id}\"\nproject = \"{project}\""));
+    }
+    let some = start_bot(toml.config()).await;
+    sim.control().reset_stats().await.unwrap();
+    let report = tick(&some).await;
+    assert_eq!((report.ok, report.listed), (250, 250));
+    assert_eq!(by_api(sim, "ListProjectJobs").await, 3);
+    assert_eq!(by_api(sim, "ShowJobInfo").await, 0);
+}
