@@ -69,9 +69,8 @@ async fn a_sqlite_deployment_moves_to_postgres_and_alerts_nothing_again() {
     let Some(server) = ScratchDb::server_or_skip("store_migrate: a SQLite deployment moves") else {
         return;
     };
-    let mut env = Env::start(3).await;
     // It starts on a SQLite file, whichever pass of the suite this is.
-    env.pg = None;
+    let env = Env::start_on_sqlite(3).await;
     let toml = env.toml().delivery("group_wait_ms = 0").jobs(3).webhook(
         "ops",
         &env.capture.url("/ops"),

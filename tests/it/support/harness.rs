@@ -62,15 +62,30 @@ impl Env {
         .await
     }
 
-    /// With `CODEARTS_BOT_IT_STORE=postgres` (the second pass of `scripts/test`), the store
-    /// is on PostgreSQL: every test built on `Env::toml()` runs on both backends.
-    pub async fn start_with(config: SimConfig) -> Self {
-        let env = Self {
+    /// With `jobs` seeded jobs and the store on a SQLite file in both passes of the suite: for
+    /// a test that is about SQLite itself, or that counts this process's sockets (which the
+    /// PostgreSQL pass's concurrent tests move all the while).
+    pub async fn start_on_sqlite(jobs: usize) -> Self {
+        Self::on_sqlite(SimConfig {
+            jobs,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    async fn on_sqlite(config: SimConfig) -> Self {
+        Self {
             sim: simulator_with(config).await,
             capture: CaptureServer::start().await,
             dir: tempfile::tempdir().expect("temp dir"),
             pg: None,
-        };
+        }
+    }
+
+    /// With `CODEARTS_BOT_IT_STORE=postgres` (the second pass of `scripts/test`), the store
+    /// is on PostgreSQL: every test built on `Env::toml()` runs on both backends.
+    pub async fn start_with(config: SimConfig) -> Self {
+        let env = Self::on_sqlite(config).await;
         match std::env::var("CODEARTS_BOT_IT_STORE").as_deref() {
             Ok("postgres") => match ScratchDb::server() {
                 Some(server) => env.on_postgres(&server).await,
